@@ -1,0 +1,91 @@
+/*
+ * sinsr_host.h - the C API of the SinSR runtime (libsinsr_host).
+ *
+ * For applications and other languages: create a runtime, load plugins, list components,
+ * build an inference pipeline and run it on an image held in a DLPack tensor. Plain C99.
+ * Every call that can fail returns sinsr_status* (NULL = success); release it with
+ * sinsr_status_release(). sinsr_last_error() repeats the message of the last failure on the
+ * calling thread, for callers that only check for NULL.
+ */
+#ifndef SINSR_HOST_H
+#define SINSR_HOST_H
+
+#include "sinsr_plugin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define SINSR_API __declspec(dllimport)
+#elif defined(SINSR_BUILDING_HOST)
+#define SINSR_API __attribute__((visibility("default")))
+#else
+#define SINSR_API
+#endif
+
+typedef struct sinsr_runtime sinsr_runtime;
+typedef struct sinsr_pipeline sinsr_pipeline;
+
+SINSR_API uint32_t sinsr_abi_version(void);
+SINSR_API const char* sinsr_version(void);
+SINSR_API const char* sinsr_kind_name(int32_t kind); /* "backbone", ... or "unknown" */
+
+SINSR_API int32_t sinsr_status_code(const sinsr_status* status);
+SINSR_API const char* sinsr_status_message(const sinsr_status* status);
+SINSR_API void sinsr_status_release(sinsr_status* status);
+SINSR_API const char* sinsr_last_error(void);
+
+typedef struct sinsr_runtime_options {
+  size_t struct_size;
+  int32_t num_threads;        /* intra-op threads; 0 = number of cores */
+  int32_t load_default_paths; /* non-zero: load SINSR_PLUGIN_PATH and the install's plugin folder */
+} sinsr_runtime_options;
+
+/* options may be NULL: default threads, no default paths. */
+SINSR_API sinsr_status* sinsr_runtime_create(const sinsr_runtime_options* options, sinsr_runtime** out);
+SINSR_API void sinsr_runtime_destroy(sinsr_runtime* runtime);
+/* A plugin library or a folder of them. A refused library leaves the runtime as it was. */
+SINSR_API sinsr_status* sinsr_runtime_load(sinsr_runtime* runtime, const char* path);
+SINSR_API sinsr_status* sinsr_runtime_component_count(const sinsr_runtime* runtime, size_t* count);
+
+typedef struct sinsr_component_info {
+  size_t struct_size;
+  int32_t kind;
+  int32_t thread_safety;
+  const char* name;
+  const char* version;
+  const char* summary;
+  const char* config_schema;
+  const char* file;          /* the library it came from */
+  const char* plugin_name;
+  uint32_t abi_version;      /* the ABI the plugin was built with */
+} sinsr_component_info;
+
+/* Strings stay valid while the runtime lives. */
+SINSR_API sinsr_status* sinsr_runtime_component_info(const sinsr_runtime* runtime, size_t index,
+                                                     sinsr_component_info* out);
+/* Direct access to a component's function table, for callers driving it themselves. */
+SINSR_API sinsr_status* sinsr_runtime_find(const sinsr_runtime* runtime, int32_t kind, const char* name,
+                                           const sinsr_component** out);
+SINSR_API const sinsr_host_api* sinsr_runtime_host_api(const sinsr_runtime* runtime);
+
+/*
+ * spec_json, e.g.
+ *   {"backbone": {"name": "unet_swin", "config": {...} | "config_file": "x.yaml", "weights": "w.pth"},
+ *    "codec":    {"name": "vq_f4", ...},            (omit for pixel space)
+ *    "sampler":  {"name": "deterministic", "config": {...}, "steps": 1},
+ *    "scale": 4, "seed": 0, "device": "cpu", "precision": "fp32",
+ *    "chop_size": 0, "chop_stride": 0}
+ */
+SINSR_API sinsr_status* sinsr_pipeline_create(sinsr_runtime* runtime, const char* spec_json, sinsr_pipeline** out);
+/* image: float32 in [0, 1], [H,W,C] or [N,C,H,W] (CPU). The result has the same layout,
+   scaled by the pipeline's factor. */
+SINSR_API sinsr_status* sinsr_pipeline_run(sinsr_pipeline* pipeline, DLManagedTensor* image, DLManagedTensor** out);
+SINSR_API void sinsr_pipeline_destroy(sinsr_pipeline* pipeline);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* SINSR_HOST_H */

@@ -1,0 +1,266 @@
+/*
+ * sinsr_plugin.h - the SinSR plugin ABI, version 1.
+ *
+ * Plain C99. A plugin is a shared library exporting one symbol, sinsr_plugin_entry, which
+ * describes the components it provides (backbones, codecs, samplers, losses). Each
+ * component publishes a function table for its kind.
+ *
+ * Rules that hold for every call:
+ *  - Every struct that crosses starts with struct_size; the reader only touches fields that
+ *    struct_size covers (SINSR_HAS_FIELD). Tables and structs grow only at the end.
+ *  - Every call that can fail returns sinsr_status*: NULL means success, anything else is an
+ *    error made by host->status_create() and released by whoever receives it.
+ *  - Tensors cross as DLPack DLManagedTensor. A DLManagedTensor* argument is handed over: the
+ *    callee calls its deleter exactly once (possibly later, e.g. when a tape dies), also when
+ *    the call fails. A DLManagedTensor** result is handed to the caller the same way.
+ *  - Every compute call takes a sinsr_call_options (may be NULL) carrying the CUDA stream;
+ *    no stream is ever assumed.
+ *  - No C++ exception, no STL type and no at::Tensor crosses this boundary.
+ */
+#ifndef SINSR_PLUGIN_H
+#define SINSR_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <dlpack/dlpack.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- versions ------------------------------------------------------------------------ */
+
+#define SINSR_ABI_VERSION_MAJOR 1
+#define SINSR_ABI_VERSION_MINOR 0
+#define SINSR_MAKE_VERSION(major, minor) ((((uint32_t)(major)) << 16) | ((uint32_t)(minor) & 0xffffu))
+#define SINSR_VERSION_GET_MAJOR(v) (((uint32_t)(v)) >> 16)
+#define SINSR_VERSION_GET_MINOR(v) (((uint32_t)(v)) & 0xffffu)
+#define SINSR_ABI_VERSION SINSR_MAKE_VERSION(SINSR_ABI_VERSION_MAJOR, SINSR_ABI_VERSION_MINOR)
+
+/* True when a struct received from the other side is large enough to hold `field`. */
+#define SINSR_HAS_FIELD(ptr, type, field) \
+  ((ptr) != NULL && (ptr)->struct_size >= offsetof(type, field) + sizeof(((type*)0)->field))
+
+#if defined(_WIN32)
+#define SINSR_EXPORT __declspec(dllexport)
+#else
+#define SINSR_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* ---- status ---------------------------------------------------------------------------- */
+
+typedef enum sinsr_code {
+  SINSR_OK = 0,
+  SINSR_ERR_INVALID_ARGUMENT = 1, /* null pointer, bad shape, bad config value */
+  SINSR_ERR_NOT_FOUND = 2,        /* file, component, key */
+  SINSR_ERR_UNSUPPORTED = 3,      /* valid request this build or component cannot serve */
+  SINSR_ERR_ABI = 4,              /* version or struct-size mismatch */
+  SINSR_ERR_IO = 5,               /* reading or writing a file */
+  SINSR_ERR_FORMAT = 6,           /* corrupt or refused file content */
+  SINSR_ERR_OUT_OF_MEMORY = 7,
+  SINSR_ERR_CANCELLED = 8,        /* a progress callback asked to stop */
+  SINSR_ERR_RUNTIME = 9           /* anything else raised inside a component */
+} sinsr_code;
+
+typedef struct sinsr_status sinsr_status; /* opaque; NULL is success */
+
+/* ---- kinds and thread safety --------------------------------------------------------- */
+
+typedef enum sinsr_kind {
+  SINSR_KIND_BACKBONE = 1,
+  SINSR_KIND_CODEC = 2,
+  SINSR_KIND_SAMPLER = 3,
+  SINSR_KIND_LOSS = 4
+} sinsr_kind;
+
+typedef enum sinsr_thread_safety {
+  SINSR_THREAD_PARALLEL = 1,     /* any call, any instance, any thread, concurrently */
+  SINSR_THREAD_PER_INSTANCE = 2, /* instances are independent; calls on one instance are serialised */
+  SINSR_THREAD_SERIAL = 3        /* every call on every instance is serialised by the host */
+} sinsr_thread_safety;
+
+/* ---- services the host gives to plugins ---------------------------------------------- */
+
+typedef enum sinsr_log_level {
+  SINSR_LOG_DEBUG = 0,
+  SINSR_LOG_INFO = 1,
+  SINSR_LOG_WARNING = 2,
+  SINSR_LOG_ERROR = 3
+} sinsr_log_level;
+
+typedef struct sinsr_host_api {
+  size_t struct_size;
+  uint32_t abi_version;
+  sinsr_status* (*status_create)(int32_t code, const char* message);
+  int32_t (*status_code)(const sinsr_status* status);
+  const char* (*status_message)(const sinsr_status* status);
+  void (*status_release)(sinsr_status* status);
+  void (*log)(int32_t level, const char* source, const char* message);
+} sinsr_host_api;
+
+/* Per-call execution context. */
+typedef struct sinsr_call_options {
+  size_t struct_size;
+  void* cuda_stream; /* cudaStream_t the call must run on (CUDA tensors); NULL = legacy default stream */
+} sinsr_call_options;
+
+/* Autograd record of one forward call, released by backward() or tape_release(). */
+typedef struct sinsr_tape sinsr_tape;
+
+/* One entry of a component's state (parameters and buffers, official key names). */
+typedef struct sinsr_named_tensor {
+  size_t struct_size;
+  const char* name;        /* valid while the instance lives */
+  int32_t is_parameter;    /* 0 for buffers: no gradient, not optimised */
+  DLManagedTensor* value;  /* zero-copy view; in-place writes change the model */
+  DLManagedTensor* grad;   /* zero-copy view of the accumulated gradient (zeros before any
+                              backward); NULL for buffers */
+} sinsr_named_tensor;
+
+/* ---- backbone: f(x_t, cond, t) -> x0, differentiable --------------------------------- */
+
+typedef struct sinsr_backbone sinsr_backbone;
+
+typedef struct sinsr_backbone_vtable {
+  size_t struct_size;
+  sinsr_status* (*create)(const char* config_json, sinsr_backbone** out);
+  void (*destroy)(sinsr_backbone* self);
+  /* options_json: {"strict": true} (default) or false; may be NULL. */
+  sinsr_status* (*load_weights)(sinsr_backbone* self, const char* path, const char* options_json);
+  sinsr_status* (*save_weights)(sinsr_backbone* self, const char* path);
+  /* x: [N,C,H,W]; cond: conditioning image or NULL; t: int64 [N] timestep indices.
+     tape: NULL for inference; otherwise receives a tape for backward(). */
+  sinsr_status* (*forward)(sinsr_backbone* self, const sinsr_call_options* options, DLManagedTensor* x,
+                           DLManagedTensor* cond, DLManagedTensor* t, DLManagedTensor** out,
+                           sinsr_tape** tape);
+  /* Consumes the tape. Accumulates parameter gradients; grad_x / grad_cond may be NULL when
+     not wanted. */
+  sinsr_status* (*backward)(sinsr_backbone* self, const sinsr_call_options* options, sinsr_tape* tape,
+                            DLManagedTensor* grad_out, DLManagedTensor** grad_x, DLManagedTensor** grad_cond);
+  void (*tape_release)(sinsr_backbone* self, sinsr_tape* tape);
+  sinsr_status* (*state_count)(sinsr_backbone* self, size_t* count);
+  sinsr_status* (*state_get)(sinsr_backbone* self, size_t index, sinsr_named_tensor* out);
+  sinsr_status* (*zero_grad)(sinsr_backbone* self);
+  sinsr_status* (*set_training)(sinsr_backbone* self, int32_t training);
+  /* dtype is the compute precision (float32, float16, bfloat16); the component keeps the parts
+     the official code keeps in float32. */
+  sinsr_status* (*to)(sinsr_backbone* self, DLDevice device, DLDataType dtype);
+} sinsr_backbone_vtable;
+
+/* ---- codec: latent autoencoder ------------------------------------------------------- */
+
+typedef struct sinsr_codec sinsr_codec;
+
+typedef struct sinsr_codec_info {
+  size_t struct_size;
+  int32_t downscale;       /* spatial factor image -> latent */
+  int32_t latent_channels;
+  int32_t image_channels;
+} sinsr_codec_info;
+
+typedef struct sinsr_codec_vtable {
+  size_t struct_size;
+  sinsr_status* (*create)(const char* config_json, sinsr_codec** out);
+  void (*destroy)(sinsr_codec* self);
+  sinsr_status* (*load_weights)(sinsr_codec* self, const char* path, const char* options_json);
+  sinsr_status* (*info)(sinsr_codec* self, sinsr_codec_info* out);
+  /* image in [-1, 1], [N,C,H,W] -> latent */
+  sinsr_status* (*encode)(sinsr_codec* self, const sinsr_call_options* options, DLManagedTensor* image,
+                          DLManagedTensor** latent);
+  sinsr_status* (*decode)(sinsr_codec* self, const sinsr_call_options* options, DLManagedTensor* latent,
+                          DLManagedTensor** image);
+  sinsr_status* (*to)(sinsr_codec* self, DLDevice device, DLDataType dtype);
+} sinsr_codec_vtable;
+
+/* ---- sampler: schedule and sampling rule; never owns a network ----------------------- */
+
+typedef struct sinsr_sampler sinsr_sampler;
+
+typedef struct sinsr_sample_callbacks {
+  size_t struct_size;
+  void* user;
+  /* x_in is already scaled for the network; t: int64 [N] in the network's own timestep
+     indices. Returns the network output (x0 or noise, as the sampler's config says). */
+  sinsr_status* (*denoise)(void* user, DLManagedTensor* x_in, DLManagedTensor* t, DLManagedTensor** out);
+  /* Standard normal noise with the shape, dtype and device of `like`. */
+  sinsr_status* (*noise)(void* user, const DLTensor* like, DLManagedTensor** out);
+  /* Optional (may be NULL). Return non-zero to cancel. */
+  int32_t (*progress)(void* user, int32_t step, int32_t total);
+} sinsr_sample_callbacks;
+
+typedef struct sinsr_sampler_vtable {
+  size_t struct_size;
+  sinsr_status* (*create)(const char* config_json, sinsr_sampler** out);
+  void (*destroy)(sinsr_sampler* self);
+  /* Number of network calls one sample() makes. */
+  sinsr_status* (*num_steps)(sinsr_sampler* self, int32_t* out);
+  /* A named float64 schedule vector, e.g. "sqrt_etas", "etas", "timestep_map" (int64). */
+  sinsr_status* (*schedule)(sinsr_sampler* self, const char* key, DLManagedTensor** out);
+  /* x_T from the conditioning latent y and standard normal noise. */
+  sinsr_status* (*prior)(sinsr_sampler* self, const sinsr_call_options* options, DLManagedTensor* y,
+                         DLManagedTensor* noise, DLManagedTensor** x_T);
+  sinsr_status* (*sample)(sinsr_sampler* self, const sinsr_call_options* options, DLManagedTensor* y,
+                          DLManagedTensor* x_T, const sinsr_sample_callbacks* callbacks, DLManagedTensor** x0);
+  /* Forward process: x_t ~ q(x_t | x0, y) with the given noise; t: int64 [N]. */
+  sinsr_status* (*q_sample)(sinsr_sampler* self, const sinsr_call_options* options, DLManagedTensor* x0,
+                            DLManagedTensor* y, DLManagedTensor* t, DLManagedTensor* noise,
+                            DLManagedTensor** x_t);
+  /* The network input for x_t at timestep t (e.g. ResShift's x_t / sqrt(eta_t kappa^2 + 1)). */
+  sinsr_status* (*scale_input)(sinsr_sampler* self, const sinsr_call_options* options, DLManagedTensor* x_t,
+                               DLManagedTensor* t, DLManagedTensor** x_in);
+} sinsr_sampler_vtable;
+
+/* ---- loss: L(pred, target) -> scalar, with its gradient w.r.t. pred ------------------ */
+
+typedef struct sinsr_loss sinsr_loss;
+
+typedef struct sinsr_loss_vtable {
+  size_t struct_size;
+  sinsr_status* (*create)(const char* config_json, sinsr_loss** out);
+  void (*destroy)(sinsr_loss* self);
+  /* loss: 0-d float tensor. tape: NULL when no gradient is wanted. */
+  sinsr_status* (*forward)(sinsr_loss* self, const sinsr_call_options* options, DLManagedTensor* pred,
+                           DLManagedTensor* target, DLManagedTensor** loss, sinsr_tape** tape);
+  /* grad_loss: 0-d tensor (dL_total/dloss). Consumes the tape. */
+  sinsr_status* (*backward)(sinsr_loss* self, const sinsr_call_options* options, sinsr_tape* tape,
+                            DLManagedTensor* grad_loss, DLManagedTensor** grad_pred);
+  void (*tape_release)(sinsr_loss* self, sinsr_tape* tape);
+} sinsr_loss_vtable;
+
+/* ---- component and plugin descriptors ------------------------------------------------ */
+
+typedef struct sinsr_component {
+  size_t struct_size;
+  int32_t kind;           /* sinsr_kind */
+  int32_t thread_safety;  /* sinsr_thread_safety */
+  const char* name;       /* unique per kind across all loaded plugins */
+  const char* version;    /* the component's own version, e.g. "1.0.0" */
+  const char* summary;    /* one line */
+  const char* config_schema;  /* JSON object: key -> {"type", "default", "doc"} */
+  const char* default_config; /* JSON used when the caller gives none; may be NULL */
+  const char* default_weights; /* file beside the plugin library loaded when no weights are
+                                  named; may be NULL */
+  const void* vtable;     /* sinsr_<kind>_vtable*, chosen by kind */
+} sinsr_component;
+
+typedef struct sinsr_plugin_info {
+  size_t struct_size;
+  uint32_t abi_version;     /* SINSR_ABI_VERSION the plugin was built with */
+  uint32_t min_abi_version; /* oldest host ABI the plugin can run on */
+  const char* name;
+  const char* version;
+  size_t num_components;
+  const sinsr_component* const* components;
+} sinsr_plugin_info;
+
+/* The one exported symbol. `host` stays valid until the library is unloaded. The plugin
+   may refuse (e.g. a host ABI below its minimum) by returning a status. */
+#define SINSR_PLUGIN_ENTRY_SYMBOL "sinsr_plugin_entry"
+typedef sinsr_status* (*sinsr_plugin_entry_fn)(const sinsr_host_api* host, const sinsr_plugin_info** out);
+SINSR_EXPORT sinsr_status* sinsr_plugin_entry(const sinsr_host_api* host, const sinsr_plugin_info** out);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* SINSR_PLUGIN_H */

@@ -1,0 +1,28 @@
+# DLPack: Debian ships dlpack::dlpack; a Python torch 2.x install bundles its own copy in
+# ATen/dlpack.h (same include guard), so fall back to that one when the package is absent.
+find_package(dlpack CONFIG QUIET)
+if(NOT TARGET dlpack::dlpack)
+  find_path(SINSR_DLPACK_DIR dlpack/dlpack.h HINTS ${TORCH_INCLUDE_DIRS})
+  if(NOT SINSR_DLPACK_DIR)
+    find_path(SINSR_ATEN_DLPACK_DIR ATen/dlpack.h HINTS ${TORCH_INCLUDE_DIRS} REQUIRED)
+    set(SINSR_DLPACK_SHIM ${PROJECT_BINARY_DIR}/dlpack-shim)
+    file(MAKE_DIRECTORY ${SINSR_DLPACK_SHIM}/dlpack)
+    file(WRITE ${SINSR_DLPACK_SHIM}/dlpack/dlpack.h "#include <ATen/dlpack.h>\n")
+    set(SINSR_DLPACK_DIR ${SINSR_DLPACK_SHIM} ${SINSR_ATEN_DLPACK_DIR})
+  endif()
+  add_library(dlpack::dlpack INTERFACE IMPORTED)
+  set_target_properties(dlpack::dlpack PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${SINSR_DLPACK_DIR}")
+endif()
+
+if(SINSR_WITH_IMAGE_IO)
+  find_package(OpenImageIO CONFIG REQUIRED)
+  # Debian's config names /usr/include/opencv4 even when OpenCV is not installed.
+  get_target_property(_oiio_inc OpenImageIO::OpenImageIO INTERFACE_INCLUDE_DIRECTORIES)
+  set(_oiio_keep "")
+  foreach(d ${_oiio_inc})
+    if(EXISTS "${d}")
+      list(APPEND _oiio_keep "${d}")
+    endif()
+  endforeach()
+  set_target_properties(OpenImageIO::OpenImageIO PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${_oiio_keep}")
+endif()

@@ -1,0 +1,14 @@
+# Exported package: find_package(SinSR) gives SinSR::abi, SinSR::sdk, SinSR::host and
+# sinsr_add_plugin() to out-of-tree plugins.
+include(CMakePackageConfigHelpers)
+set(SINSR_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/SinSR)
+install(TARGETS sinsr_abi sinsr_sdk EXPORT SinSRTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(EXPORT SinSRTargets NAMESPACE SinSR:: DESTINATION ${SINSR_CMAKE_DIR})
+configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/SinSRConfig.cmake.in
+  ${PROJECT_BINARY_DIR}/SinSRConfig.cmake INSTALL_DESTINATION ${SINSR_CMAKE_DIR})
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/SinSRConfigVersion.cmake
+  COMPATIBILITY SameMajorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/SinSRConfig.cmake ${PROJECT_BINARY_DIR}/SinSRConfigVersion.cmake
+  ${PROJECT_SOURCE_DIR}/cmake/SinSRPlugin.cmake ${PROJECT_SOURCE_DIR}/cmake/sinsr_plugin.map
+  DESTINATION ${SINSR_CMAKE_DIR})

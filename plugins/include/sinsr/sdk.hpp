@@ -1,0 +1,228 @@
+// The SinSR plugin SDK: write a component as a C++ class over LibTorch, register it, and the
+// SDK produces the C function tables, converts tensors (DLPack, zero copy), records autograd
+// tapes and turns every exception into a status. Nothing from here crosses the ABI.
+//
+//   struct MyNet : sinsr::sdk::Backbone { ... };
+//   SINSR_PLUGIN("my_plugin", "1.0.0") {
+//     plugin.add_backbone<MyNet>({"my_net", "1.0.0", "what it is", schema_json});
+//   }
+#pragma once
+
+// LibTorch's DLPack header must come first: torch 2.x bundles a newer dlpack.h under the same
+// include guard as the system one the ABI header includes.
+#include <ATen/DLConvertor.h>
+#include <ATen/ATen.h>
+
+#include "sinsr_plugin.h"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace torch { namespace nn { class Module; } }
+
+namespace sinsr {
+namespace sdk {
+
+using json = nlohmann::json;
+
+// ---- errors and statuses ---------------------------------------------------------------
+
+// Throw this to report a specific code; any other exception becomes SINSR_ERR_RUNTIME.
+class Error : public std::runtime_error {
+ public:
+  Error(sinsr_code code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  sinsr_code code() const noexcept { return code_; }
+
+ private:
+  sinsr_code code_;
+};
+
+// The host's services, as handed to sinsr_plugin_entry (the host library sets its own).
+const sinsr_host_api* host() noexcept;
+void set_host(const sinsr_host_api* api) noexcept;
+
+sinsr_status* make_status(sinsr_code code, const std::string& message) noexcept;
+// Converts the exception in flight (call only inside a catch block).
+sinsr_status* status_from_current_exception(const char* where) noexcept;
+
+// Runs f and converts every exception to a status; `where` prefixes the message.
+template <class F>
+sinsr_status* guard(const char* where, F&& f) noexcept {
+  try {
+    f();
+    return nullptr;
+  } catch (...) {
+    return status_from_current_exception(where);
+  }
+}
+
+// Throws sinsr::sdk::Error carrying a received status (and releases it). No-op on NULL.
+void throw_if_error(sinsr_status* status, const std::string& context = "");
+
+void require(bool condition, sinsr_code code, const std::string& message);
+
+// ---- tensors -------------------------------------------------------------------------
+
+// Takes ownership of m (its deleter runs when the tensor's storage dies). NULL -> undefined.
+at::Tensor from_dlpack(DLManagedTensor* m);
+// Zero-copy export keeping t alive until the consumer calls the deleter. Undefined -> NULL.
+DLManagedTensor* to_dlpack(const at::Tensor& t);
+// Calls m->deleter if m is not NULL (for inputs a failing call never got to consume).
+void release(DLManagedTensor* m) noexcept;
+
+at::ScalarType scalar_type_of(DLDataType dtype);
+c10::Device device_of(DLDevice device);
+
+// Runs the body with the CUDA stream of the call options made current (no-op on CPU builds).
+void with_stream(const sinsr_call_options* options, const c10::Device& device, const std::function<void()>& body);
+
+// ---- component interfaces ------------------------------------------------------------
+
+struct ComponentMeta {
+  std::string name;
+  std::string version;
+  std::string summary;
+  std::string config_schema = "{}";
+  int32_t thread_safety = SINSR_THREAD_PER_INSTANCE;
+  std::string default_config;   // empty: none
+  std::string default_weights;  // empty: none
+};
+
+// A network f(x, cond, t). Override module() and forward(); the SDK provides tapes, state
+// listing, gradients, train/eval and checkpoint loading through sinsr::ckpt.
+class Backbone {
+ public:
+  virtual ~Backbone() = default;
+  virtual torch::nn::Module& module() = 0;
+  virtual at::Tensor forward(const at::Tensor& x, const at::Tensor& cond, const at::Tensor& t) = 0;
+  virtual void load_weights(const std::string& path, const json& options);
+  virtual void save_weights(const std::string& path);
+  virtual void to(c10::Device device, at::ScalarType dtype);
+};
+
+class Codec {
+ public:
+  virtual ~Codec() = default;
+  virtual torch::nn::Module& module() = 0;
+  virtual sinsr_codec_info info() const = 0;
+  virtual at::Tensor encode(const at::Tensor& image) = 0;
+  virtual at::Tensor decode(const at::Tensor& latent) = 0;
+  virtual void load_weights(const std::string& path, const json& options);
+  virtual void to(c10::Device device, at::ScalarType dtype);
+};
+
+// Callbacks of one sample() call, already converted to tensors.
+struct SampleCallbacks {
+  std::function<at::Tensor(const at::Tensor& x_in, const at::Tensor& t)> denoise;
+  std::function<at::Tensor(const at::Tensor& like)> noise;
+  std::function<bool(int step, int total)> progress;  // false = cancel
+};
+
+class Sampler {
+ public:
+  virtual ~Sampler() = default;
+  virtual int num_steps() const = 0;
+  virtual at::Tensor schedule(const std::string& key) const = 0;
+  virtual at::Tensor prior(const at::Tensor& y, const at::Tensor& noise) = 0;
+  virtual at::Tensor sample(const at::Tensor& y, const at::Tensor& x_T, const SampleCallbacks& cb) = 0;
+  virtual at::Tensor q_sample(const at::Tensor& x0, const at::Tensor& y, const at::Tensor& t,
+                              const at::Tensor& noise) = 0;
+  virtual at::Tensor scale_input(const at::Tensor& x_t, const at::Tensor& t) = 0;
+};
+
+// A differentiable loss; backward() comes from LibTorch autograd through the tape.
+class Loss {
+ public:
+  virtual ~Loss() = default;
+  virtual at::Tensor forward(const at::Tensor& pred, const at::Tensor& target) = 0;
+};
+
+// ---- registration --------------------------------------------------------------------
+
+namespace detail {
+template <class Base, class T>
+Base* construct(const json& config) {
+  return new T(config);
+}
+sinsr_status* create_backbone(Backbone* (*factory)(const json&), const char* config, sinsr_backbone** out) noexcept;
+sinsr_status* create_codec(Codec* (*factory)(const json&), const char* config, sinsr_codec** out) noexcept;
+sinsr_status* create_sampler(Sampler* (*factory)(const json&), const char* config, sinsr_sampler** out) noexcept;
+sinsr_status* create_loss(Loss* (*factory)(const json&), const char* config, sinsr_loss** out) noexcept;
+
+// One C entry point per registered class: the tables' create slots cannot capture.
+template <class T>
+sinsr_status* backbone_create(const char* c, sinsr_backbone** out) {
+  return create_backbone(&construct<Backbone, T>, c, out);
+}
+template <class T>
+sinsr_status* codec_create(const char* c, sinsr_codec** out) {
+  return create_codec(&construct<Codec, T>, c, out);
+}
+template <class T>
+sinsr_status* sampler_create(const char* c, sinsr_sampler** out) {
+  return create_sampler(&construct<Sampler, T>, c, out);
+}
+template <class T>
+sinsr_status* loss_create(const char* c, sinsr_loss** out) {
+  return create_loss(&construct<Loss, T>, c, out);
+}
+}  // namespace detail
+
+class PluginBuilder {
+ public:
+  // T is constructed from the component's JSON config (parsed, defaults not applied).
+  template <class T>
+  PluginBuilder& add_backbone(ComponentMeta meta) {
+    return add(SINSR_KIND_BACKBONE, std::move(meta), backbone_vtable(&detail::backbone_create<T>));
+  }
+  template <class T>
+  PluginBuilder& add_codec(ComponentMeta meta) {
+    return add(SINSR_KIND_CODEC, std::move(meta), codec_vtable(&detail::codec_create<T>));
+  }
+  template <class T>
+  PluginBuilder& add_sampler(ComponentMeta meta) {
+    return add(SINSR_KIND_SAMPLER, std::move(meta), sampler_vtable(&detail::sampler_create<T>));
+  }
+  template <class T>
+  PluginBuilder& add_loss(ComponentMeta meta) {
+    return add(SINSR_KIND_LOSS, std::move(meta), loss_vtable(&detail::loss_create<T>));
+  }
+
+  // Used by SINSR_PLUGIN; the result lives for the life of the library.
+  const sinsr_plugin_info* finish(const char* plugin_name, const char* plugin_version);
+
+ private:
+  static const void* backbone_vtable(sinsr_status* (*create)(const char*, sinsr_backbone**));
+  static const void* codec_vtable(sinsr_status* (*create)(const char*, sinsr_codec**));
+  static const void* sampler_vtable(sinsr_status* (*create)(const char*, sinsr_sampler**));
+  static const void* loss_vtable(sinsr_status* (*create)(const char*, sinsr_loss**));
+  PluginBuilder& add(int32_t kind, ComponentMeta meta, const void* vtable);
+
+  struct Entry {
+    ComponentMeta meta;
+    int32_t kind;
+    const void* vtable;
+  };
+  std::vector<Entry> entries_;
+};
+
+// Implements sinsr_plugin_entry: records the host, checks its ABI major, builds the
+// descriptor once (registration exceptions become a status).
+sinsr_status* plugin_entry(const sinsr_host_api* host, const sinsr_plugin_info** out, const char* name,
+                           const char* version, void (*register_fn)(PluginBuilder&)) noexcept;
+
+}  // namespace sdk
+}  // namespace sinsr
+
+#define SINSR_PLUGIN(plugin_name, plugin_version)                                                     \
+  static void sinsr_register_components(::sinsr::sdk::PluginBuilder& plugin);                        \
+  extern "C" SINSR_EXPORT sinsr_status* sinsr_plugin_entry(const sinsr_host_api* host,               \
+                                                            const sinsr_plugin_info** out) {          \
+    return ::sinsr::sdk::plugin_entry(host, out, plugin_name, plugin_version, &sinsr_register_components); \
+  }                                                                                                   \
+  static void sinsr_register_components(::sinsr::sdk::PluginBuilder& plugin)
