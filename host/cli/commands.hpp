@@ -1,0 +1,22 @@
+// sinsr-host subcommands. Each takes the arguments after its name, parses them with
+// Boost.Program_options, prints its own --help, and returns the process exit code.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace sinsr {
+namespace cli {
+
+using Args = std::vector<std::string>;
+
+int cmd_plugins(const Args& args);  // plugins list [--json] | plugins inspect NAME
+int cmd_infer(const Args& args);
+int cmd_train(const Args& args);
+int cmd_distill(const Args& args);
+int cmd_eval(const Args& args);
+int cmd_degrade(const Args& args);
+int cmd_bench(const Args& args);
+
+}  // namespace cli
+}  // namespace sinsr
