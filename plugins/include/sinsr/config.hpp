@@ -22,8 +22,15 @@ json load_file(const std::string& path);
 // parameters themselves. `section` is "model", "autoencoder" or "diffusion".
 json section_params(const json& config, const std::string& section);
 
-// A string value from a JSON argument that may be NULL or empty (-> {}).
+// A JSON argument that may be NULL or empty (-> {}).
 json parse_optional(const char* text, const std::string& origin);
+
+// What a component constructor should call on the JSON it receives: when it holds
+// "config_file", that file is loaded and its `section` taken (section_params), then the other
+// keys of `config` override it; otherwise section_params(config, section). For "autoencoder",
+// scale_factor (diffusion.params.scale_factor, or a top-level scale_factor beside params) is
+// copied into the result when the params lack it.
+json resolve(const json& config, const std::string& section);
 
 }  // namespace config
 }  // namespace sinsr
