@@ -7,6 +7,7 @@
 #include <torch/nn/module.h>
 
 #include <atomic>
+#include <cstdio>
 #include <deque>
 #include <mutex>
 #include <new>
@@ -22,8 +23,30 @@ namespace sdk {
 // ---- statuses --------------------------------------------------------------------------
 
 namespace {
-std::atomic<const sinsr_host_api*> g_host{nullptr};
+
+// Until a host installs its table (plugin entry, or libsinsr_host at start-up), statuses are
+// made by this one, so SDK code also works standalone (e.g. a plugin's core in a unit test).
+struct LocalStatus {
+  int32_t code;
+  std::string message;
+};
+sinsr_status* local_create(int32_t code, const char* message) {
+  return reinterpret_cast<sinsr_status*>(new LocalStatus{code, message ? message : ""});
 }
+int32_t local_code(const sinsr_status* s) { return s ? reinterpret_cast<const LocalStatus*>(s)->code : SINSR_OK; }
+const char* local_message(const sinsr_status* s) {
+  return s ? reinterpret_cast<const LocalStatus*>(s)->message.c_str() : "";
+}
+void local_release(sinsr_status* s) { delete reinterpret_cast<LocalStatus*>(s); }
+void local_log(int32_t, const char* source, const char* message) {
+  std::fprintf(stderr, "%s: %s\n", source ? source : "sinsr", message ? message : "");
+}
+const sinsr_host_api kLocalHost = {sizeof(sinsr_host_api), SINSR_ABI_VERSION, &local_create, &local_code,
+                                   &local_message, &local_release, &local_log};
+
+std::atomic<const sinsr_host_api*> g_host{&kLocalHost};
+
+}  // namespace
 
 const sinsr_host_api* host() noexcept { return g_host.load(); }
 void set_host(const sinsr_host_api* api) noexcept { g_host.store(api); }
@@ -707,7 +730,7 @@ sinsr_status* plugin_entry(const sinsr_host_api* host_api, const sinsr_plugin_in
                       std::to_string(SINSR_VERSION_GET_MINOR(host_api->abi_version));
     return host_api->status_create(SINSR_ERR_ABI, msg.c_str());
   }
-  if (host() == nullptr) set_host(host_api);
+  set_host(host_api);
   static std::mutex mutex;
   static const sinsr_plugin_info* info = nullptr;
   return guard("plugin registration", [&] {
