@@ -1,0 +1,123 @@
+#include "cli_common.hpp"
+#include "commands.hpp"
+
+#include <sinsr/config.hpp>
+
+#include <boost/program_options.hpp>
+
+#include <iomanip>
+#include <iostream>
+
+namespace po = boost::program_options;
+
+namespace sinsr {
+namespace cli {
+namespace {
+
+const char* safety_name(int32_t mode) {
+  switch (mode) {
+    case SINSR_THREAD_PARALLEL: return "parallel";
+    case SINSR_THREAD_PER_INSTANCE: return "per-instance";
+    case SINSR_THREAD_SERIAL: return "serial";
+    default: return "unknown";
+  }
+}
+
+std::string abi_text(uint32_t v) {
+  return std::to_string(SINSR_VERSION_GET_MAJOR(v)) + "." + std::to_string(SINSR_VERSION_GET_MINOR(v));
+}
+
+nlohmann::json describe(const host::Component& c, bool with_schema) {
+  nlohmann::json j = {{"kind", sinsr_kind_name(c.kind())},
+                      {"name", c.name()},
+                      {"version", c.desc->version ? c.desc->version : ""},
+                      {"abi_version", abi_text(c.abi_version)},
+                      {"thread_safety", safety_name(c.desc->thread_safety)},
+                      {"plugin", c.plugin_name},
+                      {"file", c.file},
+                      {"summary", c.desc->summary ? c.desc->summary : ""}};
+  std::string weights = c.default_weights_path();
+  if (!weights.empty()) j["default_weights"] = weights;
+  if (with_schema) {
+    j["config_schema"] = config::parse_optional(c.desc->config_schema, c.name() + " config schema");
+    j["default_config"] = c.default_config();
+  }
+  return j;
+}
+
+}  // namespace
+
+int cmd_plugins(const Args& args) {
+  po::options_description opts("sinsr-host plugins list [--json] | plugins inspect NAME [--kind KIND]");
+  std::vector<std::string> plugins;
+  std::string kind;
+  opts.add_options()("help,h", "show this help")("json", "machine-readable output")(
+      "plugin", po::value(&plugins)->composing(), "load a plugin library (repeatable)")(
+      "no-default-paths", "do not load SINSR_PLUGIN_PATH and the installed plugin folder")(
+      "kind", po::value(&kind), "restrict inspect to one kind (backbone, codec, sampler, loss)");
+  po::options_description hidden;
+  std::vector<std::string> positional;
+  hidden.add_options()("args", po::value(&positional));
+  po::options_description all;
+  all.add(opts).add(hidden);
+  po::positional_options_description pos;
+  pos.add("args", -1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::cerr << "sinsr-host plugins: " << e.what() << "\n" << opts;
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << opts;
+    return 0;
+  }
+  std::string action = positional.empty() ? "list" : positional[0];
+  host::Runtime runtime;
+  try {
+    load_plugins(runtime, plugins, !vm.count("no-default-paths"));
+  } catch (const std::exception& e) {
+    std::cerr << "sinsr-host: " << e.what() << "\n";
+    return 1;
+  }
+  const auto& comps = runtime.components();
+  if (action == "list") {
+    if (vm.count("json")) {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& c : comps) out.push_back(describe(*c, false));
+      std::cout << out.dump(2) << "\n";
+      return 0;
+    }
+    std::cout << std::left << std::setw(10) << "KIND" << std::setw(16) << "NAME" << std::setw(10) << "VERSION"
+              << std::setw(6) << "ABI" << std::setw(14) << "THREADS" << "FILE\n";
+    for (const auto& c : comps)
+      std::cout << std::left << std::setw(10) << sinsr_kind_name(c->kind()) << std::setw(16) << c->name()
+                << std::setw(10) << (c->desc->version ? c->desc->version : "") << std::setw(6)
+                << abi_text(c->abi_version) << std::setw(14) << safety_name(c->desc->thread_safety) << c->file << "\n";
+    if (comps.empty()) std::cout << "(no plugins found; use --plugin FILE or SINSR_PLUGIN_PATH)\n";
+    return 0;
+  }
+  if (action == "inspect") {
+    if (positional.size() != 2) {
+      std::cerr << "sinsr-host plugins inspect: give one component name\n";
+      return 2;
+    }
+    nlohmann::json found = nlohmann::json::array();
+    for (const auto& c : comps)
+      if (c->name() == positional[1] && (kind.empty() || kind == sinsr_kind_name(c->kind())))
+        found.push_back(describe(*c, true));
+    if (found.empty()) {
+      std::cerr << "sinsr-host plugins inspect: no component named '" << positional[1] << "'\n";
+      return 1;
+    }
+    std::cout << (found.size() == 1 ? found[0] : found).dump(2) << "\n";
+    return 0;
+  }
+  std::cerr << "sinsr-host plugins: unknown action '" << action << "' (list, inspect)\n";
+  return 2;
+}
+
+}  // namespace cli
+}  // namespace sinsr
