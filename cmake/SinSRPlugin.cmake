@@ -1,4 +1,5 @@
-# sinsr_add_plugin(<target> SOURCES <src>... [LIBRARIES <lib>...] [NO_SDK])
+# sinsr_add_plugin(<target> SOURCES <src>... [LIBRARIES <lib>...] [NO_SDK] [TEST])
+# NO_SDK: a plugin that only needs the C headers. TEST: built into the test-plugin folder, not installed.
 #
 # Builds one plugin library: a MODULE whose only exported symbol is sinsr_plugin_entry
 # (LibTorch leaks weak template symbols through -fvisibility=hidden alone, so a version
@@ -6,7 +7,7 @@
 set(_SINSR_PLUGIN_MAP ${CMAKE_CURRENT_LIST_DIR}/sinsr_plugin.map)
 
 function(sinsr_add_plugin target)
-  cmake_parse_arguments(P "NO_SDK" "" "SOURCES;LIBRARIES" ${ARGN})
+  cmake_parse_arguments(P "NO_SDK;TEST" "" "SOURCES;LIBRARIES" ${ARGN})
   add_library(${target} MODULE ${P_SOURCES})
   set_target_properties(${target} PROPERTIES PREFIX "" C_VISIBILITY_PRESET hidden CXX_VISIBILITY_PRESET hidden)
   if(P_NO_SDK)
@@ -17,10 +18,12 @@ function(sinsr_add_plugin target)
   if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
     target_link_options(${target} PRIVATE "LINKER:--version-script=${_SINSR_PLUGIN_MAP}" "LINKER:--no-undefined")
   endif()
-  if(DEFINED SINSR_PLUGIN_OUTPUT_DIR)
+  if(P_TEST)
+    set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/test-plugins)
+  elseif(DEFINED SINSR_PLUGIN_OUTPUT_DIR)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${SINSR_PLUGIN_OUTPUT_DIR})
   endif()
-  if(DEFINED SINSR_PLUGIN_SUBDIR)
+  if(DEFINED SINSR_PLUGIN_SUBDIR AND NOT P_TEST)
     install(TARGETS ${target} LIBRARY DESTINATION ${SINSR_PLUGIN_SUBDIR})
   endif()
 endfunction()

@@ -1,0 +1,40 @@
+// Test components written with the SDK: a trainable conv net and a backbone that throws.
+#include <sinsr/sdk.hpp>
+
+#include "tiny_convnet.hpp"
+
+#include <stdexcept>
+
+namespace {
+
+class ConvNetBackbone : public sinsr::sdk::Backbone {
+ public:
+  explicit ConvNetBackbone(const nlohmann::json& config) : net_(config.value("seed", 0)) {}
+  torch::nn::Module& module() override { return *net_; }
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cond, const at::Tensor& t) override {
+    return net_->forward(x, cond, t);
+  }
+
+ private:
+  TinyConvNet net_;
+};
+
+class Thrower : public sinsr::sdk::Backbone {
+ public:
+  explicit Thrower(const nlohmann::json&) {}
+  torch::nn::Module& module() override { return module_; }
+  at::Tensor forward(const at::Tensor&, const at::Tensor&, const at::Tensor&) override {
+    throw std::runtime_error("boom in forward");
+  }
+
+ private:
+  torch::nn::Module module_;
+};
+
+}  // namespace
+
+SINSR_PLUGIN("test_components", "1.0.0") {
+  plugin.add_backbone<ConvNetBackbone>({"tiny_convnet", "1.0.0", "two-layer conv net for ABI training tests",
+                                        R"({"seed": {"type": "integer", "default": 0}})"});
+  plugin.add_backbone<Thrower>({"thrower", "1.0.0", "a backbone whose forward always throws"});
+}

@@ -1,0 +1,134 @@
+/* A C program (compiled as C99) driving the runtime through the host C API: load a plugin,
+ * list it, call a component through its function table with DLPack tensors made in C, and
+ * check the error paths. Usage: c_api_test L1_C_PLUGIN BAD_ABI_PLUGIN */
+#include "sinsr_host.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int passed, failed;
+
+#define CHECK(cond)                                                  \
+  do {                                                               \
+    if (cond) {                                                      \
+      ++passed;                                                      \
+    } else {                                                         \
+      ++failed;                                                      \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+    }                                                                \
+  } while (0)
+
+static int deleted;
+
+typedef struct borrowed {
+  DLManagedTensor managed;
+  int64_t shape[1];
+} borrowed;
+
+static void count_deleter(DLManagedTensor* self) {
+  ++deleted;
+  free(self);
+}
+
+/* Wraps caller-owned floats; the deleter only counts, the data stays the caller's. */
+static DLManagedTensor* wrap(float* data, int64_t n) {
+  borrowed* b = (borrowed*)calloc(1, sizeof(borrowed));
+  b->shape[0] = n;
+  b->managed.dl_tensor.data = data;
+  b->managed.dl_tensor.device.device_type = kDLCPU;
+  b->managed.dl_tensor.ndim = 1;
+  b->managed.dl_tensor.dtype.code = kDLFloat;
+  b->managed.dl_tensor.dtype.bits = 32;
+  b->managed.dl_tensor.dtype.lanes = 1;
+  b->managed.dl_tensor.shape = b->shape;
+  b->managed.deleter = count_deleter;
+  return &b->managed;
+}
+
+int main(int argc, char** argv) {
+  sinsr_runtime* rt = NULL;
+  sinsr_status* st;
+  size_t count = 0, i;
+  const sinsr_component* comp = NULL;
+  const sinsr_loss_vtable* vt;
+  sinsr_loss* loss = NULL;
+  sinsr_tape* tape = NULL;
+  DLManagedTensor *value = NULL, *grad = NULL;
+  float pred[4] = {1.0f, 2.0f, 3.0f, 4.0f};
+  float target[4] = {1.5f, 2.0f, 1.0f, 5.0f};
+  sinsr_runtime_options options;
+  int found = 0;
+
+  if (argc < 3) {
+    fprintf(stderr, "usage: c_api_test L1_C_PLUGIN BAD_ABI_PLUGIN\n");
+    return 2;
+  }
+  CHECK(sinsr_abi_version() == SINSR_ABI_VERSION);
+  CHECK(strcmp(sinsr_kind_name(SINSR_KIND_LOSS), "loss") == 0);
+
+  memset(&options, 0, sizeof(options));
+  options.struct_size = sizeof(options);
+  options.num_threads = 1;
+  st = sinsr_runtime_create(&options, &rt);
+  CHECK(st == NULL && rt != NULL);
+
+  /* errors: a missing file, a plugin of another ABI major, null arguments */
+  st = sinsr_runtime_load(rt, "/nonexistent/plugin.so");
+  CHECK(st != NULL && sinsr_status_code(st) == SINSR_ERR_NOT_FOUND);
+  CHECK(strstr(sinsr_last_error(), "/nonexistent/plugin.so") != NULL);
+  sinsr_status_release(st);
+  st = sinsr_runtime_load(rt, argv[2]);
+  CHECK(st != NULL && sinsr_status_code(st) == SINSR_ERR_ABI);
+  CHECK(st != NULL && strstr(sinsr_status_message(st), "ABI 2.0") != NULL);
+  sinsr_status_release(st);
+  st = sinsr_runtime_load(NULL, argv[1]);
+  CHECK(st != NULL && sinsr_status_code(st) == SINSR_ERR_INVALID_ARGUMENT);
+  sinsr_status_release(st);
+
+  st = sinsr_runtime_load(rt, argv[1]);
+  CHECK(st == NULL);
+  CHECK(sinsr_runtime_component_count(rt, &count) == NULL && count == 1);
+  for (i = 0; i < count; ++i) {
+    sinsr_component_info info;
+    memset(&info, 0, sizeof(info));
+    info.struct_size = sizeof(info);
+    CHECK(sinsr_runtime_component_info(rt, i, &info) == NULL);
+    if (strcmp(info.name, "l1_c") == 0 && info.kind == SINSR_KIND_LOSS) found = 1;
+  }
+  CHECK(found);
+
+  CHECK(sinsr_runtime_find(rt, SINSR_KIND_LOSS, "l1_c", &comp) == NULL && comp != NULL);
+  st = sinsr_runtime_find(rt, SINSR_KIND_BACKBONE, "l1_c", &comp);
+  CHECK(st != NULL && sinsr_status_code(st) == SINSR_ERR_NOT_FOUND);
+  sinsr_status_release(st);
+  CHECK(sinsr_runtime_find(rt, SINSR_KIND_LOSS, "l1_c", &comp) == NULL);
+
+  vt = (const sinsr_loss_vtable*)comp->vtable;
+  CHECK(vt->create("{}", &loss) == NULL && loss != NULL);
+  st = vt->forward(loss, NULL, wrap(pred, 4), wrap(target, 4), &value, &tape);
+  CHECK(st == NULL && value != NULL && tape != NULL);
+  if (value) {
+    /* mean(|-0.5|, 0, 2, |-1|) = 0.875 */
+    CHECK(fabs(((float*)value->dl_tensor.data)[0] - 0.875f) < 1e-6);
+    value->deleter(value);
+  }
+  st = vt->backward(loss, NULL, tape, NULL, &grad);
+  CHECK(st == NULL && grad != NULL);
+  if (grad) {
+    float* g = (float*)grad->dl_tensor.data;
+    CHECK(g[0] == -0.25f && g[1] == 0.0f && g[2] == 0.25f && g[3] == -0.25f);
+    grad->deleter(grad);
+  }
+  /* a bad call still consumes its inputs */
+  st = vt->forward(loss, NULL, wrap(pred, 4), wrap(target, 3), &value, NULL);
+  CHECK(st != NULL);
+  sinsr_status_release(st);
+  CHECK(deleted == 4);
+  vt->destroy(loss);
+  sinsr_runtime_destroy(rt);
+
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Everything a fresh Debian bookworm machine needs: packages, configure, build.
+# Usage: tools/bootstrap.sh [build-dir]   (default: build). Re-running is cheap (ccache).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+
+packages=(
+  g++ cmake ninja-build ccache pkg-config
+  libtorch-dev libopenblas0-pthread libgloo-dev     # LibTorch 1.13 (CPU), fast BLAS, c10d Gloo headers
+  libboost-dev libboost-program-options-dev         # Boost.DLL (headers), Program_options
+  libopenimageio-dev openimageio-tools              # image files
+  libdlpack-dev libyaml-cpp-dev nlohmann-json3-dev  # tensors across the ABI, configs
+  libgtest-dev libgmock-dev                         # tests
+  python3 python3-numpy python3-torch               # FFI test; torch.load checks of written checkpoints
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build "$build" -j "$(nproc)"
