@@ -17,7 +17,6 @@ __attribute__((weak)) int cmd_train(const Args&) { return pending("train"); }
 __attribute__((weak)) int cmd_distill(const Args&) { return pending("distill"); }
 __attribute__((weak)) int cmd_eval(const Args&) { return pending("eval"); }
 __attribute__((weak)) int cmd_degrade(const Args&) { return pending("degrade"); }
-__attribute__((weak)) int cmd_bench(const Args&) { return pending("bench"); }
 
 }  // namespace cli
 }  // namespace sinsr

@@ -1,0 +1,113 @@
+// sinsr-host bench: forward time of the full-size UNet (64x64 latent) and VQ encode/decode
+// (256x256 image) with random weights, at one thread and at the requested thread count, side
+// by side in one run, so later numbers (the official Python code, other machines) compare.
+#include "cli_common.hpp"
+#include "commands.hpp"
+
+#include <sinsr/config.hpp>
+
+#include <ATen/Parallel.h>
+#include <boost/program_options.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+namespace po = boost::program_options;
+
+namespace sinsr {
+namespace cli {
+namespace {
+
+// Median of `repeats` timed calls after one warm-up, in milliseconds.
+template <class F>
+double time_ms(int repeats, F&& f) {
+  f();
+  std::vector<double> ms;
+  for (int i = 0; i < repeats; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+struct Row {
+  std::string what;
+  double ms_one, ms_many;
+};
+
+}  // namespace
+
+int cmd_bench(const Args& args) {
+  po::options_description opts("sinsr-host bench [options]");
+  std::vector<std::string> plugins;
+  std::string config_path, what;
+  int threads = 0, repeats = 3, latent = 64, image = 256;
+  opts.add_options()("help,h", "show this help")("plugin", po::value(&plugins)->composing(),
+                                                 "load a plugin library (repeatable)")(
+      "config", po::value(&config_path), "model config (default: configs/sinsr_x4.yaml of this installation)")(
+      "threads", po::value(&threads), "intra-op threads for the second column (default: all cores)")(
+      "repeats", po::value(&repeats), "timed calls per measurement (median reported)")(
+      "latent", po::value(&latent), "UNet latent size (default 64)")(
+      "image", po::value(&image), "VQ image size (default 256)")(
+      "only", po::value(&what), "unet or vq (default: both)");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(opts).run(), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::cerr << "sinsr-host bench: " << e.what() << "\n" << opts;
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << opts;
+    return 0;
+  }
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (config_path.empty()) config_path = default_model_config();
+
+  host::Runtime runtime(threads);
+  load_plugins(runtime, plugins);
+  at::manual_seed(0);
+  std::vector<Row> rows;
+
+  if (what.empty() || what == "unet") {
+    host::BackboneHandle unet(runtime.find(SINSR_KIND_BACKBONE, "unet_swin"), {{"config_file", config_path}});
+    at::Tensor x = at::randn({1, 3, latent, latent}), lq = at::rand({1, 3, latent, latent}) * 2 - 1;
+    at::Tensor t = at::full({1}, 14, at::kLong);
+    Row r{"unet_swin forward, latent " + std::to_string(latent) + "x" + std::to_string(latent), 0, 0};
+    at::set_num_threads(1);
+    r.ms_one = time_ms(repeats, [&] { unet.forward(x, lq, t); });
+    at::set_num_threads(threads);
+    r.ms_many = time_ms(repeats, [&] { unet.forward(x, lq, t); });
+    rows.push_back(r);
+  }
+  if (what.empty() || what == "vq") {
+    host::CodecHandle vq(runtime.find(SINSR_KIND_CODEC, "vq_f4"), {{"config_file", config_path}});
+    at::Tensor img = at::rand({1, 3, image, image}) * 2 - 1;
+    at::Tensor z = vq.encode(img);
+    Row enc{"vq_f4 encode, image " + std::to_string(image) + "x" + std::to_string(image), 0, 0};
+    Row dec{"vq_f4 decode, image " + std::to_string(image) + "x" + std::to_string(image), 0, 0};
+    at::set_num_threads(1);
+    enc.ms_one = time_ms(repeats, [&] { vq.encode(img); });
+    dec.ms_one = time_ms(repeats, [&] { vq.decode(z); });
+    at::set_num_threads(threads);
+    enc.ms_many = time_ms(repeats, [&] { vq.encode(img); });
+    dec.ms_many = time_ms(repeats, [&] { vq.decode(z); });
+    rows.push_back(enc);
+    rows.push_back(dec);
+  }
+  std::printf("device: cpu   threads: 1 vs %d   repeats: %d (median)   config: %s\n", threads, repeats,
+              config_path.c_str());
+  std::printf("%-40s %12s %12s %8s\n", "what", "1 thread ms", "N threads ms", "speedup");
+  for (const auto& r : rows)
+    std::printf("%-40s %12.1f %12.1f %7.2fx\n", r.what.c_str(), r.ms_one, r.ms_many, r.ms_one / r.ms_many);
+  return 0;
+}
+
+}  // namespace cli
+}  // namespace sinsr
