@@ -570,21 +570,33 @@ T* keep(const T& table) {
 
 // ---- default implementations of the C++ interfaces --------------------------------------
 
-void Backbone::load_weights(const std::string& path, const json& options) {
+namespace {
+void load_module_weights(torch::nn::Module& module, const std::string& path, const json& options) {
   auto state = ckpt::read_state_dict(path, options.value("key", std::string()));
-  ckpt::load_into(module(), state, options.value("strict", true));
+  try {
+    ckpt::load_into(module, state, options.value("strict", true));
+  } catch (const Error& e) {
+    throw Error(e.code(), path + ": " + e.what());
+  }
 }
+
+// Integer buffers (index tables) keep their dtype; only floating tensors change precision.
+void move_module(torch::nn::Module& module, c10::Device device, at::ScalarType dtype) {
+  at::NoGradGuard no_grad;
+  for (auto& p : module.parameters()) p.set_data(p.is_floating_point() ? p.to(device, dtype) : p.to(device));
+  for (auto& b : module.buffers()) b.set_data(b.is_floating_point() ? b.to(device, dtype) : b.to(device));
+}
+}  // namespace
+
+void Backbone::load_weights(const std::string& path, const json& options) { load_module_weights(module(), path, options); }
 
 void Backbone::save_weights(const std::string& path) { ckpt::save_state_dict(path, ckpt::state_of(module())); }
 
-void Backbone::to(c10::Device device, at::ScalarType dtype) { module().to(device, dtype); }
+void Backbone::to(c10::Device device, at::ScalarType dtype) { move_module(module(), device, dtype); }
 
-void Codec::load_weights(const std::string& path, const json& options) {
-  auto state = ckpt::read_state_dict(path, options.value("key", std::string()));
-  ckpt::load_into(module(), state, options.value("strict", true));
-}
+void Codec::load_weights(const std::string& path, const json& options) { load_module_weights(module(), path, options); }
 
-void Codec::to(c10::Device device, at::ScalarType dtype) { module().to(device, dtype); }
+void Codec::to(c10::Device device, at::ScalarType dtype) { move_module(module(), device, dtype); }
 
 // ---- creation and registration -------------------------------------------------------
 
