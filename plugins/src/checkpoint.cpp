@@ -1,12 +1,13 @@
 // PyTorch checkpoint files without Python: a pickle reader that builds values but never
-// calls anything (globals become inert references; only the few torch rebuild functions
-// are interpreted), the zip and legacy containers, safetensors, and a small pickle writer.
+// calls anything (only an allowlist of globals may appear; the torch rebuild functions are
+// interpreted, not called), the zip and legacy containers, safetensors, and a pickle writer.
 #include <sinsr/checkpoint.hpp>
 #include <sinsr/sdk.hpp>
 
 #include <caffe2/serialize/inline_container.h>
 #include <torch/nn/module.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -160,10 +161,10 @@ class Unpickler {
         case '0': pop(); break;
         case '1': since_mark(); break;
         case '2': push(top()); break;
-        case 'c': { auto mod = line(); auto name = line(); push(make_str(mod + "." + name, Node::Global)); break; }
+        case 'c': { auto mod = line(); auto name = line(); push(global(mod + "." + name)); break; }
         case 0x93: {                                   // STACK_GLOBAL
           auto name = pop(), mod = pop();
-          push(make_str(mod->s + "." + name->s, Node::Global));
+          push(global(mod->s + "." + name->s));
           break;
         }
         case 'R': case 0x81: { auto args = pop(); auto fn = pop(); push(reduce(fn, args)); break; }
@@ -279,6 +280,19 @@ class Unpickler {
     return out;
   }
 
+  // The equivalent of torch.load(weights_only=True): only these names may appear at all.
+  Value global(const std::string& name) {
+    static const char* const allowed[] = {
+        "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor",
+        "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state", "_codecs.encode",
+        "torch.device", "builtins.dict", "__builtin__.dict"};
+    bool ok = std::find(std::begin(allowed), std::end(allowed), name) != std::end(allowed);
+    if (!ok && name.rfind("torch.", 0) == 0 && name.size() > 13 && name.compare(name.size() - 7, 7, "Storage") == 0)
+      ok = name.find('.', 6) == std::string::npos;  // torch.FloatStorage and friends
+    if (!ok) fail(path_, "refusing to load: the pickle references '" + name + "', which is not a tensor, storage or dict");
+    return make_str(name, Node::Global);
+  }
+
   Value persistent(const Value& pid) {
     // ('storage', <StorageType global>, key, location, numel[, view_metadata])
     if (pid->kind != Node::Tuple || pid->items.size() < 5 || pid->items[0]->s != "storage" ||
@@ -339,11 +353,7 @@ class Unpickler {
     }
     if (g == "_codecs.encode" && !a.empty() && a[0]->kind == Node::Str) return make_str(a[0]->s, Node::Bytes);
     if (g == "torch.device" && !a.empty()) return a[0];
-    // Anything else stays an inert object: nothing from the file is ever executed.
-    auto obj = make(Node::Object);
-    obj->s = g;
-    obj->items = a;
-    return obj;
+    fail(path_, "refusing to call '" + g + "'");
   }
 
   void build(const Value& target, const Value& state) {

@@ -4,6 +4,7 @@
 #include "parity.hpp"
 
 #include <sinsr/sdk.hpp>
+#include <caffe2/serialize/inline_container.h>
 #include <torch/nn/module.h>
 
 #include <cstdio>
@@ -152,6 +153,28 @@ TEST(Checkpoint, DamagedFilesAreRefusedWithTheirName) {
   }
   std::remove(truncated.c_str());
   std::remove(text.c_str());
+}
+
+// A zip checkpoint whose pickle calls os.system: refused by name, nothing runs.
+TEST(Checkpoint, RefusesGlobalsOutsideTheAllowlist) {
+  std::string marker = temp_path("pwned");
+  std::string cmd = "touch " + marker;
+  std::string pkl = "\x80\x02" "cos\nsystem\n" "X";
+  uint32_t n = uint32_t(cmd.size());
+  pkl += std::string(reinterpret_cast<const char*>(&n), 4) + cmd + "\x85R.";
+  std::string path = temp_path("evil.pth");
+  {
+    std::ofstream f(path, std::ios::binary);
+    caffe2::serialize::PyTorchStreamWriter w([&](const void* b, size_t k) {
+      f.write(static_cast<const char*>(b), std::streamsize(k));
+      return k;
+    });
+    w.writeRecord("data.pkl", pkl.data(), pkl.size());
+    w.writeEndOfFile();
+  }
+  expect_format_error(path, "os.system");
+  EXPECT_FALSE(std::ifstream(marker).good());
+  std::remove(path.c_str());
 }
 
 struct Net : torch::nn::Module {
