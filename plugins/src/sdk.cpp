@@ -694,6 +694,7 @@ PluginBuilder& PluginBuilder::add(int32_t kind, ComponentMeta meta, const void* 
 namespace {
 struct BuiltPlugin {
   std::string name, version;
+  std::vector<ComponentMeta> metas;  // owns the strings the descriptor points into
   std::vector<sinsr_component> components;
   std::vector<const sinsr_component*> pointers;
   sinsr_plugin_info info{};
@@ -705,18 +706,20 @@ const sinsr_plugin_info* PluginBuilder::finish(const char* plugin_name, const ch
   built->name = plugin_name ? plugin_name : "";
   built->version = plugin_version ? plugin_version : "";
   built->components.resize(entries_.size());
+  for (const Entry& e : entries_) built->metas.push_back(e.meta);  // sized once: c_str() stays valid
   for (size_t i = 0; i < entries_.size(); ++i) {
     const Entry& e = entries_[i];
+    const ComponentMeta& m = built->metas[i];
     sinsr_component& c = built->components[i];
     c.struct_size = sizeof(sinsr_component);
     c.kind = e.kind;
-    c.thread_safety = e.meta.thread_safety;
-    c.name = e.meta.name.c_str();
-    c.version = e.meta.version.c_str();
-    c.summary = e.meta.summary.c_str();
-    c.config_schema = e.meta.config_schema.c_str();
-    c.default_config = e.meta.default_config.empty() ? nullptr : e.meta.default_config.c_str();
-    c.default_weights = e.meta.default_weights.empty() ? nullptr : e.meta.default_weights.c_str();
+    c.thread_safety = m.thread_safety;
+    c.name = m.name.c_str();
+    c.version = m.version.c_str();
+    c.summary = m.summary.c_str();
+    c.config_schema = m.config_schema.c_str();
+    c.default_config = m.default_config.empty() ? nullptr : m.default_config.c_str();
+    c.default_weights = m.default_weights.empty() ? nullptr : m.default_weights.c_str();
     c.vtable = e.vtable;
   }
   for (auto& c : built->components) built->pointers.push_back(&c);
