@@ -31,10 +31,26 @@ class Thrower : public sinsr::sdk::Backbone {
   torch::nn::Module module_;
 };
 
+// A local, noise-independent "denoiser" for tiling tests: a 3x3 box blur of the nearest-
+// upsampled conditioning image. Tiled and untiled runs must agree away from tile borders.
+class LocalBlur : public sinsr::sdk::Backbone {
+ public:
+  explicit LocalBlur(const nlohmann::json&) {}
+  torch::nn::Module& module() override { return module_; }
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cond, const at::Tensor&) override {
+    auto up = at::upsample_nearest2d(cond, {x.size(2), x.size(3)});
+    return at::avg_pool2d(up, {3, 3}, {1, 1}, {1, 1}, false, /*count_include_pad=*/false);
+  }
+
+ private:
+  torch::nn::Module module_;
+};
+
 }  // namespace
 
 SINSR_PLUGIN("test_components", "1.0.0") {
   plugin.add_backbone<ConvNetBackbone>({"tiny_convnet", "1.0.0", "two-layer conv net for ABI training tests",
                                         R"({"seed": {"type": "integer", "default": 0}})"});
+  plugin.add_backbone<LocalBlur>({"local_blur", "1.0.0", "3x3 blur of the upsampled condition (tiling tests)"});
   plugin.add_backbone<Thrower>({"thrower", "1.0.0", "a backbone whose forward always throws"});
 }

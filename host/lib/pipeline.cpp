@@ -1,0 +1,286 @@
+#include "pipeline.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+namespace sinsr {
+namespace host {
+
+using sdk::Error;
+using sdk::require;
+
+namespace {
+
+PipelinePart part_from_json(const json& j, const char* what) {
+  PipelinePart p;
+  if (j.is_null()) return p;
+  if (j.is_string()) {
+    p.name = j.get<std::string>();
+    return p;
+  }
+  require(j.is_object(), SINSR_ERR_INVALID_ARGUMENT, std::string("pipeline spec: '") + what + "' must be an object");
+  for (auto& [k, v] : j.items())
+    require(k == "name" || k == "config" || k == "config_file" || k == "weights", SINSR_ERR_INVALID_ARGUMENT,
+            std::string("pipeline spec: unknown key '") + k + "' in '" + what + "'");
+  p.name = j.value("name", std::string());
+  if (j.contains("config")) p.config = j["config"];
+  if (j.contains("config_file")) p.config["config_file"] = j["config_file"];
+  p.weights = j.value("weights", std::string());
+  return p;
+}
+
+at::ScalarType precision_dtype(const std::string& p) {
+  if (p == "fp32" || p == "float32") return at::kFloat;
+  if (p == "fp16" || p == "float16" || p == "half") return at::kHalf;
+  if (p == "bf16" || p == "bfloat16") return at::kBFloat16;
+  throw Error(SINSR_ERR_INVALID_ARGUMENT, "unknown precision '" + p + "' (fp32, fp16 or bf16)");
+}
+
+// Reflect padding at the bottom/right; repeated when the pad exceeds what one reflection
+// can give (tiny images), which the official code would reject.
+at::Tensor pad_reflect(at::Tensor x, int64_t pad_h, int64_t pad_w) {
+  while (pad_h > 0 || pad_w > 0) {
+    int64_t h = x.size(2), w = x.size(3);
+    int64_t ph = std::min(pad_h, h - 1), pw = std::min(pad_w, w - 1);
+    if (ph == 0 && pw == 0) {  // a single row or column: nothing to mirror
+      return at::replication_pad2d(x, {0, pad_w, 0, pad_h});
+    }
+    x = at::reflection_pad2d(x, {0, pw, 0, ph});
+    pad_h -= ph;
+    pad_w -= pw;
+  }
+  return x;
+}
+
+uint64_t tile_seed(uint64_t seed, int64_t index) {
+  // splitmix64 of (seed, index); index 0 keeps the seed itself, so an untiled image uses it.
+  if (index == 0) return seed;
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * uint64_t(index);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+PipelineOptions PipelineOptions::from_json(const json& spec) {
+  require(spec.is_object(), SINSR_ERR_INVALID_ARGUMENT, "pipeline spec must be a JSON object");
+  static const std::set<std::string> known = {"backbone", "codec", "sampler", "steps", "scale", "seed", "device",
+                                              "precision", "pad_multiple", "chop_size", "chop_stride", "chop_batch"};
+  for (auto& [k, v] : spec.items())
+    require(known.count(k) > 0, SINSR_ERR_INVALID_ARGUMENT, "pipeline spec: unknown key '" + k + "'");
+  PipelineOptions o;
+  o.backbone = part_from_json(spec.value("backbone", json()), "backbone");
+  o.codec = part_from_json(spec.value("codec", json()), "codec");
+  json sampler = spec.value("sampler", json());
+  if (sampler.is_object() && sampler.contains("steps")) {
+    o.steps = sampler["steps"].get<int>();
+    sampler.erase("steps");
+  }
+  o.sampler = part_from_json(sampler, "sampler");
+  o.steps = spec.value("steps", o.steps);
+  o.scale = spec.value("scale", o.scale);
+  o.seed = spec.value("seed", o.seed);
+  o.device = spec.value("device", o.device);
+  o.precision = spec.value("precision", o.precision);
+  o.pad_multiple = spec.value("pad_multiple", o.pad_multiple);
+  o.chop_size = spec.value("chop_size", o.chop_size);
+  o.chop_stride = spec.value("chop_stride", o.chop_stride);
+  o.chop_batch = spec.value("chop_batch", o.chop_batch);
+  return o;
+}
+
+std::vector<int64_t> tile_starts(int64_t length, int64_t tile, int64_t stride) {
+  if (length <= tile) return {0};
+  std::vector<int64_t> out;
+  for (int64_t s = 0; s < length; s += stride) {
+    int64_t start = s + tile > length ? length - tile : s;
+    if (std::find(out.begin(), out.end(), start) == out.end()) out.push_back(start);
+  }
+  return out;
+}
+
+at::Tensor tile_window(int64_t height, int64_t width, int64_t ramp, bool top, bool bottom, bool left, bool right) {
+  auto axis = [&](int64_t n, bool lo, bool hi) {
+    auto w = at::ones({n}, at::kFloat);
+    int64_t r = std::min(ramp, n / 2);
+    if (r <= 0) return w;
+    // Raised cosine sampled at pixel centres: strictly positive, reaches 1 after r pixels.
+    auto i = at::arange(r, at::kFloat).add_(0.5).mul_(M_PI / double(r));
+    auto rise = i.cos().neg_().add_(1.0).mul_(0.5);
+    if (lo) w.narrow(0, 0, r).copy_(rise);
+    if (hi) w.narrow(0, n - r, r).copy_(rise.flip({0}));
+    return w;
+  };
+  return axis(height, top, bottom).view({height, 1}) * axis(width, left, right).view({1, width});
+}
+
+struct Pipeline::Impl {
+  std::unique_ptr<BackboneHandle> backbone;
+  std::unique_ptr<CodecHandle> codec;
+  std::unique_ptr<SamplerHandle> sampler;
+  c10::Device device = c10::Device(c10::kCPU);
+  at::ScalarType dtype = at::kFloat;
+};
+
+Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl), options_(std::move(options)) {
+  auto& o = options_;
+  require(o.scale >= 1, SINSR_ERR_INVALID_ARGUMENT, "scale must be >= 1");
+  require(o.pad_multiple >= 1, SINSR_ERR_INVALID_ARGUMENT, "pad_multiple must be >= 1");
+  require(o.chop_size >= 0 && o.chop_stride >= 0 && o.chop_batch >= 1, SINSR_ERR_INVALID_ARGUMENT,
+          "chop_size and chop_stride must be >= 0 and chop_batch >= 1");
+  if (o.chop_size > 0 && o.chop_stride == 0) o.chop_stride = std::max(1, o.chop_size * 7 / 8);
+  require(o.chop_size == 0 || o.chop_stride <= o.chop_size, SINSR_ERR_INVALID_ARGUMENT,
+          "chop_stride must not exceed chop_size (tiles would leave gaps)");
+  require(!o.backbone.name.empty(), SINSR_ERR_INVALID_ARGUMENT, "no backbone given");
+  require(!o.sampler.name.empty(), SINSR_ERR_INVALID_ARGUMENT, "no sampler given");
+
+  try {
+    impl_->device = c10::Device(o.device);
+  } catch (const std::exception&) {
+    throw Error(SINSR_ERR_INVALID_ARGUMENT, "unknown device '" + o.device + "' (cpu, cuda, cuda:N)");
+  }
+  if (impl_->device.is_cuda())
+    require(at::hasCUDA(), SINSR_ERR_UNSUPPORTED,
+            "device '" + o.device + "' requested, but this build or machine has no CUDA");
+  impl_->dtype = precision_dtype(o.precision);
+  require(impl_->dtype != at::kHalf || impl_->device.is_cuda(), SINSR_ERR_UNSUPPORTED,
+          "fp16 runs on CUDA only; use fp32 or bf16 on the CPU");
+
+  auto weights_of = [](const PipelinePart& p, const Component& c) {
+    return p.weights.empty() ? c.default_weights_path() : p.weights;
+  };
+  auto bc = runtime.find(SINSR_KIND_BACKBONE, o.backbone.name);
+  impl_->backbone = std::make_unique<BackboneHandle>(bc, o.backbone.config);
+  std::string bw = weights_of(o.backbone, *bc);
+  require(!bw.empty(), SINSR_ERR_INVALID_ARGUMENT,
+          "backbone '" + o.backbone.name + "' has no weights: pass them (--backbone-weights), or \"none\" to run it untrained");
+  if (bw != "none") impl_->backbone->load_weights(bw);
+  impl_->backbone->set_training(false);
+
+  if (!o.codec.name.empty()) {
+    auto cc = runtime.find(SINSR_KIND_CODEC, o.codec.name);
+    impl_->codec = std::make_unique<CodecHandle>(cc, o.codec.config);
+    std::string cw = weights_of(o.codec, *cc);
+    require(!cw.empty(), SINSR_ERR_INVALID_ARGUMENT,
+            "codec '" + o.codec.name + "' has no weights: pass them (--codec-weights), or \"none\" to run it untrained");
+    if (cw != "none") impl_->codec->load_weights(cw);
+  }
+
+  json sampler_config = o.sampler.config;
+  if (o.steps > 0) sampler_config["steps"] = o.steps;
+  impl_->sampler = std::make_unique<SamplerHandle>(runtime.find(SINSR_KIND_SAMPLER, o.sampler.name), sampler_config);
+
+  if (impl_->device != c10::Device(c10::kCPU) || impl_->dtype != at::kFloat) {
+    impl_->backbone->to(impl_->device, impl_->dtype);
+    if (impl_->codec) impl_->codec->to(impl_->device, impl_->dtype);
+  }
+}
+
+Pipeline::~Pipeline() = default;
+
+at::Tensor Pipeline::run_batch(const at::Tensor& y0, const std::function<at::Tensor(const at::Tensor&)>& noise) {
+  at::NoGradGuard no_grad;
+  auto& im = *impl_;
+  const int64_t s = options_.scale, m = options_.pad_multiple;
+  const int64_t h = y0.size(2), w = y0.size(3);
+  at::Tensor x = y0.to(im.device, at::kFloat);
+  at::Tensor lq = pad_reflect(x, (h + m - 1) / m * m - h, (w + m - 1) / m * m - w);
+  at::Tensor up = s == 1 ? lq
+                         : at::upsample_bicubic2d(lq, {lq.size(2) * s, lq.size(3) * s}, /*align_corners=*/false,
+                                                  double(s), double(s));
+  // Networks see their own precision; everything between them stays float32.
+  auto in = [&](const at::Tensor& t) { return t.to(im.dtype); };
+  auto out = [&](const at::Tensor& t) { return t.to(at::kFloat); };
+  at::Tensor z_y = im.codec ? out(im.codec->encode(in(up))) : up;
+  at::Tensor x_T = im.sampler->prior(z_y, noise(z_y));
+  at::Tensor lq_in = in(lq);
+  sdk::SampleCallbacks cb;
+  cb.denoise = [&](const at::Tensor& x_in, const at::Tensor& t) { return out(im.backbone->forward(in(x_in), lq_in, t)); };
+  cb.noise = noise;
+  cb.progress = [](int, int) { return true; };
+  at::Tensor z0 = im.sampler->sample(z_y, x_T, cb);
+  at::Tensor img = im.codec ? out(im.codec->decode(in(z0))) : z0;
+  require(img.size(2) >= h * s && img.size(3) >= w * s, SINSR_ERR_RUNTIME,
+          "decoded image is smaller than the LR size times the scale: check the codec's downscale against --scale");
+  return img.narrow(2, 0, h * s).narrow(3, 0, w * s).clamp(-1.0, 1.0);
+}
+
+at::Tensor Pipeline::upscale(const at::Tensor& image01, const std::function<bool(int, int)>& progress) {
+  require(image01.dim() == 4 && image01.size(0) == 1 && image01.size(1) == 3, SINSR_ERR_INVALID_ARGUMENT,
+          "upscale expects a [1,3,H,W] image");
+  const auto& o = options_;
+  const int64_t s = o.scale, h = image01.size(2), w = image01.size(3);
+  at::Tensor y0 = image01.to(at::kFloat).sub(0.5).div(0.5);
+
+  const int64_t P = o.chop_size > 0 ? o.chop_size : std::max(h, w);
+  const int64_t th = std::min(P, h), tw = std::min(P, w);
+  auto rows = tile_starts(h, P, o.chop_stride > 0 ? o.chop_stride : P);
+  auto cols = tile_starts(w, P, o.chop_stride > 0 ? o.chop_stride : P);
+  struct Tile {
+    int64_t index, r, c;
+  };
+  std::vector<Tile> tiles;
+  for (auto r : rows)
+    for (auto c : cols) tiles.push_back({int64_t(tiles.size()), r, c});
+
+  at::Tensor acc = at::zeros({1, 3, h * s, w * s}, at::kFloat);
+  at::Tensor wsum = at::zeros({1, 1, h * s, w * s}, at::kFloat);
+  const int64_t ramp = (P - (o.chop_stride > 0 ? o.chop_stride : P)) * s;
+  const int total = int((tiles.size() + o.chop_batch - 1) / o.chop_batch);
+  for (size_t first = 0, done = 0; first < tiles.size(); first += o.chop_batch, ++done) {
+    size_t n = std::min(tiles.size() - first, size_t(o.chop_batch));
+    std::vector<at::Tensor> crops;
+    std::vector<at::Generator> gens;
+    for (size_t k = 0; k < n; ++k) {
+      const Tile& t = tiles[first + k];
+      crops.push_back(y0.narrow(2, t.r, th).narrow(3, t.c, tw));
+      gens.push_back(at::make_generator<at::CPUGeneratorImpl>(tile_seed(o.seed, t.index)));
+    }
+    // Each tile draws from its own generator, on the CPU: the image does not depend on the
+    // batch size, the tile order or the device.
+    auto noise = [&](const at::Tensor& like) {
+      std::vector<at::Tensor> parts;
+      for (size_t k = 0; k < n; ++k) {
+        auto shape = like.sizes().vec();
+        shape[0] = like.size(0) / int64_t(n);
+        parts.push_back(at::randn(shape, gens[k], at::TensorOptions().dtype(at::kFloat)));
+      }
+      return at::cat(parts, 0).to(like.device(), like.scalar_type());
+    };
+    at::Tensor sr = run_batch(at::cat(crops, 0), noise).to(at::kCPU, at::kFloat);
+    for (size_t k = 0; k < n; ++k) {
+      const Tile& t = tiles[first + k];
+      bool single = tiles.size() == 1;
+      at::Tensor win = single ? at::ones({th * s, tw * s}, at::kFloat)
+                              : tile_window(th * s, tw * s, ramp, t.r > 0, t.r + th < h, t.c > 0, t.c + tw < w);
+      acc.narrow(2, t.r * s, th * s).narrow(3, t.c * s, tw * s).add_(sr.narrow(0, int64_t(k), 1) * win);
+      wsum.narrow(2, t.r * s, th * s).narrow(3, t.c * s, tw * s).add_(win);
+    }
+    if (progress && !progress(int(done + 1), total)) throw Error(SINSR_ERR_CANCELLED, "cancelled");
+  }
+  return acc.div_(wsum).mul_(0.5).add_(0.5).clamp_(0.0, 1.0);
+}
+
+at::Tensor Pipeline::upscale_any(const at::Tensor& chw01, const std::function<bool(int, int)>& progress) {
+  require(chw01.dim() == 3 && chw01.size(0) >= 1 && chw01.size(0) <= 4, SINSR_ERR_INVALID_ARGUMENT,
+          "expected a [C,H,W] image with 1 to 4 channels");
+  const int64_t c = chw01.size(0), s = options_.scale;
+  const bool gray = c <= 2, alpha = c == 2 || c == 4;
+  at::Tensor color = chw01.narrow(0, 0, gray ? 1 : 3).unsqueeze(0).to(at::kFloat);
+  if (gray) color = color.expand({1, 3, -1, -1}).contiguous();
+  at::Tensor sr = upscale(color, progress);
+  if (gray) sr = sr.mean(1, /*keepdim=*/true);
+  if (alpha) {
+    at::Tensor a = chw01.narrow(0, c - 1, 1).unsqueeze(0).to(at::kFloat);
+    a = at::upsample_bicubic2d(a, {a.size(2) * s, a.size(3) * s}, false, double(s), double(s)).clamp_(0.0, 1.0);
+    sr = at::cat({sr, a}, 1);
+  }
+  return sr.squeeze(0);
+}
+
+}  // namespace host
+}  // namespace sinsr

@@ -1,0 +1,73 @@
+// Inference: LR image -> [-1,1] -> reflect-pad -> bicubic x scale -> codec encode -> sampler
+// with the backbone as denoiser -> codec decode -> crop -> clamp -> SR image, tile by tile.
+// Any backbone, codec and sampler plugins combine; without a codec it runs in pixel space.
+#pragma once
+
+#include "runtime.hpp"
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace sinsr {
+namespace host {
+
+struct PipelinePart {
+  std::string name;       // component name; for the codec, empty = pixel space
+  json config = json::object();  // component JSON; {"config_file": "x.yaml"} reads an official YAML
+  std::string weights;    // empty: the component's default weights, if it names any
+};
+
+struct PipelineOptions {
+  PipelinePart backbone, codec, sampler;
+  int steps = 0;               // > 0: respace the sampler to this many steps
+  int scale = 4;               // LR -> SR factor
+  uint64_t seed = 12345;       // noise of every image and tile starts from this seed
+  std::string device = "cpu";  // "cpu", "cuda", "cuda:1"
+  std::string precision = "fp32";  // "fp32", "fp16", "bf16" (networks; schedules stay fp32/64)
+  int pad_multiple = 64;       // the LR tile is reflect-padded to a multiple of this
+  int chop_size = 512;         // LR tile size; 0 = never tile
+  int chop_stride = 0;         // 0: chop_size * 7 / 8 (448 for 512, the official choice)
+  int chop_batch = 1;          // tiles per network call
+
+  // The JSON form the C API takes (see abi/sinsr_host.h).
+  static PipelineOptions from_json(const json& spec);
+};
+
+// Start positions of tiles along one axis, as the official ImageSpliterTh places them.
+std::vector<int64_t> tile_starts(int64_t length, int64_t tile, int64_t stride);
+
+// Blending weights of one SR tile: 1 inside, a raised-cosine ramp across each side that
+// overlaps a neighbour (sides on the image border stay 1), so seams fade instead of stepping.
+at::Tensor tile_window(int64_t height, int64_t width, int64_t ramp, bool top, bool bottom, bool left, bool right);
+
+class Pipeline {
+ public:
+  Pipeline(Runtime& runtime, PipelineOptions options);
+  ~Pipeline();
+
+  // [1,C,h,w] float in [0,1], C = 3 -> [1,3,h*scale,w*scale] in [0,1]. progress(done, total)
+  // is called per batch of tiles; returning false cancels.
+  at::Tensor upscale(const at::Tensor& image01, const std::function<bool(int, int)>& progress = {});
+
+  // Any image: C = 1 (gray in, gray out), 2 (gray+alpha), 3, 4 (RGBA). The alpha channel is
+  // upscaled with bicubic interpolation and re-attached. [C,h,w] in [0,1].
+  at::Tensor upscale_any(const at::Tensor& chw01, const std::function<bool(int, int)>& progress = {});
+
+  // The untiled core on a batch of equally sized LR tiles in [-1,1]; returns SR in [-1,1]
+  // (clamped). `noise` supplies N(0,1) draws in order (the prior first).
+  at::Tensor run_batch(const at::Tensor& y0, const std::function<at::Tensor(const at::Tensor&)>& noise);
+
+  const PipelineOptions& options() const { return options_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  PipelineOptions options_;
+};
+
+}  // namespace host
+}  // namespace sinsr

@@ -1,0 +1,203 @@
+// The inference pipeline: parity with the official Sampler.sample_func on the tiny networks,
+// tiling geometry and blending, seeds, channel handling, and the C API.
+#include "parity.hpp"
+
+#include "pipeline.hpp"
+#include "sinsr_host.h"
+
+#include <sinsr/config.hpp>
+
+namespace {
+
+using sinsr::host::json;
+using sinsr::host::Pipeline;
+using sinsr::host::PipelineOptions;
+using sinsr::host::Runtime;
+
+Runtime& runtime() {
+  static Runtime* rt = [] {
+    auto* r = new Runtime(2);
+    r->load_dir(SINSR_PLUGIN_DIR);
+    r->load_dir(SINSR_TEST_PLUGIN_DIR);
+    return r;
+  }();
+  return *rt;
+}
+
+PipelineOptions tiny_latent(const std::string& sampler) {
+  PipelineOptions o;
+  o.backbone = {"unet_swin", {{"config_file", sinsr_test::parity_file("tiny-unet.yaml")}},
+                sinsr_test::parity_file("unet_tiny.pth")};
+  o.codec = {"vq_f4", {{"config_file", sinsr_test::parity_file("tiny-vq.yaml")}}, sinsr_test::parity_file("vq_tiny.pth")};
+  o.sampler = {sampler, json::object(), ""};
+  o.chop_size = 0;
+  return o;
+}
+
+// Replays recorded N(0,1) draws in order.
+struct Replay {
+  at::Tensor draws;
+  int64_t next = 0;
+  at::Tensor operator()(const at::Tensor& like) {
+    EXPECT_LT(next, draws.size(0)) << "more noise draws than recorded";
+    return draws[next++].view(like.sizes()).to(like.device());
+  }
+};
+
+void check_case(const std::string& sampler, const std::string& key) {
+  auto pc = sinsr_test::load("pipeline_case.pth");
+  auto one = sinsr_test::at_key(pc, "onestep");
+  auto run = sinsr_test::at_key(pc, key);
+  Pipeline p(runtime(), tiny_latent(sampler));
+  at::Tensor im = sinsr_test::tensor(one, "im_lq");
+  Replay noise{sinsr_test::tensor(run, "randn")};
+  at::Tensor sr = p.run_batch(im.sub(0.5).div(0.5), std::ref(noise));
+  at::Tensor ref = sinsr_test::tensor(run, "sr");
+  ASSERT_EQ(sr.sizes(), ref.sizes());
+  // A VQ near-tie may flip one code and change a 4x4 patch; everything else must match.
+  double off = (sr - ref).abs().gt(1e-3).to(at::kDouble).mean().item<double>();
+  EXPECT_LE(off, 1e-3) << "fraction of pixels off by more than 1e-3";
+  at::Tensor u8 = sr.mul(0.5).add(0.5).clamp(0, 1).mul(255).round().squeeze(0).permute({1, 2, 0}).to(at::kInt);
+  at::Tensor ref8 = sinsr_test::tensor(run, "sr_uint8").to(at::kInt);
+  double bad = (u8 - ref8).abs().gt(1).to(at::kDouble).mean().item<double>();
+  EXPECT_LE(bad, 1e-3);
+}
+
+TEST(PipelineParity, OneStep) { check_case("single-step", "onestep"); }
+TEST(PipelineParity, Ddim15) { check_case("deterministic", "ddim15"); }
+
+TEST(Tiling, StartsFollowTheOfficialSplitter) {
+  EXPECT_EQ(sinsr::host::tile_starts(600, 512, 448), (std::vector<int64_t>{0, 88}));
+  EXPECT_EQ(sinsr::host::tile_starts(512, 512, 448), (std::vector<int64_t>{0}));
+  EXPECT_EQ(sinsr::host::tile_starts(100, 32, 24), (std::vector<int64_t>{0, 24, 48, 68}));
+}
+
+TEST(Tiling, WindowIsOneInsideAndRampsOnSharedSides) {
+  auto w = sinsr::host::tile_window(20, 30, 6, /*top=*/true, /*bottom=*/false, /*left=*/false, /*right=*/true);
+  EXPECT_EQ(w.sizes(), (at::IntArrayRef{20, 30}));
+  EXPECT_GT(w.min().item<float>(), 0.f);
+  EXPECT_FLOAT_EQ(w[19][0].item<float>(), 1.f);   // border sides keep full weight
+  EXPECT_LT(w[0][10].item<float>(), 0.1f);        // shared sides start near zero
+  EXPECT_LT(w[10][29].item<float>(), 0.1f);
+  EXPECT_FLOAT_EQ(w[10][10].item<float>(), 1.f);
+  // Two overlapping ramps sum to a constant: cos^2 + sin^2.
+  auto rise = sinsr::host::tile_window(1, 12, 6, false, false, true, false)[0].narrow(0, 0, 6);
+  auto fall = sinsr::host::tile_window(1, 12, 6, false, false, false, true)[0].narrow(0, 6, 6);
+  EXPECT_TRUE(sinsr_test::all_close(rise + fall, at::ones({6}), 1e-6));
+}
+
+PipelineOptions pixel(const std::string& backbone, const std::string& sampler, int chop, int stride, int batch = 1) {
+  PipelineOptions o;
+  o.backbone = {backbone, json::object(), "none"};
+  o.sampler = {sampler, json::object(), ""};
+  o.chop_size = chop;
+  o.chop_stride = stride;
+  o.chop_batch = batch;
+  o.pad_multiple = 8;
+  return o;
+}
+
+at::Tensor test_image(int64_t h, int64_t w) {
+  at::manual_seed(3);
+  // Smooth content plus detail, in [0,1].
+  auto yy = at::linspace(0, 1, h).view({1, 1, h, 1}), xx = at::linspace(0, 1, w).view({1, 1, 1, w});
+  return (0.5 + 0.3 * at::sin(6 * xx + 4 * yy) + 0.1 * at::rand({1, 3, h, w})).clamp(0, 1);
+}
+
+TEST(Tiling, OneTileCoveringTheImageEqualsUntiled) {
+  auto img = test_image(40, 56);
+  auto a = Pipeline(runtime(), pixel("tiny_convnet", "stochastic", 0, 0)).upscale(img);
+  auto b = Pipeline(runtime(), pixel("tiny_convnet", "stochastic", 64, 0)).upscale(img);
+  EXPECT_EQ(a.sizes(), (at::IntArrayRef{1, 3, 160, 224}));
+  EXPECT_TRUE(a.equal(b));
+}
+
+TEST(Tiling, SeamsAreBoundedAndTheRestIsExact) {
+  auto img = test_image(40, 56);
+  auto whole = Pipeline(runtime(), pixel("local_blur", "single-step", 0, 0)).upscale(img);
+  auto tiled = Pipeline(runtime(), pixel("local_blur", "single-step", 16, 12)).upscale(img);
+  auto diff = (whole - tiled).abs();
+  // Every SR pixel more than 1 px from an interior tile edge is untouched by the tiling.
+  auto near_edge = at::zeros({160, 224}, at::kBool);
+  for (auto r : sinsr::host::tile_starts(40, 16, 12))
+    for (int64_t e : {r * 4, (r + 16) * 4 - 1})
+      if (e > 0 && e < 159) near_edge.narrow(0, std::max<int64_t>(e - 1, 0), 3).fill_(true);
+  for (auto c : sinsr::host::tile_starts(56, 16, 12))
+    for (int64_t e : {c * 4, (c + 16) * 4 - 1})
+      if (e > 0 && e < 223) near_edge.narrow(1, std::max<int64_t>(e - 1, 0), 3).fill_(true);
+  auto far = diff.masked_fill(near_edge.view({1, 1, 160, 224}), 0.0);
+  EXPECT_LT(far.max().item<float>(), 1e-5);
+  // At the seams the smooth window keeps the error well below a plain average's.
+  EXPECT_LT(diff.max().item<float>(), 0.02f);
+}
+
+TEST(Tiling, ResultDoesNotDependOnTheTileBatch) {
+  auto img = test_image(40, 56);
+  auto a = Pipeline(runtime(), pixel("tiny_convnet", "stochastic", 16, 12, 1)).upscale(img);
+  auto b = Pipeline(runtime(), pixel("tiny_convnet", "stochastic", 16, 12, 5)).upscale(img);
+  EXPECT_TRUE(sinsr_test::all_close(a, b, 1e-6));
+}
+
+TEST(Seeds, SameSeedSameImageOtherSeedOtherImage) {
+  auto img = test_image(24, 24);
+  auto o = pixel("tiny_convnet", "stochastic", 0, 0);
+  auto a = Pipeline(runtime(), o).upscale(img);
+  auto b = Pipeline(runtime(), o).upscale(img);
+  o.seed += 1;
+  auto c = Pipeline(runtime(), o).upscale(img);
+  EXPECT_TRUE(a.equal(b));
+  EXPECT_FALSE(a.equal(c));
+}
+
+TEST(Channels, GrayStaysGrayAndAlphaIsUpscaledSeparately) {
+  Pipeline p(runtime(), pixel("local_blur", "single-step", 0, 0));
+  auto rgba = at::cat({test_image(16, 20).squeeze(0), at::rand({1, 16, 20})}, 0);
+  auto out = p.upscale_any(rgba);
+  ASSERT_EQ(out.sizes(), (at::IntArrayRef{4, 64, 80}));
+  auto alpha = at::upsample_bicubic2d(rgba.narrow(0, 3, 1).unsqueeze(0), {64, 80}, false, 4.0, 4.0).clamp(0, 1);
+  EXPECT_TRUE(sinsr_test::all_close(out.narrow(0, 3, 1), alpha.squeeze(0), 1e-6));
+  auto gray = p.upscale_any(rgba.narrow(0, 0, 1));
+  EXPECT_EQ(gray.sizes(), (at::IntArrayRef{1, 64, 80}));
+  auto gray_alpha = p.upscale_any(at::cat({rgba.narrow(0, 0, 1), rgba.narrow(0, 3, 1)}, 0));
+  EXPECT_EQ(gray_alpha.sizes(), (at::IntArrayRef{2, 64, 80}));
+}
+
+TEST(PipelineErrors, BadOptionsAreRefusedClearly) {
+  auto o = pixel("no_such_net", "single-step", 0, 0);
+  try {
+    Pipeline p(runtime(), o);
+    FAIL();
+  } catch (const sinsr::sdk::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no_such_net"), std::string::npos);
+  }
+  o = pixel("tiny_convnet", "single-step", 0, 0);
+  o.backbone.weights = "";
+  EXPECT_THROW(Pipeline(runtime(), o), sinsr::sdk::Error);  // no weights and not "none"
+  o.backbone.weights = "none";
+  o.precision = "fp8";
+  EXPECT_THROW(Pipeline(runtime(), o), sinsr::sdk::Error);
+  EXPECT_THROW(PipelineOptions::from_json(json{{"chop_sise", 64}}), sinsr::sdk::Error);  // typo caught
+}
+
+TEST(PipelineCApi, RunsAnHwcImageAndReportsErrors) {
+  sinsr_runtime* rt = nullptr;
+  ASSERT_EQ(sinsr_runtime_create(nullptr, &rt), nullptr);
+  ASSERT_EQ(sinsr_runtime_load(rt, SINSR_PLUGIN_DIR), nullptr);
+  ASSERT_EQ(sinsr_runtime_load(rt, SINSR_TEST_PLUGIN_DIR), nullptr);
+  sinsr_pipeline* p = nullptr;
+  sinsr_status* st = sinsr_pipeline_create(rt, R"({"backbone": {"name": "local_blur", "weights": "none"}, "bogus": 1})", &p);
+  ASSERT_NE(st, nullptr);
+  EXPECT_NE(std::string(sinsr_status_message(st)).find("bogus"), std::string::npos);
+  sinsr_status_release(st);
+  ASSERT_EQ(sinsr_pipeline_create(rt, R"({"backbone": {"name": "local_blur", "weights": "none"},
+      "sampler": "single-step", "pad_multiple": 8, "chop_size": 0})", &p), nullptr);
+  auto hwc = at::rand({12, 10, 3});
+  DLManagedTensor* out = nullptr;
+  ASSERT_EQ(sinsr_pipeline_run(p, sinsr::sdk::to_dlpack(hwc), &out), nullptr);
+  auto result = sinsr::sdk::from_dlpack(out);
+  EXPECT_EQ(result.sizes(), (at::IntArrayRef{48, 40, 3}));
+  sinsr_pipeline_destroy(p);
+  sinsr_runtime_destroy(rt);
+}
+
+}  // namespace
