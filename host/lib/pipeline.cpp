@@ -93,6 +93,12 @@ PipelineOptions PipelineOptions::from_json(const json& spec) {
   return o;
 }
 
+at::Tensor upsample_bicubic(const at::Tensor& x, int64_t scale) {
+  if (scale == 1) return x;
+  return at::upsample_bicubic2d(x, {x.size(-2) * scale, x.size(-1) * scale}, /*align_corners=*/false, double(scale),
+                                double(scale));
+}
+
 std::vector<int64_t> tile_starts(int64_t length, int64_t tile, int64_t stride) {
   if (length <= tile) return {0};
   std::vector<int64_t> out;
@@ -119,15 +125,18 @@ at::Tensor tile_window(int64_t height, int64_t width, int64_t ramp, bool top, bo
 }
 
 struct Pipeline::Impl {
-  std::unique_ptr<BackboneHandle> backbone;
-  std::unique_ptr<CodecHandle> codec;
-  std::unique_ptr<SamplerHandle> sampler;
+  std::unique_ptr<BackboneHandle> own_backbone;
+  std::unique_ptr<CodecHandle> own_codec;
+  std::unique_ptr<SamplerHandle> own_sampler;
+  BackboneHandle* backbone = nullptr;
+  CodecHandle* codec = nullptr;
+  SamplerHandle* sampler = nullptr;
   c10::Device device = c10::Device(c10::kCPU);
   at::ScalarType dtype = at::kFloat;
 };
 
-Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl), options_(std::move(options)) {
-  auto& o = options_;
+namespace {
+void check_options(PipelineOptions& o) {
   require(o.scale >= 1, SINSR_ERR_INVALID_ARGUMENT, "scale must be >= 1");
   require(o.pad_multiple >= 1, SINSR_ERR_INVALID_ARGUMENT, "pad_multiple must be >= 1");
   require(o.chop_size >= 0 && o.chop_stride >= 0 && o.chop_batch >= 1, SINSR_ERR_INVALID_ARGUMENT,
@@ -135,6 +144,22 @@ Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl),
   if (o.chop_size > 0 && o.chop_stride == 0) o.chop_stride = std::max(1, o.chop_size * 7 / 8);
   require(o.chop_size == 0 || o.chop_stride <= o.chop_size, SINSR_ERR_INVALID_ARGUMENT,
           "chop_stride must not exceed chop_size (tiles would leave gaps)");
+}
+}  // namespace
+
+Pipeline::Pipeline(BackboneHandle& backbone, CodecHandle* codec, SamplerHandle& sampler, PipelineOptions options)
+    : impl_(new Impl), options_(std::move(options)) {
+  check_options(options_);
+  impl_->backbone = &backbone;
+  impl_->codec = codec;
+  impl_->sampler = &sampler;
+  impl_->device = c10::Device(options_.device);
+  impl_->dtype = precision_dtype(options_.precision);
+}
+
+Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl), options_(std::move(options)) {
+  auto& o = options_;
+  check_options(o);
   require(!o.backbone.name.empty(), SINSR_ERR_INVALID_ARGUMENT, "no backbone given");
   require(!o.sampler.name.empty(), SINSR_ERR_INVALID_ARGUMENT, "no sampler given");
 
@@ -154,7 +179,8 @@ Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl),
     return p.weights.empty() ? c.default_weights_path() : p.weights;
   };
   auto bc = runtime.find(SINSR_KIND_BACKBONE, o.backbone.name);
-  impl_->backbone = std::make_unique<BackboneHandle>(bc, o.backbone.config);
+  impl_->own_backbone = std::make_unique<BackboneHandle>(bc, o.backbone.config);
+  impl_->backbone = impl_->own_backbone.get();
   std::string bw = weights_of(o.backbone, *bc);
   require(!bw.empty(), SINSR_ERR_INVALID_ARGUMENT,
           "backbone '" + o.backbone.name + "' has no weights: pass them (--backbone-weights), or \"none\" to run it untrained");
@@ -163,7 +189,8 @@ Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl),
 
   if (!o.codec.name.empty()) {
     auto cc = runtime.find(SINSR_KIND_CODEC, o.codec.name);
-    impl_->codec = std::make_unique<CodecHandle>(cc, o.codec.config);
+    impl_->own_codec = std::make_unique<CodecHandle>(cc, o.codec.config);
+    impl_->codec = impl_->own_codec.get();
     std::string cw = weights_of(o.codec, *cc);
     require(!cw.empty(), SINSR_ERR_INVALID_ARGUMENT,
             "codec '" + o.codec.name + "' has no weights: pass them (--codec-weights), or \"none\" to run it untrained");
@@ -172,7 +199,8 @@ Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl),
 
   json sampler_config = o.sampler.config;
   if (o.steps > 0) sampler_config["steps"] = o.steps;
-  impl_->sampler = std::make_unique<SamplerHandle>(runtime.find(SINSR_KIND_SAMPLER, o.sampler.name), sampler_config);
+  impl_->own_sampler = std::make_unique<SamplerHandle>(runtime.find(SINSR_KIND_SAMPLER, o.sampler.name), sampler_config);
+  impl_->sampler = impl_->own_sampler.get();
 
   if (impl_->device != c10::Device(c10::kCPU) || impl_->dtype != at::kFloat) {
     impl_->backbone->to(impl_->device, impl_->dtype);
@@ -189,9 +217,7 @@ at::Tensor Pipeline::run_batch(const at::Tensor& y0, const std::function<at::Ten
   const int64_t h = y0.size(2), w = y0.size(3);
   at::Tensor x = y0.to(im.device, at::kFloat);
   at::Tensor lq = pad_reflect(x, (h + m - 1) / m * m - h, (w + m - 1) / m * m - w);
-  at::Tensor up = s == 1 ? lq
-                         : at::upsample_bicubic2d(lq, {lq.size(2) * s, lq.size(3) * s}, /*align_corners=*/false,
-                                                  double(s), double(s));
+  at::Tensor up = upsample_bicubic(lq, s);
   // Networks see their own precision; everything between them stays float32.
   auto in = [&](const at::Tensor& t) { return t.to(im.dtype); };
   auto out = [&](const at::Tensor& t) { return t.to(at::kFloat); };
@@ -276,7 +302,7 @@ at::Tensor Pipeline::upscale_any(const at::Tensor& chw01, const std::function<bo
   if (gray) sr = sr.mean(1, /*keepdim=*/true);
   if (alpha) {
     at::Tensor a = chw01.narrow(0, c - 1, 1).unsqueeze(0).to(at::kFloat);
-    a = at::upsample_bicubic2d(a, {a.size(2) * s, a.size(3) * s}, false, double(s), double(s)).clamp_(0.0, 1.0);
+    a = upsample_bicubic(a, s).clamp_(0.0, 1.0);
     sr = at::cat({sr, a}, 1);
   }
   return sr.squeeze(0);

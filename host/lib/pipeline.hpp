@@ -37,6 +37,10 @@ struct PipelineOptions {
   static PipelineOptions from_json(const json& spec);
 };
 
+// PyTorch-style bicubic (A = -0.75, align_corners false, no antialias), as the official code
+// upsamples the LR image before encoding it; not the MATLAB resize used to make LR images.
+at::Tensor upsample_bicubic(const at::Tensor& x, int64_t scale);
+
 // Start positions of tiles along one axis, as the official ImageSpliterTh places them.
 std::vector<int64_t> tile_starts(int64_t length, int64_t tile, int64_t stride);
 
@@ -47,6 +51,9 @@ at::Tensor tile_window(int64_t height, int64_t width, int64_t ramp, bool top, bo
 class Pipeline {
  public:
   Pipeline(Runtime& runtime, PipelineOptions options);
+  // Over components someone else owns (the trainer's live student, for validation); the
+  // parts' names, configs and weights in `options` are ignored. codec may be null.
+  Pipeline(BackboneHandle& backbone, CodecHandle* codec, SamplerHandle& sampler, PipelineOptions options);
   ~Pipeline();
 
   // [1,C,h,w] float in [0,1], C = 3 -> [1,3,h*scale,w*scale] in [0,1]. progress(done, total)

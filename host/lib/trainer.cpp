@@ -1,0 +1,351 @@
+#include "trainer.hpp"
+
+#include <sinsr/checkpoint.hpp>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+
+namespace sinsr {
+namespace train {
+
+using host::BackboneHandle;
+using host::CodecHandle;
+using host::LossHandle;
+using host::NamedTensor;
+using host::SamplerHandle;
+using sdk::Error;
+using sdk::require;
+
+namespace {
+
+bool ema_skips(const std::string& name, const at::Tensor& t) {
+  // The official EMA leaves the Swin index tables alone; integer tensors cannot be averaged.
+  return name.find("relative_position_index") != std::string::npos || !t.is_floating_point();
+}
+
+c10::impl::GenericDict tensor_dict(const std::map<std::string, at::Tensor>& m) {
+  c10::impl::GenericDict d(c10::StringType::get(), c10::AnyType::get());
+  for (auto& [k, v] : m) d.insert(k, v.detach().to(at::kCPU).clone());
+  return d;
+}
+
+std::map<std::string, at::Tensor> dict_tensors(const c10::IValue& v, const std::string& what, const std::string& path) {
+  require(v.isGenericDict(), SINSR_ERR_FORMAT, path + ": '" + what + "' is not a dict");
+  std::map<std::string, at::Tensor> m;
+  for (auto& kv : v.toGenericDict()) m[kv.key().toStringRef()] = kv.value().toTensor();
+  return m;
+}
+
+c10::IValue dict_get(const c10::IValue& d, const std::string& key, const std::string& path) {
+  auto g = d.toGenericDict();
+  auto it = g.find(c10::IValue(key));
+  require(it != g.end(), SINSR_ERR_FORMAT, path + ": checkpoint has no '" + key + "'");
+  return it->value();
+}
+
+}  // namespace
+
+struct Trainer::Impl {
+  TrainerOptions o;
+  c10::Device device = c10::Device(c10::kCPU);
+  std::unique_ptr<BackboneHandle> model, teacher;
+  std::unique_ptr<CodecHandle> codec;
+  std::unique_ptr<SamplerHandle> sampler;
+  std::unique_ptr<LossHandle> l_x0, l_distill, l_inverse, l_gt;
+  std::vector<NamedTensor> state;  // zero-copy views into the model
+  std::map<std::string, at::Tensor> ema, exp_avg, exp_avg_sq;
+  int64_t iteration = 0;
+  std::function<void(const std::vector<at::Tensor>&)> grad_hook;
+
+  std::unique_ptr<LossHandle> make_loss(host::Runtime& rt, const LossTerm& term) {
+    json cfg = term.config.is_object() ? term.config : json::object();
+    cfg["reduction"] = "per_sample";
+    return std::make_unique<LossHandle>(rt.find(SINSR_KIND_LOSS, term.name), cfg);
+  }
+
+  // Per-sample loss, its weighted batch mean, and the tape for backward.
+  struct Term {
+    at::Tensor per_sample;
+    std::unique_ptr<host::Tape> tape;
+    std::unique_ptr<host::Tape> net_tape;
+    LossHandle* loss = nullptr;
+    double weight = 1;
+    std::string name;
+  };
+
+  void backward(std::vector<Term>& terms) {
+    for (auto& term : terms) {
+      int64_t b = term.per_sample.size(0);
+      at::Tensor g = at::full_like(term.per_sample, term.weight / double(b));
+      at::Tensor grad_pred = term.loss->backward(std::move(term.tape), g);
+      model->backward(std::move(term.net_tape), grad_pred);
+    }
+  }
+};
+
+Trainer::Trainer(host::Runtime& rt, TrainerOptions options) : impl_(new Impl) {
+  auto& im = *impl_;
+  im.o = std::move(options);
+  auto& o = im.o;
+  im.device = c10::Device(o.device);
+  if (im.device.is_cuda())
+    require(at::hasCUDA(), SINSR_ERR_UNSUPPORTED, "device '" + o.device + "' requested, but there is no CUDA here");
+  require(!o.backbone.name.empty(), SINSR_ERR_INVALID_ARGUMENT, "no backbone given");
+
+  auto bc = rt.find(SINSR_KIND_BACKBONE, o.backbone.name);
+  im.model = std::make_unique<BackboneHandle>(bc, o.backbone.config);
+  std::string own = o.backbone.weights.empty() ? bc->default_weights_path() : o.backbone.weights;
+  if (o.mode == TrainerOptions::Mode::Distill) {
+    const std::string tname = o.teacher.name.empty() ? o.backbone.name : o.teacher.name;
+    json tcfg = o.teacher.name.empty() && o.teacher.config.empty() ? o.backbone.config : o.teacher.config;
+    auto tc = rt.find(SINSR_KIND_BACKBONE, tname);
+    im.teacher = std::make_unique<BackboneHandle>(tc, tcfg);
+    std::string tw = o.teacher.weights.empty() ? tc->default_weights_path() : o.teacher.weights;
+    require(!tw.empty() && tw != "none", SINSR_ERR_INVALID_ARGUMENT,
+            "distillation needs the teacher's weights (--teacher-weights)");
+    im.teacher->load_weights(tw);
+    im.teacher->set_training(false);
+    // The student starts as a copy of the teacher unless its own weights are given.
+    im.model->load_weights(own.empty() || own == "none" ? tw : own);
+  } else if (!own.empty() && own != "none") {
+    im.model->load_weights(own);
+  }
+  if (!o.codec.name.empty()) {
+    auto cc = rt.find(SINSR_KIND_CODEC, o.codec.name);
+    im.codec = std::make_unique<CodecHandle>(cc, o.codec.config);
+    std::string cw = o.codec.weights.empty() ? cc->default_weights_path() : o.codec.weights;
+    require(!cw.empty(), SINSR_ERR_INVALID_ARGUMENT, "codec '" + o.codec.name + "' needs weights (--codec-weights)");
+    if (cw != "none") im.codec->load_weights(cw);
+  }
+  im.sampler = std::make_unique<SamplerHandle>(rt.find(SINSR_KIND_SAMPLER, o.sampler.name), o.sampler.config);
+  if (o.mode == TrainerOptions::Mode::Teacher) {
+    im.l_x0 = im.make_loss(rt, o.x0);
+  } else {
+    im.l_distill = im.make_loss(rt, o.distill);
+    if (o.learn_xT) im.l_inverse = im.make_loss(rt, o.inverse);
+    if (o.use_gt) im.l_gt = im.make_loss(rt, o.gt);
+  }
+  if (!im.device.is_cpu()) {
+    im.model->to(im.device, at::kFloat);
+    if (im.teacher) im.teacher->to(im.device, at::kFloat);
+    if (im.codec) im.codec->to(im.device, at::kFloat);
+  }
+  im.model->set_training(true);
+  im.state = im.model->state();  // after any move: views must point at the final storage
+  if (o.ema_rate > 0)
+    for (auto& s : im.state)
+      if (!ema_skips(s.name, s.value)) im.ema[s.name] = s.value.detach().clone();
+}
+
+Trainer::~Trainer() = default;
+
+int64_t Trainer::iteration() const { return impl_->iteration; }
+host::BackboneHandle& Trainer::model() { return *impl_->model; }
+host::CodecHandle* Trainer::codec() { return impl_->codec.get(); }
+host::SamplerHandle& Trainer::sampler() { return *impl_->sampler; }
+void Trainer::set_gradient_hook(std::function<void(const std::vector<at::Tensor>&)> hook) {
+  impl_->grad_hook = std::move(hook);
+}
+
+std::vector<int64_t> Trainer::latent_shape(const at::Tensor& lq) const {
+  int64_t down = 1, ch = lq.size(1);
+  if (impl_->codec) {
+    auto info = impl_->codec->info();
+    down = info.downscale;
+    ch = info.latent_channels;
+  }
+  const int64_t s = impl_->o.scale;
+  return {lq.size(0), ch, lq.size(2) * s / down, lq.size(3) * s / down};
+}
+
+double Trainer::lr_at(int64_t step) const {
+  const auto& o = impl_->o;
+  // The official schedule is applied after each step, so step 1 runs at the full rate.
+  if (o.warmup <= 0 || step <= 1) return o.lr;
+  return o.lr * std::min(1.0, double(step - 1) / double(o.warmup));
+}
+
+StepResult Trainer::forward_backward(const at::Tensor& lq_in, const at::Tensor& gt_in, const at::Tensor& noise_in,
+                                     const at::Tensor& t_in) {
+  auto& im = *impl_;
+  const auto& o = im.o;
+  const c10::Device dev = im.device;
+  at::Tensor lq = lq_in.to(dev, at::kFloat), gt = gt_in.to(dev, at::kFloat), noise = noise_in.to(dev, at::kFloat);
+  const int64_t b = lq.size(0);
+  im.model->zero_grad();
+
+  at::Tensor z_y, z_gt;
+  {
+    at::NoGradGuard no_grad;
+    at::Tensor up = host::upsample_bicubic(lq, o.scale);
+    z_y = im.codec ? im.codec->encode(up) : up;
+    z_gt = im.codec ? im.codec->encode(gt) : gt;
+  }
+  StepResult r;
+  std::vector<Impl::Term> terms;
+  auto add_term = [&](const std::string& name, LossHandle& loss, double weight, std::unique_ptr<host::Tape> net_tape,
+                      const at::Tensor& pred, const at::Tensor& target) {
+    auto [per_sample, tape] = loss.forward_train(pred, target);
+    require(per_sample.dim() == 1 && per_sample.size(0) == b, SINSR_ERR_RUNTIME,
+            "loss '" + loss.component().name() + "' did not return one value per sample");
+    Impl::Term term;
+    term.per_sample = per_sample;
+    term.tape = std::move(tape);
+    term.net_tape = std::move(net_tape);
+    term.loss = &loss;
+    term.weight = weight;
+    term.name = name;
+    terms.push_back(std::move(term));
+  };
+
+  if (o.mode == TrainerOptions::Mode::Teacher) {
+    require(t_in.defined(), SINSR_ERR_INVALID_ARGUMENT, "teacher training needs timesteps");
+    at::Tensor t = t_in.to(dev, at::kLong);
+    at::Tensor x_t = im.sampler->q_sample(z_gt, z_y, t, noise);
+    auto [out, tape] = im.model->forward_train(im.sampler->scale_input(x_t, t), lq, t);
+    add_term("x0", *im.l_x0, o.x0.weight, std::move(tape), out, z_gt);
+    r.pred = out.detach();
+  } else {
+    const int64_t T = im.sampler->num_steps();
+    at::Tensor t_last = at::full({b}, T - 1, at::TensorOptions().dtype(at::kLong).device(dev));
+    at::Tensor t_zero = at::zeros({b}, at::TensorOptions().dtype(at::kLong).device(dev));
+    at::Tensor z_T, z0_teacher;
+    {
+      at::NoGradGuard no_grad;
+      z_T = im.sampler->prior(z_y, noise);
+      sdk::SampleCallbacks cb;
+      cb.denoise = [&](const at::Tensor& x_in, const at::Tensor& t) { return im.teacher->forward(x_in, lq, t); };
+      cb.noise = [&](const at::Tensor& like) { return at::randn(like.sizes(), like.options()); };
+      z0_teacher = im.sampler->sample(z_y, z_T, cb);
+    }
+    // Student at T-1 on the prior sample: the distillation objective.
+    auto [out, tape0] = im.model->forward_train(im.sampler->scale_input(z_T, t_last), lq, t_last);
+    add_term("distill", *im.l_distill, o.distill.weight, std::move(tape0), out, z0_teacher);
+    r.pred = out.detach();
+    r.z0_teacher = z0_teacher;
+    if (im.l_inverse) {
+      // Inverse mapping x0 -> x_T: timestep 0, but the input scaled as at T-1 (as officially).
+      auto [xT_hat, tape1] = im.model->forward_train(im.sampler->scale_input(z0_teacher, t_last), lq, t_zero);
+      add_term("inverse", *im.l_inverse, o.inverse.weight, std::move(tape1), xT_hat, z_T);
+    }
+    if (im.l_gt) {
+      // GT consistency: invert the GT latent without gradient, then predict it back.
+      at::Tensor xT_gt = im.model->forward(im.sampler->scale_input(z_gt, t_last), lq, t_zero);
+      auto [out_gt, tape3] = im.model->forward_train(im.sampler->scale_input(xT_gt, t_last), lq, t_last);
+      add_term("gt", *im.l_gt, o.gt.weight, std::move(tape3), out_gt, z_gt);
+    }
+  }
+
+  double total = 0;
+  for (auto& term : terms) {
+    double mean = term.per_sample.mean().item<double>();
+    if (!std::isfinite(mean))
+      throw Error(SINSR_ERR_RUNTIME, "step " + std::to_string(im.iteration + 1) + ": loss term '" + term.name +
+                                         "' is " + (std::isnan(mean) ? "nan" : "inf"));
+    r.losses[term.name] = mean;
+    total += term.weight * mean;
+  }
+  r.losses["loss"] = total;
+  im.backward(terms);
+  return r;
+}
+
+StepResult Trainer::step(const at::Tensor& lq, const at::Tensor& gt, const at::Tensor& noise, const at::Tensor& t) {
+  auto& im = *impl_;
+  const auto& o = im.o;
+  StepResult r = forward_backward(lq, gt, noise, t);
+  const int64_t k = im.iteration + 1;
+  if (im.grad_hook) {
+    std::vector<at::Tensor> grads;
+    for (auto& s : im.state)
+      if (s.is_parameter && s.grad.defined()) grads.push_back(s.grad);
+    im.grad_hook(grads);
+  }
+  // AdamW, the PyTorch formulation, on the plugin's parameters in place.
+  at::NoGradGuard no_grad;
+  const double lr = lr_at(k);
+  const double bc1 = 1.0 - std::pow(o.beta1, double(k)), bc2 = 1.0 - std::pow(o.beta2, double(k));
+  for (auto& s : im.state) {
+    if (!s.is_parameter || !s.grad.defined() || !s.value.is_floating_point()) continue;
+    at::Tensor& m = im.exp_avg[s.name];
+    at::Tensor& v = im.exp_avg_sq[s.name];
+    if (!m.defined()) {
+      m = at::zeros_like(s.value);
+      v = at::zeros_like(s.value);
+    }
+    if (o.weight_decay != 0) s.value.mul_(1.0 - lr * o.weight_decay);
+    m.mul_(o.beta1).add_(s.grad, 1.0 - o.beta1);
+    v.mul_(o.beta2).addcmul_(s.grad, s.grad, 1.0 - o.beta2);
+    at::Tensor denom = (v.sqrt() / std::sqrt(bc2)).add_(o.eps);
+    s.value.addcdiv_(m, denom, -lr / bc1);
+  }
+  if (o.ema_rate > 0)
+    for (auto& s : im.state) {
+      auto it = im.ema.find(s.name);
+      if (it != im.ema.end()) it->second.mul_(o.ema_rate).add_(s.value, 1.0 - o.ema_rate);
+    }
+  im.iteration = k;
+  r.lr = lr;
+  return r;
+}
+
+void Trainer::save(const std::string& path, const json& config) const {
+  const auto& im = *impl_;
+  std::map<std::string, at::Tensor> model;
+  for (auto& s : im.state) model[s.name] = s.value;
+  c10::impl::GenericDict opt(c10::StringType::get(), c10::AnyType::get());
+  opt.insert("step", im.iteration);
+  opt.insert("exp_avg", tensor_dict(im.exp_avg));
+  opt.insert("exp_avg_sq", tensor_dict(im.exp_avg_sq));
+  c10::impl::GenericDict root(c10::StringType::get(), c10::AnyType::get());
+  // "state_dict" + "iters_start" is the official trainer's layout: its loader accepts this file.
+  c10::impl::GenericDict sd(c10::StringType::get(), c10::AnyType::get());
+  for (auto& s : im.state) sd.insert(s.name, s.value.detach().to(at::kCPU).clone());
+  root.insert("state_dict", sd);
+  root.insert("iters_start", im.iteration);
+  root.insert("ema", tensor_dict(im.ema));
+  root.insert("optimizer", opt);
+  root.insert("seed", int64_t(im.o.seed));
+  root.insert("config", config.dump());
+  ckpt::save_file(path, root);
+}
+
+void Trainer::save_ema(const std::string& path) const {
+  const auto& im = *impl_;
+  ckpt::StateDict out;
+  for (auto& s : im.state) {
+    auto it = im.ema.find(s.name);
+    out.emplace_back(s.name, it != im.ema.end() ? it->second : s.value);
+  }
+  ckpt::save_state_dict(path, out);
+}
+
+void Trainer::load(const std::string& path) {
+  auto& im = *impl_;
+  c10::IValue root = ckpt::read_file(path);
+  require(root.isGenericDict(), SINSR_ERR_FORMAT, path + ": not a training checkpoint");
+  auto model = dict_tensors(dict_get(root, "state_dict", path), "state_dict", path);
+  at::NoGradGuard no_grad;
+  for (auto& s : im.state) {
+    auto it = model.find(s.name);
+    require(it != model.end(), SINSR_ERR_FORMAT, path + ": state_dict lacks " + s.name);
+    require(it->second.sizes() == s.value.sizes(), SINSR_ERR_FORMAT, path + ": " + s.name + " has another shape");
+    s.value.copy_(it->second);
+  }
+  auto g = root.toGenericDict();
+  if (g.contains("ema"))
+    for (auto& [k, v] : dict_tensors(g.at("ema"), "ema", path)) im.ema[k] = v.to(im.device).clone();
+  if (g.contains("optimizer")) {
+    auto opt = g.at("optimizer");
+    im.exp_avg.clear();
+    im.exp_avg_sq.clear();
+    for (auto& [k, v] : dict_tensors(dict_get(opt, "exp_avg", path), "exp_avg", path)) im.exp_avg[k] = v.to(im.device);
+    for (auto& [k, v] : dict_tensors(dict_get(opt, "exp_avg_sq", path), "exp_avg_sq", path))
+      im.exp_avg_sq[k] = v.to(im.device);
+  }
+  im.iteration = dict_get(root, "iters_start", path).toInt();
+}
+
+}  // namespace train
+}  // namespace sinsr

@@ -1,0 +1,112 @@
+// Training across the ABI: ResShift teacher training and SinSR distillation assembled from a
+// backbone, an optional codec, a sampler and loss plugins. The optimiser (AdamW), EMA, the
+// learning-rate schedule, gradient all-reduce and checkpoints live here and work for any backbone.
+#pragma once
+
+#include "dataset.hpp"
+#include "pipeline.hpp"
+#include "runtime.hpp"
+
+#include <ATen/ATen.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace sinsr {
+namespace train {
+
+using host::json;
+
+struct LossTerm {
+  std::string name = "mse";  // a loss component; it is asked for per-sample values
+  json config = json::object();
+  double weight = 1.0;
+};
+
+struct TrainerOptions {
+  enum class Mode { Teacher, Distill } mode = Mode::Distill;
+  host::PipelinePart backbone;  // the trained network (distill: the student, initialised from the teacher)
+  host::PipelinePart teacher;   // distill: the teacher (name/config default to the backbone's)
+  host::PipelinePart codec;     // empty name: pixel space
+  host::PipelinePart sampler{"deterministic", json::object(), ""};  // schedule, q_sample, teacher trajectory
+  int scale = 4;
+
+  // Losses: teacher mode uses `x0`; distill uses the three SinSR objectives.
+  LossTerm x0, distill, inverse, gt;
+  bool learn_xT = true;       // the inverse objective
+  bool use_gt = true;         // the GT-consistency objective (weight: gt.weight)
+
+  // AdamW and the official schedule: linear warm-up applied after each step.
+  double lr = 5e-5, weight_decay = 0.0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  int64_t warmup = 5000;
+  double ema_rate = 0.999;    // 0: no EMA
+
+  uint64_t seed = 123456;
+  std::string device = "cpu";
+};
+
+struct StepResult {
+  std::map<std::string, double> losses;  // batch means of each term and "loss" (the total)
+  at::Tensor z0_teacher, pred;           // distill: teacher output, student output at T-1
+  double lr = 0;
+};
+
+class Trainer {
+ public:
+  Trainer(host::Runtime& runtime, TrainerOptions options);
+  ~Trainer();
+
+  // One optimisation step on a batch (lq, gt in [-1, 1]) with explicit N(0,1) noise of the
+  // latent shape (and, in teacher mode, timesteps). Steps are numbered from 1.
+  StepResult step(const at::Tensor& lq, const at::Tensor& gt, const at::Tensor& noise, const at::Tensor& t = {});
+  // Loss and gradients only (no optimiser update): what the parity test inspects.
+  StepResult forward_backward(const at::Tensor& lq, const at::Tensor& gt, const at::Tensor& noise,
+                              const at::Tensor& t = {});
+
+  int64_t iteration() const;
+  double lr_at(int64_t step) const;  // the learning rate used by step `step` (1-based)
+
+  host::BackboneHandle& model();
+  host::CodecHandle* codec();
+  host::SamplerHandle& sampler();
+  // Latent shape for a batch of LR images: [B, C, h*scale/downscale, ...].
+  std::vector<int64_t> latent_shape(const at::Tensor& lq) const;
+
+  // Called between backward and the optimiser step (gradient all-reduce).
+  void set_gradient_hook(std::function<void(const std::vector<at::Tensor>& grads)> hook);
+
+  // Checkpoint: {"state_dict": model (official names), "ema", "optimizer", "iters_start",
+  // "seed", "config"}; written atomically. load() restores everything for an exact resume.
+  void save(const std::string& path, const json& config) const;
+  void load(const std::string& path);
+  // EMA weights as a plain state dict (official names).
+  void save_ema(const std::string& path) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The loop around a Trainer: data, noise, logging, validation, checkpoints, data parallelism.
+struct LoopOptions {
+  DatasetOptions data;
+  int64_t max_steps = 1000;
+  int64_t save_every = 500;
+  int64_t val_every = 0;         // 0: no validation
+  int64_t log_every = 10;
+  std::string out_dir = "runs/sinsr";
+  std::string resume;            // "": fresh; "auto": latest checkpoint in out_dir; or a file
+  std::string val_lr, val_hr;    // folders of LR/HR pairs (matched by file name)
+  int val_limit = 8;             // images per validation
+  std::string backend = "auto";  // c10d backend when WORLD_SIZE > 1
+  json config;                   // stored in checkpoints
+  int64_t crash_at = 0;          // testing: abort() right before this step (simulates a kill)
+};
+
+// Runs to max_steps; returns the process exit code (0, or 1 with the reason printed).
+int run_training(host::Runtime& runtime, TrainerOptions options, LoopOptions loop);
+
+}  // namespace train
+}  // namespace sinsr
