@@ -198,7 +198,7 @@ Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl),
   }
 
   json sampler_config = o.sampler.config;
-  if (o.steps > 0) sampler_config["steps"] = o.steps;
+  if (o.steps > 0) sampler_config["sample_steps"] = o.steps;
   impl_->own_sampler = std::make_unique<SamplerHandle>(runtime.find(SINSR_KIND_SAMPLER, o.sampler.name), sampler_config);
   impl_->sampler = impl_->own_sampler.get();
 

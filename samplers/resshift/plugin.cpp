@@ -1,0 +1,62 @@
+// Samplers "stochastic" (ResShift), "deterministic" (SinSR k/m/j) and "single-step" (the
+// one-call student) over one schedule. Configured by the official `diffusion.params` keys.
+#include "schedule.hpp"
+
+#include <sinsr/config.hpp>
+#include <sinsr/sdk.hpp>
+
+namespace {
+
+using sinsr::resshift::Rule;
+using sinsr::resshift::Schedule;
+using sinsr::resshift::ScheduleOptions;
+
+template <Rule R>
+class ResShiftSampler : public sinsr::sdk::Sampler {
+ public:
+  explicit ResShiftSampler(const nlohmann::json& config)
+      : schedule_(ScheduleOptions::from_json(sinsr::config::resolve(config, "diffusion"))) {}
+
+  int num_steps() const override { return int(schedule_.num_steps()); }
+  at::Tensor schedule(const std::string& key) const override { return schedule_.get(key); }
+  at::Tensor prior(const at::Tensor& y, const at::Tensor& noise) override { return schedule_.prior(y, noise); }
+  at::Tensor sample(const at::Tensor& y, const at::Tensor& x_T, const sinsr::sdk::SampleCallbacks& cb) override {
+    return sinsr::resshift::sample(schedule_, R, y, x_T, cb.denoise, cb.noise, cb.progress);
+  }
+  at::Tensor q_sample(const at::Tensor& x0, const at::Tensor& y, const at::Tensor& t, const at::Tensor& noise) override {
+    return schedule_.q_sample(x0, y, t, noise);
+  }
+  at::Tensor scale_input(const at::Tensor& x_t, const at::Tensor& t) override { return schedule_.scale_input(x_t, t); }
+
+ private:
+  Schedule schedule_;
+};
+
+const char* kSchema = R"json({
+  "schedule_name": {"type": "string", "default": "exponential"},
+  "schedule_kwargs": {"type": "object", "default": {"power": 0.3}},
+  "steps": {"type": "integer", "default": 15, "description": "diffusion length the model was trained with"},
+  "min_noise_level": {"type": "number", "default": 0.04},
+  "etas_end": {"type": "number", "default": 0.99},
+  "kappa": {"type": "number", "default": 2.0},
+  "predict_type": {"type": "string", "default": "xstart"},
+  "normalize_input": {"type": "boolean", "default": true},
+  "latent_flag": {"type": "boolean", "default": true},
+  "timestep_respacing": {"type": "integer", "description": "official respacing: keeps int(T/S*x)"},
+  "sample_steps": {"type": "integer", "description": "sample with S steps including the first and the last (1 = SinSR one-step)"},
+  "clip_denoised": {"type": "boolean", "default": false},
+  "config_file": {"type": "string", "description": "an official YAML; its diffusion.params are used"}
+})json";
+
+}  // namespace
+
+SINSR_PLUGIN("resshift", "1.0.0") {
+  using sinsr::sdk::ComponentMeta;
+  ComponentMeta stochastic{"stochastic", "1.0.0", "ResShift Markov chain (posterior mean plus noise each step)", kSchema};
+  ComponentMeta deterministic{"deterministic", "1.0.0", "SinSR deterministic sampler x = k*x0 + m*x_t + j*y", kSchema};
+  ComponentMeta single{"single-step", "1.0.0", "one network call at t = T-1 (SinSR student inference)", kSchema};
+  for (auto* m : {&stochastic, &deterministic, &single}) m->thread_safety = SINSR_THREAD_PARALLEL;
+  plugin.add_sampler<ResShiftSampler<Rule::Stochastic>>(stochastic);
+  plugin.add_sampler<ResShiftSampler<Rule::Deterministic>>(deterministic);
+  plugin.add_sampler<ResShiftSampler<Rule::SingleStep>>(single);
+}
