@@ -1,58 +1,169 @@
-// Loss plugins across the ABI: values and gradients equal LibTorch autograd on the formula.
-#include "parity.hpp"
-
+// The pointwise loss plugin through the ABI (Runtime + LossHandle) against LibTorch autograd
+// on the same formulas written out here.
 #include "runtime.hpp"
+
+#include <gtest/gtest.h>
+#include <parity.hpp>
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <tuple>
 
 namespace {
 
 using sinsr::host::LossHandle;
-using nlohmann::json;
+using sinsr::host::Runtime;
+using json = nlohmann::json;
 
-sinsr::host::Runtime& runtime() {
-  static auto* rt = [] {
-    auto* r = new sinsr::host::Runtime(1);
-    r->load_dir(SINSR_PLUGIN_DIR);
+Runtime& runtime() {
+  static Runtime* rt = [] {
+    auto* r = new Runtime(1);
+    r->load_file(std::string(SINSR_PLUGIN_DIR) + "/pointwise.so");
     return r;
   }();
   return *rt;
 }
 
-at::Tensor reference(const std::string& name, const at::Tensor& d, double eps) {
-  if (name == "mse") return d * d;
-  if (name == "l1") return d.abs();
-  return (d * d + eps * eps).sqrt();
+std::unique_ptr<LossHandle> make(const std::string& name, const json& config) {
+  return std::make_unique<LossHandle>(runtime().find(SINSR_KIND_LOSS, name), config);
 }
 
-class LossAbi : public ::testing::TestWithParam<std::string> {};
+// Reference: elementwise formula, then the reduction, then the weight, all in autograd.
+at::Tensor reference(const std::string& name, const at::Tensor& p, const at::Tensor& t, const std::string& reduction,
+                     double eps, double weight) {
+  at::Tensor d = p - t;
+  at::Tensor e = name == "mse" ? d.pow(2) : name == "l1" ? d.abs() : (d.pow(2) + eps * eps).sqrt();
+  at::Tensor r;
+  if (reduction == "mean") r = e.mean();
+  else if (reduction == "sum") r = e.sum();
+  else r = e.flatten(1).mean(-1);
+  return r * weight;
+}
 
-TEST_P(LossAbi, ForwardAndBackwardMatchAutograd) {
-  const std::string name = GetParam();
-  at::manual_seed(1);
-  at::Tensor pred = at::randn({3, 2, 5, 4}), target = at::randn({3, 2, 5, 4});
-  for (std::string reduction : {"mean", "sum", "per_sample"}) {
-    LossHandle loss(runtime().find(SINSR_KIND_LOSS, name), json{{"reduction", reduction}, {"eps", 0.1}, {"weight", 0.5}});
-    auto [value, tape] = loss.forward_train(pred, target);
-    at::Tensor g = at::rand(value.sizes());
-    at::Tensor grad = loss.backward(std::move(tape), g);
+using Case = std::tuple<std::string, std::string, at::ScalarType>;
 
-    at::Tensor p = pred.clone().set_requires_grad(true);
-    at::Tensor r = reference(name, p - target, 0.1);
-    r = reduction == "sum" ? r.sum() : reduction == "mean" ? r.mean() : r.reshape({3, -1}).mean(1);
-    r = r * 0.5;
-    r.backward(g);
-    EXPECT_TRUE(sinsr_test::all_close(value, r.detach(), 1e-6, 1e-6)) << name << " " << reduction;
-    EXPECT_TRUE(sinsr_test::all_close(grad, p.grad(), 1e-6, 1e-6)) << name << " " << reduction;
-    EXPECT_TRUE(loss.forward(pred, target).equal(value));
+class PointwiseAbi : public ::testing::TestWithParam<Case> {};
+
+TEST_P(PointwiseAbi, ForwardAndBackwardMatchAutograd) {
+  auto [name, reduction, dtype] = GetParam();
+  const double eps = 0.05, weight = 0.7;
+  json cfg = {{"reduction", reduction}, {"weight", weight}};
+  if (name == "charbonnier") cfg["eps"] = eps;
+  auto loss = make(name, cfg);
+
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(1234);
+  auto opt = at::TensorOptions().dtype(dtype);
+  at::Tensor pred = at::randn({3, 4, 5, 6}, gen, opt);
+  at::Tensor target = at::randn({3, 4, 5, 6}, gen, opt);
+  // Exact ties at zero error exercise the l1 subgradient (0, as torch.abs gives).
+  pred.select(0, 1).select(0, 2).copy_(target.select(0, 1).select(0, 2));
+
+  at::Tensor p_ref = pred.clone().requires_grad_(true);
+  at::Tensor ref = reference(name, p_ref, target, reduction, eps, weight);
+  at::Tensor grad_loss = reduction == "per_sample" ? at::randn({3}, gen, opt) : at::full({}, 1.3, opt);
+  ref.backward(grad_loss);
+
+  auto [value, tape] = loss->forward_train(pred, target);
+  ASSERT_TRUE(tape);
+  const double tol = dtype == at::kDouble ? 1e-12 : 1e-6;
+  EXPECT_EQ(value.scalar_type(), dtype);
+  EXPECT_TRUE(sinsr_test::all_close(value, ref.detach(), tol, tol));
+  at::Tensor grad = loss->backward(std::move(tape), grad_loss);
+  ASSERT_TRUE(grad.defined());
+  EXPECT_TRUE(sinsr_test::all_close(grad, p_ref.grad(), tol, tol));
+
+  // Inference path: same value, inputs untouched.
+  at::Tensor pred_copy = pred.clone();
+  at::Tensor plain = loss->forward(pred, target);
+  EXPECT_TRUE(sinsr_test::all_close(plain, ref.detach(), tol, tol));
+  EXPECT_TRUE(at::equal(pred, pred_copy));
+}
+
+INSTANTIATE_TEST_SUITE_P(All, PointwiseAbi,
+                         ::testing::Combine(::testing::Values("mse", "l1", "charbonnier"),
+                                            ::testing::Values("mean", "sum", "per_sample"),
+                                            ::testing::Values(at::kFloat, at::kDouble)),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + "_" + std::get<1>(info.param) + "_" +
+                                  (std::get<2>(info.param) == at::kFloat ? "f32" : "f64");
+                         });
+
+TEST(PointwiseLoss, DefaultsAreMeanWeightOneEps1e3) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
+  auto opt = at::TensorOptions().dtype(at::kDouble);
+  at::Tensor p = at::randn({2, 3, 4, 4}, gen, opt), t = at::randn({2, 3, 4, 4}, gen, opt);
+  EXPECT_NEAR(make("mse", json::object())->forward(p, t).item<double>(), (p - t).pow(2).mean().item<double>(), 1e-12);
+  EXPECT_NEAR(make("l1", json::object())->forward(p, t).item<double>(), (p - t).abs().mean().item<double>(), 1e-12);
+  // Zero error: charbonnier gives exactly eps per element.
+  EXPECT_NEAR(make("charbonnier", json::object())->forward(p, p.clone()).item<double>(), 1e-3, 1e-15);
+  EXPECT_EQ(make("mse", json::object())->forward(p, t).dim(), 0);
+}
+
+TEST(PointwiseLoss, PerSampleIsMeanOverCHWPerItem) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(11);
+  at::Tensor p = at::randn({5, 3, 8, 7}, gen), t = at::randn({5, 3, 8, 7}, gen);
+  at::Tensor v = make("mse", {{"reduction", "per_sample"}})->forward(p, t);
+  ASSERT_EQ(v.dim(), 1);
+  ASSERT_EQ(v.size(0), 5);
+  for (int64_t i = 0; i < 5; ++i) EXPECT_NEAR(v[i].item<double>(), (p[i] - t[i]).pow(2).mean().item<double>(), 1e-6);
+  // Equal-sized samples: the batch mean of per-sample values is the plain mean.
+  EXPECT_NEAR(v.mean().item<double>(), make("mse", json::object())->forward(p, t).item<double>(), 1e-6);
+  // The trainer's use: d(mean_b w*L_b)/dpred through per-sample grads w/B.
+  auto loss = make("mse", {{"reduction", "per_sample"}});
+  auto [vals, tape] = loss->forward_train(p, t);
+  at::Tensor g = loss->backward(std::move(tape), at::full({5}, 2.0 / 5));
+  EXPECT_TRUE(sinsr_test::all_close(g, 2.0 * 2.0 * (p - t) / double(p.numel()), 1e-7, 1e-5));
+}
+
+TEST(PointwiseLoss, PerSampleOfOneDimensionalInputIsElementwise) {
+  auto opt = at::TensorOptions().dtype(at::kDouble);
+  at::Tensor p = at::tensor({1.0, -2.0, 3.0}, opt), t = at::zeros({3}, opt);
+  at::Tensor v = make("l1", {{"reduction", "per_sample"}})->forward(p, t);
+  EXPECT_TRUE(at::equal(v, p.abs()));
+}
+
+void expect_config_error(const std::string& name, const json& cfg, const std::string& needle) {
+  try {
+    make(name, cfg);
+    ADD_FAILURE() << name << " accepted " << cfg.dump();
+  } catch (const sinsr::sdk::Error& e) {
+    EXPECT_EQ(e.code(), SINSR_ERR_INVALID_ARGUMENT) << e.what();
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Pointwise, LossAbi, ::testing::Values("mse", "l1", "charbonnier"));
+TEST(PointwiseLoss, BadConfigsAreRefusedNamingTheKey) {
+  expect_config_error("mse", {{"reduction", "median"}}, "reduction");
+  expect_config_error("mse", {{"reduction", 3}}, "reduction");
+  expect_config_error("l1", {{"weight", "heavy"}}, "weight");
+  expect_config_error("charbonnier", {{"eps", 0}}, "eps");
+  expect_config_error("charbonnier", {{"eps", -1e-3}}, "eps");
+  expect_config_error("charbonnier", {{"eps", "small"}}, "eps");
+  expect_config_error("mse", {{"eps", 1e-3}}, "eps");  // eps belongs to charbonnier only
+  expect_config_error("l1", {{"reductoin", "sum"}}, "reductoin");
+}
 
-TEST(Losses, BadConfigAndShapesAreErrors) {
-  EXPECT_THROW(LossHandle(runtime().find(SINSR_KIND_LOSS, "mse"), json{{"reduction", "median"}}), sinsr::sdk::Error);
-  EXPECT_THROW(LossHandle(runtime().find(SINSR_KIND_LOSS, "l1"), json{{"epsilon", 1}}), sinsr::sdk::Error);
-  LossHandle mse(runtime().find(SINSR_KIND_LOSS, "mse"), json::object());
-  EXPECT_THROW(mse.forward(at::zeros({2, 3}), at::zeros({3, 2})), sinsr::sdk::Error);
+TEST(PointwiseLoss, ShapeMismatchAndZeroDimPerSampleAreErrors) {
+  auto loss = make("mse", json::object());
+  EXPECT_THROW(loss->forward(at::zeros({2, 3}), at::zeros({2, 4})), sinsr::sdk::Error);
+  auto ps = make("mse", {{"reduction", "per_sample"}});
+  try {
+    ps->forward(at::ones({}), at::zeros({}));
+    ADD_FAILURE() << "0-d per_sample accepted";
+  } catch (const sinsr::sdk::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("batch dimension"), std::string::npos) << e.what();
+  }
+}
+
+TEST(PointwiseLoss, PluginListsItsThreeComponents) {
+  for (const char* n : {"mse", "l1", "charbonnier"}) {
+    auto c = runtime().find(SINSR_KIND_LOSS, n);
+    EXPECT_EQ(c->plugin_name, "pointwise");
+    auto schema = json::parse(c->desc->config_schema);
+    EXPECT_TRUE(schema.contains("reduction"));
+    EXPECT_EQ(schema.contains("eps"), std::string(n) == "charbonnier");
+  }
 }
 
 }  // namespace
