@@ -1,0 +1,369 @@
+#include "unet_swin.hpp"
+
+#include <sinsr/sdk.hpp>
+
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+
+#include <cmath>
+#include <functional>
+#include <set>
+
+namespace sinsr {
+namespace unet_swin {
+
+namespace nn = torch::nn;
+using sdk::require;
+
+Options Options::from_json(const nlohmann::json& p) {
+  Options o;
+  auto list = [&](const char* key, std::vector<int>& dst) {
+    if (!p.contains(key)) return;
+    if (p[key].is_number()) dst = std::vector<int>(1, p[key].get<int>());
+    else dst = p[key].get<std::vector<int>>();
+  };
+  auto get = [&](const char* key, auto& dst) {
+    if (p.contains(key) && !p[key].is_null()) dst = p[key].get<std::decay_t<decltype(dst)>>();
+  };
+  get("image_size", o.image_size);
+  get("in_channels", o.in_channels);
+  get("model_channels", o.model_channels);
+  get("out_channels", o.out_channels);
+  list("attention_resolutions", o.attention_resolutions);
+  get("cond_lq", o.cond_lq);
+  get("dropout", o.dropout);
+  list("channel_mult", o.channel_mult);
+  get("conv_resample", o.conv_resample);
+  get("num_heads", o.num_heads);
+  get("num_head_channels", o.num_head_channels);
+  get("use_scale_shift_norm", o.use_scale_shift_norm);
+  get("swin_depth", o.swin_depth);
+  get("swin_embed_dim", o.swin_embed_dim);
+  get("window_size", o.window_size);
+  get("mlp_ratio", o.mlp_ratio);
+  if (p.contains("num_res_blocks")) {
+    if (p["num_res_blocks"].is_number())
+      o.num_res_blocks = std::vector<int>(o.channel_mult.size(), p["num_res_blocks"].get<int>());
+    else
+      o.num_res_blocks = p["num_res_blocks"].get<std::vector<int>>();
+  }
+  // ResShift's configs say in_channels 3 + lq_size; the constructor then adds the lq channels.
+  if (p.contains("lq_size") && p["lq_size"].get<int>() == o.image_size && o.in_channels == 3) o.in_channels = 6;
+  require(o.num_res_blocks.size() == o.channel_mult.size(), SINSR_ERR_INVALID_ARGUMENT,
+          "num_res_blocks needs one entry per channel_mult level");
+  require(!p.value("resblock_updown", false), SINSR_ERR_UNSUPPORTED, "resblock_updown is not supported");
+  require(!p.value("patch_norm", false), SINSR_ERR_UNSUPPORTED, "patch_norm is not supported");
+  require(p.value("dims", 2) == 2, SINSR_ERR_UNSUPPORTED, "only dims 2 is supported");
+  require(o.swin_embed_dim % 32 == 0, SINSR_ERR_INVALID_ARGUMENT, "swin_embed_dim must be a multiple of 32");
+  return o;
+}
+
+namespace {
+
+// GroupNorm in float32 whatever the working dtype, as the official GroupNorm32.
+at::Tensor gn(const nn::GroupNorm& norm, const at::Tensor& x) {
+  const auto& opt = norm->options;
+  return at::group_norm(x.to(at::kFloat), opt.num_groups(), norm->weight, norm->bias, opt.eps()).to(x.scalar_type());
+}
+
+nn::GroupNorm group_norm32(int64_t c) { return nn::GroupNorm(nn::GroupNormOptions(32, c).eps(1e-5)); }
+nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride = 1) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(k / 2));
+}
+// A keyless container giving children numeric names, as nn.Sequential does.
+std::shared_ptr<nn::Module> holder() { return std::make_shared<nn::Module>(); }
+
+struct Layer : nn::Module {
+  virtual at::Tensor run(const at::Tensor& h, const at::Tensor& emb) = 0;
+};
+
+struct ResBlock : Layer {
+  nn::GroupNorm in_norm{nullptr}, out_norm{nullptr};
+  nn::Conv2d in_conv{nullptr}, out_conv{nullptr}, skip{nullptr};
+  nn::Linear emb_linear{nullptr};
+  bool scale_shift;
+  double dropout;
+
+  ResBlock(int64_t c_in, int64_t c_out, int64_t emb_dim, bool scale_shift_, double dropout_)
+      : scale_shift(scale_shift_), dropout(dropout_) {
+    auto in_layers = holder(), emb_layers = holder(), out_layers = holder();
+    in_norm = in_layers->register_module("0", group_norm32(c_in));
+    in_conv = in_layers->register_module("2", conv(c_in, c_out, 3));
+    emb_linear = emb_layers->register_module("1", nn::Linear(emb_dim, scale_shift ? 2 * c_out : c_out));
+    out_norm = out_layers->register_module("0", group_norm32(c_out));
+    out_conv = out_layers->register_module("3", conv(c_out, c_out, 3));
+    register_module("in_layers", in_layers);
+    register_module("emb_layers", emb_layers);
+    register_module("out_layers", out_layers);
+    if (c_in != c_out) skip = register_module("skip_connection", conv(c_in, c_out, 1));
+  }
+  at::Tensor run(const at::Tensor& x, const at::Tensor& emb) override {
+    at::Tensor h = in_conv->forward(at::silu(gn(in_norm, x)));
+    at::Tensor e = emb_linear->forward(at::silu(emb)).to(h.scalar_type()).unsqueeze(-1).unsqueeze(-1);
+    if (scale_shift) {
+      auto ss = e.chunk(2, 1);
+      h = gn(out_norm, h) * (1 + ss[0]) + ss[1];
+    } else {
+      h = gn(out_norm, h + e);
+    }
+    h = at::silu(h);
+    if (dropout > 0 && is_training()) h = at::dropout(h, dropout, true);
+    h = out_conv->forward(h);
+    return (skip ? skip->forward(x) : x) + h;
+  }
+};
+
+struct Downsample : Layer {
+  nn::Conv2d op{nullptr};
+  bool use_conv;
+  Downsample(int64_t c, bool use_conv_) : use_conv(use_conv_) {
+    if (use_conv) op = register_module("op", conv(c, c, 3, 2));
+  }
+  at::Tensor run(const at::Tensor& h, const at::Tensor&) override {
+    return use_conv ? op->forward(h) : at::avg_pool2d(h, {2, 2}, {2, 2});
+  }
+};
+
+struct Upsample : Layer {
+  nn::Conv2d c{nullptr};
+  explicit Upsample(int64_t ch, bool use_conv) {
+    if (use_conv) c = register_module("conv", conv(ch, ch, 3));
+  }
+  at::Tensor run(const at::Tensor& h, const at::Tensor&) override {
+    at::Tensor u = at::upsample_nearest2d(h, {h.size(2) * 2, h.size(3) * 2}, 2.0, 2.0);
+    return c ? c->forward(u) : u;
+  }
+};
+
+struct SwinBlock : nn::Module {
+  int64_t dim, heads, window, shift;
+  nn::GroupNorm norm1{nullptr}, norm2{nullptr};
+  nn::Linear qkv{nullptr}, proj{nullptr};
+  nn::Conv2d fc1{nullptr}, fc2{nullptr};
+  at::Tensor table, index;
+
+  SwinBlock(int64_t dim_, int64_t heads_, int64_t ds, int64_t window_, int64_t shift_, double mlp_ratio)
+      : dim(dim_), heads(heads_) {
+    // Window and shift are fixed from the nominal size, as officially.
+    window = ds <= window_ ? ds : window_;
+    shift = ds <= window_ ? 0 : shift_;
+    if (shift > 0) register_buffer("attn_mask", shifted_window_mask(ds, ds, window, shift));
+    norm1 = register_module("norm1", group_norm32(dim));
+    auto attn = holder();
+    table = attn->register_parameter("relative_position_bias_table", at::zeros({(2 * window - 1) * (2 * window - 1), heads}));
+    at::Tensor r = at::arange(window * window, at::kLong).div(window, "floor"), c = at::arange(window * window, at::kLong).remainder(window);
+    index = attn->register_buffer("relative_position_index",
+                                  (r.unsqueeze(1) - r.unsqueeze(0) + window - 1) * (2 * window - 1) +
+                                      (c.unsqueeze(1) - c.unsqueeze(0) + window - 1));
+    qkv = attn->register_module("qkv", nn::Linear(dim, 3 * dim));
+    proj = attn->register_module("proj", nn::Linear(dim, dim));
+    register_module("attn", attn);
+    norm2 = register_module("norm2", group_norm32(dim));
+    auto mlp = holder();
+    const int64_t hidden = int64_t(double(dim) * mlp_ratio);
+    fc1 = mlp->register_module("fc1", conv(dim, hidden, 1));
+    fc2 = mlp->register_module("fc2", conv(hidden, dim, 1));
+    register_module("mlp", mlp);
+  }
+
+  at::Tensor forward(const at::Tensor& t) {
+    const int64_t n = t.size(0), H = t.size(2), W = t.size(3), w = window, d = dim / heads;
+    require(H % w == 0 && W % w == 0, SINSR_ERR_INVALID_ARGUMENT,
+            "feature size " + std::to_string(H) + "x" + std::to_string(W) + " is not a multiple of the Swin window " +
+                std::to_string(w) + " (pad the input)");
+    at::Tensor u = gn(norm1, t);
+    if (shift > 0) u = u.roll({-shift, -shift}, {2, 3});
+    const int64_t nh = H / w, nw = W / w, nW = nh * nw, N = w * w;
+    at::Tensor win = u.permute({0, 2, 3, 1}).reshape({n, nh, w, nw, w, dim}).permute({0, 1, 3, 2, 4, 5}).reshape({n * nW, N, dim});
+    at::Tensor q3 = qkv->forward(win).reshape({n * nW, N, 3, heads, d}).permute({2, 0, 3, 1, 4});
+    at::Tensor q = q3[0] * std::pow(double(d), -0.5), k = q3[1], v = q3[2];
+    at::Tensor a = at::matmul(q, k.transpose(-2, -1));
+    at::Tensor bias = table.index_select(0, index.reshape({-1})).reshape({N, N, heads}).permute({2, 0, 1});
+    a = a + bias.to(a.scalar_type()).unsqueeze(0);
+    if (shift > 0) {
+      at::Tensor m = shifted_window_mask(H, W, w, shift).to(a.device(), a.scalar_type());
+      a = (a.view({n, nW, heads, N, N}) + m.unsqueeze(1).unsqueeze(0)).view({n * nW, heads, N, N});
+    }
+    at::Tensor o = at::matmul(at::softmax(a, -1), v).transpose(1, 2).reshape({n * nW, N, dim});
+    o = proj->forward(o);
+    u = o.reshape({n, nh, nw, w, w, dim}).permute({0, 1, 3, 2, 4, 5}).reshape({n, H, W, dim}).permute({0, 3, 1, 2});
+    if (shift > 0) u = u.roll({shift, shift}, {2, 3});
+    at::Tensor x = t + u;
+    return x + fc2->forward(at::gelu(fc1->forward(gn(norm2, x))));
+  }
+};
+
+struct SwinLayer : Layer {
+  nn::Conv2d embed{nullptr}, unembed{nullptr};
+  std::vector<std::shared_ptr<SwinBlock>> blocks;
+  SwinLayer(int64_t c, const Options& o, int64_t ds) {
+    const int64_t D = o.swin_embed_dim;
+    const int64_t heads = o.num_head_channels == -1 ? o.num_heads : D / o.num_head_channels;
+    auto pe = holder(), pu = holder(), list = holder();
+    embed = pe->register_module("proj", conv(c, D, 1));
+    unembed = pu->register_module("proj", conv(D, c, 1));
+    register_module("patch_embed", pe);
+    register_module("patch_unembed", pu);
+    for (int k = 0; k < o.swin_depth; ++k)
+      blocks.push_back(list->register_module(std::to_string(k),
+                                             std::make_shared<SwinBlock>(D, heads, ds, o.window_size,
+                                                                         k % 2 ? o.window_size / 2 : 0, o.mlp_ratio)));
+    register_module("blocks", list);
+  }
+  at::Tensor run(const at::Tensor& h, const at::Tensor&) override {
+    at::Tensor t = embed->forward(h);
+    for (auto& b : blocks) t = b->forward(t);
+    return unembed->forward(t);  // no outer residual, as officially
+  }
+};
+
+}  // namespace
+
+struct UNetModelSwin::Block : nn::Module {
+  std::vector<std::function<at::Tensor(const at::Tensor&, const at::Tensor&)>> layers;
+  template <class L>
+  void add(std::shared_ptr<L> l) {
+    auto m = register_module(std::to_string(layers.size()), l);
+    layers.push_back([m](const at::Tensor& h, const at::Tensor& emb) { return m->run(h, emb); });
+  }
+  void add_conv(nn::Conv2d c) {
+    auto m = register_module(std::to_string(layers.size()), c);
+    layers.push_back([m](const at::Tensor& h, const at::Tensor&) { return m->forward(h); });
+  }
+  at::Tensor run(at::Tensor h, const at::Tensor& emb) {
+    for (auto& l : layers) h = l(h, emb);
+    return h;
+  }
+};
+
+at::Tensor timestep_embedding(const at::Tensor& t, int64_t dim) {
+  const int64_t half = dim / 2;
+  at::Tensor freqs = at::exp(-std::log(10000.0) * at::arange(half, at::TensorOptions().dtype(at::kFloat).device(t.device())) / double(half));
+  at::Tensor args = t.to(at::kFloat).unsqueeze(1) * freqs.unsqueeze(0);
+  at::Tensor emb = at::cat({args.cos(), args.sin()}, 1);
+  if (dim % 2) emb = at::cat({emb, at::zeros_like(emb.narrow(1, 0, 1))}, 1);
+  return emb;
+}
+
+at::Tensor shifted_window_mask(int64_t H, int64_t W, int64_t w, int64_t s) {
+  const int64_t nh = H / w, nw = W / w, N = w * w;
+  at::Tensor col = at::arange(N, at::kLong).remainder(w);
+  at::Tensor split = (col >= (w - s)).to(at::kLong) + 1;  // 1 | 2 by local column
+  at::Tensor groups = at::zeros({nh * nw, N}, at::kLong);
+  groups.narrow(0, (nh - 1) * nw, nw).copy_(split.unsqueeze(0).expand({nw, N}));
+  return (groups.unsqueeze(2) != groups.unsqueeze(1)).to(at::kFloat) * -100.0;
+}
+
+UNetModelSwin::UNetModelSwin(const Options& o) : o_(o) {
+  const int64_t C = o.model_channels, E = 4 * C;
+  auto has_attn = [&](int64_t ds) {
+    return std::find(o.attention_resolutions.begin(), o.attention_resolutions.end(), ds) != o.attention_resolutions.end();
+  };
+  time_embed_ = holder();
+  time_embed_->register_module("0", nn::Linear(C, E));
+  time_embed_->register_module("2", nn::Linear(E, E));
+  register_module("time_embed", time_embed_);
+
+  auto inputs = holder();
+  auto new_block = [&](std::shared_ptr<nn::Module> parent, std::vector<std::shared_ptr<Block>>& list) {
+    auto b = std::make_shared<Block>();
+    list.push_back(parent->register_module(std::to_string(list.size()), b));
+    return b;
+  };
+  int64_t ch = C * o.channel_mult[0], ds = o.image_size;
+  new_block(inputs, input_blocks_)->add_conv(conv(o.in_channels, ch, 3));
+  std::vector<int64_t> chans = {ch};
+  const size_t L = o.channel_mult.size();
+  for (size_t level = 0; level < L; ++level) {
+    for (int j = 0; j < o.num_res_blocks[level]; ++j) {
+      auto b = new_block(inputs, input_blocks_);
+      b->add(std::make_shared<ResBlock>(ch, C * o.channel_mult[level], E, o.use_scale_shift_norm, o.dropout));
+      ch = C * o.channel_mult[level];
+      if (has_attn(ds) && j == 0) b->add(std::make_shared<SwinLayer>(ch, o, ds));
+      chans.push_back(ch);
+    }
+    if (level + 1 < L) {
+      new_block(inputs, input_blocks_)->add(std::make_shared<Downsample>(ch, o.conv_resample));
+      chans.push_back(ch);
+      ds /= 2;
+    }
+  }
+  register_module("input_blocks", inputs);
+  middle_ = register_module("middle_block", std::make_shared<Block>());
+  middle_->add(std::make_shared<ResBlock>(ch, ch, E, o.use_scale_shift_norm, o.dropout));
+  middle_->add(std::make_shared<SwinLayer>(ch, o, ds));
+  middle_->add(std::make_shared<ResBlock>(ch, ch, E, o.use_scale_shift_norm, o.dropout));
+  auto outputs = holder();
+  for (size_t level = L; level-- > 0;) {
+    for (int i = 0; i <= o.num_res_blocks[level]; ++i) {
+      auto b = new_block(outputs, output_blocks_);
+      int64_t skip = chans.back();
+      chans.pop_back();
+      b->add(std::make_shared<ResBlock>(ch + skip, C * o.channel_mult[level], E, o.use_scale_shift_norm, o.dropout));
+      ch = C * o.channel_mult[level];
+      if (has_attn(ds) && i == 0) b->add(std::make_shared<SwinLayer>(ch, o, ds));
+      if (level > 0 && i == o.num_res_blocks[level]) {
+        b->add(std::make_shared<Upsample>(ch, o.conv_resample));
+        ds *= 2;
+      }
+    }
+  }
+  register_module("output_blocks", outputs);
+  out_ = holder();
+  out_->register_module("0", group_norm32(ch));
+  out_->register_module("2", conv(C * o.channel_mult[0], o.out_channels, 3));
+  register_module("out", out_);
+}
+
+at::Tensor UNetModelSwin::forward(const at::Tensor& x, const at::Tensor& t, const at::Tensor& lq) {
+  require(t.dim() == 1 && t.size(0) == x.size(0), SINSR_ERR_INVALID_ARGUMENT, "t must hold one step per batch item");
+  auto te0 = std::dynamic_pointer_cast<nn::LinearImpl>(time_embed_->named_children()["0"]);
+  auto te2 = std::dynamic_pointer_cast<nn::LinearImpl>(time_embed_->named_children()["2"]);
+  at::Tensor emb = te2->forward(at::silu(te0->forward(timestep_embedding(t, o_.model_channels)))).to(torso_);
+  at::Tensor h = x;
+  if (lq.defined()) {
+    at::Tensor c = lq.to(x.scalar_type());
+    if (c.size(2) != x.size(2) || c.size(3) != x.size(3)) {
+      if (c.size(2) > x.size(2)) c = at::pixel_unshuffle(c, 2);
+      else c = at::upsample_nearest2d(c, {c.size(2) * 4, c.size(3) * 4}, 4.0, 4.0);
+    }
+    h = at::cat({x, c}, 1);
+  }
+  h = h.to(torso_);
+  std::vector<at::Tensor> skips;
+  for (auto& b : input_blocks_) {
+    h = b->run(h, emb);
+    skips.push_back(h);
+  }
+  h = middle_->run(h, emb);
+  for (auto& b : output_blocks_) {
+    h = b->run(at::cat({h, skips.back()}, 1), emb);
+    skips.pop_back();
+  }
+  h = h.to(x.scalar_type());
+  auto norm = std::dynamic_pointer_cast<nn::GroupNormImpl>(out_->named_children()["0"]);
+  auto head = std::dynamic_pointer_cast<nn::Conv2dImpl>(out_->named_children()["2"]);
+  return head->forward(at::silu(gn(nn::GroupNorm(norm), h)));
+}
+
+void UNetModelSwin::set_precision(c10::Device device, at::ScalarType torso) {
+  at::NoGradGuard no_grad;
+  for (auto& p : parameters()) p.set_data(p.to(device, at::kFloat));
+  for (auto& b : buffers()) b.set_data(b.is_floating_point() ? b.to(device, at::kFloat) : b.to(device));
+  torso_ = torso;
+  if (torso == at::kFloat) return;
+  // The official fp16 mode: conv and linear weights inside the three block lists only.
+  for (auto* list : {&input_blocks_, &output_blocks_}) {
+    for (auto& b : *list)
+      for (auto& m : b->modules())
+        if (dynamic_cast<nn::Conv2dImpl*>(m.get()) || dynamic_cast<nn::LinearImpl*>(m.get()))
+          for (auto& p : m->parameters(false)) p.set_data(p.to(torso));
+  }
+  for (auto& m : middle_->modules())
+    if (dynamic_cast<nn::Conv2dImpl*>(m.get()) || dynamic_cast<nn::LinearImpl*>(m.get()))
+      for (auto& p : m->parameters(false)) p.set_data(p.to(torso));
+}
+
+}  // namespace unet_swin
+}  // namespace sinsr
