@@ -1,0 +1,56 @@
+// Codec "vq_f4": VQModelTorch configured by the official `autoencoder.params` keys. Latents are
+// multiplied by scale_factor after encoding and divided before decoding, as the diffusion does.
+#include "vq_f4.hpp"
+
+#include <sinsr/config.hpp>
+#include <sinsr/sdk.hpp>
+
+namespace {
+
+class VQF4Codec : public sinsr::sdk::Codec {
+ public:
+  explicit VQF4Codec(const nlohmann::json& config) {
+    nlohmann::json params = sinsr::config::resolve(config, "autoencoder");
+    quantize_ = config.value("quantize_on_decode", params.value("quantize_on_decode", true));
+    params.erase("quantize_on_decode");
+    net_ = std::make_shared<sinsr::vq_f4::VQModel>(sinsr::vq_f4::Options::from_json(params));
+    net_->eval();
+  }
+  torch::nn::Module& module() override { return *net_; }
+  sinsr_codec_info info() const override {
+    sinsr_codec_info i{};
+    i.struct_size = sizeof(i);
+    i.downscale = 1 << (int(net_->options().ch_mult.size()) - 1);
+    i.latent_channels = net_->options().embed_dim;
+    i.image_channels = net_->options().in_channels;
+    return i;
+  }
+  at::Tensor encode(const at::Tensor& image) override {
+    at::NoGradGuard no_grad;
+    return net_->encode(image) * net_->options().scale_factor;
+  }
+  at::Tensor decode(const at::Tensor& latent) override {
+    at::NoGradGuard no_grad;
+    return net_->decode(latent / net_->options().scale_factor, quantize_);
+  }
+
+ private:
+  std::shared_ptr<sinsr::vq_f4::VQModel> net_;
+  bool quantize_ = true;
+};
+
+const char* kSchema = R"json({
+  "config_file": {"type": "string", "description": "official YAML (autoencoder.params) or a file with top-level params"},
+  "embed_dim": {"type": "integer", "default": 3}, "n_embed": {"type": "integer", "default": 8192},
+  "ddconfig": {"type": "object", "default": {"z_channels": 3, "resolution": 256, "in_channels": 3, "out_ch": 3,
+               "ch": 128, "ch_mult": [1, 2, 4], "num_res_blocks": 2, "attn_resolutions": []}},
+  "scale_factor": {"type": "number", "default": 1.0},
+  "quantize_on_decode": {"type": "boolean", "default": true},
+  "attention_chunk": {"type": "integer", "default": 4096, "description": "mid-attention queries per chunk"}
+})json";
+
+}  // namespace
+
+SINSR_PLUGIN("vq_f4", "1.0.0") {
+  plugin.add_codec<VQF4Codec>({"vq_f4", "1.0.0", "VQModelTorch f4 autoencoder of ResShift/SinSR", kSchema});
+}

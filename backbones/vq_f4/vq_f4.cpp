@@ -1,0 +1,273 @@
+#include "vq_f4.hpp"
+
+#include <sinsr/sdk.hpp>
+
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/normalization.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+
+namespace sinsr {
+namespace vq_f4 {
+
+namespace nn = torch::nn;
+using sdk::require;
+
+Options Options::from_json(const nlohmann::json& p) {
+  Options o;
+  auto get = [](const nlohmann::json& j, const char* key, auto& dst) {
+    if (j.contains(key) && !j[key].is_null()) dst = j[key].get<std::decay_t<decltype(dst)>>();
+  };
+  get(p, "embed_dim", o.embed_dim);
+  get(p, "n_embed", o.n_embed);
+  get(p, "scale_factor", o.scale_factor);
+  get(p, "attention_chunk", o.attention_chunk);
+  nlohmann::json dd = p.value("ddconfig", nlohmann::json::object());
+  require(!dd.value("double_z", false), SINSR_ERR_UNSUPPORTED, "double_z is not supported (VQ-f4 has single z)");
+  get(dd, "z_channels", o.z_channels);
+  get(dd, "resolution", o.resolution);
+  get(dd, "in_channels", o.in_channels);
+  get(dd, "out_ch", o.out_ch);
+  get(dd, "ch", o.ch);
+  get(dd, "ch_mult", o.ch_mult);
+  get(dd, "attn_resolutions", o.attn_resolutions);
+  o.num_res_blocks.assign(o.ch_mult.size(), 2);
+  if (dd.contains("num_res_blocks")) {
+    if (dd["num_res_blocks"].is_number()) o.num_res_blocks.assign(o.ch_mult.size(), dd["num_res_blocks"].get<int>());
+    else o.num_res_blocks = dd["num_res_blocks"].get<std::vector<int>>();
+  }
+  require(o.num_res_blocks.size() == o.ch_mult.size(), SINSR_ERR_INVALID_ARGUMENT,
+          "num_res_blocks needs one entry per ch_mult level");
+  require(o.ch % 32 == 0, SINSR_ERR_INVALID_ARGUMENT, "ch must be a multiple of 32 (GroupNorm 32)");
+  require(o.attention_chunk > 0, SINSR_ERR_INVALID_ARGUMENT, "attention_chunk must be > 0");
+  return o;
+}
+
+at::Tensor chunked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t chunk) {
+  // q, k, v: [N, C, HW]. Each query's softmax row is independent, so chunks give the same values.
+  const int64_t n = q.size(2), c = q.size(1);
+  const double scale = std::pow(double(c), -0.5);
+  at::Tensor qt = q.transpose(1, 2);  // [N, HW, C]
+  std::vector<at::Tensor> outs;
+  for (int64_t s = 0; s < n; s += chunk) {
+    int64_t len = std::min(chunk, n - s);
+    at::Tensor w = at::bmm(qt.narrow(1, s, len), k) * scale;  // [N, len, HW]
+    w = at::softmax(w, 2);
+    outs.push_back(at::bmm(v, w.transpose(1, 2)));  // [N, C, len]
+  }
+  return outs.size() == 1 ? outs[0] : at::cat(outs, 2);
+}
+
+namespace {
+
+nn::GroupNorm norm(int64_t c) { return nn::GroupNorm(nn::GroupNormOptions(32, c).eps(1e-6)); }
+nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride = 1, int64_t pad = -1) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad < 0 ? k / 2 : pad));
+}
+std::shared_ptr<nn::Module> holder() { return std::make_shared<nn::Module>(); }
+
+struct Resnet : nn::Module {
+  nn::GroupNorm norm1{nullptr}, norm2{nullptr};
+  nn::Conv2d conv1{nullptr}, conv2{nullptr}, shortcut{nullptr};
+  Resnet(int64_t in, int64_t out) {
+    norm1 = register_module("norm1", norm(in));
+    conv1 = register_module("conv1", conv(in, out, 3));
+    norm2 = register_module("norm2", norm(out));
+    conv2 = register_module("conv2", conv(out, out, 3));
+    if (in != out) shortcut = register_module("nin_shortcut", conv(in, out, 1));
+  }
+  at::Tensor forward(const at::Tensor& x) {
+    at::Tensor h = conv1->forward(at::silu(norm1->forward(x)));
+    h = conv2->forward(at::silu(norm2->forward(h)));
+    return (shortcut ? shortcut->forward(x) : x) + h;
+  }
+};
+
+struct Attn : nn::Module {
+  nn::GroupNorm n{nullptr};
+  nn::Conv2d q{nullptr}, k{nullptr}, v{nullptr}, proj{nullptr};
+  int64_t* chunk;
+  Attn(int64_t c, int64_t* chunk_) : chunk(chunk_) {
+    n = register_module("norm", norm(c));
+    q = register_module("q", conv(c, c, 1));
+    k = register_module("k", conv(c, c, 1));
+    v = register_module("v", conv(c, c, 1));
+    proj = register_module("proj_out", conv(c, c, 1));
+  }
+  at::Tensor forward(const at::Tensor& x) {
+    at::Tensor h = n->forward(x);
+    const int64_t b = x.size(0), c = x.size(1), H = x.size(2), W = x.size(3);
+    at::Tensor o = chunked_attention(q->forward(h).reshape({b, c, H * W}), k->forward(h).reshape({b, c, H * W}),
+                                     v->forward(h).reshape({b, c, H * W}), *chunk);
+    return x + proj->forward(o.reshape({b, c, H, W}));
+  }
+};
+
+struct Down : nn::Module {
+  nn::Conv2d c{nullptr};
+  explicit Down(int64_t ch) { c = register_module("conv", conv(ch, ch, 3, 2, 0)); }
+  // Asymmetric: zeros on the right and bottom only, then an unpadded stride-2 conv.
+  at::Tensor forward(const at::Tensor& x) { return c->forward(at::constant_pad_nd(x, {0, 1, 0, 1}, 0)); }
+};
+
+struct Up : nn::Module {
+  nn::Conv2d c{nullptr};
+  explicit Up(int64_t ch) { c = register_module("conv", conv(ch, ch, 3)); }
+  at::Tensor forward(const at::Tensor& x) {
+    return c->forward(at::upsample_nearest2d(x, {x.size(2) * 2, x.size(3) * 2}, 2.0, 2.0));
+  }
+};
+
+}  // namespace
+
+// Encoder or decoder: the same parts in the two orders the official classes use.
+struct VQModel::Coder : nn::Module {
+  std::vector<std::function<at::Tensor(const at::Tensor&)>> steps;
+  int64_t chunk = 4096;
+
+  template <class M>
+  std::shared_ptr<M> add(nn::Module& parent, const std::string& name, std::shared_ptr<M> m) {
+    parent.register_module(name, m);
+    steps.push_back([m](const at::Tensor& x) { return m->forward(x); });
+    return m;
+  }
+
+  void mid(int64_t c) {
+    auto m = holder();
+    add(*m, "block_1", std::make_shared<Resnet>(c, c));
+    add(*m, "attn_1", std::make_shared<Attn>(c, &chunk));
+    add(*m, "block_2", std::make_shared<Resnet>(c, c));
+    register_module("mid", m);
+  }
+  void head(int64_t c, int64_t out) {
+    auto n = register_module("norm_out", norm(c));
+    auto o = register_module("conv_out", conv(c, out, 3));
+    steps.push_back([n, o](const at::Tensor& x) { return o->forward(at::silu(n->forward(x))); });
+  }
+  void conv_in(int64_t in, int64_t out) {
+    auto c = register_module("conv_in", conv(in, out, 3));
+    steps.push_back([c](const at::Tensor& x) { return c->forward(x); });
+  }
+
+  Coder(const Options& o, bool encoder) {
+    const size_t L = o.ch_mult.size();
+    auto attn_at = [&](int64_t res) {
+      return std::find(o.attn_resolutions.begin(), o.attn_resolutions.end(), res) != o.attn_resolutions.end();
+    };
+    auto levels = holder();
+    if (encoder) {
+      conv_in(o.in_channels, o.ch);
+      int64_t res = o.resolution, block_in = o.ch;
+      for (size_t l = 0; l < L; ++l) {
+        auto level = holder(), blocks = holder(), attns = holder();
+        level->register_module("block", blocks);
+        level->register_module("attn", attns);
+        int64_t block_out = o.ch * o.ch_mult[l];
+        for (int b = 0; b < o.num_res_blocks[l]; ++b) {
+          add(*blocks, std::to_string(b), std::make_shared<Resnet>(block_in, block_out));
+          block_in = block_out;
+          if (attn_at(res)) add(*attns, std::to_string(b), std::make_shared<Attn>(block_in, &chunk));
+        }
+        if (l + 1 < L) {
+          add(*level, "downsample", std::make_shared<Down>(block_in));
+          res /= 2;
+        }
+        levels->register_module(std::to_string(l), level);
+      }
+      register_module("down", levels);
+      mid(block_in);
+      head(block_in, o.z_channels);
+    } else {
+      int64_t block_in = o.ch * o.ch_mult[L - 1];
+      int64_t res = o.resolution >> (L - 1);
+      conv_in(o.z_channels, block_in);
+      mid(block_in);
+      // Built coarse to fine, registered by level index (up.0 is the finest).
+      std::vector<std::shared_ptr<nn::Module>> built(L);
+      for (size_t l = L; l-- > 0;) {
+        auto level = holder(), blocks = holder(), attns = holder();
+        level->register_module("block", blocks);
+        level->register_module("attn", attns);
+        int64_t block_out = o.ch * o.ch_mult[l];
+        for (int b = 0; b <= o.num_res_blocks[l]; ++b) {
+          add(*blocks, std::to_string(b), std::make_shared<Resnet>(block_in, block_out));
+          block_in = block_out;
+          if (attn_at(res)) add(*attns, std::to_string(b), std::make_shared<Attn>(block_in, &chunk));
+        }
+        if (l != 0) {
+          add(*level, "upsample", std::make_shared<Up>(block_in));
+          res *= 2;
+        }
+        built[l] = level;
+      }
+      for (size_t l = 0; l < L; ++l) levels->register_module(std::to_string(l), built[l]);
+      register_module("up", levels);
+      head(block_in, o.out_ch);
+    }
+  }
+
+  at::Tensor forward(at::Tensor x) {
+    for (auto& s : steps) x = s(x);
+    return x;
+  }
+};
+
+VQModel::VQModel(const Options& o) : o_(o) {
+  encoder_ = register_module("encoder", std::make_shared<Coder>(o, true));
+  decoder_ = register_module("decoder", std::make_shared<Coder>(o, false));
+  auto q = holder();
+  auto emb = holder();
+  codebook_ = emb->register_parameter("weight", at::rand({o.n_embed, o.embed_dim}).mul_(2.0 / o.n_embed).sub_(1.0 / o.n_embed));
+  q->register_module("embedding", emb);
+  register_module("quantize", q);
+  quant_conv_ = register_module("quant_conv", conv(o.z_channels, o.embed_dim, 1).ptr());
+  post_quant_conv_ = register_module("post_quant_conv", conv(o.embed_dim, o.z_channels, 1).ptr());
+  set_attention_chunk(o.attention_chunk);
+}
+
+void VQModel::set_attention_chunk(int64_t n) {
+  require(n > 0, SINSR_ERR_INVALID_ARGUMENT, "attention chunk must be > 0");
+  o_.attention_chunk = n;
+  encoder_->chunk = n;
+  decoder_->chunk = n;
+}
+
+at::Tensor VQModel::encode(const at::Tensor& image) {
+  return std::dynamic_pointer_cast<nn::Conv2dImpl>(quant_conv_)->forward(encoder_->forward(image));
+}
+
+Quantized VQModel::quantize(const at::Tensor& z) {
+  const int64_t n = z.size(0), c = z.size(1), H = z.size(2), W = z.size(3);
+  at::Tensor rows = z.permute({0, 2, 3, 1}).reshape({-1, c});
+  at::Tensor e = codebook_.to(z.scalar_type());
+  // The official expression, term by term: |z|^2 + |e|^2 - 2 z.e
+  at::Tensor d = rows.pow(2).sum(1, true) + e.pow(2).sum(1) - 2 * at::matmul(rows, e.t());
+  Quantized q;
+  q.indices = d.argmin(1);
+  if (d.size(1) > 1) {
+    auto two = std::get<0>(d.topk(2, 1, /*largest=*/false, /*sorted=*/true));
+    q.margin = (two.select(1, 1) - two.select(1, 0)).reshape({n, H, W});
+  } else {
+    q.margin = at::full({n, H, W}, INFINITY, z.options());
+  }
+  at::Tensor picked = e.index_select(0, q.indices).reshape({n, H, W, c}).permute({0, 3, 1, 2});
+  q.quant = z + (picked - z);  // straight-through form, evaluated as officially
+  q.indices = q.indices.reshape({n, H, W});
+  return q;
+}
+
+at::Tensor VQModel::decode(const at::Tensor& z, bool quantize_first) {
+  at::Tensor h;
+  if (quantize_first) {
+    at::NoGradGuard no_grad;
+    h = quantize(z).quant;
+  } else {
+    h = z;
+  }
+  return decoder_->forward(std::dynamic_pointer_cast<nn::Conv2dImpl>(post_quant_conv_)->forward(h));
+}
+
+}  // namespace vq_f4
+}  // namespace sinsr

@@ -1,0 +1,60 @@
+// VQModelTorch ("VQ-f4"), the latent autoencoder of ResShift / SinSR, with the official
+// state_dict names. encode() does not quantise; decode() quantises unless told not to.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+#include <torch/nn/module.h>
+
+#include <memory>
+#include <vector>
+
+namespace sinsr {
+namespace vq_f4 {
+
+// The official `autoencoder.params` keys (ddconfig nested); defaults are SinSR.yaml's.
+struct Options {
+  int embed_dim = 3;
+  int n_embed = 8192;
+  int z_channels = 3;
+  int resolution = 256;
+  int in_channels = 3;
+  int out_ch = 3;
+  int ch = 128;
+  std::vector<int> ch_mult = {1, 2, 4};
+  std::vector<int> num_res_blocks = {2, 2, 2};
+  std::vector<int> attn_resolutions = {};
+  double scale_factor = 1.0;      // latent = encode(x) * scale_factor
+  int64_t attention_chunk = 4096; // mid-attention queries per chunk: memory linear in pixels
+  static Options from_json(const nlohmann::json& params);
+};
+
+struct Quantized {
+  at::Tensor quant;    // [N,C,H,W]
+  at::Tensor indices;  // [N,H,W] int64
+  at::Tensor margin;   // [N,H,W] second-best minus best squared distance
+};
+
+class VQModel : public torch::nn::Module {
+ public:
+  explicit VQModel(const Options& options);
+  at::Tensor encode(const at::Tensor& image);  // quant_conv(encoder(x)), no quantisation, no scale_factor
+  Quantized quantize(const at::Tensor& z);
+  at::Tensor decode(const at::Tensor& z, bool quantize_first = true);
+  const Options& options() const { return o_; }
+  void set_attention_chunk(int64_t n);
+
+  struct Coder;
+
+ private:
+  Options o_;
+  std::shared_ptr<Coder> encoder_, decoder_;
+  at::Tensor codebook_;
+  std::shared_ptr<torch::nn::Module> quant_conv_, post_quant_conv_;
+};
+
+// Single-head attention over all pixels, queries in chunks (same values as the full matrix).
+at::Tensor chunked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t chunk);
+
+}  // namespace vq_f4
+}  // namespace sinsr
