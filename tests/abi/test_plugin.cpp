@@ -12,7 +12,9 @@ class ConvNetBackbone : public sinsr::sdk::Backbone {
   explicit ConvNetBackbone(const nlohmann::json& config) : net_(config.value("seed", 0)) {}
   torch::nn::Module& module() override { return *net_; }
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cond, const at::Tensor& t) override {
-    return net_->forward(x, cond, t);
+    // Pixel-space pipelines condition on the LR image: bring it to x's size.
+    at::Tensor c = cond.size(2) == x.size(2) ? cond : at::upsample_nearest2d(cond, {x.size(2), x.size(3)});
+    return net_->forward(x, c, t);
   }
 
  private:
