@@ -2,8 +2,12 @@
 // official YAML through {"config_file": ...}); cond is the LR image.
 #include "unet_swin.hpp"
 
+#include <sinsr/checkpoint.hpp>
 #include <sinsr/config.hpp>
 #include <sinsr/sdk.hpp>
+
+#include <set>
+#include <string>
 
 namespace {
 
@@ -17,6 +21,25 @@ class UNetSwinBackbone : public sinsr::sdk::Backbone {
     return net_->forward(x, t, cond);
   }
   void to(c10::Device device, at::ScalarType dtype) override { net_->set_precision(device, dtype); }
+  // Strict, except that the two derived buffers (recomputed from the config, never learned) may be
+  // absent, as in files saved from named_parameters().
+  void load_weights(const std::string& path, const nlohmann::json& options) override {
+    auto state = sinsr::ckpt::read_state_dict(path, options.value("key", std::string()));
+    std::set<std::string> present;
+    for (auto& kv : state) present.insert(kv.first);
+    auto ends_with = [](const std::string& s, const std::string& tail) {
+      return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+    };
+    for (auto& kv : net_->named_buffers())
+      if (!present.count(kv.key()) &&
+          (ends_with(kv.key(), ".relative_position_index") || ends_with(kv.key(), ".attn_mask")))
+        state.emplace_back(kv.key(), kv.value());
+    try {
+      sinsr::ckpt::load_into(*net_, state, options.value("strict", true));
+    } catch (const sinsr::sdk::Error& e) {
+      throw sinsr::sdk::Error(e.code(), path + ": " + e.what());
+    }
+  }
 
  private:
   std::shared_ptr<sinsr::unet_swin::UNetModelSwin> net_;
@@ -32,7 +55,10 @@ const char* kSchema = R"json({
   "num_head_channels": {"type": "integer", "default": 32}, "use_scale_shift_norm": {"type": "boolean", "default": true},
   "swin_depth": {"type": "integer", "default": 2}, "swin_embed_dim": {"type": "integer", "default": 192},
   "window_size": {"type": "integer", "default": 8}, "mlp_ratio": {"type": "number", "default": 4},
-  "cond_lq": {"type": "boolean", "default": true}, "lq_size": {"type": "integer"}
+  "cond_lq": {"type": "boolean", "default": true},
+  "lq_size": {"type": "integer", "description": "ResShift form: must equal image_size; adds the 3 lq channels to in_channels"},
+  "dims": {"enum": [2]}, "resblock_updown": {"enum": [false]}, "patch_norm": {"enum": [false]}, "cond_mask": {"enum": [false]},
+  "use_fp16": {"type": "boolean", "description": "ignored: precision is chosen at run time (fp16/bf16 torso, fp32 time MLP, GroupNorm and head)"}
 })json";
 
 }  // namespace

@@ -48,8 +48,20 @@ Options Options::from_json(const nlohmann::json& p) {
     else
       o.num_res_blocks = p["num_res_blocks"].get<std::vector<int>>();
   }
-  // ResShift's configs say in_channels 3 + lq_size; the constructor then adds the lq channels.
-  if (p.contains("lq_size") && p["lq_size"].get<int>() == o.image_size && o.in_channels == 3) o.in_channels = 6;
+  // ResShift's class takes lq_size and adds the 3 lq channels itself when lq_size == image_size;
+  // any other lq_size builds a feature extractor with weights of its own.
+  if (p.contains("lq_size") && !p["lq_size"].is_null()) {
+    require(o.cond_lq && p["lq_size"].get<int>() == o.image_size, SINSR_ERR_UNSUPPORTED,
+            "lq_size " + p["lq_size"].dump() + " differs from image_size " + std::to_string(o.image_size) +
+                " (the lq feature extractor is not supported)");
+    o.in_channels += 3;
+  }
+  require(!p.value("cond_mask", false), SINSR_ERR_UNSUPPORTED, "cond_mask is not supported");
+  require(o.window_size > 0 && o.image_size > 0 && o.model_channels > 0 && !o.channel_mult.empty(),
+          SINSR_ERR_INVALID_ARGUMENT, "image_size, model_channels, window_size and channel_mult must be positive");
+  require(o.num_head_channels == -1 ? o.num_heads > 0 && o.swin_embed_dim % o.num_heads == 0
+                                    : o.num_head_channels > 0 && o.swin_embed_dim % o.num_head_channels == 0,
+          SINSR_ERR_INVALID_ARGUMENT, "swin_embed_dim must split evenly into heads (num_head_channels / num_heads)");
   require(o.num_res_blocks.size() == o.channel_mult.size(), SINSR_ERR_INVALID_ARGUMENT,
           "num_res_blocks needs one entry per channel_mult level");
   require(!p.value("resblock_updown", false), SINSR_ERR_UNSUPPORTED, "resblock_updown is not supported");
@@ -317,7 +329,16 @@ UNetModelSwin::UNetModelSwin(const Options& o) : o_(o) {
 }
 
 at::Tensor UNetModelSwin::forward(const at::Tensor& x, const at::Tensor& t, const at::Tensor& lq) {
-  require(t.dim() == 1 && t.size(0) == x.size(0), SINSR_ERR_INVALID_ARGUMENT, "t must hold one step per batch item");
+  require(x.defined() && x.dim() == 4, SINSR_ERR_INVALID_ARGUMENT, "x must be [N,C,H,W]");
+  require(t.defined() && t.dim() == 1 && t.size(0) == x.size(0), SINSR_ERR_INVALID_ARGUMENT,
+          "t must hold one step per batch item");
+  require(!lq.defined() || o_.cond_lq, SINSR_ERR_INVALID_ARGUMENT, "lq given but the model has cond_lq false");
+  require(!lq.defined() || (lq.dim() == 4 && lq.size(0) == x.size(0)), SINSR_ERR_INVALID_ARGUMENT,
+          "lq must be [N,3,h,w] with the batch size of x");
+  const int64_t down = int64_t(1) << (o_.channel_mult.size() - 1);
+  require(x.size(2) % down == 0 && x.size(3) % down == 0, SINSR_ERR_INVALID_ARGUMENT,
+          "x is " + std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)) + ", not a multiple of " +
+              std::to_string(down) + " (the UNet's downsampling; pad the input)");
   auto te0 = std::dynamic_pointer_cast<nn::LinearImpl>(time_embed_->named_children()["0"]);
   auto te2 = std::dynamic_pointer_cast<nn::LinearImpl>(time_embed_->named_children()["2"]);
   at::Tensor emb = te2->forward(at::silu(te0->forward(timestep_embedding(t, o_.model_channels)))).to(torso_);
@@ -330,6 +351,9 @@ at::Tensor UNetModelSwin::forward(const at::Tensor& x, const at::Tensor& t, cons
     }
     h = at::cat({x, c}, 1);
   }
+  require(h.size(1) == o_.in_channels, SINSR_ERR_INVALID_ARGUMENT,
+          "the network input (x plus lq) has " + std::to_string(h.size(1)) + " channels, in_channels is " +
+              std::to_string(o_.in_channels) + (lq.defined() ? "" : " (lq missing?)"));
   h = h.to(torso_);
   std::vector<at::Tensor> skips;
   for (auto& b : input_blocks_) {
@@ -341,13 +365,16 @@ at::Tensor UNetModelSwin::forward(const at::Tensor& x, const at::Tensor& t, cons
     h = b->run(at::cat({h, skips.back()}, 1), emb);
     skips.pop_back();
   }
-  h = h.to(x.scalar_type());
+  // The head keeps fp32 weights in every mode; callers get their own dtype back.
+  h = h.to(at::kFloat);
   auto norm = std::dynamic_pointer_cast<nn::GroupNormImpl>(out_->named_children()["0"]);
   auto head = std::dynamic_pointer_cast<nn::Conv2dImpl>(out_->named_children()["2"]);
-  return head->forward(at::silu(gn(nn::GroupNorm(norm), h)));
+  return head->forward(at::silu(gn(nn::GroupNorm(norm), h))).to(x.scalar_type());
 }
 
 void UNetModelSwin::set_precision(c10::Device device, at::ScalarType torso) {
+  require(torso == at::kFloat || torso == at::kHalf || torso == at::kBFloat16, SINSR_ERR_UNSUPPORTED,
+          std::string("unet_swin runs in float32, float16 or bfloat16, not ") + c10::toString(torso));
   at::NoGradGuard no_grad;
   for (auto& p : parameters()) p.set_data(p.to(device, at::kFloat));
   for (auto& b : buffers()) b.set_data(b.is_floating_point() ? b.to(device, at::kFloat) : b.to(device));

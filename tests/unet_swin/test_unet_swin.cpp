@@ -7,6 +7,8 @@
 
 #include <sinsr/config.hpp>
 
+#include <torch/cuda.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -54,6 +56,8 @@ TEST(UNetSwin, FullSizeConfigHasTheOfficialKeys) {
   UNetModelSwin net(Options::from_json(cfg));
   std::map<std::string, at::Tensor> mine;
   for (auto& kv : sinsr::ckpt::state_of(net)) mine.emplace(kv.first, kv.second);
+  std::vector<std::string> order;
+  for (auto& kv : sinsr::ckpt::state_of(net)) order.push_back(kv.first);
   std::string line;
   size_t n = 0;
   while (std::getline(keys, line)) {
@@ -61,6 +65,8 @@ TEST(UNetSwin, FullSizeConfigHasTheOfficialKeys) {
     std::istringstream ss(line);
     std::string key, shape, dtype;
     std::getline(ss, key, '\t');
+    // Same order as PyTorch's state_dict, so saved files list keys as official ones do.
+    if (n < order.size()) EXPECT_EQ(order[n], key) << "entry " << n;
     std::getline(ss, shape, '\t');
     std::getline(ss, dtype, '\t');
     auto it = mine.find(key);
@@ -123,6 +129,143 @@ TEST(UNetSwin, StrictLoadingNamesTheMismatch) {
     EXPECT_NE(msg.find("vq_tiny.pth"), std::string::npos) << msg;
     EXPECT_NE(msg.find("missing"), std::string::npos) << msg;
   }
+}
+
+at::Tensor case_output(UNetModelSwin& net, size_t i) {
+  auto c = sinsr_test::at_key(sinsr_test::load("unet_tiny_cases.pth"), "cases").toList().get(i);
+  at::NoGradGuard no_grad;
+  return net.forward(sinsr_test::tensor(c, "x"), sinsr_test::tensor(c, "t"), sinsr_test::tensor(c, "lq"));
+}
+
+TEST(UNetSwin, ResShiftConfigFormBuildsTheSameNetwork) {
+  auto cfg = sinsr::config::resolve({{"config_file", sinsr_test::parity_file("tiny-unet.yaml")}}, "model");
+  cfg["in_channels"] = cfg["in_channels"].get<int>() - 3;
+  cfg["lq_size"] = cfg["image_size"];
+  UNetModelSwin net(Options::from_json(cfg));
+  sinsr::ckpt::load_into(net, sinsr::ckpt::read_state_dict(sinsr_test::parity_file("unet_tiny.pth")));
+  net.eval();
+  auto c = sinsr_test::at_key(sinsr_test::load("unet_tiny_cases.pth"), "cases").toList().get(0);
+  EXPECT_TRUE(sinsr_test::all_close(case_output(net, 0), sinsr_test::tensor(c, "out"), 5e-5, 1e-4));
+
+  cfg["lq_size"] = cfg["image_size"].get<int>() * 4;  // would need ResShift's feature extractor
+  try {
+    Options::from_json(cfg);
+    FAIL() << "lq_size != image_size accepted";
+  } catch (const sinsr::sdk::Error& e) {
+    EXPECT_EQ(e.code(), SINSR_ERR_UNSUPPORTED);
+    EXPECT_NE(std::string(e.what()).find("lq_size"), std::string::npos) << e.what();
+  }
+}
+
+TEST(UNetSwin, UsersCheckpointFormsLoadThroughThePlugin) {
+  sinsr::host::Runtime rt(1);
+  rt.load_dir(SINSR_PLUGIN_DIR);
+  auto file = sinsr_test::load("unet_tiny_cases.pth");
+  auto c = sinsr_test::at_key(file, "cases").toList().get(1);
+  // official OrderedDict, legacy non-zip, and parameters only (derived buffers recomputed)
+  for (const char* name : {"unet_tiny_official.pth", "unet_tiny_legacy.pth", "unet_tiny_params.pth"}) {
+    sinsr::host::BackboneHandle h(rt.find(SINSR_KIND_BACKBONE, "unet_swin"),
+                                  {{"config_file", sinsr_test::parity_file("tiny-unet.yaml")}});
+    h.load_weights(sinsr_test::parity_file(name));
+    h.set_training(false);
+    at::Tensor out = h.forward(sinsr_test::tensor(c, "x"), sinsr_test::tensor(c, "lq"), sinsr_test::tensor(c, "t"));
+    EXPECT_TRUE(sinsr_test::all_close(out, sinsr_test::tensor(c, "out"), 5e-5, 1e-4)) << name;
+  }
+}
+
+template <class F>
+void expect_error(F&& f, sinsr_code code, const std::string& words) {
+  try {
+    f();
+    ADD_FAILURE() << "no error; expected one mentioning '" << words << "'";
+  } catch (const sinsr::sdk::Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+  }
+}
+
+TEST(UNetSwin, InputErrorsNameTheProblem) {
+  auto net = tiny();
+  at::NoGradGuard no_grad;
+  at::Tensor t = at::zeros({1}, at::kLong);
+  // Downsampling by 4 fits 24, but the 1/4 level (6x6) is not a multiple of the window 4.
+  expect_error([&] { net->forward(at::zeros({1, 3, 24, 24}), t, at::zeros({1, 3, 24, 24})); },
+               SINSR_ERR_INVALID_ARGUMENT, "window");
+  expect_error([&] { net->forward(at::zeros({1, 3, 30, 30}), t, at::zeros({1, 3, 30, 30})); },
+               SINSR_ERR_INVALID_ARGUMENT, "multiple of");
+  expect_error([&] { net->forward(at::zeros({1, 3, 32, 32}), t, at::Tensor()); }, SINSR_ERR_INVALID_ARGUMENT,
+               "lq missing");
+  expect_error([&] { net->forward(at::zeros({1, 3, 32, 32}), at::zeros({2}, at::kLong), at::zeros({1, 3, 32, 32})); },
+               SINSR_ERR_INVALID_ARGUMENT, "one step per batch item");
+  expect_error([&] { net->set_precision(c10::kCPU, at::kDouble); }, SINSR_ERR_UNSUPPORTED, "float16");
+}
+
+// The official reduced-precision split: convs/linears of the three block lists in the low dtype,
+// everything else (time MLP, GroupNorm affine, bias tables, head) float32.
+void expect_precision_split(UNetModelSwin& net, at::ScalarType low) {
+  size_t n_low = 0;
+  for (auto& kv : net.named_parameters()) {
+    const std::string& k = kv.key();
+    const bool torso = k.rfind("input_blocks.", 0) == 0 || k.rfind("middle_block.", 0) == 0 ||
+                       k.rfind("output_blocks.", 0) == 0;
+    const bool norm = k.find("norm") != std::string::npos || k.find("in_layers.0.") != std::string::npos ||
+                      k.find("out_layers.0.") != std::string::npos;
+    const bool table = k.find("relative_position_bias_table") != std::string::npos;
+    const at::ScalarType want = torso && !norm && !table ? low : at::kFloat;
+    EXPECT_EQ(kv.value().scalar_type(), want) << k;
+    n_low += want == low;
+  }
+  EXPECT_GT(n_low, 0u);
+  for (auto& kv : net.named_buffers())
+    if (kv.key().find("relative_position_index") != std::string::npos) EXPECT_EQ(kv.value().scalar_type(), at::kLong);
+}
+
+void check_low_precision(c10::Device device, at::ScalarType low, double tol) {
+  auto net = tiny();
+  auto c = sinsr_test::at_key(sinsr_test::load("unet_tiny_cases.pth"), "cases").toList().get(2);
+  at::Tensor x = sinsr_test::tensor(c, "x").to(device), t = sinsr_test::tensor(c, "t").to(device),
+             lq = sinsr_test::tensor(c, "lq").to(device);
+  net->set_precision(device, at::kFloat);
+  at::NoGradGuard no_grad;
+  at::Tensor ref = net->forward(x, t, lq).cpu();
+  net->set_precision(device, low);
+  expect_precision_split(*net, low);
+  at::Tensor out = net->forward(x, t, lq);
+  EXPECT_EQ(out.scalar_type(), at::kFloat);
+  at::Tensor out_low = net->forward(x.to(low), t, lq.to(low));  // a caller in the low dtype gets it back
+  EXPECT_EQ(out_low.scalar_type(), low);
+  const double err = (out.cpu() - ref).abs().max().item<double>(), scale = ref.abs().max().item<double>();
+  EXPECT_LT(err, tol * scale) << "max error " << err << " for output scale " << scale;
+  EXPECT_GT(err, 0.0);  // really ran in the low dtype
+  net->set_precision(device, at::kFloat);  // and back: fp32 weights, up to the rounding of the trip
+  EXPECT_TRUE(sinsr_test::all_close(net->forward(x, t, lq).cpu(), ref, 0.1 * scale));
+}
+
+TEST(UNetSwin, Bf16TorsoOnCpu) { check_low_precision(c10::kCPU, at::kBFloat16, 0.08); }
+
+TEST(UNetSwin, Fp16TorsoOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  check_low_precision(c10::Device(c10::kCUDA, 0), at::kHalf, 0.02);
+}
+
+TEST(UNetSwin, PrecisionThroughTheAbi) {
+  sinsr::host::Runtime rt(1);
+  rt.load_dir(SINSR_PLUGIN_DIR);
+  sinsr::host::BackboneHandle h(rt.find(SINSR_KIND_BACKBONE, "unet_swin"),
+                                {{"config_file", sinsr_test::parity_file("tiny-unet.yaml")}});
+  h.load_weights(sinsr_test::parity_file("unet_tiny.pth"));
+  h.set_training(false);
+  h.to(c10::kCPU, at::kBFloat16);
+  for (auto& s : h.state()) {
+    if (s.name == "time_embed.0.weight" || s.name == "out.2.weight" || s.name.find("bias_table") != std::string::npos)
+      EXPECT_EQ(s.value.scalar_type(), at::kFloat) << s.name;
+    if (s.name == "input_blocks.0.0.weight") EXPECT_EQ(s.value.scalar_type(), at::kBFloat16) << s.name;
+  }
+  auto c = sinsr_test::at_key(sinsr_test::load("unet_tiny_cases.pth"), "cases").toList().get(0);
+  at::Tensor out = h.forward(sinsr_test::tensor(c, "x"), sinsr_test::tensor(c, "lq"), sinsr_test::tensor(c, "t"));
+  at::Tensor ref = sinsr_test::tensor(c, "out");
+  EXPECT_EQ(out.scalar_type(), at::kFloat);
+  EXPECT_LT((out - ref).abs().max().item<double>(), 0.08 * ref.abs().max().item<double>());
 }
 
 }  // namespace
