@@ -109,6 +109,10 @@ struct ResBlock : Layer {
     register_module("emb_layers", emb_layers);
     register_module("out_layers", out_layers);
     if (c_in != c_out) skip = register_module("skip_connection", conv(c_in, c_out, 1));
+    // Official initialisation: each ResBlock starts as its skip path.
+    at::NoGradGuard no_grad;
+    out_conv->weight.zero_();
+    out_conv->bias.zero_();
   }
   at::Tensor run(const at::Tensor& x, const at::Tensor& emb) override {
     at::Tensor h = in_conv->forward(at::silu(gn(in_norm, x)));
@@ -163,7 +167,9 @@ struct SwinBlock : nn::Module {
     if (shift > 0) register_buffer("attn_mask", shifted_window_mask(ds, ds, window, shift));
     norm1 = register_module("norm1", group_norm32(dim));
     auto attn = holder();
-    table = attn->register_parameter("relative_position_bias_table", at::zeros({(2 * window - 1) * (2 * window - 1), heads}));
+    // Official init: truncated normal, std 0.02, cut at +-2 (absolute).
+    table = attn->register_parameter("relative_position_bias_table",
+                                     at::randn({(2 * window - 1) * (2 * window - 1), heads}).mul_(0.02).clamp_(-2, 2));
     at::Tensor r = at::arange(window * window, at::kLong).div(window, "floor"), c = at::arange(window * window, at::kLong).remainder(window);
     index = attn->register_buffer("relative_position_index",
                                   (r.unsqueeze(1) - r.unsqueeze(0) + window - 1) * (2 * window - 1) +

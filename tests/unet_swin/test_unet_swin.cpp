@@ -81,6 +81,28 @@ TEST(UNetSwin, FullSizeConfigHasTheOfficialKeys) {
   int64_t params = 0;
   for (auto& p : net.parameters()) params += p.numel();
   EXPECT_EQ(params, 118593583);
+  // Official initialisation: ResBlock output convs zero, the head conv and bias tables not.
+  for (auto& kv : mine) {
+    const std::string& k = kv.first;
+    if (k.find("out_layers.3.") != std::string::npos) EXPECT_EQ(kv.second.abs().max().item<float>(), 0.f) << k;
+    if (k == "out.2.weight") EXPECT_GT(kv.second.abs().max().item<float>(), 0.f) << k;
+    if (k.find("relative_position_bias_table") != std::string::npos) {
+      const double sd = kv.second.std().item<double>();
+      EXPECT_GT(sd, 0.015) << k;
+      EXPECT_LT(sd, 0.025) << k;
+    }
+  }
+
+  // The official 64x64 latent runs (shifted windows at 64/32/16, unshifted at 8) and a
+  // non-square multiple of 64 too.
+  at::NoGradGuard no_grad;
+  net.eval();
+  for (auto hw : {std::pair<int64_t, int64_t>{64, 64}, {64, 128}}) {
+    at::Tensor out = net.forward(at::randn({1, 3, hw.first, hw.second}), at::full({1}, 14, at::kLong),
+                                 at::rand({1, 3, hw.first, hw.second}) * 2 - 1);
+    EXPECT_EQ(out.sizes(), (at::IntArrayRef{1, 3, hw.first, hw.second}));
+    EXPECT_TRUE(out.isfinite().all().item<bool>());
+  }
 }
 
 TEST(UNetSwin, GradientsThroughTheAbiEqualAutograd) {
@@ -99,11 +121,13 @@ TEST(UNetSwin, GradientsThroughTheAbiEqualAutograd) {
   auto [out, tape] = h.forward_train(x, lq, t);
   auto [gx, gcond] = h.backward(std::move(tape), g, /*want_input_grads=*/true);
 
-  at::Tensor xr = x.clone().set_requires_grad(true);
-  at::Tensor ref = net->forward(xr, t, lq);
+  at::Tensor xr = x.clone().set_requires_grad(true), lqr = lq.clone().set_requires_grad(true);
+  at::Tensor ref = net->forward(xr, t, lqr);
   EXPECT_TRUE(sinsr_test::all_close(out, ref.detach(), 1e-5, 1e-5));
   ref.backward(g);
   EXPECT_TRUE(sinsr_test::all_close(gx, xr.grad(), 1e-5, 1e-4));
+  ASSERT_TRUE(gcond.defined());
+  EXPECT_TRUE(sinsr_test::all_close(gcond, lqr.grad(), 1e-5, 1e-4));
   std::map<std::string, at::Tensor> ref_grads;
   for (auto& p : net->named_parameters()) ref_grads[p.key()] = p.value().grad();
   size_t checked = 0;
