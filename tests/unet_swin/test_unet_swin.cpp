@@ -155,8 +155,14 @@ TEST(UNetSwin, StrictLoadingNamesTheMismatch) {
   }
 }
 
+// Case i of unet_tiny_cases.pth, or its last one when another vector set holds fewer.
+c10::IValue tiny_case(size_t i) {
+  auto cases = sinsr_test::at_key(sinsr_test::load("unet_tiny_cases.pth"), "cases").toList();
+  return cases.get(std::min(i, cases.size() - 1));
+}
+
 at::Tensor case_output(UNetModelSwin& net, size_t i) {
-  auto c = sinsr_test::at_key(sinsr_test::load("unet_tiny_cases.pth"), "cases").toList().get(i);
+  auto c = tiny_case(i);
   at::NoGradGuard no_grad;
   return net.forward(sinsr_test::tensor(c, "x"), sinsr_test::tensor(c, "t"), sinsr_test::tensor(c, "lq"));
 }
@@ -168,7 +174,7 @@ TEST(UNetSwin, ResShiftConfigFormBuildsTheSameNetwork) {
   UNetModelSwin net(Options::from_json(cfg));
   sinsr::ckpt::load_into(net, sinsr::ckpt::read_state_dict(sinsr_test::parity_file("unet_tiny.pth")));
   net.eval();
-  auto c = sinsr_test::at_key(sinsr_test::load("unet_tiny_cases.pth"), "cases").toList().get(0);
+  auto c = tiny_case(0);
   EXPECT_TRUE(sinsr_test::all_close(case_output(net, 0), sinsr_test::tensor(c, "out"), 5e-5, 1e-4));
 
   cfg["lq_size"] = cfg["image_size"].get<int>() * 4;  // would need ResShift's feature extractor
@@ -184,8 +190,7 @@ TEST(UNetSwin, ResShiftConfigFormBuildsTheSameNetwork) {
 TEST(UNetSwin, UsersCheckpointFormsLoadThroughThePlugin) {
   sinsr::host::Runtime rt(1);
   rt.load_dir(SINSR_PLUGIN_DIR);
-  auto file = sinsr_test::load("unet_tiny_cases.pth");
-  auto c = sinsr_test::at_key(file, "cases").toList().get(1);
+  auto c = tiny_case(1);
   // official OrderedDict, legacy non-zip, and parameters only (derived buffers recomputed)
   for (const char* name : {"unet_tiny_official.pth", "unet_tiny_legacy.pth", "unet_tiny_params.pth"}) {
     sinsr::host::BackboneHandle h(rt.find(SINSR_KIND_BACKBONE, "unet_swin"),
@@ -246,7 +251,7 @@ void expect_precision_split(UNetModelSwin& net, at::ScalarType low) {
 
 void check_low_precision(c10::Device device, at::ScalarType low, double tol) {
   auto net = tiny();
-  auto c = sinsr_test::at_key(sinsr_test::load("unet_tiny_cases.pth"), "cases").toList().get(2);
+  auto c = tiny_case(2);
   at::Tensor x = sinsr_test::tensor(c, "x").to(device), t = sinsr_test::tensor(c, "t").to(device),
              lq = sinsr_test::tensor(c, "lq").to(device);
   net->set_precision(device, at::kFloat);
@@ -285,7 +290,7 @@ TEST(UNetSwin, PrecisionThroughTheAbi) {
       EXPECT_EQ(s.value.scalar_type(), at::kFloat) << s.name;
     if (s.name == "input_blocks.0.0.weight") EXPECT_EQ(s.value.scalar_type(), at::kBFloat16) << s.name;
   }
-  auto c = sinsr_test::at_key(sinsr_test::load("unet_tiny_cases.pth"), "cases").toList().get(0);
+  auto c = tiny_case(0);
   at::Tensor out = h.forward(sinsr_test::tensor(c, "x"), sinsr_test::tensor(c, "lq"), sinsr_test::tensor(c, "t"));
   at::Tensor ref = sinsr_test::tensor(c, "out");
   EXPECT_EQ(out.scalar_type(), at::kFloat);
