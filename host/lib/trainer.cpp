@@ -51,7 +51,7 @@ struct Trainer::Impl {
   c10::Device device = c10::Device(c10::kCPU);
   std::unique_ptr<BackboneHandle> model, teacher;
   std::unique_ptr<CodecHandle> codec;
-  std::unique_ptr<SamplerHandle> sampler;
+  std::unique_ptr<SamplerHandle> sampler, one_step;
   std::unique_ptr<LossHandle> l_x0, l_distill, l_inverse, l_gt;
   std::vector<NamedTensor> state;  // zero-copy views into the model
   std::map<std::string, at::Tensor> ema, exp_avg, exp_avg_sq;
@@ -119,6 +119,11 @@ Trainer::Trainer(host::Runtime& rt, TrainerOptions options) : impl_(new Impl) {
     if (cw != "none") im.codec->load_weights(cw);
   }
   im.sampler = std::make_unique<SamplerHandle>(rt.find(SINSR_KIND_SAMPLER, o.sampler.name), o.sampler.config);
+  if (o.mode == TrainerOptions::Mode::Distill) {
+    json one = o.sampler.config.is_object() ? o.sampler.config : json::object();
+    one["sample_steps"] = 1;
+    im.one_step = std::make_unique<SamplerHandle>(rt.find(SINSR_KIND_SAMPLER, o.sampler.name), one);
+  }
   if (o.mode == TrainerOptions::Mode::Teacher) {
     im.l_x0 = im.make_loss(rt, o.x0);
   } else {
@@ -144,6 +149,7 @@ int64_t Trainer::iteration() const { return impl_->iteration; }
 host::BackboneHandle& Trainer::model() { return *impl_->model; }
 host::CodecHandle* Trainer::codec() { return impl_->codec.get(); }
 host::SamplerHandle& Trainer::sampler() { return *impl_->sampler; }
+host::SamplerHandle& Trainer::inference_sampler() { return impl_->one_step ? *impl_->one_step : *impl_->sampler; }
 void Trainer::set_gradient_hook(std::function<void(const std::vector<at::Tensor>&)> hook) {
   impl_->grad_hook = std::move(hook);
 }

@@ -1,0 +1,141 @@
+#include "dataset.hpp"
+
+#include <sinsr/sdk.hpp>
+
+#if SINSR_WITH_IMAGE_IO
+#include "imresize.hpp"
+#include "io/image_io.hpp"
+#endif
+
+#include <algorithm>
+#include <filesystem>
+#include <future>
+#include <iostream>
+#include <map>
+#include <mutex>
+
+namespace sinsr {
+namespace train {
+
+namespace fs = std::filesystem;
+using sdk::Error;
+
+namespace {
+uint64_t mix(uint64_t a, uint64_t b) {
+  uint64_t z = a + 0x9E3779B97F4A7C15ull * (b + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+struct Dataset::Impl {
+  DatasetOptions o;
+  std::vector<std::string> files;
+  std::vector<at::Tensor> images;  // uint8 [3,H,W], decoded once: draws never depend on I/O
+  std::mutex mutex;
+  std::map<int64_t, std::shared_future<Batch>> pending;
+
+  Batch make(int64_t step) const;
+};
+
+Dataset::Dataset(DatasetOptions options) : impl_(new Impl) {
+#if !SINSR_WITH_IMAGE_IO
+  (void)options;
+  throw Error(SINSR_ERR_UNSUPPORTED, "training data needs image file I/O, which this build leaves out");
+#else
+  auto& im = *impl_;
+  im.o = std::move(options);
+  auto& o = im.o;
+  if (o.gt_size % o.scale != 0)
+    throw Error(SINSR_ERR_INVALID_ARGUMENT, "gt_size must be a multiple of the scale");
+  if (o.degradation == "realesrgan")
+    throw Error(SINSR_ERR_UNSUPPORTED, "the RealESRGAN degradation is not in this build yet; use bicubic");
+  if (o.degradation != "bicubic")
+    throw Error(SINSR_ERR_INVALID_ARGUMENT, "unknown degradation '" + o.degradation + "' (bicubic or realesrgan)");
+  std::vector<std::string> all;
+  for (const auto& folder : o.folders) {
+    std::error_code ec;
+    if (!fs::is_directory(folder, ec)) throw Error(SINSR_ERR_NOT_FOUND, folder + ": not a folder");
+    for (auto it = fs::recursive_directory_iterator(folder, ec); it != fs::recursive_directory_iterator(); it.increment(ec))
+      if (it->is_regular_file(ec) && io::has_image_extension(it->path().string())) all.push_back(it->path().string());
+  }
+  std::sort(all.begin(), all.end());
+  for (size_t i = size_t(o.rank); i < all.size(); i += size_t(std::max(1, o.world_size))) {
+    try {
+      io::Image img = io::read_image(all[i]);
+      at::Tensor px = img.pixels;
+      if (px.size(0) <= 2) px = px.narrow(0, 0, 1).expand({3, -1, -1});  // gray (+alpha): replicate
+      if (px.size(0) == 4) px = px.narrow(0, 0, 3);
+      if (px.size(1) < o.gt_size || px.size(2) < o.gt_size) {
+        std::cerr << "warning: " << all[i] << ": smaller than the crop size " << o.gt_size << ", skipped\n";
+        continue;
+      }
+      im.images.push_back(px.mul(255).round().clamp(0, 255).to(at::kByte).contiguous());
+      im.files.push_back(all[i]);
+    } catch (const std::exception& e) {
+      std::cerr << "warning: skipping unreadable training image: " << e.what() << "\n";
+    }
+  }
+#endif
+}
+
+Dataset::~Dataset() = default;
+
+size_t Dataset::size() const { return impl_->images.size(); }
+
+Batch Dataset::Impl::make(int64_t step) const {
+  Batch b;
+  b.index = step;
+#if SINSR_WITH_IMAGE_IO
+  std::vector<at::Tensor> hrs, lrs;
+  const uint64_t base = mix(mix(o.seed, uint64_t(o.rank)), uint64_t(step));
+  for (int k = 0; k < o.batch_size; ++k) {
+    uint64_t r = mix(base, uint64_t(k));
+    const at::Tensor& img = images[r % images.size()];
+    int64_t h = img.size(1), w = img.size(2);
+    int64_t y = int64_t(mix(r, 1) % uint64_t(h - o.gt_size + 1));
+    int64_t x = int64_t(mix(r, 2) % uint64_t(w - o.gt_size + 1));
+    at::Tensor hr = img.narrow(1, y, o.gt_size).narrow(2, x, o.gt_size).to(at::kFloat).div(255);
+    if (o.flips) {
+      uint64_t f = mix(r, 3);
+      if (f & 1) hr = hr.flip({2});
+      if (f & 2) hr = hr.flip({1});
+      if (f & 4) hr = hr.transpose(1, 2);
+    }
+    hr = hr.contiguous();
+    at::Tensor lr = imaging::imresize(hr, 1.0 / o.scale);
+    hrs.push_back(hr);
+    lrs.push_back(lr.clamp(0, 1));
+  }
+  b.hr = at::stack(hrs).sub(0.5).div(0.5);
+  b.lr = at::stack(lrs).sub(0.5).div(0.5);
+#else
+  (void)step;
+#endif
+  return b;
+}
+
+Batch Dataset::batch(int64_t step) {
+  auto& im = *impl_;
+  if (im.images.empty()) throw Error(SINSR_ERR_NOT_FOUND, "no usable training images");
+  std::shared_future<Batch> mine;
+  {
+    std::lock_guard<std::mutex> lock(im.mutex);
+    // Keep `prefetch` batches in flight on worker threads (bounded by `workers`).
+    for (int64_t s = step; s < step + std::max(1, im.o.prefetch); ++s) {
+      if (im.pending.count(s)) continue;
+      if (int64_t(im.pending.size()) >= std::max(1, im.o.workers) + 1 && s != step) break;
+      const Impl* self = &im;
+      im.pending[s] = std::async(std::launch::async, [self, s] { return self->make(s); }).share();
+    }
+    mine = im.pending[step];
+  }
+  Batch b = mine.get();
+  std::lock_guard<std::mutex> lock(im.mutex);
+  im.pending.erase(im.pending.begin(), im.pending.upper_bound(step));
+  return b;
+}
+
+}  // namespace train
+}  // namespace sinsr

@@ -1,0 +1,156 @@
+// run_training: data, per-step noise, logging, validation, checkpoints and data parallelism
+// around a Trainer. Every random draw is a pure function of (seed, rank, step), so a resumed
+// run continues exactly where an uninterrupted one would be.
+#include "distributed.hpp"
+#include "trainer.hpp"
+#include "validation.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <regex>
+#include <sstream>
+
+namespace sinsr {
+namespace train {
+
+namespace fs = std::filesystem;
+using sdk::Error;
+using sdk::require;
+
+namespace {
+
+uint64_t mix(uint64_t a, uint64_t b) {
+  uint64_t z = a + 0x9E3779B97F4A7C15ull * (b + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+std::string checkpoint_name(int64_t step) {
+  std::ostringstream s;
+  s << "ckpt_" << std::setw(8) << std::setfill('0') << step << ".pth";
+  return s.str();
+}
+
+// The newest ckpt_*.pth in a folder, or "".
+std::string latest_checkpoint(const std::string& dir) {
+  std::error_code ec;
+  std::string best;
+  if (!fs::is_directory(dir, ec)) return best;
+  static const std::regex pattern("ckpt_[0-9]{8}\\.pth");
+  for (auto& e : fs::directory_iterator(dir, ec))
+    if (std::regex_match(e.path().filename().string(), pattern) && e.path().string() > best) best = e.path().string();
+  return best;
+}
+
+std::string format_eta(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  int64_t s = int64_t(seconds);
+  std::ostringstream o;
+  if (s >= 3600) o << s / 3600 << "h";
+  o << std::setw(2) << std::setfill('0') << (s % 3600) / 60 << "m" << std::setw(2) << s % 60 << "s";
+  return o.str();
+}
+
+}  // namespace
+
+int run_training(host::Runtime& runtime, TrainerOptions options, LoopOptions loop) {
+  auto dist = Distributed::from_env(loop.backend);
+  const bool main_rank = dist->is_main();
+  if (dist->world_size() > 1 && options.device.rfind("cuda", 0) == 0 && options.device == "cuda")
+    options.device = "cuda:" + std::to_string(dist->local_rank());
+  const bool teacher_mode = options.mode == TrainerOptions::Mode::Teacher;
+
+  std::error_code ec;
+  if (main_rank) {
+    fs::create_directories(loop.out_dir, ec);
+    if (ec) throw Error(SINSR_ERR_IO, loop.out_dir + ": cannot create the output folder: " + ec.message());
+  }
+  at::manual_seed(options.seed);  // networks without weights start from a seeded initialisation
+  Trainer trainer(runtime, options);
+
+  std::string resume = loop.resume == "auto" ? latest_checkpoint(loop.out_dir) : loop.resume;
+  if (!resume.empty()) {
+    trainer.load(resume);
+    if (main_rank) std::cerr << "resumed from " << resume << " at step " << trainer.iteration() << "\n";
+  }
+  if (dist->world_size() > 1) {
+    // Every rank starts from rank 0's weights, then averages gradients before each update.
+    std::vector<at::Tensor> values;
+    for (auto& s : trainer.model().state()) values.push_back(s.value);
+    dist->broadcast(values);
+    trainer.set_gradient_hook([&](const std::vector<at::Tensor>& grads) { dist->allreduce_mean(grads); });
+  }
+
+  DatasetOptions data = loop.data;
+  data.scale = options.scale;
+  data.seed = options.seed;
+  data.rank = dist->rank();
+  data.world_size = dist->world_size();
+  Dataset dataset(data);
+  require(dataset.size() > 0, SINSR_ERR_NOT_FOUND, "no usable training images for this rank");
+
+  std::ofstream log;
+  if (main_rank) {
+    log.open(fs::path(loop.out_dir) / "train_log.jsonl", std::ios::app);
+    if (!log) throw Error(SINSR_ERR_IO, loop.out_dir + "/train_log.jsonl: cannot open for writing");
+  }
+  const int64_t T = trainer.sampler().num_steps();
+  auto t_start = std::chrono::steady_clock::now();
+  const int64_t first = trainer.iteration() + 1;
+  for (int64_t step = first; step <= loop.max_steps; ++step) {
+    if (loop.crash_at == step) std::abort();  // test hook: a hard kill between two steps
+    Batch batch = dataset.batch(step);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(mix(options.seed, mix(uint64_t(dist->rank()), uint64_t(step))));
+    at::Tensor noise = at::randn(trainer.latent_shape(batch.lr), gen, at::TensorOptions().dtype(at::kFloat));
+    at::Tensor t;
+    if (teacher_mode) t = at::randint(0, T, {batch.lr.size(0)}, gen, at::TensorOptions().dtype(at::kLong));
+    StepResult r;
+    try {
+      r = trainer.step(batch.lr, batch.hr, noise, t);
+    } catch (const Error& e) {
+      std::cerr << "training stopped: " << e.what() << "\n";
+      std::string last = latest_checkpoint(loop.out_dir);
+      if (!last.empty()) std::cerr << "the last checkpoint is intact: " << last << "\n";
+      return 1;
+    }
+    if (dist->world_size() > 1)
+      for (auto& [k, v] : r.losses) v = dist->allreduce_sum(v) / dist->world_size();
+
+    if (main_rank && (step % loop.log_every == 0 || step == loop.max_steps || step == first)) {
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+      double its = double(step - first + 1) / std::max(secs, 1e-9);
+      std::ostringstream line;
+      line << "step " << step << "/" << loop.max_steps << "  " << std::fixed << std::setprecision(2) << its << " it/s";
+      for (auto& [k, v] : r.losses) line << "  " << k << " " << std::scientific << std::setprecision(4) << v;
+      line << "  lr " << std::scientific << std::setprecision(2) << r.lr << "  eta "
+           << format_eta(double(loop.max_steps - step) / its);
+      std::cerr << line.str() << "\n";
+      json j = {{"step", step}, {"lr", r.lr}, {"it_per_s", its}, {"losses", r.losses}};
+      log << j.dump() << "\n" << std::flush;
+    }
+    if (main_rank && loop.val_every > 0 && step % loop.val_every == 0 && !loop.val_lr.empty()) {
+      auto v = validate(trainer, options, loop.val_lr, loop.val_hr, loop.val_limit);
+      std::cerr << "validation at step " << step << ": " << v.summary << "\n";
+      log << json{{"step", step}, {"val", v.metrics}}.dump() << "\n" << std::flush;
+    }
+    if (main_rank && (step % loop.save_every == 0 || step == loop.max_steps)) {
+      std::string path = (fs::path(loop.out_dir) / checkpoint_name(step)).string();
+      trainer.save(path, loop.config);
+      trainer.save_ema((fs::path(loop.out_dir) / "ema.pth").string());
+    }
+  }
+  if (main_rank) std::cerr << "done: " << loop.out_dir << "\n";
+  dist->barrier();
+  return 0;
+}
+
+}  // namespace train
+}  // namespace sinsr

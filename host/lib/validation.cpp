@@ -1,0 +1,61 @@
+#include "validation.hpp"
+
+#include "metrics.hpp"
+#if SINSR_WITH_IMAGE_IO
+#include "io/image_io.hpp"
+#endif
+
+#include <filesystem>
+#include <sstream>
+
+namespace sinsr {
+namespace train {
+
+namespace fs = std::filesystem;
+
+Validation validate(Trainer& trainer, const TrainerOptions& options, const std::string& lr_dir,
+                    const std::string& hr_dir, int limit) {
+  Validation v;
+#if SINSR_WITH_IMAGE_IO
+  host::PipelineOptions po;
+  po.scale = options.scale;
+  po.seed = options.seed;
+  po.device = options.device;
+  po.chop_size = 0;
+  host::Pipeline pipeline(trainer.model(), trainer.codec(), trainer.inference_sampler(), po);
+  double sum_p = 0, sum_s = 0;
+  int n = 0, scored = 0;
+  for (const auto& lr : io::list_images(lr_dir)) {
+    if (n >= limit) break;
+    at::Tensor sr = pipeline.upscale_any(io::read_image(lr).pixels);
+    ++n;
+    if (hr_dir.empty()) continue;
+    for (const auto& hr : io::list_images(hr_dir)) {
+      if (fs::path(hr).stem() != fs::path(lr).stem()) continue;
+      at::Tensor g = io::read_image(hr).pixels;
+      if (g.size(1) != sr.size(1) || g.size(2) != sr.size(2)) break;
+      at::Tensor a = io::to_uint8_hwc(sr.narrow(0, 0, std::min<int64_t>(3, sr.size(0))));
+      at::Tensor b = io::to_uint8_hwc(g.narrow(0, 0, std::min<int64_t>(3, g.size(0))));
+      sum_p += metrics::psnr(a, b, 0, true);
+      sum_s += metrics::ssim(a, b, 0, true);
+      ++scored;
+    }
+  }
+  std::ostringstream s;
+  s << n << " images";
+  v.metrics = {{"images", n}};
+  if (scored) {
+    s << ", PSNR " << sum_p / scored << " dB, SSIM " << sum_s / scored << " (Y, " << scored << " with HR)";
+    v.metrics["psnr"] = sum_p / scored;
+    v.metrics["ssim"] = sum_s / scored;
+  }
+  v.summary = s.str();
+#else
+  (void)trainer, (void)options, (void)lr_dir, (void)hr_dir, (void)limit;
+  v.summary = "skipped (no image I/O in this build)";
+#endif
+  return v;
+}
+
+}  // namespace train
+}  // namespace sinsr

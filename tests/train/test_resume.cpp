@@ -1,0 +1,79 @@
+// Training runs as a user runs them: a run killed mid-way and resumed ends with exactly the
+// weights of an uninterrupted run; a diverging run stops naming the step and the loss term and
+// leaves the last checkpoint intact; the checkpoint loads for inference.
+#include "parity.hpp"
+
+#include <sinsr/checkpoint.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sys/wait.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int code;
+  std::string output;
+};
+
+Result train(const std::string& out, const std::string& extra) {
+  std::string log = out + ".log";
+  std::string cmd = std::string(SINSR_HOST_EXE) + " train --data " + sinsr_test::data_dir() + "/set5/hr --out " + out +
+                    " --codec none --backbone-config " + sinsr_test::parity_file("tiny-unet.yaml") +
+                    " --backbone-weights " + sinsr_test::parity_file("unet_tiny.pth") +
+                    " --gt-size 32 --batch 2 --warmup 0 --threads 2 --log-every 1 " + extra + " > " + log + " 2>&1";
+  int status = std::system(cmd.c_str());
+  std::ifstream in(log);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
+}
+
+std::string tmp(const std::string& name) {
+  fs::path p = fs::path(::testing::TempDir()) / ("sinsr_train_" + std::to_string(::getpid()) + "_" + name);
+  fs::remove_all(p);
+  return p.string();
+}
+
+TEST(Training, KilledAndResumedEqualsUninterrupted) {
+  if (!fs::exists(sinsr_test::data_dir() + "/set5/hr")) GTEST_SKIP();
+  std::string a = tmp("a"), b = tmp("b");
+  ASSERT_EQ(train(a, "--max-steps 4 --save-every 2 --lr 1e-3").code, 0);
+  Result killed = train(b, "--max-steps 4 --save-every 2 --lr 1e-3 --crash-at 3");
+  ASSERT_NE(killed.code, 0);  // aborted before step 3
+  ASSERT_TRUE(fs::exists(b + "/ckpt_00000002.pth"));
+  ASSERT_FALSE(fs::exists(b + "/ckpt_00000004.pth"));
+  Result resumed = train(b, "--max-steps 4 --save-every 2 --lr 1e-3 --resume");
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed"), std::string::npos);
+  auto wa = sinsr::ckpt::read_state_dict(a + "/ckpt_00000004.pth");
+  auto wb = sinsr::ckpt::read_state_dict(b + "/ckpt_00000004.pth");
+  ASSERT_EQ(wa.size(), wb.size());
+  for (size_t i = 0; i < wa.size(); ++i) {
+    EXPECT_EQ(wa[i].first, wb[i].first);
+    EXPECT_TRUE(sinsr_test::all_close(wa[i].second, wb[i].second, 1e-7)) << wa[i].first;
+  }
+  // The weights moved (the comparison above is not between two untouched copies).
+  auto init = sinsr::ckpt::read_state_dict(sinsr_test::parity_file("unet_tiny.pth"));
+  std::map<std::string, at::Tensor> start(init.begin(), init.end());
+  EXPECT_FALSE(wa[0].second.equal(start.at(wa[0].first)));
+}
+
+TEST(Training, DivergenceStopsAndKeepsTheLastCheckpoint) {
+  if (!fs::exists(sinsr_test::data_dir() + "/set5/hr")) GTEST_SKIP();
+  std::string d = tmp("nan");
+  Result r = train(d, "--max-steps 6 --save-every 1 --lr 1e30");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("loss term 'x0'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("step "), std::string::npos);
+  std::string last;
+  for (auto& e : fs::directory_iterator(d))
+    if (e.path().filename().string().rfind("ckpt_", 0) == 0 && e.path().string() > last) last = e.path().string();
+  ASSERT_FALSE(last.empty());
+  EXPECT_NO_THROW(sinsr::ckpt::read_state_dict(last));  // intact and loadable
+  EXPECT_NE(r.output.find(last), std::string::npos) << r.output;
+}
+
+}  // namespace
