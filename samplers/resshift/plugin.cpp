@@ -1,6 +1,6 @@
 // Samplers "stochastic" (ResShift), "deterministic" (SinSR k/m/j) and "single-step" (the
 // one-call student) over one schedule. Configured by the official `diffusion.params` keys.
-#include "schedule.hpp"
+#include "samplers.hpp"
 
 #include <sinsr/config.hpp>
 #include <sinsr/sdk.hpp>
@@ -33,19 +33,22 @@ class ResShiftSampler : public sinsr::sdk::Sampler {
 };
 
 const char* kSchema = R"json({
-  "schedule_name": {"type": "string", "default": "exponential"},
-  "schedule_kwargs": {"type": "object", "default": {"power": 0.3}},
-  "steps": {"type": "integer", "default": 15, "description": "diffusion length the model was trained with"},
+  "schedule_name": {"type": "string", "default": "exponential", "enum": ["exponential", "ldm"]},
+  "schedule_kwargs": {"type": "object", "default": {"power": 0.3}, "description": "power; for ldm: sqrt_etas (list)"},
+  "steps": {"type": "integer", "default": 15, "description": "T, the diffusion length the model was trained with"},
   "min_noise_level": {"type": "number", "default": 0.04},
-  "etas_end": {"type": "number", "default": 0.99},
+  "etas_end": {"type": "number", "default": 0.99, "description": "sqrt(eta) at the last step"},
   "kappa": {"type": "number", "default": 2.0},
-  "predict_type": {"type": "string", "default": "xstart"},
+  "predict_type": {"type": "string", "default": "xstart", "enum": ["xstart", "epsilon", "epsilon_scale", "residual"]},
   "normalize_input": {"type": "boolean", "default": true},
   "latent_flag": {"type": "boolean", "default": true},
-  "timestep_respacing": {"type": "integer", "description": "official respacing: keeps int(T/S*x)"},
-  "sample_steps": {"type": "integer", "description": "sample with S steps including the first and the last (1 = SinSR one-step)"},
-  "clip_denoised": {"type": "boolean", "default": false},
-  "config_file": {"type": "string", "description": "an official YAML; its diffusion.params are used"}
+  "timestep_respacing": {"type": ["integer", "null"], "description": "official respacing: keeps int(T/S*x), x < S"},
+  "sample_steps": {"type": "integer", "description": "sample with S evenly spaced steps keeping the first and the last (1 = SinSR one-step)"},
+  "clip_denoised": {"type": "boolean", "default": false, "description": "clamp predicted x0 to [-1,1] (pixel-space models)"},
+  "sf": {"type": "integer", "description": "accepted, unused by the sampler"},
+  "scale_factor": {"type": "number", "description": "accepted, unused by the sampler"},
+  "weighted_mse": {"type": "boolean", "description": "accepted, unused by the sampler"},
+  "config_file": {"type": "string", "description": "an official YAML; its diffusion.params are used, other keys override"}
 })json";
 
 }  // namespace

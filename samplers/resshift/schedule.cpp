@@ -2,6 +2,7 @@
 
 #include <sinsr/sdk.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -11,75 +12,173 @@ namespace resshift {
 using sdk::Error;
 using sdk::require;
 
-ScheduleOptions ScheduleOptions::from_json(const nlohmann::json& p) {
-  ScheduleOptions o;
-  auto num = [&](const char* key, double& dst) {
-    if (p.contains(key) && !p[key].is_null()) dst = p[key].get<double>();
-  };
-  auto integer = [&](const char* key, int& dst) {
-    if (p.contains(key) && !p[key].is_null()) dst = p[key].get<int>();
-  };
-  if (p.contains("schedule_name")) o.schedule_name = p["schedule_name"].get<std::string>();
-  if (p.contains("schedule_kwargs") && p["schedule_kwargs"].is_object()) {
-    const auto& kw = p["schedule_kwargs"];
-    if (kw.contains("power")) o.power = kw["power"].get<double>();
-  }
-  integer("steps", o.steps);
-  num("min_noise_level", o.min_noise_level);
-  num("etas_end", o.etas_end);
-  num("kappa", o.kappa);
-  if (p.contains("predict_type")) o.predict_type = p["predict_type"].get<std::string>();
-  if (p.contains("normalize_input")) o.normalize_input = p["normalize_input"].get<bool>();
-  if (p.contains("latent_flag")) o.latent_flag = p["latent_flag"].get<bool>();
-  integer("timestep_respacing", o.timestep_respacing);
-  integer("sample_steps", o.sample_steps);
-  if (p.contains("clip_denoised")) o.clip_denoised = p["clip_denoised"].get<bool>();
-  require(o.steps >= 1, SINSR_ERR_INVALID_ARGUMENT, "diffusion steps must be >= 1");
-  require(o.kappa > 0, SINSR_ERR_INVALID_ARGUMENT, "kappa must be > 0");
-  require(o.timestep_respacing >= 0 && o.timestep_respacing <= o.steps, SINSR_ERR_INVALID_ARGUMENT,
-          "timestep_respacing must be between 1 and steps (" + std::to_string(o.steps) + ")");
-  require(o.sample_steps >= 0 && o.sample_steps <= o.steps, SINSR_ERR_INVALID_ARGUMENT,
-          "cannot sample with " + std::to_string(o.sample_steps) + " steps: the model has " +
-              std::to_string(o.steps) + " (use 1.." + std::to_string(o.steps) + ")");
-  require(o.predict_type == "xstart", SINSR_ERR_UNSUPPORTED,
-          "predict_type '" + o.predict_type + "' is not supported (SinSR and ResShift predict xstart)");
-  return o;
+namespace {
+
+using json = nlohmann::json;
+
+std::string where(const std::string& key) { return "diffusion.params." + key; }
+
+double number(const json& p, const std::string& key, double fallback) {
+  if (!p.contains(key) || p[key].is_null()) return fallback;
+  require(p[key].is_number(), SINSR_ERR_INVALID_ARGUMENT, where(key) + " must be a number, got " + p[key].dump());
+  return p[key].get<double>();
 }
 
-Schedule::Schedule(const ScheduleOptions& o) : o_(o) {
+int integer(const json& p, const std::string& key, int fallback) {
+  if (!p.contains(key) || p[key].is_null()) return fallback;
+  const json& v = p[key];
+  require(v.is_number_integer() || (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()),
+          SINSR_ERR_INVALID_ARGUMENT, where(key) + " must be an integer, got " + v.dump());
+  return int(v.get<double>());
+}
+
+bool boolean(const json& p, const std::string& key, bool fallback) {
+  if (!p.contains(key) || p[key].is_null()) return fallback;
+  require(p[key].is_boolean(), SINSR_ERR_INVALID_ARGUMENT, where(key) + " must be true or false, got " + p[key].dump());
+  return p[key].get<bool>();
+}
+
+std::string text(const json& p, const std::string& key, const std::string& fallback) {
+  if (!p.contains(key) || p[key].is_null()) return fallback;
+  require(p[key].is_string(), SINSR_ERR_INVALID_ARGUMENT, where(key) + " must be a string, got " + p[key].dump());
+  return p[key].get<std::string>();
+}
+
+// numpy.linspace(0, 1, n): i * (1/(n-1)), the last entry set to exactly 1.
+std::vector<double> linspace01(int n) {
+  std::vector<double> v(n, 0.0);
+  if (n < 2) return v;
+  const double step = 1.0 / double(n - 1);
+  for (int i = 0; i < n; ++i) v[i] = double(i) * step;
+  v[n - 1] = 1.0;
+  return v;
+}
+
+std::vector<double> named_sqrt_etas(const ScheduleOptions& o) {
+  if (o.schedule_name == "ldm") {
+    require(!o.given_sqrt_etas.empty(), SINSR_ERR_UNSUPPORTED,
+            where("schedule_name") + " 'ldm' reads sqrt_etas from a MATLAB file (schedule_kwargs.mat_path), which is "
+            "not supported here; give the values as schedule_kwargs.sqrt_etas (a list) instead");
+    require(int(o.given_sqrt_etas.size()) == o.steps, SINSR_ERR_INVALID_ARGUMENT,
+            where("schedule_kwargs.sqrt_etas") + " has " + std::to_string(o.given_sqrt_etas.size()) +
+                " values but steps is " + std::to_string(o.steps));
+    return o.given_sqrt_etas;
+  }
   require(o.schedule_name == "exponential", SINSR_ERR_UNSUPPORTED,
-          "schedule_name '" + o.schedule_name + "' is not supported (exponential)");
+          where("schedule_name") + ": unknown schedule '" + o.schedule_name + "' (known: exponential, ldm)");
+  require(o.steps >= 2, SINSR_ERR_INVALID_ARGUMENT,
+          where("steps") + " must be >= 2 for the exponential schedule, got " + std::to_string(o.steps));
   const int T = o.steps;
   const double start = std::min({o.min_noise_level / o.kappa, o.min_noise_level, std::sqrt(0.001)});
-  const double increaser = T > 1 ? std::exp(1.0 / (T - 1) * std::log(o.etas_end / start)) : 1.0;
-  std::vector<double> full(T);
+  const double increaser = std::exp(1.0 / double(T - 1) * std::log(o.etas_end / start));
+  std::vector<double> pt = linspace01(T), out(T);
   for (int t = 0; t < T; ++t) {
-    double lin = T > 1 ? double(t) / double(T - 1) : 0.0;
-    double pt = std::pow(lin, o.power) * (T - 1);
-    full[t] = std::pow(increaser, pt) * start;
+    pt[t] = std::pow(pt[t], o.power);
+    pt[t] *= double(T - 1);
+    out[t] = std::pow(increaser, pt[t]) * start;
   }
+  return out;
+}
+
+std::set<int64_t> kept_steps(const ScheduleOptions& o) {
+  const int T = o.steps;
   std::set<int64_t> keep;
   if (o.sample_steps > 0) {
     const int S = o.sample_steps;
     if (S == 1) keep.insert(T - 1);
-    for (int x = 0; S > 1 && x < S; ++x) keep.insert(int64_t(std::llround(double(x) * (T - 1) / double(S - 1))));
-  } else if (o.timestep_respacing > 0 && o.timestep_respacing != T) {
-    for (int x = 0; x < o.timestep_respacing; ++x) keep.insert(int64_t(double(T) / o.timestep_respacing * x));
+    for (int x = 0; S > 1 && x < S; ++x) keep.insert(std::llround(double(x) * double(T - 1) / double(S - 1)));
   } else {
-    for (int t = 0; t < T; ++t) keep.insert(t);
+    const int S = o.timestep_respacing > 0 ? o.timestep_respacing : T;
+    for (int x = 0; x < S; ++x) keep.insert(int64_t(double(T) / double(S) * double(x)));
   }
-  for (auto k : keep) {
+  return keep;
+}
+
+}  // namespace
+
+ScheduleOptions ScheduleOptions::from_json(const json& p) {
+  require(p.is_object(), SINSR_ERR_INVALID_ARGUMENT, "diffusion.params must be a JSON object, got " + p.dump());
+  static const std::set<std::string> known = {
+      "sf", "schedule_name", "schedule_kwargs", "etas_end", "steps", "min_noise_level", "kappa", "weighted_mse",
+      "predict_type", "timestep_respacing", "scale_factor", "normalize_input", "latent_flag", "sample_steps",
+      "clip_denoised", "config_file"};
+  for (auto& [k, v] : p.items()) {
+    if (known.count(k)) continue;
+    std::string list;
+    for (auto& n : known) list += (list.empty() ? "" : ", ") + n;
+    throw Error(SINSR_ERR_INVALID_ARGUMENT, "sampler config: unknown key '" + k + "' (known: " + list + ")");
+  }
+  ScheduleOptions o;
+  o.schedule_name = text(p, "schedule_name", o.schedule_name);
+  if (p.contains("schedule_kwargs") && !p["schedule_kwargs"].is_null()) {
+    const json& kw = p["schedule_kwargs"];
+    require(kw.is_object(), SINSR_ERR_INVALID_ARGUMENT, where("schedule_kwargs") + " must be a mapping");
+    if (kw.contains("power") && !kw["power"].is_null()) {
+      require(kw["power"].is_number(), SINSR_ERR_INVALID_ARGUMENT, where("schedule_kwargs.power") + " must be a number");
+      o.power = kw["power"].get<double>();
+    }
+    if (kw.contains("sqrt_etas")) {
+      require(kw["sqrt_etas"].is_array(), SINSR_ERR_INVALID_ARGUMENT,
+              where("schedule_kwargs.sqrt_etas") + " must be a list of numbers");
+      for (auto& v : kw["sqrt_etas"]) {
+        require(v.is_number(), SINSR_ERR_INVALID_ARGUMENT, where("schedule_kwargs.sqrt_etas") + " must hold numbers");
+        o.given_sqrt_etas.push_back(v.get<double>());
+      }
+    }
+  }
+  o.steps = integer(p, "steps", o.steps);
+  o.min_noise_level = number(p, "min_noise_level", o.min_noise_level);
+  o.etas_end = number(p, "etas_end", o.etas_end);
+  o.kappa = number(p, "kappa", o.kappa);
+  const std::string pt = text(p, "predict_type", "xstart");
+  if (pt == "xstart") o.predict = Predict::XStart;
+  else if (pt == "epsilon") o.predict = Predict::Epsilon;
+  else if (pt == "epsilon_scale") o.predict = Predict::EpsilonScale;
+  else if (pt == "residual") o.predict = Predict::Residual;
+  else throw Error(SINSR_ERR_INVALID_ARGUMENT, where("predict_type") + ": unknown '" + pt +
+                                                   "' (known: xstart, epsilon, epsilon_scale, residual)");
+  o.normalize_input = boolean(p, "normalize_input", o.normalize_input);
+  o.latent_flag = boolean(p, "latent_flag", o.latent_flag);
+  o.timestep_respacing = integer(p, "timestep_respacing", 0);
+  o.sample_steps = integer(p, "sample_steps", 0);
+  o.clip_denoised = boolean(p, "clip_denoised", o.clip_denoised);
+
+  require(o.steps >= 1, SINSR_ERR_INVALID_ARGUMENT, where("steps") + " must be >= 1, got " + std::to_string(o.steps));
+  require(o.kappa > 0, SINSR_ERR_INVALID_ARGUMENT, where("kappa") + " must be > 0");
+  require(o.min_noise_level > 0, SINSR_ERR_INVALID_ARGUMENT, where("min_noise_level") + " must be > 0");
+  require(o.etas_end > 0 && o.etas_end <= 1, SINSR_ERR_INVALID_ARGUMENT,
+          where("etas_end") + " (sqrt of the last eta) must be in (0, 1], got " + std::to_string(o.etas_end));
+  const std::string range = " (use 1.." + std::to_string(o.steps) + ")";
+  require(o.timestep_respacing >= 0 && o.timestep_respacing <= o.steps, SINSR_ERR_INVALID_ARGUMENT,
+          where("timestep_respacing") + " = " + std::to_string(o.timestep_respacing) + " but the model has steps = " +
+              std::to_string(o.steps) + range);
+  require(o.sample_steps >= 0 && o.sample_steps <= o.steps, SINSR_ERR_INVALID_ARGUMENT,
+          "cannot sample with " + std::to_string(o.sample_steps) + " steps: the model has num_timesteps = " +
+              std::to_string(o.steps) + range);
+  require(o.sample_steps == 0 || o.timestep_respacing == 0 || o.timestep_respacing == o.steps,
+          SINSR_ERR_INVALID_ARGUMENT, "give either sample_steps or timestep_respacing, not both");
+  return o;
+}
+
+Schedule::Schedule(const ScheduleOptions& o) : o_(o) {
+  const std::vector<double> full = named_sqrt_etas(o);
+  for (size_t t = 0; t < full.size(); ++t)
+    require(full[t] > 0 && full[t] <= 1, SINSR_ERR_INVALID_ARGUMENT,
+            "schedule gives sqrt_eta[" + std::to_string(t) + "] = " + std::to_string(full[t]) +
+                "; every eta must lie in (0, 1]");
+  for (int64_t k : kept_steps(o)) {
     map_.push_back(k);
-    sqrt_etas_.push_back(full[k]);
+    sqrt_etas_.push_back(full[size_t(k)]);
   }
 
   const int64_t S = num_steps();
   const double kappa = o.kappa;
+  const bool eps_type = o.predict == Predict::Epsilon || o.predict == Predict::EpsilonScale;
   std::vector<double> etas(S), prev(S), alpha(S), pv(S), pvc(S), plog(S), c1(S), c2(S), d1(S), d2(S), wmse(S);
-  std::vector<double> k64(S), m64(S), j64(S), std64(S);
+  std::vector<double> k64(S), m64(S), j64(S), std64(S), prior(S), one_minus(S);
   for (int64_t t = 0; t < S; ++t) {
     etas[t] = sqrt_etas_[t] * sqrt_etas_[t];
-    prev[t] = t == 0 ? 0.0 : sqrt_etas_[t - 1] * sqrt_etas_[t - 1];
+    prev[t] = t == 0 ? 0.0 : etas[t - 1];
   }
   for (int64_t t = 0; t < S; ++t) {
     alpha[t] = etas[t] - prev[t];
@@ -88,30 +187,34 @@ Schedule::Schedule(const ScheduleOptions& o) : o_(o) {
     c2[t] = alpha[t] / etas[t];
     d1[t] = prev[t] * etas[t];
     d2[t] = prev[t] / etas[t];
-    k64[t] = 1 - prev[t] + std::sqrt(prev[t] * etas[t]) - std::sqrt(prev[t] / etas[t]);
-    m64[t] = std::sqrt(prev[t] / etas[t]);
-    j64[t] = prev[t] - std::sqrt(prev[t] * etas[t]);
-    std64[t] = o.latent_flag ? std::sqrt(etas[t] * kappa * kappa + 1) : kappa * sqrt_etas_[t] * 3 + 1;
+    k64[t] = 1 - prev[t] + std::sqrt(d1[t]) - std::sqrt(d2[t]);
+    m64[t] = std::sqrt(d2[t]);
+    j64[t] = prev[t] - std::sqrt(d1[t]);
+    std64[t] = o.latent_flag ? std::sqrt(etas[t] * (kappa * kappa) + 1) : sqrt_etas_[t] * kappa * 3 + 1;
+    prior[t] = sqrt_etas_[t] * kappa;
+    one_minus[t] = 1 - etas[t];
   }
   for (int64_t t = 0; t < S; ++t) {
+    // Entry 0 borrows entry 1 (variance 0 there); with a single step there is nothing to borrow
+    // and the value is never used (no noise at t = 0).
     pvc[t] = (t == 0 && S > 1) ? pv[1] : pv[t];
     plog[t] = std::log(pvc[t]);
-    // The MSE weight of weighted_mse (unused by SinSR: its loss is plain MSE).
-    wmse[t] = 0.5 / pvc[t] * (alpha[t] / etas[t]) * (alpha[t] / etas[t]);
+    if (eps_type) {
+      const double r = kappa * alpha[t] / ((1 - etas[t]) * sqrt_etas_[t]);
+      wmse[t] = 0.5 / pvc[t] * (r * r);
+    } else {
+      const double r = alpha[t] / etas[t];
+      wmse[t] = 0.5 / pvc[t] * (r * r);
+    }
   }
-  auto f64 = [&](const std::vector<double>& v) { return at::tensor(v, at::kDouble); };
+  auto f64 = [](const std::vector<double>& v) { return at::tensor(v, at::kDouble); };
   auto f32 = [&](const std::vector<double>& v) { return f64(v).to(at::kFloat); };
-  at::Tensor e32 = f32(etas), p32 = f32(prev), se32 = f32(sqrt_etas_);
-  // float32 arithmetic as the official sampler does it: from the float64 products
-  // etas_prev*etas and etas_prev/etas (ddim_coef1/2), cast to float32, then sqrt.
-  at::Tensor dc1 = f32(d1), dc2 = f32(d2);
-  at::Tensor k32 = 1 - p32 + dc1.sqrt() - dc2.sqrt();
-  at::Tensor m32 = dc2.sqrt();
-  at::Tensor j32 = p32 - dc1.sqrt();
-  at::Tensor std32 = o.latent_flag ? (e32 * float(kappa * kappa) + 1).sqrt() : se32 * float(kappa) * 3 + 1;
-  at::Tensor scale32 = 1.0 / std32;
-  std::vector<double> prior(S);
-  for (int64_t t = 0; t < S; ++t) prior[t] = kappa * sqrt_etas_[t];
+  // float32 arithmetic as the official code does it on gathered (float32-cast) arrays.
+  const at::Tensor e32 = f32(etas), p32 = f32(prev), se32 = f32(sqrt_etas_), dc1 = f32(d1), dc2 = f32(d2);
+  const at::Tensor k32 = 1 - p32 + dc1.sqrt() - dc2.sqrt();
+  const at::Tensor m32 = dc2.sqrt();
+  const at::Tensor j32 = p32 - dc1.sqrt();
+  const at::Tensor std32 = o.latent_flag ? (e32 * (kappa * kappa) + 1).sqrt() : se32 * kappa * 3 + 1;
   arrays_ = {{"sqrt_etas", f64(sqrt_etas_)},
              {"etas", f64(etas)},
              {"etas_prev", f64(prev)},
@@ -127,18 +230,19 @@ Schedule::Schedule(const ScheduleOptions& o) : o_(o) {
              {"k_f64", f64(k64)},
              {"m_f64", f64(m64)},
              {"j_f64", f64(j64)},
+             {"input_std_f64", f64(std64)},
              {"k_f32", k32},
              {"m_f32", m32},
              {"j_f32", j32},
-             {"input_std_f64", f64(std64)},
              {"input_std_f32", std32},
-             {"input_scale_f32", scale32},
+             {"input_scale_f32", 1.0 / std32},
              {"prior_std_f32", f32(prior)},
+             {"posterior_std_f32", (f32(plog) * 0.5).exp()},
              {"sqrt_etas_f32", se32},
              {"etas_f32", e32},
+             {"one_minus_etas_f32", f32(one_minus)},
              {"posterior_mean_coef1_f32", f32(c1)},
-             {"posterior_mean_coef2_f32", f32(c2)},
-             {"posterior_std_f32", (f32(plog) * 0.5f).exp()}};
+             {"posterior_mean_coef2_f32", f32(c2)}};
 }
 
 at::Tensor Schedule::get(const std::string& key) const {
@@ -147,56 +251,82 @@ at::Tensor Schedule::get(const std::string& key) const {
     if (k == key) return v;
   std::string known = "timestep_map";
   for (auto& [k, v] : arrays_) known += ", " + k;
-  throw Error(SINSR_ERR_NOT_FOUND, "no schedule array '" + key + "' (known: " + known + ")");
+  throw Error(SINSR_ERR_NOT_FOUND, "sampler schedule has no array '" + key + "' (known: " + known + ")");
 }
 
-at::Tensor Schedule::at_t(const std::string& key, const at::Tensor& t, const at::Tensor& like) const {
-  at::Tensor v = get(key).to(like.device()).index_select(0, t.to(like.device(), at::kLong).reshape({-1}));
-  std::vector<int64_t> shape(like.dim(), 1);
+std::vector<std::string> Schedule::keys() const {
+  std::vector<std::string> out{"timestep_map"};
+  for (auto& [k, v] : arrays_) out.push_back(k);
+  return out;
+}
+
+void Schedule::check_t(const at::Tensor& t, const at::Tensor& x, const char* what) const {
+  require(t.defined() && x.defined(), SINSR_ERR_INVALID_ARGUMENT, std::string(what) + ": undefined tensor");
+  require(!at::isFloatingType(t.scalar_type()) && !at::isComplexType(t.scalar_type()), SINSR_ERR_INVALID_ARGUMENT,
+          std::string(what) + ": t must be an integer tensor of step indices, got " + std::string(c10::toString(t.scalar_type())));
+  require(x.dim() >= 1 && t.dim() <= 1 && (t.numel() == 1 || t.numel() == x.size(0)), SINSR_ERR_INVALID_ARGUMENT,
+          std::string(what) + ": t needs one index per batch element (" + std::to_string(x.dim() ? x.size(0) : 0) +
+              "), got shape " + c10::str(t.sizes()));
+  const int64_t lo = t.min().item<int64_t>(), hi = t.max().item<int64_t>();
+  require(lo >= 0 && hi < num_steps(), SINSR_ERR_INVALID_ARGUMENT,
+          std::string(what) + ": step index " + std::to_string(lo < 0 ? lo : hi) + " outside 0.." +
+              std::to_string(num_steps() - 1));
+}
+
+at::Tensor Schedule::coef(const std::string& key, const at::Tensor& t, const at::Tensor& like) const {
+  at::Tensor idx = t.to(like.device(), at::kLong).reshape({-1});
+  at::Tensor v = get(key).to(like.device()).index_select(0, idx).to(at::kFloat);
+  std::vector<int64_t> shape(size_t(std::max<int64_t>(like.dim(), 1)), 1);
   shape[0] = -1;
-  return v.to(at::kFloat).view(shape);
+  return v.view(shape);
+}
+
+at::Tensor Schedule::model_timesteps(int64_t index, int64_t batch, const c10::Device& device) const {
+  return at::full({batch}, map_.at(size_t(index)), at::TensorOptions().dtype(at::kLong).device(device));
 }
 
 at::Tensor Schedule::scale_input(const at::Tensor& x_t, const at::Tensor& t) const {
+  check_t(t, x_t, "scale_input");
   if (!o_.normalize_input) return x_t;
-  return x_t / at_t("input_std_f32", t, x_t);
+  return x_t / coef("input_std_f32", t, x_t);
 }
 
 at::Tensor Schedule::q_sample(const at::Tensor& x0, const at::Tensor& y, const at::Tensor& t, const at::Tensor& noise) const {
-  return at_t("etas_f32", t, x0) * (y - x0) + x0 + at_t("sqrt_etas_f32", t, x0) * float(o_.kappa) * noise;
+  check_t(t, x0, "q_sample");
+  require(y.defined() && noise.defined() && y.sizes() == x0.sizes() && noise.sizes() == x0.sizes(),
+          SINSR_ERR_INVALID_ARGUMENT, "q_sample: x0 " + c10::str(x0.sizes()) + ", y " +
+                                          (y.defined() ? c10::str(y.sizes()) : "undefined") + " and noise " +
+                                          (noise.defined() ? c10::str(noise.sizes()) : "undefined") + " must have one shape");
+  return coef("etas_f32", t, x0) * (y - x0) + x0 + coef("prior_std_f32", t, x0) * noise;
 }
 
 at::Tensor Schedule::prior(const at::Tensor& y, const at::Tensor& noise) const {
+  require(y.defined() && noise.defined() && y.dim() >= 1 && y.sizes() == noise.sizes(), SINSR_ERR_INVALID_ARGUMENT,
+          "prior: y " + (y.defined() ? c10::str(y.sizes()) : std::string("undefined")) + " and noise " +
+              (noise.defined() ? c10::str(noise.sizes()) : std::string("undefined")) + " must have one shape");
   at::Tensor t = at::full({y.size(0)}, num_steps() - 1, at::kLong);
-  return y + at_t("prior_std_f32", t, y) * noise;
+  return y + coef("prior_std_f32", t, y) * noise;
 }
 
-at::Tensor Schedule::timesteps_for(int64_t index, int64_t batch, const c10::Device& device) const {
-  return at::full({batch}, map_[size_t(index)], at::TensorOptions().dtype(at::kLong).device(device));
-}
-
-at::Tensor sample(const Schedule& s, Rule rule, const at::Tensor& y, const at::Tensor& x_T, const Denoise& denoise,
-                  const Noise& noise, const Progress& progress) {
-  const int64_t S = s.num_steps(), b = x_T.size(0);
-  const int total = rule == Rule::SingleStep ? 1 : int(S);
-  at::Tensor x = x_T;
-  for (int64_t i = S - 1, done = 0; i >= 0; --i, ++done) {
-    at::Tensor t = at::full({b}, i, at::TensorOptions().dtype(at::kLong).device(x.device()));
-    at::Tensor pred = denoise(s.scale_input(x, t), s.timesteps_for(i, b, x.device())).to(x.scalar_type());
-    if (s.options().clip_denoised) pred = pred.clamp(-1.0, 1.0);
-    if (rule == Rule::SingleStep) {
-      x = pred;
-    } else if (rule == Rule::Deterministic) {
-      x = pred * s.at_t("k_f32", t, x) + s.at_t("m_f32", t, x) * x + s.at_t("j_f32", t, x) * y;
-    } else {
-      at::Tensor mean = s.at_t("posterior_mean_coef1_f32", t, x) * x + s.at_t("posterior_mean_coef2_f32", t, x) * pred;
-      at::Tensor eps = noise(x);
-      x = i == 0 ? mean : mean + s.at_t("posterior_std_f32", t, x) * eps;
-    }
-    if (progress && !progress(int(done + 1), total)) throw Error(SINSR_ERR_CANCELLED, "sampling cancelled");
-    if (rule == Rule::SingleStep) break;
+at::Tensor Schedule::pred_xstart(const at::Tensor& out, const at::Tensor& x_t, const at::Tensor& y,
+                                 const at::Tensor& t) const {
+  at::Tensor x0;
+  switch (o_.predict) {
+    case Predict::XStart:
+      x0 = out;
+      break;
+    case Predict::Residual:
+      x0 = y - out;
+      break;
+    case Predict::Epsilon:
+      x0 = (x_t - coef("sqrt_etas_f32", t, x_t) * o_.kappa * out - coef("etas_f32", t, x_t) * y) /
+           coef("one_minus_etas_f32", t, x_t);
+      break;
+    case Predict::EpsilonScale:
+      x0 = (x_t - out - coef("etas_f32", t, x_t) * y) / coef("one_minus_etas_f32", t, x_t);
+      break;
   }
-  return x;
+  return o_.clip_denoised ? x0.clamp(-1, 1) : x0;
 }
 
 }  // namespace resshift
