@@ -114,6 +114,10 @@ TEST(Schedule, QSampleAndPredictTypes) {
     Schedule sp = parity_schedule({{"predict_type", p.name}});
     EXPECT_TRUE(sinsr_test::all_close(sp.pred_xstart(p.out, xt, y, t), x0, 5e-4)) << p.name;
   }
+  // latent_flag false normalises by kappa*sqrt_eta*3 + 1; normalize_input false not at all.
+  Schedule pixel = parity_schedule({{"latent_flag", false}});
+  EXPECT_TRUE(sinsr_test::all_close(pixel.get("input_std_f32"), pixel.get("sqrt_etas") * kappa * 3 + 1, 1e-6));
+  EXPECT_TRUE(parity_schedule({{"normalize_input", false}}).scale_input(xt, t).equal(xt));
   Schedule clip = parity_schedule({{"clip_denoised", true}});
   EXPECT_LE(clip.pred_xstart(x0 * 5, xt, y, t).abs().max().item<float>(), 1.0f);
 }
@@ -130,7 +134,8 @@ Trajectory load_case(const std::string& key, const std::string& out_key) {
   auto c = sinsr_test::at_key(cases, key);
   Trajectory tr;
   tr.y = sinsr_test::tensor(cases, "y");
-  tr.x_T = sinsr_test::tensor(sinsr_test::at_key(cases, "det"), "x_T");
+  // det_clip records no x_T of its own: every case starts from the same prior sample.
+  tr.x_T = sinsr_test::tensor(c.toGenericDict().contains("x_T") ? c : sinsr_test::at_key(cases, "det"), "x_T");
   tr.xs = sinsr_test::tensor(c, "xs");
   tr.t_seq = sinsr_test::tensor(c, "t_seq");
   tr.outputs = sinsr_test::tensor(c, out_key);
