@@ -1,5 +1,7 @@
 #include "cli_common.hpp"
 
+#include <sinsr/config.hpp>
+
 #include <boost/dll/runtime_symbol_info.hpp>
 
 #include <filesystem>
@@ -14,6 +16,30 @@ void load_plugins(host::Runtime& runtime, const std::vector<std::string>& explic
   for (const auto& p : explicit_plugins) runtime.load(p);
   if (defaults)
     for (const auto& refused : runtime.load_default_paths()) std::cerr << "warning: " << refused << "\n";
+}
+
+host::json config_argument(const std::string& value) {
+  if (value.empty()) return host::json::object();
+  std::error_code ec;
+  if (std::filesystem::exists(value, ec)) return host::json{{"config_file", value}};
+  return config::parse(value, "config argument");
+}
+
+int parse_options(const Args& args, const boost::program_options::options_description& opts,
+                  boost::program_options::variables_map& vm, const std::string& command) {
+  namespace po = boost::program_options;
+  try {
+    po::store(po::command_line_parser(args).options(opts).run(), vm);
+    if (vm.count("help")) {
+      std::cout << opts << "\n";
+      return 0;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "sinsr-host " << command << ": " << e.what() << "\n\n" << opts << "\n";
+    return 2;
+  }
+  return -1;
 }
 
 std::string default_model_config() {

@@ -1,6 +1,7 @@
 // sinsr-host eval: PSNR/SSIM of predictions against ground truth, paired by file name (the
 // official script pairs sorted lists by position, which silently mismatches).
 #if SINSR_WITH_IMAGE_IO
+#include "cli_common.hpp"
 #include "commands.hpp"
 #include "imresize.hpp"
 #include "io/image_io.hpp"
@@ -48,17 +49,9 @@ int cmd_eval(const Args& args) {
     ("json", po::value(&json_out), "write the table and means as JSON");
   // clang-format on
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).run(), vm);
-    if (vm.count("help")) {
-      std::cout << opts << "\n";
-      return 0;
-    }
-    po::notify(vm);
-    if (pred.empty() == bicubic_from.empty()) throw po::error("give exactly one of --pred and --bicubic-from");
-    if (mode != "y" && mode != "rgb") throw po::error("--mode must be y or rgb");
-  } catch (const po::error& e) {
-    std::cerr << "sinsr-host eval: " << e.what() << "\n\n" << opts << "\n";
+  if (int rc = parse_options(args, opts, vm, "eval"); rc >= 0) return rc;
+  if (pred.empty() == bicubic_from.empty() || (mode != "y" && mode != "rgb")) {
+    std::cerr << "sinsr-host eval: give exactly one of --pred and --bicubic-from, and --mode y or rgb\n";
     return 2;
   }
   if (border < 0) border = scale;

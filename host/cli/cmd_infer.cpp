@@ -22,14 +22,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A component config flag: a file path (JSON or YAML, official layouts accepted) or inline JSON.
-host::json config_arg(const std::string& value) {
-  if (value.empty()) return host::json::object();
-  std::error_code ec;
-  if (fs::exists(value, ec)) return host::json{{"config_file", value}};
-  return config::parse(value, "config argument");
-}
-
 std::string same_file_guard(const fs::path& in, const fs::path& out) {
   std::error_code ec;
   if (fs::exists(out, ec) && fs::equivalent(in, out, ec)) return "refusing to overwrite the input " + in.string();
@@ -97,17 +89,7 @@ int cmd_infer(const Args& args) {
     ("quiet,q", po::bool_switch(&quiet), "no progress display");
   // clang-format on
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).run(), vm);
-    if (vm.count("help")) {
-      std::cout << opts << "\n";
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "sinsr-host infer: " << e.what() << "\n\n" << opts << "\n";
-    return 2;
-  }
+  if (int rc = parse_options(args, opts, vm, "infer"); rc >= 0) return rc;
   if (bits != 0 && bits != 8 && bits != 16) {
     std::cerr << "sinsr-host infer: --bits must be 8 or 16\n";
     return 2;
@@ -124,9 +106,9 @@ int cmd_infer(const Args& args) {
     }
     host::PipelineOptions o;
     host::json whole = config.empty() ? host::json::object() : host::json{{"config_file", config}};
-    o.backbone = {backbone, bcfg.empty() ? whole : config_arg(bcfg), bw};
-    if (codec != "none") o.codec = {codec, ccfg.empty() ? whole : config_arg(ccfg), cw};
-    o.sampler = {sampler, scfg.empty() ? whole : config_arg(scfg), ""};
+    o.backbone = {backbone, bcfg.empty() ? whole : config_argument(bcfg), bw};
+    if (codec != "none") o.codec = {codec, ccfg.empty() ? whole : config_argument(ccfg), cw};
+    o.sampler = {sampler, scfg.empty() ? whole : config_argument(scfg), ""};
     o.steps = steps;
     o.scale = scale;
     o.seed = seed;

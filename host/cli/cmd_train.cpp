@@ -19,13 +19,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-host::json config_value(const std::string& value) {
-  if (value.empty()) return host::json::object();
-  std::error_code ec;
-  if (fs::exists(value, ec)) return host::json{{"config_file", value}};
-  return config::parse(value, "config argument");
-}
-
 struct LossFlags {
   std::string name = "mse", config;
   double weight = 1.0;
@@ -35,7 +28,7 @@ struct LossFlags {
         ("loss-" + term + "-config").c_str(), po::value(&config), "its JSON config (e.g. {\"eps\": 1e-3})")(
         ("weight-" + term).c_str(), po::value(&weight)->default_value(1.0), "its weight");
   }
-  train::LossTerm term() const { return {name, config_value(config), weight}; }
+  train::LossTerm term() const { return {name, config_argument(config), weight}; }
 };
 
 int run(const Args& args, bool distill) {
@@ -105,17 +98,7 @@ int run(const Args& args, bool distill) {
   }
   // clang-format on
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).run(), vm);
-    if (vm.count("help")) {
-      std::cout << opts << "\n";
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "sinsr-host " << cmd << ": " << e.what() << "\n\n" << opts << "\n";
-    return 2;
-  }
+  if (int rc = parse_options(args, opts, vm, cmd); rc >= 0) return rc;
 
   try {
     host::Runtime runtime(threads);
@@ -123,10 +106,10 @@ int run(const Args& args, bool distill) {
     host::json whole = config.empty() ? host::json::object() : host::json{{"config_file", config}};
     train::TrainerOptions o;
     o.mode = distill ? train::TrainerOptions::Mode::Distill : train::TrainerOptions::Mode::Teacher;
-    o.backbone = {backbone, bcfg.empty() ? whole : config_value(bcfg), bw};
-    o.teacher = {teacher, config_value(tcfg), tw};
-    if (codec != "none") o.codec = {codec, ccfg.empty() ? whole : config_value(ccfg), cw};
-    o.sampler = {sampler, scfg.empty() ? whole : config_value(scfg), ""};
+    o.backbone = {backbone, bcfg.empty() ? whole : config_argument(bcfg), bw};
+    o.teacher = {teacher, config_argument(tcfg), tw};
+    if (codec != "none") o.codec = {codec, ccfg.empty() ? whole : config_argument(ccfg), cw};
+    o.sampler = {sampler, scfg.empty() ? whole : config_argument(scfg), ""};
     o.scale = scale;
     o.x0 = l_x0.term();
     o.distill = l_distill.term();

@@ -1,4 +1,5 @@
 #include "dataset.hpp"
+#include "seed.hpp"
 
 #include <sinsr/sdk.hpp>
 
@@ -20,14 +21,6 @@ namespace train {
 namespace fs = std::filesystem;
 using sdk::Error;
 
-namespace {
-uint64_t mix(uint64_t a, uint64_t b) {
-  uint64_t z = a + 0x9E3779B97F4A7C15ull * (b + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-}  // namespace
 
 struct Dataset::Impl {
   DatasetOptions o;
@@ -89,16 +82,16 @@ Batch Dataset::Impl::make(int64_t step) const {
   b.index = step;
 #if SINSR_WITH_IMAGE_IO
   std::vector<at::Tensor> hrs, lrs;
-  const uint64_t base = mix(mix(o.seed, uint64_t(o.rank)), uint64_t(step));
+  const uint64_t base = mix_seed(mix_seed(o.seed, uint64_t(o.rank)), uint64_t(step));
   for (int k = 0; k < o.batch_size; ++k) {
-    uint64_t r = mix(base, uint64_t(k));
+    uint64_t r = mix_seed(base, uint64_t(k));
     const at::Tensor& img = images[r % images.size()];
     int64_t h = img.size(1), w = img.size(2);
-    int64_t y = int64_t(mix(r, 1) % uint64_t(h - o.gt_size + 1));
-    int64_t x = int64_t(mix(r, 2) % uint64_t(w - o.gt_size + 1));
+    int64_t y = int64_t(mix_seed(r, 1) % uint64_t(h - o.gt_size + 1));
+    int64_t x = int64_t(mix_seed(r, 2) % uint64_t(w - o.gt_size + 1));
     at::Tensor hr = img.narrow(1, y, o.gt_size).narrow(2, x, o.gt_size).to(at::kFloat).div(255);
     if (o.flips) {
-      uint64_t f = mix(r, 3);
+      uint64_t f = mix_seed(r, 3);
       if (f & 1) hr = hr.flip({2});
       if (f & 2) hr = hr.flip({1});
       if (f & 4) hr = hr.transpose(1, 2);

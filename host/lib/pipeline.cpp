@@ -1,4 +1,5 @@
 #include "pipeline.hpp"
+#include "seed.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -55,14 +56,8 @@ at::Tensor pad_reflect(at::Tensor x, int64_t pad_h, int64_t pad_w) {
   return x;
 }
 
-uint64_t tile_seed(uint64_t seed, int64_t index) {
-  // splitmix64 of (seed, index); index 0 keeps the seed itself, so an untiled image uses it.
-  if (index == 0) return seed;
-  uint64_t z = seed + 0x9E3779B97F4A7C15ull * uint64_t(index);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+// Index 0 keeps the seed itself, so an untiled image uses it.
+uint64_t tile_seed(uint64_t seed, int64_t index) { return index == 0 ? seed : mix_seed(seed, uint64_t(index)); }
 
 }  // namespace
 

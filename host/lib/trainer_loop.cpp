@@ -2,6 +2,7 @@
 // around a Trainer. Every random draw is a pure function of (seed, rank, step), so a resumed
 // run continues exactly where an uninterrupted one would be.
 #include "distributed.hpp"
+#include "seed.hpp"
 #include "trainer.hpp"
 #include "validation.hpp"
 
@@ -25,13 +26,6 @@ using sdk::Error;
 using sdk::require;
 
 namespace {
-
-uint64_t mix(uint64_t a, uint64_t b) {
-  uint64_t z = a + 0x9E3779B97F4A7C15ull * (b + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 std::string checkpoint_name(int64_t step) {
   std::ostringstream s;
@@ -108,7 +102,7 @@ int run_training(host::Runtime& runtime, TrainerOptions options, LoopOptions loo
   for (int64_t step = first; step <= loop.max_steps; ++step) {
     if (loop.crash_at == step) std::abort();  // test hook: a hard kill between two steps
     Batch batch = dataset.batch(step);
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(mix(options.seed, mix(uint64_t(dist->rank()), uint64_t(step))));
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(options.seed, mix_seed(uint64_t(dist->rank()), uint64_t(step))));
     at::Tensor noise = at::randn(trainer.latent_shape(batch.lr), gen, at::TensorOptions().dtype(at::kFloat));
     at::Tensor t;
     if (teacher_mode) t = at::randint(0, T, {batch.lr.size(0)}, gen, at::TensorOptions().dtype(at::kLong));
