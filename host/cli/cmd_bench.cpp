@@ -3,6 +3,7 @@
 // by side in one run, so later numbers (the official Python code, other machines) compare.
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "trainer.hpp"
 
 #include <sinsr/config.hpp>
 
@@ -45,8 +46,8 @@ struct Row {
 int cmd_bench(const Args& args) {
   po::options_description opts("sinsr-host bench [options]");
   std::vector<std::string> plugins;
-  std::string config_path, what;
-  int threads = 0, repeats = 3, latent = 64, image = 256;
+  std::string config_path, what, codec_config;
+  int threads = 0, repeats = 3, latent = 64, image = 256, distill_size = 256, distill_batch = 1;
   opts.add_options()("help,h", "show this help")("plugin", po::value(&plugins)->composing(),
                                                  "load a plugin library (repeatable)")(
       "config", po::value(&config_path), "model config (default: configs/sinsr_x4.yaml of this installation)")(
@@ -54,7 +55,10 @@ int cmd_bench(const Args& args) {
       "repeats", po::value(&repeats), "timed calls per measurement (median reported)")(
       "latent", po::value(&latent), "UNet latent size (default 64)")(
       "image", po::value(&image), "VQ image size (default 256)")(
-      "only", po::value(&what), "unet or vq (default: both)");
+      "only", po::value(&what), "unet, vq or distill (default: unet and vq)")(
+      "distill-size", po::value(&distill_size), "distill: HR crop size (latent = size / 4 with the codec)")(
+      "distill-batch", po::value(&distill_batch), "distill: batch size")(
+      "codec-config", po::value(&codec_config), "distill: codec config (default: --config)");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(args).options(opts).run(), vm);
@@ -75,6 +79,10 @@ int cmd_bench(const Args& args) {
   at::manual_seed(0);
   std::vector<Row> rows;
 
+  if (!what.empty() && what != "unet" && what != "vq" && what != "distill") {
+    std::cerr << "sinsr-host bench: --only takes unet, vq or distill\n";
+    return 2;
+  }
   if (what.empty() || what == "unet") {
     host::BackboneHandle unet(runtime.find(SINSR_KIND_BACKBONE, "unet_swin"), {{"config_file", config_path}});
     at::Tensor x = at::randn({1, 3, latent, latent}), lq = at::rand({1, 3, latent, latent}) * 2 - 1;
@@ -100,6 +108,36 @@ int cmd_bench(const Args& args) {
     dec.ms_many = time_ms(repeats, [&] { vq.decode(z); });
     rows.push_back(enc);
     rows.push_back(dec);
+  }
+  if (what == "distill") {
+    // One SinSR distillation iteration (15 teacher calls, 4 student calls, 3 backward passes)
+    // with random weights: teacher = student = the config's UNet, codec = its VQ.
+    train::TrainerOptions o;
+    o.backbone = {"unet_swin", {{"config_file", config_path}}, "none"};
+    o.teacher = {"", host::json::object(), "none"};
+    o.codec = {"vq_f4", {{"config_file", codec_config.empty() ? config_path : codec_config}}, "none"};
+    // The schedule from the config's diffusion section, else the SinSR defaults.
+    bool has_diffusion = config::load_file(config_path).contains("diffusion");
+    o.sampler = {"deterministic", has_diffusion ? host::json{{"config_file", config_path}} : host::json::object(), ""};
+    o.warmup = 0;
+    std::unique_ptr<train::Trainer> trainer;
+    try {
+      trainer = std::make_unique<train::Trainer>(runtime, o);
+    } catch (const std::exception& e) {
+      std::cerr << "sinsr-host bench: " << e.what() << "\n";
+      return 1;
+    }
+    at::Tensor gt = at::rand({distill_batch, 3, distill_size, distill_size}) * 2 - 1;
+    at::Tensor lq = at::rand({distill_batch, 3, distill_size / 4, distill_size / 4}) * 2 - 1;
+    at::Tensor noise = at::randn(trainer->latent_shape(lq));
+    Row r{"distill iteration, HR " + std::to_string(distill_size) + ", batch " + std::to_string(distill_batch), 0, 0};
+    at::set_num_threads(1);
+    r.ms_one = time_ms(repeats, [&] { trainer->step(lq, gt, noise); });
+    at::set_num_threads(threads);
+    r.ms_many = time_ms(repeats, [&] { trainer->step(lq, gt, noise); });
+    rows.push_back(r);
+    std::printf("distillation: %.3f it/s at 1 thread, %.3f it/s at %d threads\n", 1000.0 / r.ms_one,
+                1000.0 / r.ms_many, threads);
   }
   std::printf("device: cpu   threads: 1 vs %d   repeats: %d (median)   config: %s\n", threads, repeats,
               config_path.c_str());

@@ -102,12 +102,13 @@ Trainer::Trainer(host::Runtime& rt, TrainerOptions options) : impl_(new Impl) {
     auto tc = rt.find(SINSR_KIND_BACKBONE, tname);
     im.teacher = std::make_unique<BackboneHandle>(tc, tcfg);
     std::string tw = o.teacher.weights.empty() ? tc->default_weights_path() : o.teacher.weights;
-    require(!tw.empty() && tw != "none", SINSR_ERR_INVALID_ARGUMENT,
-            "distillation needs the teacher's weights (--teacher-weights)");
-    im.teacher->load_weights(tw);
+    require(!tw.empty(), SINSR_ERR_INVALID_ARGUMENT, "distillation needs the teacher's weights (--teacher-weights)");
     im.teacher->set_training(false);
-    // The student starts as a copy of the teacher unless its own weights are given.
-    im.model->load_weights(own.empty() || own == "none" ? tw : own);
+    if (tw != "none") {  // "none": untrained networks, for benchmarks
+      im.teacher->load_weights(tw);
+      // The student starts as a copy of the teacher unless its own weights are given.
+      im.model->load_weights(own.empty() || own == "none" ? tw : own);
+    }
   } else if (!own.empty() && own != "none") {
     im.model->load_weights(own);
   }
