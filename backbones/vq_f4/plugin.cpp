@@ -11,8 +11,11 @@ class VQF4Codec : public sinsr::sdk::Codec {
  public:
   explicit VQF4Codec(const nlohmann::json& config) {
     nlohmann::json params = sinsr::config::resolve(config, "autoencoder");
-    quantize_ = config.value("quantize_on_decode", params.value("quantize_on_decode", true));
-    params.erase("quantize_on_decode");
+    if (params.contains("quantize_on_decode")) {
+      sinsr::sdk::require(params["quantize_on_decode"].is_boolean(), SINSR_ERR_INVALID_ARGUMENT,
+                          "vq_f4 config key 'quantize_on_decode' must be true or false");
+      quantize_ = params["quantize_on_decode"].get<bool>();
+    }
     net_ = std::make_shared<sinsr::vq_f4::VQModel>(sinsr::vq_f4::Options::from_json(params));
     net_->eval();
   }
@@ -25,14 +28,20 @@ class VQF4Codec : public sinsr::sdk::Codec {
     i.image_channels = net_->options().in_channels;
     return i;
   }
+  // As the official first-stage calls: cast to the autoencoder dtype, back to the caller's.
   at::Tensor encode(const at::Tensor& image) override {
     at::NoGradGuard no_grad;
-    return net_->encode(image) * net_->options().scale_factor;
+    sinsr::sdk::require(image.is_floating_point(), SINSR_ERR_INVALID_ARGUMENT, "vq_f4: image must be floating point");
+    at::Tensor z = net_->encode(image.to(net_->dtype())) * net_->options().scale_factor;
+    return z.to(image.scalar_type());
   }
   at::Tensor decode(const at::Tensor& latent) override {
     at::NoGradGuard no_grad;
-    return net_->decode(latent / net_->options().scale_factor, quantize_);
+    sinsr::sdk::require(latent.is_floating_point(), SINSR_ERR_INVALID_ARGUMENT, "vq_f4: latent must be floating point");
+    at::Tensor z = (latent / net_->options().scale_factor).to(net_->dtype());
+    return net_->decode(z, quantize_).to(latent.scalar_type());
   }
+  void to(c10::Device device, at::ScalarType dtype) override { net_->set_precision(device, dtype); }
 
  private:
   std::shared_ptr<sinsr::vq_f4::VQModel> net_;

@@ -18,14 +18,22 @@ using sdk::require;
 Options Options::from_json(const nlohmann::json& p) {
   Options o;
   auto get = [](const nlohmann::json& j, const char* key, auto& dst) {
-    if (j.contains(key) && !j[key].is_null()) dst = j[key].get<std::decay_t<decltype(dst)>>();
+    if (!j.contains(key) || j[key].is_null()) return;
+    try {
+      dst = j[key].get<std::decay_t<decltype(dst)>>();
+    } catch (const nlohmann::json::exception& e) {
+      throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, std::string("vq_f4 config key '") + key + "': " + e.what());
+    }
   };
   get(p, "embed_dim", o.embed_dim);
   get(p, "n_embed", o.n_embed);
   get(p, "scale_factor", o.scale_factor);
   get(p, "attention_chunk", o.attention_chunk);
-  nlohmann::json dd = p.value("ddconfig", nlohmann::json::object());
-  require(!dd.value("double_z", false), SINSR_ERR_UNSUPPORTED, "double_z is not supported (VQ-f4 has single z)");
+  nlohmann::json dd = p.contains("ddconfig") ? p["ddconfig"] : nlohmann::json::object();
+  require(dd.is_object(), SINSR_ERR_INVALID_ARGUMENT, "vq_f4 config key 'ddconfig' must be an object");
+  bool double_z = false;
+  get(dd, "double_z", double_z);
+  require(!double_z, SINSR_ERR_UNSUPPORTED, "vq_f4 config key 'double_z': true is not supported (VQModelTorch has a single z)");
   get(dd, "z_channels", o.z_channels);
   get(dd, "resolution", o.resolution);
   get(dd, "in_channels", o.in_channels);
@@ -33,15 +41,27 @@ Options Options::from_json(const nlohmann::json& p) {
   get(dd, "ch", o.ch);
   get(dd, "ch_mult", o.ch_mult);
   get(dd, "attn_resolutions", o.attn_resolutions);
+  require(!o.ch_mult.empty(), SINSR_ERR_INVALID_ARGUMENT, "vq_f4 config key 'ch_mult' must not be empty");
   o.num_res_blocks.assign(o.ch_mult.size(), 2);
-  if (dd.contains("num_res_blocks")) {
-    if (dd["num_res_blocks"].is_number()) o.num_res_blocks.assign(o.ch_mult.size(), dd["num_res_blocks"].get<int>());
-    else o.num_res_blocks = dd["num_res_blocks"].get<std::vector<int>>();
+  if (dd.contains("num_res_blocks") && dd["num_res_blocks"].is_number_integer()) {
+    int n = 0;
+    get(dd, "num_res_blocks", n);
+    o.num_res_blocks.assign(o.ch_mult.size(), n);
+  } else {
+    get(dd, "num_res_blocks", o.num_res_blocks);  // ResShift's per-level list
   }
   require(o.num_res_blocks.size() == o.ch_mult.size(), SINSR_ERR_INVALID_ARGUMENT,
-          "num_res_blocks needs one entry per ch_mult level");
-  require(o.ch % 32 == 0, SINSR_ERR_INVALID_ARGUMENT, "ch must be a multiple of 32 (GroupNorm 32)");
-  require(o.attention_chunk > 0, SINSR_ERR_INVALID_ARGUMENT, "attention_chunk must be > 0");
+          "vq_f4 config key 'num_res_blocks' needs one entry per ch_mult level");
+  for (auto kv : {std::make_pair("embed_dim", o.embed_dim), std::make_pair("n_embed", o.n_embed),
+                  std::make_pair("z_channels", o.z_channels), std::make_pair("in_channels", o.in_channels),
+                  std::make_pair("out_ch", o.out_ch), std::make_pair("ch", o.ch)})
+    require(kv.second > 0, SINSR_ERR_INVALID_ARGUMENT, std::string("vq_f4 config key '") + kv.first + "' must be > 0");
+  for (int m : o.ch_mult) require(m > 0, SINSR_ERR_INVALID_ARGUMENT, "vq_f4 config key 'ch_mult' entries must be > 0");
+  for (int b : o.num_res_blocks)
+    require(b >= 0, SINSR_ERR_INVALID_ARGUMENT, "vq_f4 config key 'num_res_blocks' entries must be >= 0");
+  require(o.scale_factor != 0.0, SINSR_ERR_INVALID_ARGUMENT, "vq_f4 config key 'scale_factor' must not be 0");
+  require(o.ch % 32 == 0, SINSR_ERR_INVALID_ARGUMENT, "vq_f4 config key 'ch' must be a multiple of 32 (GroupNorm has 32 groups)");
+  require(o.attention_chunk > 0, SINSR_ERR_INVALID_ARGUMENT, "vq_f4 config key 'attention_chunk' must be > 0");
   return o;
 }
 
@@ -53,7 +73,7 @@ at::Tensor chunked_attention(const at::Tensor& q, const at::Tensor& k, const at:
   std::vector<at::Tensor> outs;
   for (int64_t s = 0; s < n; s += chunk) {
     int64_t len = std::min(chunk, n - s);
-    at::Tensor w = at::bmm(qt.narrow(1, s, len), k) * scale;  // [N, len, HW]
+    at::Tensor w = at::bmm(qt.narrow(1, s, len), k).mul_(scale);  // [N, len, HW], scaled after the product
     w = at::softmax(w, 2);
     outs.push_back(at::bmm(v, w.transpose(1, 2)));  // [N, C, len]
   }
@@ -234,39 +254,69 @@ void VQModel::set_attention_chunk(int64_t n) {
   decoder_->chunk = n;
 }
 
+namespace {
+void check_input(const at::Tensor& x, int64_t channels, const VQModel& m, const char* what) {
+  require(x.defined() && x.dim() == 4, SINSR_ERR_INVALID_ARGUMENT,
+          std::string("vq_f4: ") + what + " must be [N,C,H,W], got " + (x.defined() ? std::to_string(x.dim()) + "-D" : "none"));
+  require(x.size(1) == channels, SINSR_ERR_INVALID_ARGUMENT,
+          std::string("vq_f4: ") + what + " has " + std::to_string(x.size(1)) + " channels, the config says " +
+              std::to_string(channels));
+  require(x.size(0) > 0 && x.size(2) > 0 && x.size(3) > 0, SINSR_ERR_INVALID_ARGUMENT,
+          std::string("vq_f4: ") + what + " is empty");
+  require(x.scalar_type() == m.dtype() && x.device() == m.device(), SINSR_ERR_INVALID_ARGUMENT,
+          std::string("vq_f4: ") + what + " is " + c10::toString(x.scalar_type()) + " on " + x.device().str() +
+              ", the model is " + c10::toString(m.dtype()) + " on " + m.device().str());
+}
+}  // namespace
+
 at::Tensor VQModel::encode(const at::Tensor& image) {
+  check_input(image, o_.in_channels, *this, "image");
+  const int64_t minimum = int64_t(1) << (o_.ch_mult.size() - 1);
+  require(image.size(2) >= minimum && image.size(3) >= minimum, SINSR_ERR_INVALID_ARGUMENT,
+          "vq_f4: image must be at least " + std::to_string(minimum) + " pixels high and wide");
   return std::dynamic_pointer_cast<nn::Conv2dImpl>(quant_conv_)->forward(encoder_->forward(image));
 }
 
 Quantized VQModel::quantize(const at::Tensor& z) {
+  check_input(z, o_.embed_dim, *this, "latent");
   const int64_t n = z.size(0), c = z.size(1), H = z.size(2), W = z.size(3);
-  at::Tensor rows = z.permute({0, 2, 3, 1}).reshape({-1, c});
-  at::Tensor e = codebook_.to(z.scalar_type());
-  // The official expression, term by term: |z|^2 + |e|^2 - 2 z.e
-  at::Tensor d = rows.pow(2).sum(1, true) + e.pow(2).sum(1) - 2 * at::matmul(rows, e.t());
   Quantized q;
-  q.indices = d.argmin(1);
-  if (d.size(1) > 1) {
-    auto two = std::get<0>(d.topk(2, 1, /*largest=*/false, /*sorted=*/true));
-    q.margin = (two.select(1, 1) - two.select(1, 0)).reshape({n, H, W});
-  } else {
-    q.margin = at::full({n, H, W}, INFINITY, z.options());
+  at::Tensor picked;
+  {
+    at::NoGradGuard no_grad;
+    at::Tensor rows = z.detach().permute({0, 2, 3, 1}).reshape({-1, c});
+    at::Tensor e = codebook_.detach();
+    // The official expression, term by term and in the module dtype: |z|^2 + |e|^2 - 2 z.e
+    at::Tensor d = rows.pow(2).sum(1, true) + e.pow(2).sum(1) - 2 * at::matmul(rows, e.t());
+    at::Tensor idx = d.argmin(1);  // first minimum on exact ties, as torch.argmin
+    if (d.size(1) > 1) {
+      auto two = std::get<0>(d.topk(2, 1, /*largest=*/false, /*sorted=*/true));
+      q.margin = (two.select(1, 1) - two.select(1, 0)).reshape({n, H, W});
+    } else {
+      q.margin = at::full({n, H, W}, INFINITY, d.options());
+    }
+    picked = e.index_select(0, idx).reshape({n, H, W, c}).permute({0, 3, 1, 2});
+    q.indices = idx.reshape({n, H, W});
+    // Legacy VectorQuantizer2: mean((zq - z)^2) + beta * mean((zq - z)^2), beta = 0.25.
+    at::Tensor m = (picked - z.detach()).pow(2).mean();
+    q.emb_loss = m + 0.25 * m;
   }
-  at::Tensor picked = e.index_select(0, q.indices).reshape({n, H, W, c}).permute({0, 3, 1, 2});
-  q.quant = z + (picked - z);  // straight-through form, evaluated as officially
-  q.indices = q.indices.reshape({n, H, W});
+  q.quant = z + (picked - z.detach());  // the straight-through form, evaluated as officially
   return q;
 }
 
 at::Tensor VQModel::decode(const at::Tensor& z, bool quantize_first) {
-  at::Tensor h;
-  if (quantize_first) {
-    at::NoGradGuard no_grad;
-    h = quantize(z).quant;
-  } else {
-    h = z;
-  }
+  check_input(z, o_.embed_dim, *this, "latent");
+  at::Tensor h = quantize_first ? quantize(z).quant : z;
   return decoder_->forward(std::dynamic_pointer_cast<nn::Conv2dImpl>(post_quant_conv_)->forward(h));
+}
+
+void VQModel::set_precision(c10::Device device, at::ScalarType dtype) {
+  require(dtype == at::kFloat || dtype == at::kHalf || dtype == at::kBFloat16 || dtype == at::kDouble,
+          SINSR_ERR_UNSUPPORTED,
+          std::string("vq_f4 runs in float32, float16, bfloat16 or float64, not ") + c10::toString(dtype));
+  at::NoGradGuard no_grad;
+  for (auto& p : parameters()) p.set_data(p.to(device, dtype));
 }
 
 }  // namespace vq_f4
