@@ -271,9 +271,13 @@ void check_input(const at::Tensor& x, int64_t channels, const VQModel& m, const 
 
 at::Tensor VQModel::encode(const at::Tensor& image) {
   check_input(image, o_.in_channels, *this, "image");
-  const int64_t minimum = int64_t(1) << (o_.ch_mult.size() - 1);
-  require(image.size(2) >= minimum && image.size(3) >= minimum, SINSR_ERR_INVALID_ARGUMENT,
-          "vq_f4: image must be at least " + std::to_string(minimum) + " pixels high and wide");
+  // Each Downsample (pad 1, 3x3 stride 2, no padding) needs at least 2 pixels per side.
+  for (int64_t side : {image.size(2), image.size(3)}) {
+    for (size_t l = 0; l + 1 < o_.ch_mult.size(); ++l, side = (side - 2) / 2 + 1)
+      require(side >= 2, SINSR_ERR_INVALID_ARGUMENT,
+              "vq_f4: image " + std::to_string(image.size(2)) + "x" + std::to_string(image.size(3)) +
+                  " is too small for " + std::to_string(o_.ch_mult.size() - 1) + " downsamplings");
+  }
   return std::dynamic_pointer_cast<nn::Conv2dImpl>(quant_conv_)->forward(encoder_->forward(image));
 }
 

@@ -128,14 +128,19 @@ TEST(VQ, FullSizeConfigHasTheOfficialKeys) {
   while (std::getline(keys, line)) {
     if (line.empty() || line[0] == '#') continue;
     std::istringstream ss(line);
-    std::string key, shape;
+    std::string key, shape, dtype, kind;
     std::getline(ss, key, '\t');
     std::getline(ss, shape, '\t');
+    std::getline(ss, dtype, '\t');
+    std::getline(ss, kind, '\t');
     ASSERT_LT(i, state.size());
     EXPECT_EQ(state[i].first, key);  // same order as the official state_dict
     std::ostringstream s;
     s << state[i].second.sizes();
     EXPECT_EQ(s.str(), shape) << key;
+    EXPECT_EQ(dtype, "float32") << key;
+    EXPECT_EQ(state[i].second.scalar_type(), at::kFloat) << key;
+    EXPECT_EQ(kind == "param", net.named_parameters().contains(key)) << key;
     ++i;
   }
   EXPECT_EQ(i, state.size());
@@ -247,6 +252,8 @@ TEST(VQ, ErrorsNameTheProblem) {
     return SINSR_OK;
   };
   EXPECT_EQ(code_of([&] { codec.encode(at::zeros({1, 4, 16, 16})); }), SINSR_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(code_of([&] { codec.encode(at::zeros({1, 3, 3, 8})); }), SINSR_ERR_INVALID_ARGUMENT);  // 3 -> 1 -> too small
+  EXPECT_EQ(codec.encode(at::zeros({1, 3, 5, 6})).sizes(), at::IntArrayRef({1, 3, 1, 1}));  // floor sizes, as officially
   EXPECT_EQ(code_of([&] { codec.decode(at::zeros({3, 4, 4})); }), SINSR_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(code_of([&] { codec.decode(at::zeros({1, 3, 4, 4}, at::kLong)); }), SINSR_ERR_INVALID_ARGUMENT);
   auto make = [&](nlohmann::json cfg) {
