@@ -55,7 +55,7 @@ const char* kSchema = R"json({
                "ch": 128, "ch_mult": [1, 2, 4], "num_res_blocks": 2, "attn_resolutions": []}},
   "scale_factor": {"type": "number", "default": 1.0},
   "quantize_on_decode": {"type": "boolean", "default": true},
-  "attention_chunk": {"type": "integer", "default": 4096, "description": "mid-attention queries per chunk"}
+  "attention_chunk": {"type": "integer", "default": 1024, "description": "attention queries per chunk (memory: chunk x latent pixels)"}
 })json";
 
 }  // namespace

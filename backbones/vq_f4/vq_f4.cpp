@@ -145,7 +145,7 @@ struct Up : nn::Module {
 // Encoder or decoder: the same parts in the two orders the official classes use.
 struct VQModel::Coder : nn::Module {
   std::vector<std::function<at::Tensor(const at::Tensor&)>> steps;
-  int64_t chunk = 4096;
+  int64_t chunk = 1024;
 
   template <class M>
   std::shared_ptr<M> add(nn::Module& parent, const std::string& name, std::shared_ptr<M> m) {
