@@ -3,6 +3,7 @@
 #include <sinsr/sdk.hpp>
 
 #include <cmath>
+#include <string>
 
 namespace sinsr {
 namespace imaging {
@@ -16,71 +17,81 @@ at::Tensor cubic(const at::Tensor& x) {
 }
 
 struct Taps {
-  at::Tensor weights;  // [out, K]
-  at::Tensor index;    // [out, K] into the symmetrically padded axis
-  int64_t pad_start, pad_end;
+  at::Tensor weights;  // [out, K] float32
+  at::Tensor index;    // [out, K] 0-based sample indices, boundary already folded in
 };
 
-// The weights and source indices of one axis, in float32 as the reference computes them.
+// The weights and source samples of one axis, in float32 as the reference computes them.
 Taps taps(int64_t in_len, int64_t out_len, double scale, bool antialias) {
-  double width = 4.0;
-  if (scale < 1 && antialias) width /= scale;
+  const bool stretch = scale < 1 && antialias;
+  const double width = stretch ? 4.0 / scale : 4.0;
   at::Tensor x = at::linspace(1, double(out_len), out_len, at::kFloat);
   at::Tensor u = x / scale + 0.5 * (1 - 1 / scale);
   at::Tensor left = at::floor(u - width / 2);
   const int64_t p = int64_t(std::ceil(width)) + 2;
   at::Tensor idx = left.view({out_len, 1}) + at::linspace(0, double(p - 1), p, at::kFloat).view({1, p});
   at::Tensor dist = u.view({out_len, 1}) - idx;
-  at::Tensor w = (scale < 1 && antialias) ? scale * cubic(dist * scale) : cubic(dist);
+  at::Tensor w = stretch ? scale * cubic(dist * scale) : cubic(dist);
   w = w / w.sum(1, true);
-  at::Tensor zeros = w.eq(0).sum(0);
-  if (zeros[0].item<int64_t>() != 0) {
-    idx = idx.narrow(1, 1, idx.size(1) - 1);
-    w = w.narrow(1, 1, w.size(1) - 1);
-  }
-  if (zeros[p - 1].item<int64_t>() != 0) {
-    idx = idx.narrow(1, 0, idx.size(1) - 1);
-    w = w.narrow(1, 0, w.size(1) - 1);
-  }
+  // An all-zero first or last tap column is dropped, as the reference does.
+  at::Tensor zero_cols = w.eq(0).sum(0);
+  int64_t first = 0, count = p;
+  if (zero_cols[0].item<int64_t>() != 0) first = 1, --count;
+  if (zero_cols[p - 1].item<int64_t>() != 0) --count;
+  idx = idx.narrow(1, first, count);
+  w = w.narrow(1, first, count);
+  // MATLAB's symmetric boundary on 1-based indices: period 2L, mirror with the edge repeated
+  // (0 -> 1, -1 -> 2, L+1 -> L). Equals basicsr's flipped padding wherever that one fits.
+  at::Tensor i0 = idx.to(at::kLong) - 1;
+  at::Tensor m = at::remainder(i0, 2 * in_len);
   Taps t;
-  t.pad_start = int64_t(-idx.min().item<float>()) + 1;
-  t.pad_end = std::max<int64_t>(int64_t(idx.max().item<float>()) - in_len, 0);
-  t.index = (idx + double(t.pad_start - 1)).to(at::kLong);
+  t.index = at::where(m.ge(in_len), 2 * in_len - 1 - m, m).contiguous();
   t.weights = w.contiguous();
   return t;
 }
 
-// Resizes dimension `dim` of x (float) with mirrored (edge included) padding.
+// Resizes dimension `dim` of x: out = sum_k w[:,k] * x[idx[:,k]], tap by tap so that memory
+// stays at the size of the output.
 at::Tensor resize_axis(const at::Tensor& x, int64_t dim, int64_t out_len, double scale, bool antialias) {
-  const int64_t in_len = x.size(dim);
-  Taps t = taps(in_len, out_len, scale, antialias);
-  std::vector<at::Tensor> parts;
-  if (t.pad_start > 0) parts.push_back(x.narrow(dim, 0, std::min(t.pad_start, in_len)).flip({dim}));
-  parts.push_back(x);
-  if (t.pad_end > 0) parts.push_back(x.narrow(dim, in_len - std::min(t.pad_end, in_len), std::min(t.pad_end, in_len)).flip({dim}));
-  at::Tensor aug = at::cat(parts, dim);
-  const int64_t K = t.weights.size(1);
-  at::Tensor g = aug.index_select(dim, t.index.reshape({-1}).clamp(0, aug.size(dim) - 1));
-  std::vector<int64_t> shape = g.sizes().vec();
-  shape[dim] = out_len;
-  shape.insert(shape.begin() + dim + 1, K);
-  g = g.view(shape);
-  std::vector<int64_t> wshape(shape.size(), 1);
-  wshape[dim] = out_len;
-  wshape[dim + 1] = K;
-  return (g * t.weights.to(g.scalar_type()).view(wshape)).sum(dim + 1);
+  Taps t = taps(x.size(dim), out_len, scale, antialias);
+  at::Tensor index = t.index.to(x.device());
+  at::Tensor weights = t.weights.to(x.device(), x.scalar_type());
+  std::vector<int64_t> wshape(size_t(x.dim()), 1);
+  wshape[size_t(dim)] = out_len;
+  at::Tensor out;
+  for (int64_t k = 0; k < index.size(1); ++k) {
+    at::Tensor term = x.index_select(dim, index.select(1, k)) * weights.select(1, k).view(wshape);
+    out = k == 0 ? term : out.add_(term);
+  }
+  return out;
+}
+
+int64_t out_size(int64_t in, double scale) {
+  // ceil of the float product, as the reference; guards the exact cases against 1e-16 noise.
+  double v = double(in) * scale;
+  double r = std::round(v);
+  return std::abs(v - r) < 1e-9 ? int64_t(r) : int64_t(std::ceil(v));
 }
 
 }  // namespace
 
 at::Tensor imresize(const at::Tensor& image, double scale, bool antialias) {
-  sdk::require(scale > 0, SINSR_ERR_INVALID_ARGUMENT, "imresize: scale must be > 0");
-  sdk::require(image.dim() == 3 || image.dim() == 4, SINSR_ERR_INVALID_ARGUMENT, "imresize: expected [C,H,W] or [N,C,H,W]");
-  at::Tensor x = image.is_floating_point() ? image : image.to(at::kFloat);
-  const int64_t hd = x.dim() - 2, wd = x.dim() - 1;
-  const int64_t out_h = int64_t(std::ceil(x.size(hd) * scale)), out_w = int64_t(std::ceil(x.size(wd) * scale));
-  at::Tensor h = resize_axis(x, hd, out_h, scale, antialias);
-  return resize_axis(h, wd, out_w, scale, antialias);
+  sdk::require(std::isfinite(scale) && scale > 0, SINSR_ERR_INVALID_ARGUMENT,
+               "imresize: scale must be a positive number, got " + std::to_string(scale));
+  sdk::require(image.defined() && (image.dim() == 3 || image.dim() == 4), SINSR_ERR_INVALID_ARGUMENT,
+               "imresize: expected a [C,H,W] or [N,C,H,W] image");
+  sdk::require(image.is_floating_point(), SINSR_ERR_INVALID_ARGUMENT,
+               "imresize: expected floating-point pixels (use imresize_uint8 for uint8 images)");
+  const int64_t hd = image.dim() - 2, wd = image.dim() - 1;
+  sdk::require(image.size(hd) > 0 && image.size(wd) > 0, SINSR_ERR_INVALID_ARGUMENT, "imresize: empty image");
+  at::Tensor h = resize_axis(image, hd, out_size(image.size(hd), scale), scale, antialias);
+  return resize_axis(h, wd, out_size(image.size(wd), scale), scale, antialias);
+}
+
+at::Tensor imresize_uint8(const at::Tensor& image, double scale, bool antialias) {
+  sdk::require(image.defined() && image.scalar_type() == at::kByte, SINSR_ERR_INVALID_ARGUMENT,
+               "imresize_uint8: expected a uint8 image");
+  return imresize(image.to(at::kFloat), scale, antialias).clamp(0, 255).round().to(at::kByte);
 }
 
 }  // namespace imaging

@@ -1,6 +1,7 @@
-// MATLAB-style bicubic resize (basicsr `imresize`): cubic kernel a = -0.5, antialiased when
-// downscaling, symmetric padding, H pass then W pass. The one routine used to make LR images
-// for training, evaluation and `sinsr-host degrade`.
+// MATLAB-style bicubic resize (MATLAB imresize 'bicubic', as basicsr's `imresize` ports it):
+// cubic kernel a = -0.5, antialiased (stretched kernel) when downscaling, symmetric boundary,
+// H pass then W pass, weights computed in float32 as the reference does. The one routine used
+// to make LR images for training, evaluation and `sinsr-host degrade`.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -8,8 +9,14 @@
 namespace sinsr {
 namespace imaging {
 
-// [C,H,W] or [N,C,H,W] float in [0,1] -> ceil(H*scale) x ceil(W*scale); no rounding or clamping.
+// Floating [C,H,W] or [N,C,H,W] (any range) -> ceil(H*scale) x ceil(W*scale), same dtype and
+// device; values are not rounded or clamped. Any size works, 1x1 included (the symmetric
+// boundary repeats as MATLAB's does where basicsr's padding would run out).
 at::Tensor imresize(const at::Tensor& image, double scale, bool antialias = true);
+
+// uint8 convenience (MATLAB's imresize on a uint8 image): uint8 [C,H,W] or [N,C,H,W] in, resized
+// in float32, clamped to [0,255] and rounded half to even, uint8 out.
+at::Tensor imresize_uint8(const at::Tensor& image, double scale, bool antialias = true);
 
 }  // namespace imaging
 }  // namespace sinsr

@@ -10,84 +10,162 @@ namespace metrics {
 
 namespace {
 
-at::Tensor as_rgb(const at::Tensor& x) {
-  at::Tensor hwc = x.dim() == 2 ? x.unsqueeze(2) : x;
-  if (hwc.size(2) == 1) hwc = hwc.expand({-1, -1, 3});
-  return hwc;
+using sdk::require;
+
+// uint8 [H,W] / [H,W,C] -> [H,W,C].
+at::Tensor as_hwc(const at::Tensor& x, const char* who) {
+  require(x.defined() && x.scalar_type() == at::kByte, SINSR_ERR_INVALID_ARGUMENT, std::string(who) + ": expected uint8 images");
+  require(x.dim() == 2 || x.dim() == 3, SINSR_ERR_INVALID_ARGUMENT, std::string(who) + ": expected [H,W] or [H,W,C] images");
+  return x.dim() == 2 ? x.unsqueeze(2) : x;
 }
 
-// The metric input: Y (rounded) or all channels, border-cropped, float64 [H,W,C].
-at::Tensor prepare(const at::Tensor& x, int border, bool y_channel) {
-  sdk::require(x.scalar_type() == at::kByte, SINSR_ERR_INVALID_ARGUMENT, "metrics expect uint8 images");
-  at::Tensor t = y_channel ? rgb_to_y_uint8(x).unsqueeze(2) : (x.dim() == 2 ? x.unsqueeze(2) : x);
-  const int64_t h = t.size(0), w = t.size(1);
-  sdk::require(2 * border < h && 2 * border < w, SINSR_ERR_INVALID_ARGUMENT, "border crop larger than the image");
-  return t.narrow(0, border, h - 2 * border).narrow(1, border, w - 2 * border).to(at::kDouble);
+at::Tensor gray_to_rgb(const at::Tensor& hwc) { return hwc.size(2) == 1 ? hwc.expand({-1, -1, 3}) : hwc; }
+
+// Both images as [H,W,C] with the same C: a gray one is replicated to match a colour one.
+std::pair<at::Tensor, at::Tensor> pair_hwc(const at::Tensor& a, const at::Tensor& b, const char* who) {
+  at::Tensor x = as_hwc(a, who), y = as_hwc(b, who);
+  require(x.size(0) == y.size(0) && x.size(1) == y.size(1), SINSR_ERR_INVALID_ARGUMENT,
+          std::string(who) + ": images differ in size (" + std::to_string(x.size(1)) + "x" + std::to_string(x.size(0)) + " vs " +
+              std::to_string(y.size(1)) + "x" + std::to_string(y.size(0)) + ")");
+  if (x.size(2) != y.size(2)) {
+    if (x.size(2) == 1) x = x.expand({-1, -1, y.size(2)});
+    if (y.size(2) == 1) y = y.expand({-1, -1, x.size(2)});
+  }
+  require(x.size(2) == y.size(2), SINSR_ERR_INVALID_ARGUMENT, std::string(who) + ": images differ in channel count");
+  return {x, y};
+}
+
+at::Tensor crop(const at::Tensor& hwc, int border, const char* who) {
+  const int64_t h = hwc.size(0), w = hwc.size(1);
+  require(border >= 0 && 2 * int64_t(border) < h && 2 * int64_t(border) < w, SINSR_ERR_INVALID_ARGUMENT,
+          std::string(who) + ": border crop " + std::to_string(border) + " leaves nothing of a " + std::to_string(w) + "x" +
+              std::to_string(h) + " image");
+  return hwc.narrow(0, border, h - 2 * border).narrow(1, border, w - 2 * border);
+}
+
+// The official metric input: Y (rounded to uint8) or all channels, border-cropped, float64 [H,W,C].
+at::Tensor prepare(const at::Tensor& x, int border, bool y_channel, const char* who) {
+  at::Tensor t = y_channel ? rgb_to_y_uint8(x).unsqueeze(2) : x;
+  return crop(t, border, who).to(at::kDouble);
+}
+
+// pyiqa's Y on the 0..255 scale, not rounded, float32 [H,W,1]; border-cropped first as pyiqa does.
+at::Tensor pyiqa_y(const at::Tensor& x, int border, const char* who) {
+  at::Tensor rgb = crop(gray_to_rgb(x), border, who).to(at::kFloat).div(255.0f);
+  at::Tensor w = at::tensor({65.481f, 128.553f, 24.966f}, at::kFloat);
+  return ((at::matmul(rgb, w) + 16.0f) / 255.0f * 255.0f).unsqueeze(2);
 }
 
 at::Tensor gaussian_window() {
-  // cv2.getGaussianKernel(11, 1.5) outer product.
+  // cv2.getGaussianKernel(11, 1.5) outer product (pyiqa's fspecial is the same normalised Gaussian).
   at::Tensor i = at::arange(11, at::kDouble) - 5;
   at::Tensor g = at::exp(-(i * i) / (2 * 1.5 * 1.5));
   g = g / g.sum();
-  return g.view({11, 1}) * g.view({1, 11});
+  return (g.view({11, 1}) * g.view({1, 11})).view({1, 1, 11, 11});
 }
 
-double ssim_plane(const at::Tensor& a, const at::Tensor& b) {
+// Mean SSIM map of two float64 planes; 'valid' filtering (the official code filters with
+// reflect-101 borders and crops 5 pixels, which is the same region). relu_cs: pyiqa's variant.
+double ssim_plane(const at::Tensor& a, const at::Tensor& b, bool relu_cs) {
+  require(a.size(0) >= 11 && a.size(1) >= 11, SINSR_ERR_INVALID_ARGUMENT,
+          "ssim: the compared region is smaller than the 11x11 window");
   const double C1 = std::pow(0.01 * 255, 2), C2 = std::pow(0.03 * 255, 2);
-  static const at::Tensor win = gaussian_window().view({1, 1, 11, 11});
-  auto filt = [&](const at::Tensor& x) { return at::conv2d(x.view({1, 1, x.size(0), x.size(1)}), win).squeeze(); };
+  static const at::Tensor win = gaussian_window();
+  auto filt = [&](const at::Tensor& x) { return at::conv2d(x.reshape({1, 1, x.size(0), x.size(1)}), win).squeeze(); };
   at::Tensor mu1 = filt(a), mu2 = filt(b);
   at::Tensor mu1_sq = mu1 * mu1, mu2_sq = mu2 * mu2, mu12 = mu1 * mu2;
   at::Tensor s1 = filt(a * a) - mu1_sq, s2 = filt(b * b) - mu2_sq, s12 = filt(a * b) - mu12;
-  at::Tensor map = ((2 * mu12 + C1) * (2 * s12 + C2)) / ((mu1_sq + mu2_sq + C1) * (s1 + s2 + C2));
+  at::Tensor map;
+  if (relu_cs)
+    map = ((2 * mu12 + C1) / (mu1_sq + mu2_sq + C1)) * at::relu((2 * s12 + C2) / (s1 + s2 + C2));
+  else
+    map = ((2 * mu12 + C1) * (2 * s12 + C2)) / ((mu1_sq + mu2_sq + C1) * (s1 + s2 + C2));
   return map.mean().item<double>();
 }
 
-at::Tensor float_to_uint8_y(const at::Tensor& nchw01, bool y_channel) {
-  // rgb2ycbcrTorch in float32, clamp, then img_as_ubyte (round half to even).
-  at::Tensor x = nchw01.to(at::kFloat);
+// rgb2ycbcrTorch (float32, clamped) then img_as_ubyte (x*255 rounded half to even).
+at::Tensor float_to_uint8(const at::Tensor& nchw01, bool y_channel) {
+  require(nchw01.dim() == 4 && (nchw01.size(1) == 3 || nchw01.size(1) == 1), SINSR_ERR_INVALID_ARGUMENT,
+          "batch metrics: expected [N,3,H,W] or [N,1,H,W] images");
+  at::Tensor x = nchw01.to(at::kCPU, at::kFloat);
   if (y_channel) {
+    if (x.size(1) == 1) x = x.expand({-1, 3, -1, -1});
     at::Tensor w = at::tensor({65.481f, 128.553f, 24.966f}).view({1, 3, 1, 1});
     x = ((x * 255.0f * w).sum(1, true) / 255.0f + 16.0f) / 255.0f;
-    x = x.clamp(0.0, 1.0);
   }
-  return x.mul(255.0f).round().to(at::kByte);
+  return x.clamp(0.0, 1.0).mul(255.0f).round().to(at::kByte);
 }
 
 }  // namespace
 
+Mode parse_mode(const std::string& name) {
+  if (name == "y") return Mode::y;
+  if (name == "rgb") return Mode::rgb;
+  if (name == "pyiqa") return Mode::pyiqa;
+  throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "metric mode '" + name + "': expected y, rgb or pyiqa");
+}
+
+const char* mode_name(Mode m) { return m == Mode::y ? "y" : m == Mode::rgb ? "rgb" : "pyiqa"; }
+
 at::Tensor rgb_to_y_uint8(const at::Tensor& x) {
-  at::Tensor rgb = as_rgb(x).to(at::kDouble);
+  at::Tensor rgb = gray_to_rgb(as_hwc(x, "rgb_to_y_uint8"));
+  require(rgb.size(2) == 3, SINSR_ERR_INVALID_ARGUMENT, "rgb_to_y_uint8: expected 1 or 3 channels");
   at::Tensor w = at::tensor({65.481, 128.553, 24.966}, at::kDouble) / 255.0;
-  return (at::matmul(rgb, w) + 16.0).round().to(at::kByte);
+  return (at::matmul(rgb.to(at::kDouble), w) + 16.0).round().to(at::kByte);
 }
 
 double psnr(const at::Tensor& a, const at::Tensor& b, int border, bool y_channel) {
-  sdk::require(a.sizes() == b.sizes(), SINSR_ERR_INVALID_ARGUMENT, "psnr: images differ in size");
-  at::Tensor x = prepare(a, border, y_channel), y = prepare(b, border, y_channel);
+  auto [p, q] = pair_hwc(a, b, "psnr");
+  at::Tensor x = prepare(p, border, y_channel, "psnr"), y = prepare(q, border, y_channel, "psnr");
   double mse = (x - y).pow(2).mean().item<double>();
   if (mse == 0) return std::numeric_limits<double>::infinity();
   return 20 * std::log10(255.0 / std::sqrt(mse));
 }
 
 double ssim(const at::Tensor& a, const at::Tensor& b, int border, bool y_channel) {
-  sdk::require(a.sizes() == b.sizes(), SINSR_ERR_INVALID_ARGUMENT, "ssim: images differ in size");
-  at::Tensor x = prepare(a, border, y_channel), y = prepare(b, border, y_channel);
+  auto [p, q] = pair_hwc(a, b, "ssim");
+  at::Tensor x = prepare(p, border, y_channel, "ssim"), y = prepare(q, border, y_channel, "ssim");
   double sum = 0;
-  for (int64_t c = 0; c < x.size(2); ++c) sum += ssim_plane(x.select(2, c), y.select(2, c));
+  for (int64_t c = 0; c < x.size(2); ++c) sum += ssim_plane(x.select(2, c), y.select(2, c), false);
   return sum / double(x.size(2));
 }
 
+double psnr_pyiqa(const at::Tensor& a, const at::Tensor& b, int border) {
+  auto [p, q] = pair_hwc(a, b, "psnr");
+  at::Tensor x = pyiqa_y(p, border, "psnr"), y = pyiqa_y(q, border, "psnr");
+  at::Tensor mse = (x - y).pow(2).mean();
+  return (10.0f * at::log10(255.0f * 255.0f / (mse + 1e-8f))).item<double>();
+}
+
+double ssim_pyiqa(const at::Tensor& a, const at::Tensor& b, int border) {
+  auto [p, q] = pair_hwc(a, b, "ssim");
+  at::Tensor x = pyiqa_y(p, border, "ssim").to(at::kDouble), y = pyiqa_y(q, border, "ssim").to(at::kDouble);
+  return ssim_plane(x.select(2, 0), y.select(2, 0), true);
+}
+
+Scores evaluate(const at::Tensor& a, const at::Tensor& b, int border, Mode mode) {
+  Scores s;
+  if (mode == Mode::pyiqa) {
+    s.psnr = psnr_pyiqa(a, b, border);
+    s.ssim = ssim_pyiqa(a, b, border);
+  } else {
+    s.psnr = psnr(a, b, border, mode == Mode::y);
+    s.ssim = ssim(a, b, border, mode == Mode::y);
+  }
+  return s;
+}
+
 double batch_psnr(const at::Tensor& img, const at::Tensor& ref, bool y_channel) {
-  at::Tensor a = float_to_uint8_y(img, y_channel), b = float_to_uint8_y(ref, y_channel);
+  at::Tensor a = float_to_uint8(img, y_channel), b = float_to_uint8(ref, y_channel);
+  require(a.sizes() == b.sizes(), SINSR_ERR_INVALID_ARGUMENT, "batch_psnr: batches differ in shape");
   double sum = 0;
   for (int64_t i = 0; i < a.size(0); ++i) sum += psnr(b[i].permute({1, 2, 0}), a[i].permute({1, 2, 0}), 0, false);
   return sum;
 }
 
 double batch_ssim(const at::Tensor& img, const at::Tensor& ref, bool y_channel) {
-  at::Tensor a = float_to_uint8_y(img, y_channel), b = float_to_uint8_y(ref, y_channel);
+  at::Tensor a = float_to_uint8(img, y_channel), b = float_to_uint8(ref, y_channel);
+  require(a.sizes() == b.sizes(), SINSR_ERR_INVALID_ARGUMENT, "batch_ssim: batches differ in shape");
   double sum = 0;
   for (int64_t i = 0; i < a.size(0); ++i) sum += ssim(b[i].permute({1, 2, 0}), a[i].permute({1, 2, 0}), 0, false);
   return sum;

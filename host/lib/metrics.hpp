@@ -1,21 +1,46 @@
-// PSNR and SSIM as the official code computes them (utils/util_image.py): on uint8 images,
-// optionally on the MATLAB Y channel, with a border crop, in float64.
+// PSNR and SSIM.
+// - The default is the official utils/util_image.py calculate_psnr / calculate_ssim: uint8 images,
+//   optionally on the MATLAB Y channel rounded to uint8, a border crop, float64.
+// - Mode::pyiqa is what the official evaluate.py reports (pyiqa, color_space='ycbcr'): Y from
+//   [0,1] pixels, not rounded, on the 0..255 scale; PSNR in float32 with eps 1e-8; SSIM in float64
+//   with the contrast-structure map through ReLU.
+// A one-channel image is replicated to RGB before the Y conversion, so gray and colour images
+// compare; an alpha channel is not part of any metric (callers drop it).
 #pragma once
 
 #include <ATen/ATen.h>
 
+#include <string>
+
 namespace sinsr {
 namespace metrics {
 
-// [H,W,C] uint8 RGB (C = 3) or [H,W] / [H,W,1] gray -> [H,W] uint8 Y = round(16 + (65.481 R +
-// 128.553 G + 24.966 B) / 255). Gray is replicated to RGB first.
+enum class Mode { y, rgb, pyiqa };
+Mode parse_mode(const std::string& name);  // "y" | "rgb" | "pyiqa"; SINSR_ERR_INVALID_ARGUMENT otherwise
+const char* mode_name(Mode m);
+
+// [H,W,3] uint8 RGB or [H,W] / [H,W,1] gray -> [H,W] uint8 Y = round(16 + (65.481 R + 128.553 G +
+// 24.966 B) / 255), the official rgb2ycbcr(only_y=True).
 at::Tensor rgb_to_y_uint8(const at::Tensor& hwc);
 
-// calculate_psnr / calculate_ssim on uint8 [H,W,C] (or [H,W]) images. PSNR: +inf when equal.
+// calculate_psnr / calculate_ssim on uint8 [H,W,C] (or [H,W]) images of the same height and width;
+// y_channel false compares all channels (the mean over channels for SSIM). PSNR is +inf when equal.
 double psnr(const at::Tensor& a, const at::Tensor& b, int border = 0, bool y_channel = true);
 double ssim(const at::Tensor& a, const at::Tensor& b, int border = 0, bool y_channel = true);
 
-// The trainer's batch_PSNR / batch_SSIM: [N,3,H,W] float in [0,1]; the SUM over the batch.
+// pyiqa's PSNR / SSIM (test_y_channel=True, color_space='ycbcr') on the same uint8 inputs
+// (taken as x/255 like the official evaluation reloading its PNGs); border as pyiqa's crop_border.
+double psnr_pyiqa(const at::Tensor& a, const at::Tensor& b, int border = 0);
+double ssim_pyiqa(const at::Tensor& a, const at::Tensor& b, int border = 0);
+
+struct Scores {
+  double psnr = 0, ssim = 0;
+};
+// Dispatch on the mode: y = psnr/ssim(y_channel true), rgb = (y_channel false), pyiqa = *_pyiqa.
+Scores evaluate(const at::Tensor& a, const at::Tensor& b, int border, Mode mode);
+
+// The trainer's batch_PSNR / batch_SSIM: [N,3,H,W] (or [N,1,H,W]) float in [0,1]; the SUM over
+// the batch, as the official functions return.
 double batch_psnr(const at::Tensor& img, const at::Tensor& ref, bool y_channel = true);
 double batch_ssim(const at::Tensor& img, const at::Tensor& ref, bool y_channel = true);
 

@@ -5,8 +5,9 @@
 #include <OpenImageIO/imageio.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
-#include <cstdio>
+#include <cstdint>
 #include <filesystem>
 #include <unistd.h>
 
@@ -17,11 +18,24 @@ namespace fs = std::filesystem;
 using sdk::Error;
 
 namespace {
+
 std::string lower_ext(const std::string& path) {
   std::string e = fs::path(path).extension().string();
   std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return char(std::tolower(c)); });
   return e;
 }
+
+// OpenImageIO keeps its messages per thread; fetching them also clears them.
+std::string oiio_error(const std::string& fallback) {
+  std::string e = OIIO::geterror();
+  return e.empty() ? fallback : e;
+}
+
+// float32, clamped to [0,1], NaN -> 0, values * scale rounded half to even (at::round).
+at::Tensor quantise(const at::Tensor& x, double scale) {
+  return at::nan_to_num(x.to(at::kFloat), 0.0).clamp(0.0, 1.0).mul(float(scale)).round();
+}
+
 }  // namespace
 
 bool has_image_extension(const std::string& path) {
@@ -31,10 +45,11 @@ bool has_image_extension(const std::string& path) {
 }
 
 std::vector<std::string> list_images(const std::string& dir) {
-  std::vector<std::string> out;
   std::error_code ec;
-  for (auto& e : fs::directory_iterator(dir, ec))
-    if (e.is_regular_file(ec) && has_image_extension(e.path().string())) out.push_back(e.path().string());
+  if (!fs::is_directory(dir, ec)) throw Error(SINSR_ERR_IO, dir + ": not a folder");
+  std::vector<std::string> out;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+    if (it->is_regular_file(ec) && has_image_extension(it->path().string())) out.push_back(it->path().string());
   if (ec) throw Error(SINSR_ERR_IO, dir + ": cannot list the folder: " + ec.message());
   std::sort(out.begin(), out.end());
   return out;
@@ -42,16 +57,22 @@ std::vector<std::string> list_images(const std::string& dir) {
 
 Image read_image(const std::string& path) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw Error(SINSR_ERR_NOT_FOUND, path + ": no such file");
-  auto in = OIIO::ImageInput::open(path);
-  if (!in) throw Error(SINSR_ERR_FORMAT, path + ": not a readable image (" + OIIO::geterror() + ")");
-  const OIIO::ImageSpec& spec = in->spec();
-  const int w = spec.width, h = spec.height, c = spec.nchannels;
-  if (w <= 0 || h <= 0 || c <= 0) throw Error(SINSR_ERR_FORMAT, path + ": empty image");
-  std::vector<float> px(size_t(w) * size_t(h) * size_t(c));
-  if (!in->read_image(0, 0, 0, c, OIIO::TypeDesc::FLOAT, px.data())) {
+  if (!fs::exists(path, ec)) throw Error(SINSR_ERR_IO, path + ": no such file");
+  if (fs::is_directory(path, ec)) throw Error(SINSR_ERR_IO, path + ": is a folder, not an image file");
+  if (::access(path.c_str(), R_OK) != 0) throw Error(SINSR_ERR_IO, path + ": not readable (permissions)");
+  // Colour stays as stored (unassociated with alpha): OpenImageIO would premultiply PNG colour.
+  OIIO::ImageSpec config;
+  config.attribute("oiio:UnassociatedAlpha", 1);
+  auto in = OIIO::ImageInput::open(path, &config);
+  if (!in) throw Error(SINSR_ERR_FORMAT, path + ": not a readable image (" + oiio_error("unknown format") + ")");
+  const OIIO::ImageSpec spec = in->spec();
+  const int64_t w = spec.width, h = spec.height, c = spec.nchannels;
+  if (w <= 0 || h <= 0 || c <= 0) throw Error(SINSR_ERR_FORMAT, path + ": empty image (no pixels or channels)");
+  if (w * h * c > (int64_t(1) << 32)) throw Error(SINSR_ERR_FORMAT, path + ": implausible size " + std::to_string(w) + "x" + std::to_string(h));
+  at::Tensor hwc = at::empty({h, w, c}, at::kFloat);
+  if (!in->read_image(0, 0, 0, int(c), OIIO::TypeDesc::FLOAT, hwc.data_ptr<float>())) {
     std::string err = in->geterror();
-    throw Error(SINSR_ERR_FORMAT, path + ": corrupt or truncated image (" + err + ")");
+    throw Error(SINSR_ERR_FORMAT, path + ": corrupt or truncated image (" + (err.empty() ? std::string("read failed") : err) + ")");
   }
   in->close();
   Image img;
@@ -60,57 +81,78 @@ Image read_image(const std::string& path) {
     case OIIO::TypeDesc::UINT16: case OIIO::TypeDesc::INT16: img.bits = 16; break;
     default: img.bits = 32;
   }
-  at::Tensor hwc = at::from_blob(px.data(), {h, w, c}, at::kFloat).clone();
-  // Keep colour (+ alpha); extra channels (e.g. depth in EXR) are dropped.
-  int keep = c >= 4 ? 4 : c;
+  // Colour (+ alpha) only. With four or more channels, the fourth is kept only as alpha.
+  int64_t keep = std::min<int64_t>(c, 4);
   if (c >= 4 && spec.alpha_channel != 3) keep = 3;
+  if (c == 2 && spec.alpha_channel != 1) keep = 1;
   img.pixels = hwc.narrow(2, 0, keep).permute({2, 0, 1}).contiguous();
-  if (img.bits != 32) img.pixels.clamp_(0.0, 1.0);
+  if (img.bits != 32) img.pixels.clamp_(0.0, 1.0);  // signed integer formats map to [-1,1]
   return img;
 }
 
 at::Tensor to_uint8_hwc(const at::Tensor& chw01) {
-  return chw01.clamp(0.0, 1.0).mul(255.0).round().to(at::kByte).permute({1, 2, 0}).contiguous();
+  sdk::require(chw01.dim() == 3, SINSR_ERR_INVALID_ARGUMENT, "to_uint8_hwc: expected a [C,H,W] image");
+  return quantise(chw01, 255.0).to(at::kByte).permute({1, 2, 0}).contiguous();
 }
 
 void write_image(const std::string& path, const at::Tensor& chw01, int bits) {
-  if (chw01.dim() != 3 || chw01.size(0) < 1 || chw01.size(0) > 4)
-    throw Error(SINSR_ERR_INVALID_ARGUMENT, path + ": expected a [C,H,W] image with 1 to 4 channels");
-  const int c = int(chw01.size(0)), h = int(chw01.size(1)), w = int(chw01.size(2));
-  at::Tensor hwc = chw01.to(at::kCPU, at::kFloat).permute({1, 2, 0}).contiguous();
-  OIIO::TypeDesc type = OIIO::TypeDesc::FLOAT;
+  if (!chw01.defined() || chw01.dim() != 3 || chw01.size(0) < 1 || chw01.size(0) > 4 || chw01.size(1) < 1 || chw01.size(2) < 1)
+    throw Error(SINSR_ERR_INVALID_ARGUMENT, path + ": expected a non-empty [C,H,W] image with 1 to 4 channels");
+  if (!chw01.is_floating_point())
+    throw Error(SINSR_ERR_INVALID_ARGUMENT, path + ": expected floating-point pixels in [0,1], got an integer tensor");
+  if (bits != 8 && bits != 16 && bits != 32)
+    throw Error(SINSR_ERR_INVALID_ARGUMENT, path + ": bit depth must be 8, 16 or 32, not " + std::to_string(bits));
+  at::Tensor img = chw01.to(at::kCPU);
+  const std::string ext = lower_ext(path);
+  if ((ext == ".jpg" || ext == ".jpeg") && (img.size(0) == 2 || img.size(0) == 4)) img = img.narrow(0, 0, img.size(0) - 1);
+  const int c = int(img.size(0)), h = int(img.size(1)), w = int(img.size(2));
+  at::Tensor hwc = img.permute({1, 2, 0});
+  OIIO::TypeDesc type;
   at::Tensor data;
   if (bits == 8) {
     type = OIIO::TypeDesc::UINT8;
-    data = hwc.clamp(0.0, 1.0).mul(255.0).round().to(at::kByte).contiguous();
+    data = quantise(hwc, 255.0).to(at::kByte).contiguous();
   } else if (bits == 16) {
+    // Values 0..65535 do not fit int16; the bytes of the low half of int32 are the uint16 bits.
     type = OIIO::TypeDesc::UINT16;
-    data = hwc.clamp(0.0, 1.0).mul(65535.0).round().to(at::kInt).contiguous();
-    std::vector<uint16_t> v(size_t(data.numel()));
-    const int32_t* src = data.data_ptr<int32_t>();
-    for (size_t i = 0; i < v.size(); ++i) v[i] = uint16_t(src[i]);
-    data = at::from_blob(v.data(), {int64_t(v.size())}, at::kShort).clone();
+    at::Tensor v = quantise(hwc, 65535.0).to(at::kInt).contiguous();
+    data = at::empty(v.sizes(), at::kShort);
+    const int32_t* src = v.data_ptr<int32_t>();
+    uint16_t* dst = reinterpret_cast<uint16_t*>(data.data_ptr<int16_t>());
+    for (int64_t i = 0, n = v.numel(); i < n; ++i) dst[i] = uint16_t(src[i]);
   } else {
-    data = hwc;
+    type = OIIO::TypeDesc::FLOAT;
+    data = hwc.to(at::kFloat).contiguous();
   }
-  // Same extension for the temporary file: OpenImageIO picks the format from it.
+  static std::atomic<unsigned> counter{0};
   fs::path target(path);
-  fs::path tmp = target.parent_path() / (".tmp-" + std::to_string(::getpid()) + "-" + target.filename().string());
+  // Keep the real name at the end: OpenImageIO picks the writer from the extension.
+  fs::path tmp = target.parent_path() /
+                 (".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + target.filename().string());
   auto out = OIIO::ImageOutput::create(tmp.string());
-  if (!out) throw Error(SINSR_ERR_UNSUPPORTED, path + ": no writer for this file type (" + OIIO::geterror() + ")");
+  if (!out) throw Error(SINSR_ERR_UNSUPPORTED, path + ": no writer for this file type (" + oiio_error("unknown extension") + ")");
   OIIO::ImageSpec spec(w, h, c, type);
-  if (c == 2 || c == 4) spec.alpha_channel = c - 1;
-  if (!out->open(tmp.string(), spec)) throw Error(SINSR_ERR_IO, path + ": cannot write (" + out->geterror() + ")");
+  if (c == 2 || c == 4) {
+    spec.alpha_channel = c - 1;
+    spec.attribute("oiio:UnassociatedAlpha", 1);  // our colour is not premultiplied
+  }
+  std::error_code ec;
+  if (!out->open(tmp.string(), spec)) {
+    std::string err = out->geterror();
+    fs::remove(tmp, ec);
+    throw Error(SINSR_ERR_IO, path + ": cannot write (" + err + ")");
+  }
   bool ok = out->write_image(type, data.data_ptr());
   ok = out->close() && ok;
-  std::error_code ec;
   if (!ok) {
+    std::string err = out->geterror();
     fs::remove(tmp, ec);
-    throw Error(SINSR_ERR_IO, path + ": write failed (" + out->geterror() + ")");
+    throw Error(SINSR_ERR_IO, path + ": write failed (" + err + ")");
   }
   fs::rename(tmp, target, ec);
   if (ec) {
-    fs::remove(tmp, ec);
+    std::error_code ignore;
+    fs::remove(tmp, ignore);
     throw Error(SINSR_ERR_IO, path + ": cannot move the written file into place: " + ec.message());
   }
 }

@@ -1,5 +1,5 @@
-// Image files through OpenImageIO (PNG, JPEG, TIFF, EXR, ...). Pixels cross as float32
-// [C,H,W] in [0,1]; C = 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA).
+// Image files through OpenImageIO (PNG, JPEG, TIFF, EXR, BMP, WebP, ...). Pixels cross as
+// float32 [C,H,W] in [0,1]; C = 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -11,19 +11,29 @@ namespace sinsr {
 namespace io {
 
 struct Image {
-  at::Tensor pixels;
-  int bits = 8;  // of the file: 8, 16, or 32 for float formats
+  at::Tensor pixels;  // float32 [C,H,W]; 8/16-bit files land in [0,1], float files are not clamped
+  int bits = 8;       // of the file: 8, 16, or 32 for float formats (EXR, float TIFF, half)
 };
 
-// Errors: sinsr::sdk::Error naming the file (SINSR_ERR_IO unreadable, SINSR_ERR_FORMAT corrupt).
+// Errors are sinsr::sdk::Error with a message "<path>: <what is wrong>": SINSR_ERR_IO when the
+// file is missing or cannot be opened, SINSR_ERR_FORMAT when its content is not a readable image
+// (corrupt, truncated, unknown format). Extra channels beyond RGBA (e.g. EXR depth) are dropped.
 Image read_image(const std::string& path);
-// Clamps to [0,1]; 8/16-bit values are rounded half to even (numpy's rounding). The format
-// follows the extension; the file is written beside its target and renamed into place.
+
+// chw01: floating [C,H,W], C in 1..4 (2 and 4 carry alpha last). Clamped to [0,1] (NaN -> 0);
+// 8/16-bit values are rounded half to even (numpy's rounding); bits = 32 writes float where the
+// format has it. The format follows the extension; JPEG has no alpha, so it is dropped there.
+// The file is written beside its target under a temporary name and renamed into place, so a
+// reader never sees half a file. No folder is created.
 void write_image(const std::string& path, const at::Tensor& chw01, int bits = 8);
 
+// png jpg jpeg tif tiff exr bmp webp (any case); also the netpbm pgm/ppm.
 bool has_image_extension(const std::string& path);
-std::vector<std::string> list_images(const std::string& dir);  // sorted, not recursive
-// [C,H,W] in [0,1] -> [H,W,C] uint8, the official quantisation.
+// The images (by extension) directly inside dir, sorted by path; SINSR_ERR_IO if dir cannot be read.
+std::vector<std::string> list_images(const std::string& dir);
+
+// [C,H,W] in [0,1] -> [H,W,C] uint8 the way the official tensor2img does it: float32, clamp,
+// x*255, round half to even.
 at::Tensor to_uint8_hwc(const at::Tensor& chw01);
 
 }  // namespace io

@@ -1,0 +1,217 @@
+// Image files through OpenImageIO: exact round trips at 8/16 bit and float, gray/alpha, the
+// official rounding, atomic writes, and errors that name the file.
+#include "parity.hpp"
+
+#include "io/image_io.hpp"
+
+#include <sinsr/sdk.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using sinsr::io::read_image;
+using sinsr::io::write_image;
+
+fs::path fresh_dir(const std::string& name) {
+  fs::path d = fs::path(::testing::TempDir()) / ("imaging_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+// Pixels that an n-bit file holds exactly: k / (2^n - 1).
+at::Tensor levels(std::vector<int64_t> shape, int bits) {
+  const double top = bits == 8 ? 255.0 : 65535.0;
+  return at::randint(0, int64_t(top) + 1, shape, at::kLong).to(at::kDouble).div(top).to(at::kFloat);
+}
+
+template <class F>
+sinsr::sdk::Error error_of(F&& f) {
+  try {
+    f();
+  } catch (const sinsr::sdk::Error& e) {
+    return e;
+  }
+  return sinsr::sdk::Error(SINSR_OK, "no error");
+}
+
+TEST(ImageIO, LosslessRoundTrips) {
+  fs::path d = fresh_dir("roundtrip");
+  struct Case {
+    std::string file;
+    int64_t channels;
+    int bits;
+  };
+  for (const Case& c : std::vector<Case>{{"rgb8.png", 3, 8},   {"rgb16.png", 3, 16}, {"gray8.png", 1, 8},
+                                         {"gray16.png", 1, 16}, {"ga8.png", 2, 8},   {"rgba8.png", 4, 8},
+                                         {"rgba16.png", 4, 16}, {"rgb8.tif", 3, 8},   {"rgb16.tiff", 3, 16},
+                                         {"gray16.tif", 1, 16}, {"rgba8.TIF", 4, 8},  {"rgb8.bmp", 3, 8}}) {
+    at::Tensor x = levels({c.channels, 13, 17}, c.bits);
+    write_image((d / c.file).string(), x, c.bits);
+    auto img = read_image((d / c.file).string());
+    EXPECT_EQ(img.bits, c.bits) << c.file;
+    EXPECT_EQ(img.pixels.scalar_type(), at::kFloat);
+    ASSERT_EQ(img.pixels.sizes(), x.sizes()) << c.file;
+    EXPECT_TRUE(sinsr_test::all_close(img.pixels, x, 1e-7)) << c.file;
+  }
+}
+
+TEST(ImageIO, FloatExrKeepsValuesOutsideTheUnitRange) {
+  fs::path d = fresh_dir("exr");
+  for (int64_t ch : {1, 3, 4}) {
+    at::Tensor x = at::randn({ch, 9, 11});
+    std::string f = (d / ("f" + std::to_string(ch) + ".exr")).string();
+    write_image(f, x, 32);
+    auto img = read_image(f);
+    EXPECT_EQ(img.bits, 32);
+    EXPECT_TRUE(at::equal(img.pixels, x)) << ch;
+  }
+  // bits = 8 into EXR still clamps and quantises first (EXR then stores half floats).
+  at::Tensor y = at::rand({3, 5, 5}) * 2 - 0.5;
+  write_image((d / "q.exr").string(), y, 8);
+  at::Tensor back = read_image((d / "q.exr").string()).pixels;
+  EXPECT_TRUE(sinsr_test::all_close(back, y.clamp(0, 1).mul(255).round().div(255), 5e-4));
+}
+
+TEST(ImageIO, JpegIsCloseAndDropsAlpha) {
+  fs::path d = fresh_dir("jpeg");
+  // Smooth content so that the lossy codec stays close.
+  at::Tensor ramp = at::linspace(0.1, 0.9, 32).view({1, 1, 32}).expand({3, 24, 32}).contiguous();
+  at::Tensor rgba = at::cat({ramp, at::ones({1, 24, 32})});
+  write_image((d / "a.jpg").string(), rgba);
+  auto img = read_image((d / "a.jpg").string());
+  EXPECT_EQ(img.pixels.size(0), 3);
+  EXPECT_LT((img.pixels - ramp).abs().max().item<double>(), 4.0 / 255);
+}
+
+TEST(ImageIO, QuantisationIsTheOfficialRoundHalfToEven) {
+  // Find values whose float32 product with 255 is exactly k + 0.5: numpy's round (and
+  // tensor2img) sends them to the even neighbour.
+  std::vector<float> vals;
+  std::vector<uint8_t> want;
+  for (int k = 0; k < 255; ++k) {
+    float x = float((k + 0.5) / 255.0);
+    if (x * 255.0f == float(k) + 0.5f) {
+      vals.push_back(x);
+      want.push_back(uint8_t(k % 2 == 0 ? k : k + 1));
+    }
+  }
+  ASSERT_GE(vals.size(), 10u);
+  at::Tensor x = at::tensor(vals).view({1, 1, int64_t(vals.size())});
+  at::Tensor u8 = sinsr::io::to_uint8_hwc(x);
+  EXPECT_EQ(u8.sizes(), (at::IntArrayRef{1, int64_t(vals.size()), 1}));
+  for (size_t i = 0; i < vals.size(); ++i) EXPECT_EQ(u8[0][int64_t(i)][0].item<int>(), want[i]) << vals[i];
+  // The same rounding in files; out-of-range and NaN values clamp.
+  fs::path d = fresh_dir("rounding");
+  write_image((d / "r.png").string(), x);
+  at::Tensor back = read_image((d / "r.png").string()).pixels.mul(255).round().to(at::kByte).view({-1});
+  EXPECT_TRUE(at::equal(back, u8.view({-1})));
+  at::Tensor odd = at::tensor({-0.5f, 1.5f, std::nanf("")}).view({1, 1, 3});
+  EXPECT_TRUE(at::equal(sinsr::io::to_uint8_hwc(odd).view({-1}), at::tensor({0, 255, 0}, at::kByte)));
+  write_image((d / "odd16.png").string(), odd, 16);
+  EXPECT_TRUE(at::equal(read_image((d / "odd16.png").string()).pixels.view({-1}), at::tensor({0.f, 1.f, 0.f})));
+}
+
+TEST(ImageIO, CorruptTruncatedAndMissingFilesNameTheFile) {
+  fs::path d = fresh_dir("corrupt");
+  std::string garbage = (d / "garbage.png").string();
+  std::ofstream(garbage) << "this is not a PNG file at all";
+  auto e = error_of([&] { read_image(garbage); });
+  EXPECT_EQ(e.code(), SINSR_ERR_FORMAT);
+  EXPECT_NE(std::string(e.what()).find(garbage), std::string::npos) << e.what();
+
+  // A real PNG cut in half.
+  std::string good = (d / "good.png").string(), cut = (d / "cut.png").string();
+  write_image(good, at::rand({3, 64, 64}));
+  auto size = fs::file_size(good);
+  fs::copy_file(good, cut);
+  fs::resize_file(cut, size / 2);
+  e = error_of([&] { read_image(cut); });
+  EXPECT_EQ(e.code(), SINSR_ERR_FORMAT);
+  EXPECT_NE(std::string(e.what()).find(cut), std::string::npos) << e.what();
+
+  std::string empty = (d / "empty.tif").string();
+  std::ofstream{empty};
+  e = error_of([&] { read_image(empty); });
+  EXPECT_EQ(e.code(), SINSR_ERR_FORMAT);
+  EXPECT_NE(std::string(e.what()).find(empty), std::string::npos) << e.what();
+
+  std::string missing = (d / "missing.png").string();
+  e = error_of([&] { read_image(missing); });
+  EXPECT_EQ(e.code(), SINSR_ERR_IO);
+  EXPECT_NE(std::string(e.what()).find(missing), std::string::npos) << e.what();
+  e = error_of([&] { read_image(d.string()); });
+  EXPECT_EQ(e.code(), SINSR_ERR_IO);
+}
+
+TEST(ImageIO, WritesAtomicallyAndCreatesNoFolders) {
+  fs::path d = fresh_dir("atomic");
+  std::string f = (d / "x.png").string();
+  write_image(f, at::zeros({3, 8, 8}));
+  write_image(f, at::ones({3, 8, 8}));  // replaces the old file in one step
+  EXPECT_TRUE(at::equal(read_image(f).pixels, at::ones({3, 8, 8})));
+  size_t entries = 0;
+  for (auto& e : fs::directory_iterator(d)) {
+    ++entries;
+    EXPECT_EQ(e.path().filename(), "x.png");
+  }
+  EXPECT_EQ(entries, 1u);  // no temporary left behind
+
+  std::string nested = (d / "no" / "such" / "dir" / "y.png").string();
+  auto e = error_of([&] { write_image(nested, at::zeros({3, 4, 4})); });
+  EXPECT_EQ(e.code(), SINSR_ERR_IO);
+  EXPECT_NE(std::string(e.what()).find(nested), std::string::npos) << e.what();
+  EXPECT_FALSE(fs::exists(d / "no"));
+
+  e = error_of([&] { write_image((d / "z.unknownext").string(), at::zeros({3, 4, 4})); });
+  EXPECT_EQ(e.code(), SINSR_ERR_UNSUPPORTED);
+  e = error_of([&] { write_image((d / "z.png").string(), at::zeros({5, 4, 4})); });
+  EXPECT_EQ(e.code(), SINSR_ERR_INVALID_ARGUMENT);
+  e = error_of([&] { write_image((d / "z.png").string(), at::zeros({3, 4, 4}, at::kByte)); });
+  EXPECT_EQ(e.code(), SINSR_ERR_INVALID_ARGUMENT);
+  e = error_of([&] { write_image((d / "z.png").string(), at::zeros({3, 4, 4}), 12); });
+  EXPECT_EQ(e.code(), SINSR_ERR_INVALID_ARGUMENT);
+  EXPECT_FALSE(fs::exists(d / "z.png"));
+}
+
+TEST(ImageIO, ListsImagesSortedAndNotRecursively) {
+  fs::path d = fresh_dir("list");
+  for (const char* n : {"b.png", "a.JPG", "c.tiff", "notes.txt", "d.Exr"}) std::ofstream(d / n) << "x";
+  fs::create_directories(d / "sub");
+  std::ofstream(d / "sub" / "e.png") << "x";
+  fs::create_directories(d / "folder.png");
+  auto files = sinsr::io::list_images(d.string());
+  std::vector<std::string> names;
+  for (auto& f : files) names.push_back(fs::path(f).filename().string());
+  EXPECT_EQ(names, (std::vector<std::string>{"a.JPG", "b.png", "c.tiff", "d.Exr"}));
+  EXPECT_TRUE(sinsr::io::has_image_extension("x.WebP"));
+  EXPECT_TRUE(sinsr::io::has_image_extension("dir.v2/x.jpeg"));
+  EXPECT_FALSE(sinsr::io::has_image_extension("x.png.txt"));
+  EXPECT_FALSE(sinsr::io::has_image_extension("png"));
+  auto e = error_of([&] { sinsr::io::list_images((d / "nope").string()); });
+  EXPECT_EQ(e.code(), SINSR_ERR_IO);
+}
+
+TEST(ImageIO, ReadsTheSharedDataSets) {
+  // Every file there opens; set14/bridge is 8-bit gray, two RealSet65 files carry alpha.
+  fs::path data(sinsr_test::data_dir());
+  if (!fs::exists(data / "set14")) GTEST_SKIP() << "no data in " << data;
+  auto bridge = read_image((data / "set14" / "hr" / "bridge.png").string());
+  EXPECT_EQ(bridge.pixels.size(0), 1);
+  EXPECT_EQ(bridge.bits, 8);
+  auto baby = read_image((data / "set5" / "hr" / "baby.png").string());
+  EXPECT_EQ(baby.pixels.size(0), 3);
+  if (fs::exists(data / "realset65" / "flower2.jpeg")) {  // a PNG with a .jpeg name, RGBA
+    auto f = read_image((data / "realset65" / "flower2.jpeg").string());
+    EXPECT_EQ(f.pixels.size(0), 4);
+    EXPECT_EQ(f.pixels[3].min().item<float>(), 1.0f);
+  }
+}
+
+}  // namespace
