@@ -1,0 +1,558 @@
+#include "degradation.hpp"
+
+#include "seed.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <sinsr/sdk.hpp>
+
+#if SINSR_WITH_IMAGE_IO
+#include <OpenImageIO/filesystem.h>
+#include <OpenImageIO/imageio.h>
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <numeric>
+
+namespace sinsr {
+namespace degrade {
+
+namespace {
+
+using json = nlohmann::json;
+constexpr double kPi = 3.14159265358979323846;
+
+[[noreturn]] void bad(const std::string& key, const std::string& what) {
+  throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "degradation option '" + key + "': " + what);
+}
+
+// ---- options from JSON ----
+
+double number(const json& j, const std::string& key) {
+  if (!j.is_number()) bad(key, "expected a number, got " + j.dump());
+  return j.get<double>();
+}
+
+void read_number(const json& src, const char* key, double& dst) {
+  if (src.contains(key)) dst = number(src.at(key), key);
+}
+void read_int(const json& src, const char* key, int& dst) {
+  if (!src.contains(key)) return;
+  const json& j = src.at(key);
+  if (!j.is_number_integer() && !(j.is_number() && std::floor(j.get<double>()) == j.get<double>()))
+    bad(key, "expected an integer, got " + j.dump());
+  dst = static_cast<int>(j.get<double>());
+}
+void read_bool(const json& src, const char* key, bool& dst) {
+  if (!src.contains(key)) return;
+  const json& j = src.at(key);
+  if (!j.is_boolean()) bad(key, "expected true or false, got " + j.dump());
+  dst = j.get<bool>();
+}
+template <size_t N>
+void read_array(const json& src, const char* key, std::array<double, N>& dst) {
+  if (!src.contains(key)) return;
+  const json& j = src.at(key);
+  if (!j.is_array() || j.size() != N) bad(key, "expected a list of " + std::to_string(N) + " numbers, got " + j.dump());
+  for (size_t i = 0; i < N; ++i) dst[i] = number(j[i], key);
+}
+void read_doubles(const json& src, const char* key, std::vector<double>& dst) {
+  if (!src.contains(key)) return;
+  const json& j = src.at(key);
+  if (!j.is_array()) bad(key, "expected a list of numbers, got " + j.dump());
+  dst.clear();
+  for (const auto& v : j) dst.push_back(number(v, key));
+}
+void read_strings(const json& src, const char* key, std::vector<std::string>& dst) {
+  if (!src.contains(key)) return;
+  const json& j = src.at(key);
+  if (!j.is_array()) bad(key, "expected a list of kernel names, got " + j.dump());
+  dst.clear();
+  for (const auto& v : j) {
+    if (!v.is_string()) bad(key, "expected kernel names, got " + v.dump());
+    dst.push_back(v.get<std::string>());
+  }
+}
+
+void apply(const json& s, Options& o) {
+  read_int(s, "sf", o.sf);
+  read_array(s, "resize_prob", o.resize_prob);
+  read_array(s, "resize_range", o.resize_range);
+  read_number(s, "gaussian_noise_prob", o.gaussian_noise_prob);
+  read_array(s, "noise_range", o.noise_range);
+  read_array(s, "poisson_scale_range", o.poisson_scale_range);
+  read_number(s, "gray_noise_prob", o.gray_noise_prob);
+  read_array(s, "jpeg_range", o.jpeg_range);
+  read_number(s, "second_order_prob", o.second_order_prob);
+  read_number(s, "second_blur_prob", o.second_blur_prob);
+  read_array(s, "resize_prob2", o.resize_prob2);
+  read_array(s, "resize_range2", o.resize_range2);
+  read_number(s, "gaussian_noise_prob2", o.gaussian_noise_prob2);
+  read_array(s, "noise_range2", o.noise_range2);
+  read_array(s, "poisson_scale_range2", o.poisson_scale_range2);
+  read_number(s, "gray_noise_prob2", o.gray_noise_prob2);
+  read_array(s, "jpeg_range2", o.jpeg_range2);
+  read_bool(s, "resize_back", o.resize_back);
+  read_int(s, "blur_kernel_size", o.blur_kernel_size);
+  read_strings(s, "kernel_list", o.kernel_list);
+  read_doubles(s, "kernel_prob", o.kernel_prob);
+  read_number(s, "sinc_prob", o.sinc_prob);
+  read_array(s, "blur_sigma", o.blur_sigma);
+  read_array(s, "betag_range", o.betag_range);
+  read_array(s, "betap_range", o.betap_range);
+  read_int(s, "blur_kernel_size2", o.blur_kernel_size2);
+  read_strings(s, "kernel_list2", o.kernel_list2);
+  read_doubles(s, "kernel_prob2", o.kernel_prob2);
+  read_number(s, "sinc_prob2", o.sinc_prob2);
+  read_array(s, "blur_sigma2", o.blur_sigma2);
+  read_array(s, "betag_range2", o.betag_range2);
+  read_array(s, "betap_range2", o.betap_range2);
+  read_number(s, "final_sinc_prob", o.final_sinc_prob);
+}
+
+// ---- validation ----
+
+void check_prob(const char* key, double p) {
+  if (!(p >= 0 && p <= 1)) bad(key, "probability " + std::to_string(p) + " is outside [0, 1]");
+}
+void check_range(const char* key, Range r, double lo, double hi) {
+  if (!(r[0] <= r[1])) bad(key, "range [" + std::to_string(r[0]) + ", " + std::to_string(r[1]) + "] is reversed");
+  if (!(r[0] >= lo && r[1] <= hi))
+    bad(key, "range [" + std::to_string(r[0]) + ", " + std::to_string(r[1]) + "] must lie in [" + std::to_string(lo) +
+                 ", " + std::to_string(hi) + "]");
+}
+void check_weights(const char* key, const double* w, size_t n) {
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (!(w[i] >= 0) || !std::isfinite(w[i])) bad(key, "weights must be finite and non-negative");
+    sum += w[i];
+  }
+  if (!(sum > 0)) bad(key, "weights sum to zero");
+}
+void check_resize_range(const char* key, Range r) {
+  // Down-scales are drawn from [r0, 1], up-scales from [1, r1].
+  if (!(r[0] > 0 && r[0] <= 1 && r[1] >= 1 && std::isfinite(r[1])))
+    bad(key, "expected [down, up] with 0 < down <= 1 <= up");
+}
+const std::vector<std::string>& kernel_names() {
+  static const std::vector<std::string> names{"iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso",
+                                              "plateau_aniso"};
+  return names;
+}
+void check_kernels(const char* size_key, int size, const char* list_key, const std::vector<std::string>& list,
+                   const char* prob_key, const std::vector<double>& prob, const char* sigma_key, Range sigma,
+                   const char* bg_key, Range bg, const char* bp_key, Range bp) {
+  // Sizes are drawn from range(3, size, 2) and zero-padded to size, so size must be odd and >= 5.
+  if (size < 5 || size % 2 == 0) bad(size_key, "must be an odd number >= 5, got " + std::to_string(size));
+  if (list.empty()) bad(list_key, "is empty");
+  for (const auto& n : list)
+    if (std::find(kernel_names().begin(), kernel_names().end(), n) == kernel_names().end())
+      bad(list_key, "unknown kernel type '" + n + "'");
+  if (prob.size() != list.size())
+    bad(prob_key, "has " + std::to_string(prob.size()) + " entries for " + std::to_string(list.size()) + " kernel types");
+  check_weights(prob_key, prob.data(), prob.size());
+  check_range(sigma_key, sigma, 1e-6, 1e6);
+  check_range(bg_key, bg, 1e-6, 1e6);
+  check_range(bp_key, bp, 1e-6, 1e6);
+  if (bg[0] > 1 || bg[1] < 1) bad(bg_key, "must contain 1 (beta is drawn from [min, 1] or [1, max])");
+  if (bp[0] > 1 || bp[1] < 1) bad(bp_key, "must contain 1 (beta is drawn from [min, 1] or [1, max])");
+}
+
+// ---- kernels ----
+
+// Inverse covariance entries (a, b, c) of [[a, b], [b, c]].
+std::array<double, 3> inverse_sigma(double sx, double sy, double theta) {
+  if (!(sx > 0 && sy > 0)) throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "blur kernel: sigmas must be positive");
+  const double c = std::cos(theta), s = std::sin(theta), ix = 1 / (sx * sx), iy = 1 / (sy * sy);
+  return {c * c * ix + s * s * iy, c * s * (ix - iy), s * s * ix + c * c * iy};
+}
+
+void check_size(int k) {
+  if (k < 1 || k % 2 == 0) throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "blur kernel: size must be odd, got " + std::to_string(k));
+}
+
+// Evaluates f(d) on the grid and normalises.
+template <typename F>
+at::Tensor make_kernel(int k, double sx, double sy, double theta, F f) {
+  check_size(k);
+  const auto inv = inverse_sigma(sx, sy, theta);
+  std::vector<double> v(size_t(k) * k);
+  double sum = 0;
+  const int h = k / 2;
+  for (int i = 0; i < k; ++i)
+    for (int j = 0; j < k; ++j) {
+      const double x = j - h, y = i - h;
+      const double d = inv[0] * x * x + 2 * inv[1] * x * y + inv[2] * y * y;
+      v[size_t(i) * k + j] = f(d);
+      sum += v[size_t(i) * k + j];
+    }
+  at::Tensor out = at::empty({k, k}, at::kFloat);
+  float* p = out.data_ptr<float>();
+  for (size_t n = 0; n < v.size(); ++n) p[n] = static_cast<float>(v[n] / sum);
+  return out;
+}
+
+double draw_beta(Rng& rng, Range r) { return rng.uniform() < 0.5 ? rng.uniform(r[0], 1) : rng.uniform(1, r[1]); }
+
+int draw_kernel_size(Rng& rng, int limit) {
+  // Python's range(3, limit, 2).
+  const int count = (limit - 3 + 1) / 2;
+  return 3 + 2 * rng.randint(0, count - 1);
+}
+
+const char* const kModes[] = {"area", "bilinear", "bicubic"};
+
+double draw_resize_scale(Rng& rng, const std::array<double, 3>& prob, Range range) {
+  switch (rng.choice(prob.data(), 3)) {
+    case 0: return rng.uniform(1, range[1]);
+    case 1: return rng.uniform(range[0], 1);
+    default: return 1.0;
+  }
+}
+
+at::Tensor quantise8(const at::Tensor& x) { return at::clamp(at::round(x * 255.0), 0, 255) / 255.0; }
+
+// 2^ceil(log2(number of distinct 8-bit levels in q255)).
+double poisson_levels(const at::Tensor& q255) {
+  const int64_t distinct = at::bincount(q255.reshape({-1}).to(at::kLong), {}, 256).gt(0).sum().item<int64_t>();
+  return std::pow(2.0, std::ceil(std::log2(double(std::max<int64_t>(distinct, 1)))));
+}
+
+at::Tensor poisson_noise(const at::Tensor& img, at::Generator& gen) {
+  at::Tensor q = at::clamp(at::round(img * 255.0), 0, 255);
+  const double vals = poisson_levels(q);
+  q = q / 255.0;
+  return at::poisson(q * vals, gen) / vals - q;
+}
+
+}  // namespace
+
+// ---- public ----
+
+Rng::Rng(uint64_t seed) : eng_(seed), gen_(at::make_generator<at::CPUGeneratorImpl>(mix_seed(seed, 0x6e6f697365ull))) {}
+
+double Rng::uniform(double lo, double hi) {
+  // 53 random bits by hand: std::uniform_real_distribution differs between standard libraries.
+  const double u = double(eng_() >> 11) * (1.0 / 9007199254740992.0);
+  return lo + (hi - lo) * u;
+}
+
+int Rng::randint(int lo, int hi) {
+  const uint64_t n = uint64_t(hi - lo) + 1;
+  return lo + int(uint64_t(uniform() * double(n)) % n);
+}
+
+size_t Rng::choice(const double* w, size_t n) {
+  const double total = std::accumulate(w, w + n, 0.0);
+  double u = uniform() * total, acc = 0;
+  size_t last = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (w[i] <= 0) continue;
+    acc += w[i];
+    last = i;
+    if (u < acc) return i;
+  }
+  return last;
+}
+
+void validate(const Options& o) {
+  if (o.sf < 1) bad("sf", "must be >= 1");
+  check_weights("resize_prob", o.resize_prob.data(), 3);
+  check_resize_range("resize_range", o.resize_range);
+  check_prob("gaussian_noise_prob", o.gaussian_noise_prob);
+  check_range("noise_range", o.noise_range, 0, 1e6);
+  check_range("poisson_scale_range", o.poisson_scale_range, 0, 1e6);
+  check_prob("gray_noise_prob", o.gray_noise_prob);
+  check_range("jpeg_range", o.jpeg_range, 1, 100);
+  check_prob("second_order_prob", o.second_order_prob);
+  check_prob("second_blur_prob", o.second_blur_prob);
+  check_weights("resize_prob2", o.resize_prob2.data(), 3);
+  check_resize_range("resize_range2", o.resize_range2);
+  check_prob("gaussian_noise_prob2", o.gaussian_noise_prob2);
+  check_range("noise_range2", o.noise_range2, 0, 1e6);
+  check_range("poisson_scale_range2", o.poisson_scale_range2, 0, 1e6);
+  check_prob("gray_noise_prob2", o.gray_noise_prob2);
+  check_range("jpeg_range2", o.jpeg_range2, 1, 100);
+  check_kernels("blur_kernel_size", o.blur_kernel_size, "kernel_list", o.kernel_list, "kernel_prob", o.kernel_prob,
+                "blur_sigma", o.blur_sigma, "betag_range", o.betag_range, "betap_range", o.betap_range);
+  check_prob("sinc_prob", o.sinc_prob);
+  check_kernels("blur_kernel_size2", o.blur_kernel_size2, "kernel_list2", o.kernel_list2, "kernel_prob2", o.kernel_prob2,
+                "blur_sigma2", o.blur_sigma2, "betag_range2", o.betag_range2, "betap_range2", o.betap_range2);
+  check_prob("sinc_prob2", o.sinc_prob2);
+  check_prob("final_sinc_prob", o.final_sinc_prob);
+}
+
+Options options_from_json(const json& config) {
+  if (!config.is_object())
+    throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "degradation options: expected an object, got " + config.dump());
+  Options o;
+  bool sectioned = false;
+  // Kernel keys first (data.train.params in SinSR, opts in ResShift's testing config), then the
+  // degradation block.
+  if (config.contains("data") && config["data"].is_object() && config["data"].contains("train") &&
+      config["data"]["train"].is_object() && config["data"]["train"].contains("params")) {
+    apply(config["data"]["train"]["params"], o);
+    sectioned = true;
+  }
+  if (config.contains("opts") && config["opts"].is_object()) {
+    apply(config["opts"], o);
+    sectioned = true;
+  }
+  if (config.contains("degradation") && config["degradation"].is_object()) {
+    apply(config["degradation"], o);
+    sectioned = true;
+  }
+  if (!sectioned) apply(config, o);
+  validate(o);
+  return o;
+}
+
+at::Tensor gaussian_kernel(int k, double sx, double sy, double theta) {
+  return make_kernel(k, sx, sy, theta, [](double d) { return std::exp(-0.5 * d); });
+}
+
+at::Tensor generalized_gaussian_kernel(int k, double sx, double sy, double theta, double beta) {
+  return make_kernel(k, sx, sy, theta, [beta](double d) { return std::exp(-0.5 * std::pow(d, beta)); });
+}
+
+at::Tensor plateau_kernel(int k, double sx, double sy, double theta, double beta) {
+  return make_kernel(k, sx, sy, theta, [beta](double d) { return 1.0 / (std::pow(d, beta) + 1.0); });
+}
+
+at::Tensor sinc_kernel(int k, double omega_c, int pad_to) {
+  check_size(k);
+  if (!(omega_c > 0)) throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "sinc kernel: cutoff must be positive");
+  std::vector<double> v(size_t(k) * k);
+  const double c = (k - 1) / 2.0;
+  double sum = 0;
+  for (int i = 0; i < k; ++i)
+    for (int j = 0; j < k; ++j) {
+      const double r = std::hypot(i - c, j - c);
+      const double val = r == 0 ? omega_c * omega_c / (4 * kPi) : omega_c * std::cyl_bessel_j(1.0, omega_c * r) / (2 * kPi * r);
+      v[size_t(i) * k + j] = val;
+      sum += val;
+    }
+  at::Tensor out = at::empty({k, k}, at::kFloat);
+  float* p = out.data_ptr<float>();
+  for (size_t n = 0; n < v.size(); ++n) p[n] = static_cast<float>(v[n] / sum);
+  return pad_to > k ? pad_kernel(out, pad_to) : out;
+}
+
+at::Tensor pad_kernel(const at::Tensor& kernel, int size) {
+  const int64_t k = kernel.size(-1);
+  if (size < k || (size - k) % 2 != 0)
+    throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT,
+                     "pad_kernel: cannot centre a " + std::to_string(k) + "-kernel in " + std::to_string(size));
+  const int64_t p = (size - k) / 2;
+  return at::constant_pad_nd(kernel, {p, p, p, p}, 0);
+}
+
+at::Tensor random_mixed_kernel(Rng& rng, const std::vector<std::string>& list, const std::vector<double>& prob, int k,
+                               Range sigma, Range betag, Range betap) {
+  if (list.empty() || list.size() != prob.size())
+    throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "random_mixed_kernel: kernel list and probabilities differ in length");
+  const std::string& type = list[rng.choice(prob.data(), prob.size())];
+  const bool iso = type.size() >= 3 && type.compare(type.size() - 3, 3, "iso") == 0 && type.find("aniso") == std::string::npos;
+  const double sx = rng.uniform(sigma[0], sigma[1]);
+  double sy = sx, theta = 0;
+  if (!iso) {
+    sy = rng.uniform(sigma[0], sigma[1]);
+    theta = rng.uniform(-kPi, kPi);
+  }
+  if (type == "iso" || type == "aniso") return gaussian_kernel(k, sx, sy, theta);
+  if (type == "generalized_iso" || type == "generalized_aniso")
+    return generalized_gaussian_kernel(k, sx, sy, theta, draw_beta(rng, betag));
+  if (type == "plateau_iso" || type == "plateau_aniso") return plateau_kernel(k, sx, sy, theta, draw_beta(rng, betap));
+  throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "random_mixed_kernel: unknown kernel type '" + type + "'");
+}
+
+Kernels random_kernels(Rng& rng, const Options& o) {
+  auto blur = [&](int size, double sinc_p, const std::vector<std::string>& list, const std::vector<double>& prob,
+                  Range sigma, Range bg, Range bp) {
+    const int k = draw_kernel_size(rng, size);
+    at::Tensor kernel;
+    if (rng.uniform() < sinc_p) {
+      const double omega = k < 13 ? rng.uniform(kPi / 3, kPi) : rng.uniform(kPi / 5, kPi);
+      kernel = sinc_kernel(k, omega);
+    } else {
+      kernel = random_mixed_kernel(rng, list, prob, k, sigma, bg, bp);
+    }
+    return pad_kernel(kernel, size);
+  };
+  Kernels out;
+  out.kernel1 = blur(o.blur_kernel_size, o.sinc_prob, o.kernel_list, o.kernel_prob, o.blur_sigma, o.betag_range, o.betap_range);
+  out.kernel2 =
+      blur(o.blur_kernel_size2, o.sinc_prob2, o.kernel_list2, o.kernel_prob2, o.blur_sigma2, o.betag_range2, o.betap_range2);
+  if (rng.uniform() < o.final_sinc_prob) {
+    const int k = draw_kernel_size(rng, o.blur_kernel_size2);
+    out.sinc_kernel = sinc_kernel(k, rng.uniform(kPi / 3, kPi), o.blur_kernel_size2);
+  } else {
+    out.sinc_kernel = at::zeros({o.blur_kernel_size2, o.blur_kernel_size2}, at::kFloat);
+    out.sinc_kernel[o.blur_kernel_size2 / 2][o.blur_kernel_size2 / 2] = 1.0;
+  }
+  return out;
+}
+
+at::Tensor filter2d(const at::Tensor& chw, const at::Tensor& kernel) {
+  if (chw.dim() != 3) throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "filter2d: expected a [C,H,W] image");
+  const int64_t k = kernel.size(-1);
+  if (kernel.dim() != 2 || kernel.size(0) != k || k % 2 == 0)
+    throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "filter2d: expected an odd square kernel");
+  const int64_t p = k / 2;
+  at::Tensor x = chw.unsqueeze(1);  // channels as a batch of one-channel images
+  // torch's reflect padding needs more pixels than the pad; tiny images fall back to replicate.
+  x = (p < chw.size(1) && p < chw.size(2)) ? at::reflection_pad2d(x, {p, p, p, p}) : at::replication_pad2d(x, {p, p, p, p});
+  at::Tensor w = kernel.to(chw.scalar_type()).view({1, 1, k, k});
+  return at::conv2d(x, w).squeeze(1);
+}
+
+at::Tensor resize(const at::Tensor& chw, const std::string& mode, double scale, int64_t h, int64_t w) {
+  if (chw.dim() != 3) throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "resize: expected a [C,H,W] image");
+  c10::optional<double> sh, sw;
+  if (scale > 0) {
+    // interpolate(scale_factor=s): floor(size * s), and the kernels map coordinates with 1/s.
+    h = int64_t(std::floor(double(chw.size(1)) * scale));
+    w = int64_t(std::floor(double(chw.size(2)) * scale));
+    sh = scale;
+    sw = scale;
+  }
+  if (h < 1 || w < 1) {
+    h = std::max<int64_t>(h, 1);
+    w = std::max<int64_t>(w, 1);
+    sh = sw = c10::nullopt;
+  }
+  at::Tensor x = chw.unsqueeze(0);
+  at::Tensor out;
+  if (mode == "area")
+    out = at::adaptive_avg_pool2d(x, {h, w});
+  else if (mode == "bilinear")
+    out = at::upsample_bilinear2d(x, {h, w}, false, sh, sw);
+  else if (mode == "bicubic")
+    out = at::upsample_bicubic2d(x, {h, w}, false, sh, sw);
+  else
+    throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "resize: unknown mode '" + mode + "' (area, bilinear, bicubic)");
+  return out.squeeze(0);
+}
+
+at::Tensor add_gaussian_noise(const at::Tensor& chw, double sigma, bool gray, at::Generator& gen) {
+  const int64_t c = gray ? 1 : chw.size(0);
+  at::Tensor noise = at::randn({c, chw.size(1), chw.size(2)}, gen, chw.options()) * (sigma / 255.0);
+  return chw + noise;
+}
+
+at::Tensor add_poisson_noise(const at::Tensor& chw, double scale, bool gray, at::Generator& gen) {
+  at::Tensor noise;
+  if (gray && chw.size(0) == 3) {
+    // torchvision rgb_to_grayscale weights.
+    at::Tensor luma = (0.2989 * chw[0] + 0.587 * chw[1] + 0.114 * chw[2]).unsqueeze(0);
+    noise = poisson_noise(luma, gen);
+  } else {
+    noise = poisson_noise(chw, gen);
+  }
+  return chw + noise * scale;
+}
+
+at::Tensor jpeg(const at::Tensor& chw, int quality) {
+  if (quality < 1 || quality > 100)
+    throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "jpeg: quality must be in 1..100, got " + std::to_string(quality));
+  if (chw.dim() != 3 || (chw.size(0) != 1 && chw.size(0) != 3))
+    throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "jpeg: expected a [C,H,W] image with 1 or 3 channels");
+#if SINSR_WITH_IMAGE_IO
+  // The official training uses DiffJPEG, a differentiable tensor approximation of JPEG; offline
+  // LR making has no gradient to carry, so a real codec (libjpeg via OpenImageIO) gives the
+  // genuine artefacts, including libjpeg's rounding and its 4:2:0 chroma.
+  using namespace OIIO;
+  const int c = int(chw.size(0)), h = int(chw.size(1)), w = int(chw.size(2));
+  at::Tensor hwc = at::clamp(at::round(at::clamp(chw.to(at::kFloat), 0, 1) * 255.0), 0, 255)
+                       .to(at::kByte)
+                       .permute({1, 2, 0})
+                       .contiguous();
+  std::vector<unsigned char> encoded;
+  {
+    Filesystem::IOVecOutput sink(encoded);
+    ImageSpec spec(w, h, c, TypeDesc::UINT8);
+    spec.attribute("Compression", "jpeg:" + std::to_string(quality));
+    spec.attribute("jpeg:subsampling", "4:2:0");
+    void* proxy = &sink;
+    spec.attribute("oiio:ioproxy", TypeDesc::PTR, &proxy);
+    auto out = ImageOutput::create("jpg");
+    if (!out || !out->supports("ioproxy") || !out->open("degrade.jpg", spec) ||
+        !out->write_image(TypeDesc::UINT8, hwc.data_ptr<uint8_t>()) || !out->close())
+      throw sdk::Error(SINSR_ERR_RUNTIME, "jpeg: encoding failed: " + (out ? out->geterror() : OIIO::geterror()));
+  }
+  Filesystem::IOMemReader source(encoded.data(), encoded.size());
+  ImageSpec config;
+  void* proxy = &source;
+  config.attribute("oiio:ioproxy", TypeDesc::PTR, &proxy);
+  auto in = ImageInput::open("degrade.jpg", &config);
+  if (!in) throw sdk::Error(SINSR_ERR_RUNTIME, "jpeg: decoding failed: " + OIIO::geterror());
+  const ImageSpec& got = in->spec();
+  if (got.width != w || got.height != h || got.nchannels != c)
+    throw sdk::Error(SINSR_ERR_RUNTIME, "jpeg: decoded image has another shape");
+  at::Tensor dec = at::empty({h, w, c}, at::kByte);
+  if (!in->read_image(0, 0, 0, c, TypeDesc::UINT8, dec.data_ptr<uint8_t>()))
+    throw sdk::Error(SINSR_ERR_RUNTIME, "jpeg: decoding failed: " + in->geterror());
+  in->close();
+  return dec.permute({2, 0, 1}).to(chw.scalar_type()).div(255.0).contiguous();
+#else
+  throw sdk::Error(SINSR_ERR_UNSUPPORTED,
+                   "jpeg: this build has no image I/O (SINSR_WITH_IMAGE_IO off), so the JPEG degradation step is unavailable");
+#endif
+}
+
+at::Tensor degrade(const at::Tensor& hr_chw01, int scale, uint64_t seed, const Options& o) {
+  validate(o);
+  if (scale < 1) throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "degrade: scale must be >= 1, got " + std::to_string(scale));
+  if (hr_chw01.dim() != 3 || (hr_chw01.size(0) != 1 && hr_chw01.size(0) != 3))
+    throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "degrade: expected a [C,H,W] image with C = 1 or 3");
+  const int64_t H = hr_chw01.size(1), W = hr_chw01.size(2);
+  if (H / scale < 1 || W / scale < 1)
+    throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "degrade: a " + std::to_string(H) + "x" + std::to_string(W) +
+                                                     " image is too small for scale " + std::to_string(scale));
+  at::Tensor x = hr_chw01.to(at::kCPU, at::kFloat).contiguous();
+  Rng rng(seed);
+  const Kernels K = random_kernels(rng, o);
+  auto mode = [&] { return std::string(kModes[rng.randint(0, 2)]); };
+  auto noise = [&](at::Tensor img, double gauss_p, Range sigma, Range pscale, double gray_p) {
+    const bool gaussian = rng.uniform() < gauss_p;
+    const bool gray = rng.uniform() < gray_p;
+    img = gaussian ? add_gaussian_noise(img, rng.uniform(sigma[0], sigma[1]), gray, rng.gen())
+                   : add_poisson_noise(img, rng.uniform(pscale[0], pscale[1]), gray, rng.gen());
+    return at::clamp(img, 0, 1);
+  };
+  auto compress = [&](const at::Tensor& img, Range q) {
+    return jpeg(at::clamp(img, 0, 1), int(std::lround(rng.uniform(q[0], q[1]))));
+  };
+
+  // First order.
+  at::Tensor out = filter2d(x, K.kernel1);
+  const double s1 = draw_resize_scale(rng, o.resize_prob, o.resize_range);
+  out = resize(out, mode(), s1);
+  out = noise(out, o.gaussian_noise_prob, o.noise_range, o.poisson_scale_range, o.gray_noise_prob);
+  out = compress(out, o.jpeg_range);
+
+  // Second order.
+  if (rng.uniform() < o.second_order_prob) {
+    if (rng.uniform() < o.second_blur_prob) out = filter2d(out, K.kernel2);
+    const double s2 = draw_resize_scale(rng, o.resize_prob2, o.resize_range2);
+    out = resize(out, mode(), 0, int64_t(double(H) / scale * s2), int64_t(double(W) / scale * s2));
+    out = noise(out, o.gaussian_noise_prob2, o.noise_range2, o.poisson_scale_range2, o.gray_noise_prob2);
+  }
+
+  // Final: [resize + sinc] and JPEG, in a random order.
+  const int64_t lh = H / scale, lw = W / scale;
+  if (rng.uniform() < 0.5) {
+    out = filter2d(resize(out, mode(), 0, lh, lw), K.sinc_kernel);
+    out = compress(out, o.jpeg_range2);
+  } else {
+    out = compress(out, o.jpeg_range2);
+    out = filter2d(resize(out, mode(), 0, lh, lw), K.sinc_kernel);
+  }
+  if (o.resize_back) out = resize(out, "bicubic", 0, H, W);
+  return quantise8(out).to(hr_chw01.device());
+}
+
+}  // namespace degrade
+}  // namespace sinsr
