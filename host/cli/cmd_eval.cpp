@@ -13,11 +13,13 @@
 
 #include <boost/program_options.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <sstream>
 
 namespace sinsr {
 namespace cli {
@@ -26,99 +28,157 @@ namespace po = boost::program_options;
 namespace fs = std::filesystem;
 
 namespace {
-at::Tensor to_u8(const at::Tensor& chw01) { return io::to_uint8_hwc(chw01.size(0) == 2 || chw01.size(0) == 4 ? chw01.narrow(0, 0, chw01.size(0) - 1) : chw01); }
+
+// The metrics see 8-bit colour, as the official evaluation of saved PNGs does; alpha is dropped.
+at::Tensor to_u8(const at::Tensor& chw01) {
+  const int64_t c = chw01.size(0);
+  return io::to_uint8_hwc(c == 2 || c == 4 ? chw01.narrow(0, 0, c - 1) : chw01);
+}
+
+std::string size_str(const at::Tensor& chw) { return std::to_string(chw.size(2)) + "x" + std::to_string(chw.size(1)); }
+
+// stem -> file; two files with one stem (a.png, a.jpg) are a problem, not a silent choice.
+std::map<std::string, std::string> by_stem(const std::string& dir, const std::string& suffix, std::vector<std::string>& problems) {
+  std::map<std::string, std::string> out;
+  std::map<std::string, bool> dup;
+  for (auto& f : io::list_images(dir)) {
+    std::string stem = fs::path(f).stem().string();
+    if (!suffix.empty() && stem.size() > suffix.size() && stem.compare(stem.size() - suffix.size(), suffix.size(), suffix) == 0)
+      stem.resize(stem.size() - suffix.size());
+    auto [it, fresh] = out.emplace(stem, f);
+    if (!fresh) {
+      problems.push_back(f + ": same name as " + it->second + "; neither is evaluated");
+      dup[stem] = true;
+    }
+  }
+  for (auto& [stem, _] : dup) out.erase(stem);
+  return out;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char ch : s) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return q + "\"";
+}
+
+std::string num(double v, int precision) {
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(precision) << v;
+  return s.str();
+}
+
 }  // namespace
 
 int cmd_eval(const Args& args) {
-  std::string pred, gt, bicubic_from, csv, json_out, suffix, mode;
+  std::string pred, gt, bicubic_from, csv, json_out, suffix, mode_arg;
   int scale = 4, border = -1;
   po::options_description opts(
       "sinsr-host eval (--pred DIR | --bicubic-from LR_DIR) --gt DIR [options]\n"
-      "PSNR and SSIM (the official calculate_psnr / calculate_ssim) per image and on average.\n\nOptions");
+      "PSNR and SSIM per image and their means. Images are paired by file stem (pred/baby.png with\n"
+      "gt/baby.*), never by position; missing partners, duplicate stems and size mismatches are\n"
+      "reported by name and make the exit code 1. Metrics see 8-bit values (16-bit and float files\n"
+      "are quantised as a saved PNG would be); alpha is ignored; gray is replicated to RGB.\n"
+      "Metric modes: y = the official calculate_psnr/calculate_ssim on the MATLAB Y channel rounded to\n"
+      "uint8 (the SR-paper convention); rgb = the same on all three channels; pyiqa = what the official\n"
+      "evaluate.py reports (pyiqa, Y not rounded, SSIM with ReLU; it crops no border: add --crop-border 0).\n"
+      "--bicubic-from makes MATLAB-bicubic x<scale> upscales of LR images (same names as the GT) and\n"
+      "evaluates those: the bicubic baseline of a benchmark set.\n\nOptions");
   // clang-format off
   opts.add_options()
     ("help,h", "this help")
     ("pred", po::value(&pred), "folder of predictions")
-    ("bicubic-from", po::value(&bicubic_from), "instead of --pred: MATLAB-bicubic x scale upscales of these LR images")
-    ("gt", po::value(&gt)->required(), "folder of ground-truth images (paired by file stem)")
-    ("pred-suffix", po::value(&suffix)->default_value(""), "strip this from prediction stems before pairing (e.g. _x4)")
-    ("scale", po::value(&scale)->default_value(4), "SR factor (default crop border)")
-    ("crop-border", po::value(&border)->default_value(-1), "pixels cropped on each side (default: the scale)")
-    ("mode", po::value(&mode)->default_value("y"), "y (MATLAB Y channel, the default) or rgb")
-    ("csv", po::value(&csv), "write the per-image table as CSV")
-    ("json", po::value(&json_out), "write the table and means as JSON");
+    ("bicubic-from", po::value(&bicubic_from), "instead of --pred: evaluate MATLAB-bicubic x scale upscales of these LR images")
+    ("gt", po::value(&gt)->required(), "folder of ground-truth images")
+    ("pred-suffix", po::value(&suffix)->default_value(""), "strip this from prediction stems before pairing (e.g. _x4: baby_x4.png pairs baby.png)")
+    ("scale", po::value(&scale)->default_value(4), "SR factor: the bicubic factor and the default border")
+    ("crop-border", po::value(&border)->default_value(-1, "scale"), "pixels cropped on each side before measuring")
+    ("metric-mode", po::value(&mode_arg)->default_value("y"), "y | rgb | pyiqa")
+    ("csv", po::value(&csv), "write the per-image table and the means as CSV")
+    ("json", po::value(&json_out), "write the table, the means and the problems as JSON");
   // clang-format on
   po::variables_map vm;
   if (int rc = parse_options(args, opts, vm, "eval"); rc >= 0) return rc;
-  if (pred.empty() == bicubic_from.empty() || (mode != "y" && mode != "rgb")) {
-    std::cerr << "sinsr-host eval: give exactly one of --pred and --bicubic-from, and --mode y or rgb\n";
+  if (pred.empty() == bicubic_from.empty()) {
+    std::cerr << "sinsr-host eval: give exactly one of --pred and --bicubic-from\n";
+    return 2;
+  }
+  if (scale < 1) {
+    std::cerr << "sinsr-host eval: --scale must be at least 1\n";
+    return 2;
+  }
+  metrics::Mode mode;
+  try {
+    mode = metrics::parse_mode(mode_arg);
+  } catch (const std::exception& e) {
+    std::cerr << "sinsr-host eval: " << e.what() << "\n";
     return 2;
   }
   if (border < 0) border = scale;
-  const bool y = mode == "y";
   try {
     const std::string src = pred.empty() ? bicubic_from : pred;
-    std::map<std::string, std::string> preds, gts;
-    for (auto& f : io::list_images(src)) {
-      std::string stem = fs::path(f).stem().string();
-      if (!suffix.empty() && stem.size() > suffix.size() && stem.compare(stem.size() - suffix.size(), suffix.size(), suffix) == 0)
-        stem.resize(stem.size() - suffix.size());
-      preds[stem] = f;
-    }
-    for (auto& f : io::list_images(gt)) gts[fs::path(f).stem().string()] = f;
     std::vector<std::string> problems;
+    std::map<std::string, std::string> preds = by_stem(src, pred.empty() ? "" : suffix, problems);
+    std::map<std::string, std::string> gts = by_stem(gt, "", problems);
     for (auto& [stem, f] : preds)
       if (!gts.count(stem)) problems.push_back(f + ": no ground truth named " + stem + ".* in " + gt);
     for (auto& [stem, f] : gts)
-      if (!preds.count(stem)) problems.push_back(f + ": no prediction for it in " + src);
+      if (!preds.count(stem)) problems.push_back(f + ": no " + (pred.empty() ? "LR image" : "prediction") + " for it in " + src);
 
     nlohmann::json rows = nlohmann::json::array();
     double sum_p = 0, sum_s = 0;
     int n = 0;
-    std::cout << std::left << std::setw(24) << "image" << std::right << std::setw(10) << "PSNR" << std::setw(10) << "SSIM" << "\n";
+    const int name_w = 24;
+    std::cout << std::left << std::setw(name_w) << "image" << std::right << std::setw(12) << "size" << std::setw(10) << "PSNR"
+              << std::setw(10) << "SSIM" << "\n";
     for (auto& [stem, gf] : gts) {
       auto it = preds.find(stem);
       if (it == preds.end()) continue;
       try {
         at::Tensor g = io::read_image(gf).pixels;
         at::Tensor p = io::read_image(it->second).pixels;
-        if (pred.empty()) p = imaging::imresize(p, double(scale)).clamp(0.0, 1.0);
+        if (pred.empty()) p = imaging::imresize(p, double(scale));
         if (p.size(1) != g.size(1) || p.size(2) != g.size(2))
-          throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, it->second + ": size " + std::to_string(p.size(2)) + "x" +
-                                                          std::to_string(p.size(1)) + " differs from the ground truth " +
-                                                          std::to_string(g.size(2)) + "x" + std::to_string(g.size(1)));
-        at::Tensor a = to_u8(p), b = to_u8(g);
-        if (!y && a.size(2) != b.size(2)) {  // gray vs colour: compare as RGB
-          if (a.size(2) == 1) a = a.expand({-1, -1, 3}).contiguous();
-          if (b.size(2) == 1) b = b.expand({-1, -1, 3}).contiguous();
-        }
-        double ps = metrics::psnr(a, b, border, y), ss = metrics::ssim(a, b, border, y);
-        std::cout << std::left << std::setw(24) << stem << std::right << std::fixed << std::setprecision(4) << std::setw(10)
-                  << ps << std::setw(10) << ss << "\n";
-        rows.push_back({{"image", stem}, {"psnr", ps}, {"ssim", ss}});
-        sum_p += ps;
-        sum_s += ss;
+          throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, it->second + ": size " + size_str(p) + (pred.empty() ? " after x" + std::to_string(scale) : "") +
+                                                          " differs from the ground truth " + gf + " (" + size_str(g) + ")");
+        metrics::Scores s = metrics::evaluate(to_u8(p), to_u8(g), border, mode);
+        std::cout << std::left << std::setw(name_w) << stem << std::right << std::setw(12) << size_str(g) << std::setw(10)
+                  << num(s.psnr, 4) << std::setw(10) << num(s.ssim, 4) << "\n";
+        rows.push_back({{"image", stem}, {"pred", it->second}, {"gt", gf}, {"psnr", s.psnr}, {"ssim", s.ssim}});
+        sum_p += s.psnr;
+        sum_s += s.ssim;
         ++n;
       } catch (const std::exception& e) {
         problems.push_back(e.what());
       }
     }
-    double mp = n ? sum_p / n : 0, ms = n ? sum_s / n : 0;
-    std::cout << std::left << std::setw(24) << "mean" << std::right << std::fixed << std::setprecision(4) << std::setw(10) << mp
-              << std::setw(10) << ms << "   (" << n << " images, " << (y ? "Y channel" : "RGB") << ", border " << border << ")\n";
+    const double mp = n ? sum_p / n : 0, ms = n ? sum_s / n : 0;
+    std::cout << std::left << std::setw(name_w) << "mean" << std::right << std::setw(12) << "" << std::setw(10) << num(mp, 4)
+              << std::setw(10) << num(ms, 4) << "   (" << n << " images, " << metrics::mode_name(mode) << ", border " << border
+              << ")\n";
     if (!csv.empty()) {
       std::ofstream f(csv);
-      f << "image,psnr,ssim\n";
-      for (auto& r : rows) f << r["image"].get<std::string>() << "," << r["psnr"] << "," << r["ssim"] << "\n";
+      f << "image,pred,gt,psnr,ssim\n";
+      for (auto& r : rows)
+        f << csv_field(r["image"].get<std::string>()) << "," << csv_field(r["pred"].get<std::string>()) << ","
+          << csv_field(r["gt"].get<std::string>()) << "," << num(r["psnr"].get<double>(), 6) << "," << num(r["ssim"].get<double>(), 6)
+          << "\n";
+      f << "(mean),,," << num(mp, 6) << "," << num(ms, 6) << "\n";
       if (!f) throw sdk::Error(SINSR_ERR_IO, csv + ": cannot write");
     }
     if (!json_out.empty()) {
       std::ofstream f(json_out);
-      f << nlohmann::json{{"images", rows}, {"mean_psnr", mp}, {"mean_ssim", ms}, {"count", n}, {"border", border},
-                          {"channel", y ? "y" : "rgb"}, {"problems", problems}}.dump(2) << "\n";
+      // JSON has no infinity: identical pairs give psnr null there.
+      f << nlohmann::json{{"images", rows},          {"mean_psnr", mp},   {"mean_ssim", ms},
+                          {"count", n},              {"border", border},  {"scale", scale},
+                          {"mode", metrics::mode_name(mode)}, {"bicubic", pred.empty()}, {"problems", problems}}
+               .dump(2)
+        << "\n";
       if (!f) throw sdk::Error(SINSR_ERR_IO, json_out + ": cannot write");
     }
     for (auto& p : problems) std::cerr << "error: " << p << "\n";
+    if (n == 0) std::cerr << "error: no image pairs were evaluated\n";
     return problems.empty() && n > 0 ? 0 : 1;
   } catch (const std::exception& e) {
     std::cerr << "sinsr-host eval: " << e.what() << "\n";

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 namespace sinsr {
 namespace metrics {
@@ -56,12 +57,29 @@ at::Tensor pyiqa_y(const at::Tensor& x, int border, const char* who) {
   return ((at::matmul(rgb, w) + 16.0f) / 255.0f * 255.0f).unsqueeze(2);
 }
 
-at::Tensor gaussian_window() {
-  // cv2.getGaussianKernel(11, 1.5) outer product (pyiqa's fspecial is the same normalised Gaussian).
-  at::Tensor i = at::arange(11, at::kDouble) - 5;
-  at::Tensor g = at::exp(-(i * i) / (2 * 1.5 * 1.5));
-  g = g / g.sum();
-  return (g.view({11, 1}) * g.view({1, 11})).view({1, 1, 11, 11});
+// cv2.getGaussianKernel(11, 1.5); the 2-D window is its outer product (pyiqa's fspecial is the
+// same normalised Gaussian).
+const std::vector<double>& gaussian_taps() {
+  static const std::vector<double> taps = [] {
+    std::vector<double> g(11);
+    double sum = 0;
+    for (int i = 0; i < 11; ++i) sum += g[size_t(i)] = std::exp(-double((i - 5) * (i - 5)) / (2 * 1.5 * 1.5));
+    for (double& v : g) v /= sum;
+    return g;
+  }();
+  return taps;
+}
+
+// 'valid' filtering of a float64 plane with the separable window, as two passes of shifted
+// slices: a 2-D conv2d in float64 goes through im2col, 121 copies of the image.
+at::Tensor filter_valid(const at::Tensor& x) {
+  const auto& g = gaussian_taps();
+  const int64_t h = x.size(0) - 10, w = x.size(1) - 10;
+  at::Tensor rows = x.narrow(0, 0, h) * g[0];
+  for (int k = 1; k < 11; ++k) rows.add_(x.narrow(0, k, h), g[size_t(k)]);
+  at::Tensor out = rows.narrow(1, 0, w) * g[0];
+  for (int k = 1; k < 11; ++k) out.add_(rows.narrow(1, k, w), g[size_t(k)]);
+  return out;
 }
 
 // Mean SSIM map of two float64 planes; 'valid' filtering (the official code filters with
@@ -70,8 +88,7 @@ double ssim_plane(const at::Tensor& a, const at::Tensor& b, bool relu_cs) {
   require(a.size(0) >= 11 && a.size(1) >= 11, SINSR_ERR_INVALID_ARGUMENT,
           "ssim: the compared region is smaller than the 11x11 window");
   const double C1 = std::pow(0.01 * 255, 2), C2 = std::pow(0.03 * 255, 2);
-  static const at::Tensor win = gaussian_window();
-  auto filt = [&](const at::Tensor& x) { return at::conv2d(x.reshape({1, 1, x.size(0), x.size(1)}), win).squeeze(); };
+  auto filt = [](const at::Tensor& x) { return filter_valid(x); };
   at::Tensor mu1 = filt(a), mu2 = filt(b);
   at::Tensor mu1_sq = mu1 * mu1, mu2_sq = mu2 * mu2, mu12 = mu1 * mu2;
   at::Tensor s1 = filt(a * a) - mu1_sq, s2 = filt(b * b) - mu2_sq, s12 = filt(a * b) - mu12;

@@ -1,8 +1,10 @@
-// sinsr-host eval: the published bicubic anchor on Set5, and pairing by name with problems
-// reported by file.
+// sinsr-host eval: the published bicubic anchors on Set5 and Set14, pairing by name, and every
+// problem reported by file.
 #include "parity.hpp"
 
+#include "imresize.hpp"
 #include "io/image_io.hpp"
+#include "metrics.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -10,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sys/wait.h>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -25,36 +28,142 @@ int run(const std::string& args, std::string* output = nullptr) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-TEST(Eval, Set5BicubicReproducesThePublishedBaseline) {
-  std::string data = sinsr_test::data_dir() + "/set5";
-  if (!fs::exists(data)) GTEST_SKIP() << "no Set5 in " << sinsr_test::data_dir();
-  std::string json = ::testing::TempDir() + "/set5_" + std::to_string(::getpid()) + ".json";
-  ASSERT_EQ(run("--bicubic-from " + data + "/lr_x4 --gt " + data + "/hr --json " + json), 0);
+nlohmann::json bicubic_anchor(const std::string& set) {
+  fs::path data = fs::path(sinsr_test::data_dir()) / set;
+  std::string json = ::testing::TempDir() + "/" + set + "_" + std::to_string(::getpid()) + ".json";
+  std::string out;
+  int rc = run("--bicubic-from " + (data / "lr_x4").string() + " --gt " + (data / "hr").string() + " --json " + json, &out);
+  EXPECT_EQ(rc, 0) << out;
   std::ifstream in(json);
-  auto j = nlohmann::json::parse(in);
+  return nlohmann::json::parse(in);
+}
+
+// The commonly published MATLAB-bicubic x4 figures (Y channel, 4-pixel border).
+TEST(Eval, Set5BicubicReproducesThePublishedBaseline) {
+  if (!fs::exists(fs::path(sinsr_test::data_dir()) / "set5")) GTEST_SKIP() << "no Set5 in " << sinsr_test::data_dir();
+  auto j = bicubic_anchor("set5");
   EXPECT_EQ(j["count"].get<int>(), 5);
+  EXPECT_EQ(j["border"].get<int>(), 4);
+  EXPECT_EQ(j["mode"].get<std::string>(), "y");
   EXPECT_NEAR(j["mean_psnr"].get<double>(), 28.42, 0.02);
   EXPECT_NEAR(j["mean_ssim"].get<double>(), 0.810, 0.002);
 }
 
+TEST(Eval, Set14BicubicReproducesThePublishedBaseline) {
+  if (!fs::exists(fs::path(sinsr_test::data_dir()) / "set14")) GTEST_SKIP() << "no Set14 in " << sinsr_test::data_dir();
+  auto j = bicubic_anchor("set14");
+  EXPECT_EQ(j["count"].get<int>(), 14);  // bridge is gray in both folders and counts too
+  EXPECT_NEAR(j["mean_psnr"].get<double>(), 26.09, 0.02);
+  EXPECT_NEAR(j["mean_ssim"].get<double>(), 0.704, 0.002);
+}
+
+struct Folders {
+  fs::path root, pred, gt;
+};
+
+Folders make_folders(const std::string& name) {
+  Folders f;
+  f.root = fs::path(::testing::TempDir()) / ("eval_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(f.root);
+  f.pred = f.root / "pred";
+  f.gt = f.root / "gt";
+  fs::create_directories(f.pred);
+  fs::create_directories(f.gt);
+  return f;
+}
+
 TEST(Eval, PairsByNameAndReportsMissingAndMismatchedFiles) {
-  fs::path d = fs::path(::testing::TempDir()) / ("eval_pairs_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d / "pred");
-  fs::create_directories(d / "gt");
+  Folders d = make_folders("pairs");
   at::Tensor a = at::rand({3, 32, 32}), b = at::rand({3, 32, 32});
-  sinsr::io::write_image((d / "gt" / "a.png").string(), a);
-  sinsr::io::write_image((d / "gt" / "b.png").string(), b);
-  sinsr::io::write_image((d / "gt" / "c.png").string(), b);
-  sinsr::io::write_image((d / "pred" / "b.png").string(), b);  // sorted position would pair b with a
-  sinsr::io::write_image((d / "pred" / "a.png").string(), a);
-  sinsr::io::write_image((d / "pred" / "c.png").string(), at::rand({3, 16, 16}));
-  sinsr::io::write_image((d / "pred" / "z.png").string(), a);
+  sinsr::io::write_image((d.gt / "a.png").string(), a);
+  sinsr::io::write_image((d.gt / "b.png").string(), b);
+  sinsr::io::write_image((d.gt / "c.png").string(), b);
+  sinsr::io::write_image((d.gt / "lonely.png").string(), b);
+  sinsr::io::write_image((d.pred / "b.png").string(), b);  // sorted position would pair b with a
+  sinsr::io::write_image((d.pred / "a.tif").string(), a);  // other format, same stem
+  sinsr::io::write_image((d.pred / "c.png").string(), at::rand({3, 16, 16}));
+  sinsr::io::write_image((d.pred / "z.png").string(), a);
+  std::string json = (d.root / "r.json").string(), csv = (d.root / "r.csv").string(), out;
+  EXPECT_EQ(run("--pred " + d.pred.string() + " --gt " + d.gt.string() + " --crop-border 0 --json " + json + " --csv " + csv, &out), 1);
+  EXPECT_NE(out.find((d.pred / "z.png").string() + ": no ground truth"), std::string::npos) << out;
+  EXPECT_NE(out.find((d.gt / "lonely.png").string() + ": no prediction"), std::string::npos) << out;
+  EXPECT_NE(out.find((d.pred / "c.png").string() + ": size 16x16 differs"), std::string::npos) << out;
+  std::ifstream in(json);
+  auto j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["count"].get<int>(), 2);
+  EXPECT_EQ(j["problems"].size(), 3u);
+  for (auto& row : j["images"]) EXPECT_TRUE(row["psnr"].is_null()) << row;  // identical by name: infinite PSNR
+  std::ifstream c(csv);
+  std::string header, line;
+  std::getline(c, header);
+  EXPECT_EQ(header, "image,pred,gt,psnr,ssim");
+  std::getline(c, line);
+  EXPECT_EQ(line.rfind("a,", 0), 0u) << line;
+  EXPECT_NE(line.find(",inf,1.000000"), std::string::npos) << line;
+}
+
+TEST(Eval, ScoresEqualTheLibraryAndModesDiffer) {
+  Folders d = make_folders("modes");
+  at::Tensor g = at::rand({3, 40, 36}), p = (g + 0.05 * at::randn({3, 40, 36})).clamp(0, 1);
+  sinsr::io::write_image((d.gt / "im.png").string(), g);
+  sinsr::io::write_image((d.pred / "im_x4.png").string(), p, 16);  // 16-bit predictions are measured at 8 bits
+  at::Tensor gu = sinsr::io::to_uint8_hwc(sinsr::io::read_image((d.gt / "im.png").string()).pixels);
+  at::Tensor pu = sinsr::io::to_uint8_hwc(sinsr::io::read_image((d.pred / "im_x4.png").string()).pixels);
+  std::string base = "--pred " + d.pred.string() + " --gt " + d.gt.string() + " --pred-suffix _x4 --json " + (d.root / "m.json").string();
+  for (auto mode : {sinsr::metrics::Mode::y, sinsr::metrics::Mode::rgb, sinsr::metrics::Mode::pyiqa})
+    for (int border : {0, 3}) {
+      std::string out;
+      ASSERT_EQ(run(base + " --metric-mode " + sinsr::metrics::mode_name(mode) + " --crop-border " + std::to_string(border), &out), 0) << out;
+      std::ifstream in(d.root / "m.json");
+      auto j = nlohmann::json::parse(in);
+      auto want = sinsr::metrics::evaluate(pu, gu, border, mode);
+      EXPECT_NEAR(j["mean_psnr"].get<double>(), want.psnr, 1e-9) << out;
+      EXPECT_NEAR(j["mean_ssim"].get<double>(), want.ssim, 1e-9) << out;
+      EXPECT_EQ(j["images"][0]["image"].get<std::string>(), "im");
+    }
+  auto y = sinsr::metrics::evaluate(pu, gu, 0, sinsr::metrics::Mode::y);
+  auto rgb = sinsr::metrics::evaluate(pu, gu, 0, sinsr::metrics::Mode::rgb);
+  EXPECT_GT(std::abs(y.psnr - rgb.psnr), 0.01);
   std::string out;
-  EXPECT_EQ(run("--pred " + (d / "pred").string() + " --gt " + (d / "gt").string() + " --crop-border 0", &out), 1);
-  EXPECT_NE(out.find("z.png"), std::string::npos) << out;   // no ground truth
-  EXPECT_NE(out.find("c.png"), std::string::npos) << out;   // size mismatch
-  EXPECT_NE(out.find("inf"), std::string::npos) << out;     // a and b matched by name: identical
+  EXPECT_EQ(run(base + " --metric-mode lab", &out), 2) << out;
+  EXPECT_NE(out.find("lab"), std::string::npos) << out;
+}
+
+TEST(Eval, BicubicModeUpscalesTheLrImages) {
+  Folders d = make_folders("bicubic");
+  at::Tensor hr = at::rand({3, 48, 40});
+  sinsr::io::write_image((d.gt / "x.png").string(), hr);
+  at::Tensor hr8 = sinsr::io::read_image((d.gt / "x.png").string()).pixels;
+  sinsr::io::write_image((d.pred / "x.png").string(), sinsr::imaging::imresize(hr8, 0.25));
+  sinsr::io::write_image((d.pred / "wrong.png").string(), at::rand({3, 10, 11}));
+  sinsr::io::write_image((d.gt / "wrong.png").string(), at::rand({3, 48, 40}));
+  std::string json = (d.root / "b.json").string(), out;
+  EXPECT_EQ(run("--bicubic-from " + d.pred.string() + " --gt " + d.gt.string() + " --json " + json, &out), 1) << out;
+  EXPECT_NE(out.find((d.pred / "wrong.png").string() + ": size 44x40 after x4 differs"), std::string::npos) << out;
+  std::ifstream in(json);
+  auto j = nlohmann::json::parse(in);
+  ASSERT_EQ(j["count"].get<int>(), 1);
+  at::Tensor lr = sinsr::io::read_image((d.pred / "x.png").string()).pixels;
+  auto want = sinsr::metrics::evaluate(sinsr::io::to_uint8_hwc(sinsr::imaging::imresize(lr, 4.0)), sinsr::io::to_uint8_hwc(hr8), 4,
+                                       sinsr::metrics::Mode::y);
+  EXPECT_NEAR(j["mean_psnr"].get<double>(), want.psnr, 1e-9);
+}
+
+TEST(Eval, UsageErrorsAndEmptyFolders) {
+  Folders d = make_folders("usage");
+  std::string out;
+  EXPECT_EQ(run("--gt " + d.gt.string(), &out), 2) << out;  // neither --pred nor --bicubic-from
+  EXPECT_EQ(run("--pred " + d.pred.string() + " --bicubic-from " + d.pred.string() + " --gt " + d.gt.string(), &out), 2) << out;
+  EXPECT_EQ(run("--pred " + d.pred.string() + " --gt " + d.gt.string(), &out), 1) << out;  // nothing to evaluate
+  EXPECT_NE(out.find("no image pairs"), std::string::npos) << out;
+  EXPECT_EQ(run("--pred " + (d.root / "nope").string() + " --gt " + d.gt.string(), &out), 1) << out;
+  EXPECT_NE(out.find((d.root / "nope").string()), std::string::npos) << out;
+  // Two files with one stem are reported, not silently chosen between.
+  sinsr::io::write_image((d.pred / "s.png").string(), at::rand({3, 16, 16}));
+  sinsr::io::write_image((d.pred / "s.jpg").string(), at::rand({3, 16, 16}));
+  sinsr::io::write_image((d.gt / "s.png").string(), at::rand({3, 16, 16}));
+  EXPECT_EQ(run("--pred " + d.pred.string() + " --gt " + d.gt.string() + " --crop-border 0", &out), 1) << out;
+  EXPECT_NE(out.find("same name as"), std::string::npos) << out;
 }
 
 }  // namespace
