@@ -25,6 +25,11 @@ host::json config_argument(const std::string& value) {
   return config::parse(value, "config argument");
 }
 
+host::json config_contents(const std::string& value, const std::string& option) {
+  std::error_code ec;
+  return std::filesystem::exists(value, ec) ? config::load_file(value) : config::parse(value, option);
+}
+
 int parse_options(const Args& args, const boost::program_options::options_description& opts,
                   boost::program_options::variables_map& vm, const std::string& command) {
   namespace po = boost::program_options;

@@ -18,6 +18,8 @@ void load_plugins(host::Runtime& runtime, const std::vector<std::string>& explic
 
 // A component config flag: a file (JSON or YAML, official layouts accepted) or inline JSON.
 host::json config_argument(const std::string& value);
+// The same argument read here in the host (file contents or inline JSON; YAML files accepted).
+host::json config_contents(const std::string& value, const std::string& option);
 
 // Parses a subcommand's options. Returns -1 to go on, otherwise the exit code to return
 // (0 after printing --help, 2 after reporting a usage error with the options).

@@ -1,8 +1,11 @@
 // sinsr-host bench: forward time of the full-size UNet (64x64 latent) and VQ encode/decode
 // (256x256 image) with random weights, at one thread and at the requested thread count, side
 // by side in one run, so later numbers (the official Python code, other machines) compare.
+// --only distill times a distillation iteration; --only memory measures peak memory of tiled
+// upscales as the image grows at a fixed tile size.
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "pipeline.hpp"
 #include "trainer.hpp"
 
 #include <sinsr/config.hpp>
@@ -13,8 +16,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <sstream>
+#include <string>
 #include <thread>
+
+#include <sys/resource.h>
 
 namespace po = boost::program_options;
 
@@ -41,13 +49,87 @@ struct Row {
   double ms_one, ms_many;
 };
 
+// Peak resident memory in MiB. Linux resets the high-water mark on writing "5" to clear_refs,
+// so each measurement sees only its own peak; elsewhere the peak is the process's so far.
+bool reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  return bool(f << "5" << std::flush);
+}
+
+double peak_rss_mib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // kB
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) / 1024.0;
+}
+
+// Peak memory of whole-image upscales at a fixed tile size, per image size: apart from the
+// buffers that scale with the image (input, padded input, the output accumulators), it must
+// stay flat, because only one batch of tiles is in flight.
+int bench_memory(host::Runtime& runtime, const std::string& config_path, const std::string& codec_config,
+                 const std::string& sizes_arg, int chop) {
+  host::PipelineOptions po;
+  po.backbone = {"unet_swin", {{"config_file", config_path}}, "none"};
+  po.codec = {"vq_f4", {{"config_file", codec_config.empty() ? config_path : codec_config}}, "none"};
+  po.sampler = {"deterministic", host::json::object(), ""};
+  po.steps = 1;
+  po.chop_size = chop;
+  po.seed = 0;
+  std::vector<int64_t> sizes;
+  std::stringstream ss(sizes_arg);
+  for (std::string item; std::getline(ss, item, ',');) sizes.push_back(std::stoll(item));
+  if (sizes.empty() || *std::min_element(sizes.begin(), sizes.end()) < 1) {
+    std::cerr << "sinsr-host bench: --memory-sizes takes positive LR sizes, e.g. 64,128,256\n";
+    return 2;
+  }
+  std::unique_ptr<host::Pipeline> pipeline;
+  try {
+    pipeline = std::make_unique<host::Pipeline>(runtime, po);
+  } catch (const std::exception& e) {
+    std::cerr << "sinsr-host bench: " << e.what() << "\n";
+    return 1;
+  }
+  const int64_t s = po.scale;
+  // One warm-up tile so that one-time allocations (weights, thread pools) are not charged to
+  // the first size.
+  pipeline->upscale_any(at::rand({3, chop, chop}));
+  const bool exact = reset_peak_rss();
+  std::printf("peak resident memory, LR tile %d (chop stride %d), %s\n", chop, chop * 7 / 8,
+              exact ? "high-water mark reset before each size" : "process peak so far (no per-run reset here)");
+  std::printf("%-12s %8s %12s %14s %16s %8s\n", "LR size", "tiles", "peak MiB", "image bufs MiB", "peak - bufs MiB",
+              "ratio");
+  double first = 0;
+  for (int64_t n : sizes) {
+    at::Tensor lr = at::rand({3, n, n});
+    int tiles = 0;
+    reset_peak_rss();
+    at::Tensor sr = pipeline->upscale_any(lr, [&](int, int total) {
+      tiles = total;
+      return true;
+    });
+    double peak = peak_rss_mib();
+    // float32: the input and its padded [-1,1] copy; the accumulator and weight sum (4 planes,
+    // normalised in place into the output).
+    double bufs = double(n * n * 3 * 2 + n * s * n * s * 4) * 4 / (1024.0 * 1024.0);
+    double rest = peak - bufs;
+    if (first == 0) first = rest;
+    std::printf("%-12s %8d %12.1f %14.1f %16.1f %7.2fx\n", (std::to_string(n) + "x" + std::to_string(n)).c_str(),
+                tiles, peak, bufs, rest, rest / first);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int cmd_bench(const Args& args) {
   po::options_description opts("sinsr-host bench [options]");
   std::vector<std::string> plugins;
   std::string config_path, what, codec_config;
-  int threads = 0, repeats = 3, latent = 64, image = 256, distill_size = 256, distill_batch = 1;
+  std::string memory_sizes = "64,128,256";
+  int threads = 0, repeats = 3, latent = 64, image = 256, distill_size = 256, distill_batch = 1, chop = 64;
   opts.add_options()("help,h", "show this help")("plugin", po::value(&plugins)->composing(),
                                                  "load a plugin library (repeatable)")(
       "config", po::value(&config_path), "model config (default: configs/sinsr_x4.yaml of this installation)")(
@@ -55,10 +137,12 @@ int cmd_bench(const Args& args) {
       "repeats", po::value(&repeats), "timed calls per measurement (median reported)")(
       "latent", po::value(&latent), "UNet latent size (default 64)")(
       "image", po::value(&image), "VQ image size (default 256)")(
-      "only", po::value(&what), "unet, vq or distill (default: unet and vq)")(
+      "only", po::value(&what), "unet, vq, distill or memory (default: unet and vq)")(
       "distill-size", po::value(&distill_size), "distill: HR crop size (latent = size / 4 with the codec)")(
       "distill-batch", po::value(&distill_batch), "distill: batch size")(
-      "codec-config", po::value(&codec_config), "distill: codec config (default: --config)");
+      "codec-config", po::value(&codec_config), "distill, memory: codec config (default: --config)")(
+      "memory-sizes", po::value(&memory_sizes), "memory: LR image sizes, comma-separated (default 64,128,256)")(
+      "chop-size", po::value(&chop), "memory: LR tile size (default 64)");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(args).options(opts).run(), vm);
@@ -79,9 +163,13 @@ int cmd_bench(const Args& args) {
   at::manual_seed(0);
   std::vector<Row> rows;
 
-  if (!what.empty() && what != "unet" && what != "vq" && what != "distill") {
-    std::cerr << "sinsr-host bench: --only takes unet, vq or distill\n";
+  if (!what.empty() && what != "unet" && what != "vq" && what != "distill" && what != "memory") {
+    std::cerr << "sinsr-host bench: --only takes unet, vq, distill or memory\n";
     return 2;
+  }
+  if (what == "memory") {
+    at::set_num_threads(threads);
+    return bench_memory(runtime, config_path, codec_config, memory_sizes, chop);
   }
   if (what.empty() || what == "unet") {
     host::BackboneHandle unet(runtime.find(SINSR_KIND_BACKBONE, "unet_swin"), {{"config_file", config_path}});

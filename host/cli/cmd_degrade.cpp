@@ -86,11 +86,7 @@ int cmd_degrade(const Args& args) {
   try {
     at::set_num_threads(threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency())));
     degrade::Options options;
-    if (!config.empty()) {
-      std::error_code ec;
-      config::json j = fs::exists(config, ec) ? config::load_file(config) : config::parse(config, "--config");
-      options = degrade::options_from_json(j);
-    }
+    if (!config.empty()) options = degrade::options_from_json(config_contents(config, "--config"));
     if (scale < 1) scale = options.sf;
 
     std::error_code ec;

@@ -29,11 +29,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The metrics see 8-bit colour, as the official evaluation of saved PNGs does; alpha is dropped.
-at::Tensor to_u8(const at::Tensor& chw01) {
-  const int64_t c = chw01.size(0);
-  return io::to_uint8_hwc(c == 2 || c == 4 ? chw01.narrow(0, 0, c - 1) : chw01);
-}
 
 std::string size_str(const at::Tensor& chw) { return std::to_string(chw.size(2)) + "x" + std::to_string(chw.size(1)); }
 
@@ -142,7 +137,7 @@ int cmd_eval(const Args& args) {
         if (p.size(1) != g.size(1) || p.size(2) != g.size(2))
           throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, it->second + ": size " + size_str(p) + (pred.empty() ? " after x" + std::to_string(scale) : "") +
                                                           " differs from the ground truth " + gf + " (" + size_str(g) + ")");
-        metrics::Scores s = metrics::evaluate(to_u8(p), to_u8(g), border, mode);
+        metrics::Scores s = metrics::evaluate(io::color_uint8_hwc(p), io::color_uint8_hwc(g), border, mode);
         std::cout << std::left << std::setw(name_w) << stem << std::right << std::setw(12) << size_str(g) << std::setw(10)
                   << num(s.psnr, 4) << std::setw(10) << num(s.ssim, 4) << "\n";
         rows.push_back({{"image", stem}, {"pred", it->second}, {"gt", gf}, {"psnr", s.psnr}, {"ssim", s.ssim}});

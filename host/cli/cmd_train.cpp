@@ -2,6 +2,7 @@
 // every part a plugin chosen by name.
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "degradation.hpp"
 #include "trainer.hpp"
 
 #include <sinsr/config.hpp>
@@ -34,7 +35,7 @@ struct LossFlags {
 int run(const Args& args, bool distill) {
   const char* cmd = distill ? "distill" : "train";
   std::string config, backbone, bcfg, bw, teacher, tcfg, tw, codec, ccfg, cw, sampler, scfg, device, resume, out;
-  std::string val_lr, val_hr, degradation;
+  std::string val_lr, val_hr, degradation, dcfg;
   std::vector<std::string> plugins, data;
   int gt_size = 256, batch = 4, workers = 2, scale = 4, threads = 0, val_limit = 8;
   int64_t max_steps = 1000, save_every = 500, val_every = 0, log_every = 10, warmup = 5000, crash_at = 0;
@@ -67,6 +68,8 @@ int run(const Args& args, bool distill) {
     ("batch", po::value(&batch)->default_value(4), "batch size per process")
     ("workers", po::value(&workers)->default_value(2), "data loading threads")
     ("degradation", po::value(&degradation)->default_value("bicubic"), "bicubic (MATLAB) or realesrgan")
+    ("degradation-config", po::value(&dcfg), "RealESRGAN parameters: file or inline JSON "
+                                             "(default: --config's blocks, else the official values)")
     ("lr", po::value(&lr)->default_value(5e-5), "AdamW learning rate")
     ("weight-decay", po::value(&wd)->default_value(0.0), "AdamW weight decay")
     ("warmup", po::value(&warmup)->default_value(5000), "linear warm-up steps (applied after each step, as officially)")
@@ -130,6 +133,9 @@ int run(const Args& args, bool distill) {
     loop.data.batch_size = batch;
     loop.data.workers = workers;
     loop.data.degradation = degradation;
+    if (degradation == "realesrgan" && (!dcfg.empty() || !config.empty()))
+      loop.data.degradation_options = degrade::options_from_json(dcfg.empty() ? config::load_file(config)
+                                                                      : config_contents(dcfg, "--degradation-config"));
     loop.max_steps = max_steps;
     loop.save_every = save_every;
     loop.val_every = val_every;

@@ -42,9 +42,8 @@ Dataset::Dataset(DatasetOptions options) : impl_(new Impl) {
   auto& o = im.o;
   if (o.gt_size % o.scale != 0)
     throw Error(SINSR_ERR_INVALID_ARGUMENT, "gt_size must be a multiple of the scale");
-  if (o.degradation == "realesrgan")
-    throw Error(SINSR_ERR_UNSUPPORTED, "the RealESRGAN degradation is not in this build yet; use bicubic");
-  if (o.degradation != "bicubic")
+  if (o.degradation == "realesrgan") degrade::validate(o.degradation_options);
+  else if (o.degradation != "bicubic")
     throw Error(SINSR_ERR_INVALID_ARGUMENT, "unknown degradation '" + o.degradation + "' (bicubic or realesrgan)");
   std::vector<std::string> all;
   for (const auto& folder : o.folders) {
@@ -97,7 +96,9 @@ Batch Dataset::Impl::make(int64_t step) const {
       if (f & 4) hr = hr.transpose(1, 2);
     }
     hr = hr.contiguous();
-    at::Tensor lr = imaging::imresize(hr, 1.0 / o.scale);
+    // The degradation draws from its own seed, so crops do not shift when its options change.
+    at::Tensor lr = o.degradation == "realesrgan" ? degrade::degrade(hr, o.scale, mix_seed(r, 4), o.degradation_options)
+                                                  : imaging::imresize(hr, 1.0 / o.scale);
     hrs.push_back(hr);
     lrs.push_back(lr.clamp(0, 1));
   }

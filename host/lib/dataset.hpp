@@ -2,6 +2,8 @@
 // MATLAB-style bicubic resize (or the RealESRGAN degradation), prefetched on worker threads.
 #pragma once
 
+#include "degradation.hpp"
+
 #include <ATen/ATen.h>
 
 #include <cstdint>
@@ -19,6 +21,7 @@ struct DatasetOptions {
   int batch_size = 4;                // per rank
   bool flips = true;                 // horizontal/vertical flips and 90-degree rotations
   std::string degradation = "bicubic";  // "bicubic" or "realesrgan"
+  degrade::Options degradation_options;  // for "realesrgan"; the official values by default
   uint64_t seed = 0;
   int rank = 0;                      // data sharding: rank r takes files r, r+W, ...
   int world_size = 1;

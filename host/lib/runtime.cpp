@@ -383,7 +383,10 @@ DLDataType dl_dtype(at::ScalarType t) {
     case at::kHalf: d.code = kDLFloat; d.bits = 16; break;
     case at::kBFloat16: d.code = kDLBfloat; d.bits = 16; break;
     case at::kDouble: d.code = kDLFloat; d.bits = 64; break;
-    default: d.code = kDLFloat; d.bits = 32; break;
+    case at::kFloat: d.code = kDLFloat; d.bits = 32; break;
+    default:
+      throw Error(SINSR_ERR_INVALID_ARGUMENT, std::string("models run in float16, bfloat16, float32 or float64, not ") +
+                                                  c10::toString(t));
   }
   return d;
 }

@@ -34,10 +34,10 @@ Validation validate(Trainer& trainer, const TrainerOptions& options, const std::
       if (fs::path(hr).stem() != fs::path(lr).stem()) continue;
       at::Tensor g = io::read_image(hr).pixels;
       if (g.size(1) != sr.size(1) || g.size(2) != sr.size(2)) break;
-      at::Tensor a = io::to_uint8_hwc(sr.narrow(0, 0, std::min<int64_t>(3, sr.size(0))));
-      at::Tensor b = io::to_uint8_hwc(g.narrow(0, 0, std::min<int64_t>(3, g.size(0))));
-      sum_p += metrics::psnr(a, b, 0, true);
-      sum_s += metrics::ssim(a, b, 0, true);
+      // As `sinsr-host eval` scores them: 8-bit, Y channel, the scale as border.
+      metrics::Scores m = metrics::evaluate(io::color_uint8_hwc(sr), io::color_uint8_hwc(g), options.scale, metrics::Mode::y);
+      sum_p += m.psnr;
+      sum_s += m.ssim;
       ++scored;
     }
   }

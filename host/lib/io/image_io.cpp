@@ -95,6 +95,12 @@ at::Tensor to_uint8_hwc(const at::Tensor& chw01) {
   return quantise(chw01, 255.0).to(at::kByte).permute({1, 2, 0}).contiguous();
 }
 
+at::Tensor color_uint8_hwc(const at::Tensor& chw01) {
+  sdk::require(chw01.dim() == 3, SINSR_ERR_INVALID_ARGUMENT, "color_uint8_hwc: expected a [C,H,W] image");
+  const int64_t c = chw01.size(0);
+  return to_uint8_hwc(c == 2 || c == 4 ? chw01.narrow(0, 0, c - 1) : chw01);
+}
+
 void write_image(const std::string& path, const at::Tensor& chw01, int bits) {
   if (!chw01.defined() || chw01.dim() != 3 || chw01.size(0) < 1 || chw01.size(0) > 4 || chw01.size(1) < 1 || chw01.size(2) < 1)
     throw Error(SINSR_ERR_INVALID_ARGUMENT, path + ": expected a non-empty [C,H,W] image with 1 to 4 channels");

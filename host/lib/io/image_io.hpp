@@ -35,6 +35,8 @@ std::vector<std::string> list_images(const std::string& dir);
 // [C,H,W] in [0,1] -> [H,W,C] uint8 the way the official tensor2img does it: float32, clamp,
 // x*255, round half to even.
 at::Tensor to_uint8_hwc(const at::Tensor& chw01);
+// The same without an alpha channel (gray+alpha -> gray, RGBA -> RGB): what the metrics see.
+at::Tensor color_uint8_hwc(const at::Tensor& chw01);
 
 }  // namespace io
 }  // namespace sinsr

@@ -1,0 +1,70 @@
+// The training reader: batches are pure functions of (seed, rank, step), LR images come from the
+// chosen degradation at HR/scale, and an unknown degradation is refused by name.
+#include "parity.hpp"
+
+#include "dataset.hpp"
+
+#include <sinsr/sdk.hpp>
+
+#include <filesystem>
+
+namespace {
+
+using sinsr::train::Dataset;
+using sinsr::train::DatasetOptions;
+
+DatasetOptions options(const std::string& degradation) {
+  DatasetOptions o;
+  o.folders = {sinsr_test::data_dir() + "/set5/hr"};
+  o.gt_size = 32;
+  o.batch_size = 3;
+  o.degradation = degradation;
+  o.seed = 7;
+  return o;
+}
+
+class DatasetTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(sinsr_test::data_dir() + "/set5/hr")) GTEST_SKIP();
+  }
+};
+
+TEST_P(DatasetTest, BatchesAreShapedRangedAndReproducible) {
+  Dataset a(options(GetParam())), b(options(GetParam()));
+  ASSERT_EQ(a.size(), 5u);
+  auto x = a.batch(3), y = b.batch(3), z = a.batch(4);
+  ASSERT_EQ(x.hr.sizes(), (at::IntArrayRef{3, 3, 32, 32}));
+  ASSERT_EQ(x.lr.sizes(), (at::IntArrayRef{3, 3, 8, 8}));
+  EXPECT_GE(x.lr.min().item<float>(), -1.f);
+  EXPECT_LE(x.lr.max().item<float>(), 1.f);
+  EXPECT_TRUE(x.hr.equal(y.hr));
+  EXPECT_TRUE(x.lr.equal(y.lr));
+  EXPECT_FALSE(x.hr.equal(z.hr));
+}
+
+INSTANTIATE_TEST_SUITE_P(Degradations, DatasetTest, ::testing::Values("bicubic", "realesrgan"));
+
+TEST(Dataset, RealEsrganDiffersFromBicubicOnTheSameCrops) {
+  if (!std::filesystem::exists(sinsr_test::data_dir() + "/set5/hr")) GTEST_SKIP();
+  Dataset bic(options("bicubic")), real(options("realesrgan"));
+  auto p = bic.batch(0), q = real.batch(0);
+  EXPECT_TRUE(p.hr.equal(q.hr));  // the degradation does not move the crops
+  EXPECT_GT((p.lr - q.lr).abs().mean().item<float>(), 1e-3f);
+}
+
+TEST(Dataset, RefusesUnknownDegradationsAndBadOptions) {
+  if (!std::filesystem::exists(sinsr_test::data_dir() + "/set5/hr")) GTEST_SKIP();
+  try {
+    Dataset d(options("gaussian"));
+    FAIL() << "accepted an unknown degradation";
+  } catch (const sinsr::sdk::Error& e) {
+    EXPECT_EQ(e.code(), SINSR_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(e.what()).find("gaussian"), std::string::npos);
+  }
+  auto o = options("realesrgan");
+  o.degradation_options.sinc_prob = 2.0;
+  EXPECT_THROW(Dataset{o}, sinsr::sdk::Error);
+}
+
+}  // namespace
