@@ -51,7 +51,7 @@ class Progress {
 int cmd_infer(const Args& args) {
   std::string input, output, backbone, codec, sampler, config, bcfg, ccfg, scfg, bw, cw, device, precision, ext;
   std::vector<std::string> plugins;
-  int steps = 0, scale = 4, chop_size = 512, chop_stride = 0, chop_batch = 1, threads = 0, bits = 0;
+  int steps = 0, scale = 4, chop_size = 512, chop_stride = 0, chop_batch = 1, pad_multiple = 64, threads = 0, bits = 0;
   uint64_t seed = 12345;
   bool quiet = false, skip_existing = false;
   po::options_description opts(
@@ -82,6 +82,8 @@ int cmd_infer(const Args& args) {
     ("chop-size", po::value(&chop_size)->default_value(512), "LR tile size (0: never tile)")
     ("chop-stride", po::value(&chop_stride)->default_value(0), "LR tile stride (0: 7/8 of the tile)")
     ("chop-batch", po::value(&chop_batch)->default_value(1), "tiles per network call")
+    ("pad-multiple", po::value(&pad_multiple)->default_value(64), "reflect-pad LR tiles to a multiple of this (64 official; "
+                                                                  "pixel-space models need only their own stride)")
     ("bits", po::value(&bits)->default_value(0), "output bit depth 8 or 16 (0: like the input)")
     ("ext", po::value(&ext)->default_value("png"), "output file type for folder runs")
     ("skip-existing", po::bool_switch(&skip_existing), "folder runs: keep outputs that already exist")
@@ -116,6 +118,7 @@ int cmd_infer(const Args& args) {
     o.precision = precision;
     o.chop_size = chop_size;
     o.chop_stride = chop_stride;
+    o.pad_multiple = pad_multiple;
     o.chop_batch = chop_batch;
     host::Pipeline pipeline(runtime, o);
 

@@ -5,12 +5,17 @@
 
 #include "sinsr_host.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <string>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 namespace {
 
@@ -40,9 +45,25 @@ void print_usage(std::ostream& out) {
          "and the plugin folder of this installation.\n";
 }
 
+// CPU LibTorch allocates and frees activation-sized buffers on every layer. glibc's defaults
+// hand each one back to the kernel and fault it in again (zeroed) on the next call; keeping
+// freed memory in the process made a 256x256 UNet forward about 4x faster here. The peak
+// footprint is unchanged. The program only: the library never changes its host's allocator.
+// SINSR_MALLOC_DEFAULTS=1 keeps glibc's own settings.
+void tune_allocator() {
+#if defined(__GLIBC__)
+  const char* keep = std::getenv("SINSR_MALLOC_DEFAULTS");
+  if (keep && std::strcmp(keep, "1") == 0) return;
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 256 << 20);
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  tune_allocator();
   sinsr::cli::Args args(argv + 1, argv + argc);
   if (args.empty()) {
     print_usage(std::cerr);
