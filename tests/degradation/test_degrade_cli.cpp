@@ -1,5 +1,6 @@
 // sinsr-host degrade as a user runs it: a folder with a broken file, per-image seeds that do not
 // depend on the rest of the folder, sizes, bicubic mode, and never overwriting an input.
+#include "host_run.hpp"
 #include "parity.hpp"
 
 #include "imresize.hpp"
@@ -15,26 +16,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct HostRun {
-  int code;
-  std::string output;
-};
+using sinsr_test::fresh_dir;
+using sinsr_test::HostRun;
 
-HostRun run_host(const std::string& args) {
-  std::string log = ::testing::TempDir() + "/degrade_log_" + std::to_string(::getpid()) + ".txt";
-  std::string cmd = std::string(SINSR_HOST_EXE) + " degrade --threads 2 " + args + " > " + log + " 2>&1";
-  int status = std::system(cmd.c_str());
-  std::ifstream in(log);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
-}
-
-fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::path(::testing::TempDir()) / ("sinsr_degrade_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+HostRun run_host(const std::string& args) { return sinsr_test::run_host("degrade --threads 2 " + args); }
 
 std::string bytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -1,5 +1,6 @@
 // sinsr-host eval: the published bicubic anchors on Set5 and Set14, pairing by name, and every
 // problem reported by file.
+#include "host_run.hpp"
 #include "parity.hpp"
 
 #include "imresize.hpp"
@@ -19,13 +20,9 @@ namespace fs = std::filesystem;
 namespace {
 
 int run(const std::string& args, std::string* output = nullptr) {
-  std::string log = ::testing::TempDir() + "/eval_" + std::to_string(::getpid()) + ".log";
-  int status = std::system((std::string(SINSR_HOST_EXE) + " eval " + args + " > " + log + " 2>&1").c_str());
-  if (output) {
-    std::ifstream in(log);
-    output->assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  sinsr_test::HostRun r = sinsr_test::run_host("eval " + args);
+  if (output) *output = r.output;
+  return r.code;
 }
 
 nlohmann::json bicubic_anchor(const std::string& set) {

@@ -1,5 +1,6 @@
 // sinsr-host infer as a user runs it: folders with a broken file, 16-bit, gray and alpha
 // round trips, and refusing to overwrite the input.
+#include "host_run.hpp"
 #include "parity.hpp"
 
 #include "io/image_io.hpp"
@@ -13,27 +14,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct HostRun {
-  int code;
-  std::string output;
-};
+using sinsr_test::fresh_dir;
+using sinsr_test::HostRun;
 
 HostRun run_host(const std::string& args) {
-  std::string log = ::testing::TempDir() + "/infer_log_" + std::to_string(::getpid()) + ".txt";
-  std::string cmd = std::string(SINSR_HOST_EXE) + " infer --plugin " SINSR_TEST_PLUGIN_DIR "/test_components.so "
-                    "--backbone local_blur --backbone-weights none --codec none --sampler single-step -q " + args +
-                    " > " + log + " 2>&1";
-  int status = std::system(cmd.c_str());
-  std::ifstream in(log);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
-}
-
-fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::path(::testing::TempDir()) / ("sinsr_infer_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
+  return sinsr_test::run_host("infer --plugin " SINSR_TEST_PLUGIN_DIR "/test_components.so --backbone local_blur "
+                              "--backbone-weights none --codec none --sampler single-step -q " + args);
 }
 
 TEST(Infer, FolderSkipsBrokenImagesAndReportsThem) {

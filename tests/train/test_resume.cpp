@@ -1,6 +1,7 @@
 // Training runs as a user runs them: a run killed mid-way and resumed ends with exactly the
 // weights of an uninterrupted run; a diverging run stops naming the step and the loss term and
 // leaves the last checkpoint intact; the checkpoint loads for inference.
+#include "host_run.hpp"
 #include "parity.hpp"
 
 #include <sinsr/checkpoint.hpp>
@@ -14,28 +15,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int code;
-  std::string output;
-};
+using Result = sinsr_test::HostRun;
 
 Result train(const std::string& out, const std::string& extra) {
-  std::string log = out + ".log";
-  std::string cmd = std::string(SINSR_HOST_EXE) + " train --data " + sinsr_test::data_dir() + "/set5/hr --out " + out +
-                    " --codec none --backbone-config " + sinsr_test::parity_file("tiny-unet.yaml") +
-                    " --backbone-weights " + sinsr_test::parity_file("unet_tiny.pth") +
-                    " --gt-size 32 --batch 2 --warmup 0 --threads 2 --log-every 1 " + extra + " > " + log + " 2>&1";
-  int status = std::system(cmd.c_str());
-  std::ifstream in(log);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
+  return sinsr_test::run_host("train --data " + sinsr_test::data_dir() + "/set5/hr --out " + out +
+                              " --codec none --backbone-config " + sinsr_test::parity_file("tiny-unet.yaml") +
+                              " --backbone-weights " + sinsr_test::parity_file("unet_tiny.pth") +
+                              " --gt-size 32 --batch 2 --warmup 0 --threads 2 --log-every 1 " + extra);
 }
 
-std::string tmp(const std::string& name) {
-  fs::path p = fs::path(::testing::TempDir()) / ("sinsr_train_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(p);
-  return p.string();
-}
+std::string tmp(const std::string& name) { return sinsr_test::fresh_dir("train_" + name, false).string(); }
 
 TEST(Training, KilledAndResumedEqualsUninterrupted) {
   if (!fs::exists(sinsr_test::data_dir() + "/set5/hr")) GTEST_SKIP();

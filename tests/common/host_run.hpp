@@ -1,0 +1,43 @@
+// Running the sinsr-host program from a test: its exit code and everything it printed.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace sinsr_test {
+
+struct HostRun {
+  int code;            // the exit status, -1 when killed by a signal
+  std::string output;  // stdout and stderr together
+};
+
+// `sinsr-host <args>` through the shell (args may hold redirections or quotes).
+inline HostRun run_host(const std::string& args) {
+  static int calls = 0;
+  std::string log = ::testing::TempDir() + "/sinsr_host_" + std::to_string(::getpid()) + "_" +
+                    std::to_string(++calls) + ".log";
+  int status = std::system((std::string(SINSR_HOST_EXE) + " " + args + " > " + log + " 2>&1").c_str());
+  std::ifstream in(log);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  std::filesystem::remove(log);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
+}
+
+// An empty folder of the test's own under the gtest temporary directory.
+inline std::filesystem::path fresh_dir(const std::string& name, bool create = true) {
+  std::filesystem::path d =
+      std::filesystem::path(::testing::TempDir()) / ("sinsr_" + std::to_string(::getpid()) + "_" + name);
+  std::filesystem::remove_all(d);
+  if (create) std::filesystem::create_directories(d);
+  return d;
+}
+
+}  // namespace sinsr_test
