@@ -1,6 +1,7 @@
 // sinsr-host bench: forward time of the full-size UNet (64x64 latent) and VQ encode/decode
 // (256x256 image) with random weights, at one thread and at the requested thread count, side
-// by side in one run, so later numbers (the official Python code, other machines) compare.
+// by side in one run, so later numbers (the official Python code, other machines) compare; with a
+// GPU present, a CUDA column joins them.
 // --only distill times a distillation iteration; --only memory measures peak memory of tiled
 // upscales as the image grows at a fixed tile size.
 #include "cli_common.hpp"
@@ -47,7 +48,12 @@ double time_ms(int repeats, F&& f) {
 struct Row {
   std::string what;
   double ms_one, ms_many;
+  double ms_cuda = -1;  // fp32 on the first CUDA device; -1: not measured
 };
+
+// CUDA kernels run asynchronously: reading one value back waits for the work queued before it.
+// (A plain device synchronise is not in the CPU LibTorch headers this must also build against.)
+void wait_for(const at::Tensor& t) { t.sum().item<double>(); }
 
 // Peak resident memory in MiB. Linux resets the high-water mark on writing "5" to clear_refs,
 // so each measurement sees only its own peak; elsewhere the peak is the process's so far.
@@ -130,6 +136,7 @@ int cmd_bench(const Args& args) {
   std::string config_path, what, codec_config;
   std::string memory_sizes = "64,128,256";
   int threads = 0, repeats = 3, latent = 64, image = 256, distill_size = 256, distill_batch = 1, chop = 64;
+  bool no_cuda = false;
   opts.add_options()("help,h", "show this help")("plugin", po::value(&plugins)->composing(),
                                                  "load a plugin library (repeatable)")(
       "config", po::value(&config_path), "model config (default: configs/sinsr_x4.yaml of this installation)")(
@@ -142,7 +149,8 @@ int cmd_bench(const Args& args) {
       "distill-batch", po::value(&distill_batch), "distill: batch size")(
       "codec-config", po::value(&codec_config), "distill, memory: codec config (default: --config)")(
       "memory-sizes", po::value(&memory_sizes), "memory: LR image sizes, comma-separated (default 64,128,256)")(
-      "chop-size", po::value(&chop), "memory: LR tile size (default 64)");
+      "chop-size", po::value(&chop), "memory: LR tile size (default 64)")(
+      "no-cuda", po::bool_switch(&no_cuda), "leave out the CUDA column even when a GPU is present");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(args).options(opts).run(), vm);
@@ -160,6 +168,8 @@ int cmd_bench(const Args& args) {
 
   host::Runtime runtime(threads);
   load_plugins(runtime, plugins);
+  const bool cuda = !no_cuda && at::hasCUDA();
+  const c10::Device gpu(c10::kCUDA, 0);
   at::manual_seed(0);
   std::vector<Row> rows;
 
@@ -180,6 +190,11 @@ int cmd_bench(const Args& args) {
     r.ms_one = time_ms(repeats, [&] { unet.forward(x, lq, t); });
     at::set_num_threads(threads);
     r.ms_many = time_ms(repeats, [&] { unet.forward(x, lq, t); });
+    if (cuda) {
+      unet.to(gpu, at::kFloat);
+      at::Tensor xg = x.to(gpu), lqg = lq.to(gpu), tg = t.to(gpu);
+      r.ms_cuda = time_ms(repeats, [&] { wait_for(unet.forward(xg, lqg, tg)); });
+    }
     rows.push_back(r);
   }
   if (what.empty() || what == "vq") {
@@ -194,6 +209,12 @@ int cmd_bench(const Args& args) {
     at::set_num_threads(threads);
     enc.ms_many = time_ms(repeats, [&] { vq.encode(img); });
     dec.ms_many = time_ms(repeats, [&] { vq.decode(z); });
+    if (cuda) {
+      vq.to(gpu, at::kFloat);
+      at::Tensor ig = img.to(gpu), zg = z.to(gpu);
+      enc.ms_cuda = time_ms(repeats, [&] { wait_for(vq.encode(ig)); });
+      dec.ms_cuda = time_ms(repeats, [&] { wait_for(vq.decode(zg)); });
+    }
     rows.push_back(enc);
     rows.push_back(dec);
   }
@@ -223,15 +244,30 @@ int cmd_bench(const Args& args) {
     r.ms_one = time_ms(repeats, [&] { trainer->step(lq, gt, noise); });
     at::set_num_threads(threads);
     r.ms_many = time_ms(repeats, [&] { trainer->step(lq, gt, noise); });
+    trainer.reset();
+    if (cuda) {
+      o.device = "cuda";
+      train::Trainer on_gpu(runtime, o);
+      // step() reads its loss values back, which waits for the GPU.
+      r.ms_cuda = time_ms(repeats, [&] { on_gpu.step(lq, gt, noise); });
+    }
     rows.push_back(r);
-    std::printf("distillation: %.3f it/s at 1 thread, %.3f it/s at %d threads\n", 1000.0 / r.ms_one,
+    std::printf("distillation: %.3f it/s at 1 thread, %.3f it/s at %d threads", 1000.0 / r.ms_one,
                 1000.0 / r.ms_many, threads);
+    if (cuda) std::printf(", %.3f it/s on CUDA", 1000.0 / r.ms_cuda);
+    std::printf("\n");
   }
-  std::printf("device: cpu   threads: 1 vs %d   repeats: %d (median)   config: %s\n", threads, repeats,
-              config_path.c_str());
-  std::printf("%-40s %12s %12s %8s\n", "what", "1 thread ms", "N threads ms", "speedup");
-  for (const auto& r : rows)
-    std::printf("%-40s %12.1f %12.1f %7.2fx\n", r.what.c_str(), r.ms_one, r.ms_many, r.ms_one / r.ms_many);
+  std::printf("device: cpu%s   threads: 1 vs %d   repeats: %d (median)   config: %s\n",
+              cuda ? " + cuda:0 (fp32)" : "", threads, repeats, config_path.c_str());
+  if (!cuda) std::printf("cuda: %s\n", no_cuda ? "left out (--no-cuda)" : "no CUDA device here, column skipped");
+  std::printf("%-40s %12s %12s %8s", "what", "1 thread ms", "N threads ms", "speedup");
+  if (cuda) std::printf(" %12s %10s", "cuda ms", "vs N thr");
+  std::printf("\n");
+  for (const auto& r : rows) {
+    std::printf("%-40s %12.1f %12.1f %7.2fx", r.what.c_str(), r.ms_one, r.ms_many, r.ms_one / r.ms_many);
+    if (cuda) std::printf(" %12.1f %9.2fx", r.ms_cuda, r.ms_many / r.ms_cuda);
+    std::printf("\n");
+  }
   return 0;
 }
 
