@@ -1,5 +1,6 @@
 // sinsr-host infer as a user runs it: folders with a broken file, 16-bit, gray and alpha
-// round trips, and refusing to overwrite the input.
+// round trips, refusing to overwrite the input, and the real networks (tiny parity weights) on
+// the real test images.
 #include "host_run.hpp"
 #include "parity.hpp"
 
@@ -65,6 +66,46 @@ TEST(Infer, RefusesToOverwriteItsInputAndMissingFiles) {
   HostRun missing = run_host("-i " + (d / "nope.png").string() + " -o " + (d / "out.png").string());
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.output.find("nope.png"), std::string::npos) << missing.output;
+}
+
+// The main job's command with the in-tree networks and the tiny parity weights: a folder (Set5,
+// odd and non-square sizes) and a single file (RealSet65, with alpha) come out exactly 4x.
+TEST(Infer, TinyParityNetworksUpscaleRealImagesFourTimes) {
+  fs::path data(sinsr_test::data_dir());
+  if (!fs::exists(data / "set5" / "lr_x4") || !fs::exists(data / "realset65"))
+    GTEST_SKIP() << "no Set5/RealSet65 in " << data;
+  const std::string parity = sinsr_test::parity_dir();
+  const std::string main_job = "infer -q --sampler deterministic --steps 1 --seed 0 --chop-size 64"
+                               " --backbone unet_swin --backbone-config " + parity + "/tiny-unet.yaml"
+                               " --backbone-weights " + parity + "/unet_tiny.pth"
+                               " --codec vq_f4 --codec-config " + parity + "/tiny-vq.yaml"
+                               " --codec-weights " + parity + "/vq_tiny.pth";
+  auto expect_four_times = [](const fs::path& lr, const fs::path& sr) {
+    auto in = sinsr::io::read_image(lr.string());
+    auto out = sinsr::io::read_image(sr.string());
+    EXPECT_EQ(out.pixels.size(0), in.pixels.size(0)) << sr;
+    EXPECT_EQ(out.pixels.size(1), 4 * in.pixels.size(1)) << sr;
+    EXPECT_EQ(out.pixels.size(2), 4 * in.pixels.size(2)) << sr;
+    EXPECT_GT(out.pixels.std().item<double>(), 0.01) << sr << " is flat";
+  };
+
+  fs::path out = fresh_dir("set5_x4");
+  HostRun folder = sinsr_test::run_host(main_job + " -i " + (data / "set5" / "lr_x4").string() + " -o " + out.string());
+  ASSERT_EQ(folder.code, 0) << folder.output;
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(data / "set5" / "lr_x4")) {
+    expect_four_times(e.path(), out / e.path().filename());
+    ++n;
+  }
+  EXPECT_GE(n, 5);
+
+  fs::path lr = data / "realset65" / "penguin1.png";  // RGBA, 167x215
+  if (fs::exists(lr)) {
+    fs::path sr = out / "penguin1_x4.png";
+    HostRun one = sinsr_test::run_host(main_job + " -i " + lr.string() + " -o " + sr.string());
+    ASSERT_EQ(one.code, 0) << one.output;
+    expect_four_times(lr, sr);
+  }
 }
 
 }  // namespace
