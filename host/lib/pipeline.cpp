@@ -170,26 +170,25 @@ Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl),
   require(impl_->dtype != at::kHalf || impl_->device.is_cuda(), SINSR_ERR_UNSUPPORTED,
           "fp16 runs on CUDA only; use fp32 or bf16 on the CPU");
 
-  auto weights_of = [](const PipelinePart& p, const Component& c) {
-    return p.weights.empty() ? c.default_weights_path() : p.weights;
+  // Weights: the given file, else the plugin's shipped default; "none" runs the part untrained.
+  auto load_part = [](auto& handle, const PipelinePart& p, const Component& c, const char* kind) {
+    std::string w = p.weights.empty() ? c.default_weights_path() : p.weights;
+    require(!w.empty(), SINSR_ERR_INVALID_ARGUMENT,
+            std::string(kind) + " '" + p.name + "' has no weights: pass them (--" + kind +
+                "-weights), or \"none\" to run it untrained");
+    if (w != "none") handle.load_weights(w);
   };
   auto bc = runtime.find(SINSR_KIND_BACKBONE, o.backbone.name);
   impl_->own_backbone = std::make_unique<BackboneHandle>(bc, o.backbone.config);
   impl_->backbone = impl_->own_backbone.get();
-  std::string bw = weights_of(o.backbone, *bc);
-  require(!bw.empty(), SINSR_ERR_INVALID_ARGUMENT,
-          "backbone '" + o.backbone.name + "' has no weights: pass them (--backbone-weights), or \"none\" to run it untrained");
-  if (bw != "none") impl_->backbone->load_weights(bw);
+  load_part(*impl_->backbone, o.backbone, *bc, "backbone");
   impl_->backbone->set_training(false);
 
   if (!o.codec.name.empty()) {
     auto cc = runtime.find(SINSR_KIND_CODEC, o.codec.name);
     impl_->own_codec = std::make_unique<CodecHandle>(cc, o.codec.config);
     impl_->codec = impl_->own_codec.get();
-    std::string cw = weights_of(o.codec, *cc);
-    require(!cw.empty(), SINSR_ERR_INVALID_ARGUMENT,
-            "codec '" + o.codec.name + "' has no weights: pass them (--codec-weights), or \"none\" to run it untrained");
-    if (cw != "none") impl_->codec->load_weights(cw);
+    load_part(*impl_->codec, o.codec, *cc, "codec");
   }
 
   json sampler_config = o.sampler.config;
