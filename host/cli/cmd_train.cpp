@@ -37,7 +37,7 @@ int run(const Args& args, bool distill) {
   std::string config, backbone, bcfg, bw, teacher, tcfg, tw, codec, ccfg, cw, sampler, scfg, device, resume, out;
   std::string val_lr, val_hr, degradation, dcfg;
   std::vector<std::string> plugins, data;
-  int gt_size = 256, batch = 4, workers = 2, scale = 4, threads = 0, val_limit = 8;
+  int gt_size = 256, max_side = 0, batch = 4, workers = 2, scale = 4, threads = 0, val_limit = 8;
   int64_t max_steps = 1000, save_every = 500, val_every = 0, log_every = 10, warmup = 5000, crash_at = 0;
   double lr = 5e-5, wd = 0, ema = 0.999;
   uint64_t seed = 123456;
@@ -65,6 +65,8 @@ int run(const Args& args, bool distill) {
     ("sampler-config", po::value(&scfg), "sampler config")
     ("scale", po::value(&scale)->default_value(4), "SR factor")
     ("gt-size", po::value(&gt_size)->default_value(256), "HR crop size")
+    ("max-side", po::value(&max_side)->default_value(0), "shrink training photos whose longer side exceeds this "
+                                                         "(MATLAB bicubic, at load; 0: as they are)")
     ("batch", po::value(&batch)->default_value(4), "batch size per process")
     ("workers", po::value(&workers)->default_value(2), "data loading threads")
     ("degradation", po::value(&degradation)->default_value("bicubic"), "bicubic (MATLAB) or realesrgan")
@@ -130,6 +132,7 @@ int run(const Args& args, bool distill) {
     train::LoopOptions loop;
     loop.data.folders = data;
     loop.data.gt_size = gt_size;
+    loop.data.max_side = max_side;
     loop.data.batch_size = batch;
     loop.data.workers = workers;
     loop.data.degradation = degradation;

@@ -42,6 +42,9 @@ Dataset::Dataset(DatasetOptions options) : impl_(new Impl) {
   auto& o = im.o;
   if (o.gt_size % o.scale != 0)
     throw Error(SINSR_ERR_INVALID_ARGUMENT, "gt_size must be a multiple of the scale");
+  if (o.max_side != 0 && o.max_side < o.gt_size)
+    throw Error(SINSR_ERR_INVALID_ARGUMENT, "max_side (" + std::to_string(o.max_side) +
+                                                ") must be 0 or at least the crop size " + std::to_string(o.gt_size));
   if (o.degradation == "realesrgan") degrade::validate(o.degradation_options);
   else if (o.degradation != "bicubic")
     throw Error(SINSR_ERR_INVALID_ARGUMENT, "unknown degradation '" + o.degradation + "' (bicubic or realesrgan)");
@@ -59,6 +62,10 @@ Dataset::Dataset(DatasetOptions options) : impl_(new Impl) {
       at::Tensor px = img.pixels;
       if (px.size(0) <= 2) px = px.narrow(0, 0, 1).expand({3, -1, -1});  // gray (+alpha): replicate
       if (px.size(0) == 4) px = px.narrow(0, 0, 3);
+      const int64_t side = std::max(px.size(1), px.size(2));
+      if (o.max_side > 0 && side > o.max_side) {
+        px = imaging::imresize(px.contiguous(), double(o.max_side) / double(side)).clamp(0, 1);
+      }
       if (px.size(1) < o.gt_size || px.size(2) < o.gt_size) {
         std::cerr << "warning: " << all[i] << ": smaller than the crop size " << o.gt_size << ", skipped\n";
         continue;

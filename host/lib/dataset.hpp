@@ -17,6 +17,9 @@ namespace train {
 struct DatasetOptions {
   std::vector<std::string> folders;  // HR images, searched recursively; any readable format
   int gt_size = 256;                 // HR crop size
+  // Photos whose longer side exceeds this are first shrunk to it (MATLAB bicubic, once at load):
+  // a small crop of a 2560-pixel wallpaper is mostly smooth sky. 0: keep the photos as they are.
+  int max_side = 0;
   int scale = 4;                     // LR = HR / scale
   int batch_size = 4;                // per rank
   bool flips = true;                 // horizontal/vertical flips and 90-degree rotations

@@ -3,6 +3,8 @@
 #include "parity.hpp"
 
 #include "dataset.hpp"
+#include "imresize.hpp"
+#include "io/image_io.hpp"
 
 #include <sinsr/sdk.hpp>
 
@@ -64,6 +66,39 @@ TEST(Dataset, RefusesUnknownDegradationsAndBadOptions) {
   }
   auto o = options("realesrgan");
   o.degradation_options.sinc_prob = 2.0;
+  EXPECT_THROW(Dataset{o}, sinsr::sdk::Error);
+}
+
+TEST(Dataset, MaxSideShrinksLargePhotosOnceAtLoad) {
+  // A 96x128 photo with max_side 64 becomes 48x64; a 64-wide crop of height 48 would not fit, so
+  // use gt 48: the only crop is then the whole shrunk photo.
+  auto dir = std::filesystem::path(::testing::TempDir()) / "sinsr_dataset_max_side";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  at::manual_seed(3);
+  at::Tensor photo = at::rand({3, 96, 128});
+  sinsr::io::write_image((dir / "photo.png").string(), photo);
+  photo = sinsr::io::read_image((dir / "photo.png").string()).pixels;  // as quantised on disk
+
+  DatasetOptions o;
+  o.folders = {dir.string()};
+  o.gt_size = 48;
+  o.batch_size = 1;
+  o.flips = false;
+  o.max_side = 64;
+  auto b = Dataset(o).batch(0);
+  at::Tensor want = sinsr::imaging::imresize(photo, 0.5).clamp(0, 1).mul(255).round().div(255);
+  ASSERT_EQ(b.hr.sizes(), (at::IntArrayRef{1, 3, 48, 48}));
+  // The crop starts somewhere in the 64 columns; find it and compare.
+  double best = 1e9;
+  for (int64_t x = 0; x <= 16; ++x)
+    best = std::min(best, (b.hr[0].add(1).div(2) - want.narrow(2, x, 48)).abs().max().item<double>());
+  EXPECT_LT(best, 1e-5);
+
+  o.max_side = 0;  // as they are: crops of the full-size photo differ from every shrunk one
+  auto full = Dataset(o).batch(0);
+  EXPECT_FALSE(full.hr.equal(b.hr));
+  o.max_side = 32;  // below the crop size
   EXPECT_THROW(Dataset{o}, sinsr::sdk::Error);
 }
 
