@@ -105,6 +105,26 @@ int run(const Args& args, bool distill) {
   po::variables_map vm;
   if (int rc = parse_options(args, opts, vm, cmd); rc >= 0) return rc;
 
+  // Numbers the loop cannot use are refused here, by flag name, before anything is loaded.
+  const std::pair<bool, const char*> bad[] = {
+      {batch < 1, "--batch must be at least 1"},
+      {gt_size < 1 || scale < 1, "--gt-size and --scale must be positive"},
+      {max_side < 0, "--max-side must be 0 (off) or a size"},
+      {workers < 0, "--workers must be 0 or more"},
+      {!(lr >= 0), "--lr must be 0 or more"},
+      {!(wd >= 0), "--weight-decay must be 0 or more"},
+      {warmup < 0, "--warmup must be 0 or more"},
+      {!(ema >= 0 && ema < 1), "--ema must be in [0, 1)"},
+      {max_steps < 1, "--max-steps must be at least 1"},
+      {save_every < 1 || log_every < 1, "--save-every and --log-every must be at least 1"},
+      {val_every < 0, "--val-every must be 0 (never) or a period"},
+  };
+  for (const auto& [is_bad, message] : bad)
+    if (is_bad) {
+      std::cerr << "sinsr-host " << cmd << ": " << message << "\n";
+      return 2;
+    }
+
   try {
     host::Runtime runtime(threads);
     load_plugins(runtime, plugins);

@@ -40,6 +40,8 @@ Dataset::Dataset(DatasetOptions options) : impl_(new Impl) {
   auto& im = *impl_;
   im.o = std::move(options);
   auto& o = im.o;
+  if (o.batch_size < 1 || o.gt_size < 1 || o.scale < 1)
+    throw Error(SINSR_ERR_INVALID_ARGUMENT, "batch_size, gt_size and scale must be positive");
   if (o.gt_size % o.scale != 0)
     throw Error(SINSR_ERR_INVALID_ARGUMENT, "gt_size must be a multiple of the scale");
   if (o.max_side != 0 && o.max_side < o.gt_size)

@@ -65,4 +65,20 @@ TEST(Training, DivergenceStopsAndKeepsTheLastCheckpoint) {
   EXPECT_NE(r.output.find(last), std::string::npos) << r.output;
 }
 
+TEST(Training, RefusesNumbersTheLoopCannotUseByFlag) {
+  // Each is refused before anything is loaded or written, naming the flag (no LibTorch trace).
+  const std::pair<const char*, const char*> cases[] = {
+      {"--batch 0", "--batch"},          {"--lr -1e-4", "--lr"},       {"--max-steps 0", "--max-steps"},
+      {"--ema 1", "--ema"},              {"--save-every 0", "--save-every"}, {"--max-side -1", "--max-side"},
+  };
+  for (const auto& [flags, name] : cases) {
+    std::string out = tmp("refused");
+    Result r = train(out, flags);
+    EXPECT_EQ(r.code, 2) << flags << "\n" << r.output;
+    EXPECT_NE(r.output.find(name), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("frame #"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(out)) << flags;
+  }
+}
+
 }  // namespace
