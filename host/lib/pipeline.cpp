@@ -134,6 +134,7 @@ namespace {
 void check_options(PipelineOptions& o) {
   require(o.scale >= 1, SINSR_ERR_INVALID_ARGUMENT, "scale must be >= 1");
   require(o.pad_multiple >= 1, SINSR_ERR_INVALID_ARGUMENT, "pad_multiple must be >= 1");
+  require(o.steps >= 0, SINSR_ERR_INVALID_ARGUMENT, "steps must be >= 0 (0: the sampler's own count)");
   require(o.chop_size >= 0 && o.chop_stride >= 0 && o.chop_batch >= 1, SINSR_ERR_INVALID_ARGUMENT,
           "chop_size and chop_stride must be >= 0 and chop_batch >= 1");
   if (o.chop_size > 0 && o.chop_stride == 0) o.chop_stride = std::max(1, o.chop_size * 7 / 8);

@@ -178,6 +178,25 @@ TEST(PipelineErrors, BadOptionsAreRefusedClearly) {
   o.precision = "fp8";
   EXPECT_THROW(Pipeline(runtime(), o), sinsr::sdk::Error);
   EXPECT_THROW(PipelineOptions::from_json(json{{"chop_sise", 64}}), sinsr::sdk::Error);  // typo caught
+  o.precision = "fp32";
+  for (auto bad : {json{{"steps", -1}}, json{{"chop_size", 64}, {"chop_stride", 65}}, json{{"chop_batch", 0}},
+                   json{{"scale", 0}}, json{{"pad_multiple", 0}}}) {
+    auto b = o;
+    for (auto& [k, v] : bad.items()) {
+      if (k == "steps") b.steps = v;
+      if (k == "chop_size") b.chop_size = v;
+      if (k == "chop_stride") b.chop_stride = v;
+      if (k == "chop_batch") b.chop_batch = v;
+      if (k == "scale") b.scale = v;
+      if (k == "pad_multiple") b.pad_multiple = v;
+    }
+    try {
+      Pipeline p(runtime(), b);
+      ADD_FAILURE() << "accepted " << bad.dump();
+    } catch (const sinsr::sdk::Error& e) {
+      EXPECT_EQ(e.code(), SINSR_ERR_INVALID_ARGUMENT) << bad.dump();
+    }
+  }
 }
 
 TEST(PipelineCApi, RunsAnHwcImageAndReportsErrors) {
