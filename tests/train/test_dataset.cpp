@@ -1,5 +1,6 @@
 // The training reader: batches are pure functions of (seed, rank, step), LR images come from the
 // chosen degradation at HR/scale, and an unknown degradation is refused by name.
+#include "host_run.hpp"
 #include "parity.hpp"
 
 #include "dataset.hpp"
@@ -70,11 +71,9 @@ TEST(Dataset, RefusesUnknownDegradationsAndBadOptions) {
 }
 
 TEST(Dataset, MaxSideShrinksLargePhotosOnceAtLoad) {
-  // A 96x128 photo with max_side 64 becomes 48x64; a 64-wide crop of height 48 would not fit, so
-  // use gt 48: the only crop is then the whole shrunk photo.
-  auto dir = std::filesystem::path(::testing::TempDir()) / "sinsr_dataset_max_side";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  // A 96x128 photo with max_side 64 becomes 48x64; 48x48 crops then span its whole height, so
+  // one of the 17 column offsets must match the shrunk photo exactly.
+  auto dir = sinsr_test::fresh_dir("dataset_max_side");
   at::manual_seed(3);
   at::Tensor photo = at::rand({3, 96, 128});
   sinsr::io::write_image((dir / "photo.png").string(), photo);
@@ -89,7 +88,6 @@ TEST(Dataset, MaxSideShrinksLargePhotosOnceAtLoad) {
   auto b = Dataset(o).batch(0);
   at::Tensor want = sinsr::imaging::imresize(photo, 0.5).clamp(0, 1).mul(255).round().div(255);
   ASSERT_EQ(b.hr.sizes(), (at::IntArrayRef{1, 3, 48, 48}));
-  // The crop starts somewhere in the 64 columns; find it and compare.
   double best = 1e9;
   for (int64_t x = 0; x <= 16; ++x)
     best = std::min(best, (b.hr[0].add(1).div(2) - want.narrow(2, x, 48)).abs().max().item<double>());
