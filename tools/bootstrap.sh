@@ -5,15 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 
-packages=(
-  g++ cmake ninja-build ccache pkg-config
-  libtorch-dev libopenblas0-pthread libgloo-dev     # LibTorch 1.13 (CPU), fast BLAS, c10d Gloo headers
-  libboost-dev libboost-program-options-dev         # Boost.DLL (headers), Program_options
-  libopenimageio-dev openimageio-tools              # image files
-  libdlpack-dev libyaml-cpp-dev nlohmann-json3-dev  # tensors across the ABI, configs
-  libgtest-dev libgmock-dev                         # tests
-  python3 python3-numpy python3-torch               # FFI test; torch.load checks of written checkpoints
-)
+mapfile -t packages < <(grep -v '^#' tools/debian-packages.txt | tr ' ' '\n' | grep -v '^$')
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
