@@ -56,6 +56,8 @@ const char* kSchema = R"json({
   "swin_depth": {"type": "integer", "default": 2}, "swin_embed_dim": {"type": "integer", "default": 192},
   "window_size": {"type": "integer", "default": 8}, "mlp_ratio": {"type": "number", "default": 4},
   "cond_lq": {"type": "boolean", "default": true},
+  "residual_upscale": {"type": "integer", "default": 0, "description": "not official: > 0 adds the bicubic-upsampled lq (by this factor) to the output"},
+  "residual_unshuffle": {"type": "integer", "default": 1, "description": "not official: pixel-unshuffle of that residual, matching a space_to_depth codec"},
   "lq_size": {"type": "integer", "description": "ResShift form: must equal image_size; adds the 3 lq channels to in_channels"},
   "dims": {"enum": [2]}, "resblock_updown": {"enum": [false]}, "patch_norm": {"enum": [false]}, "cond_mask": {"enum": [false]},
   "use_fp16": {"type": "boolean", "description": "ignored: precision is chosen at run time (fp16/bf16 torso, fp32 time MLP, GroupNorm and head)"}

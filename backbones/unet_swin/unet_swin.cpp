@@ -42,6 +42,8 @@ Options Options::from_json(const nlohmann::json& p) {
   get("swin_embed_dim", o.swin_embed_dim);
   get("window_size", o.window_size);
   get("mlp_ratio", o.mlp_ratio);
+  get("residual_upscale", o.residual_upscale);
+  get("residual_unshuffle", o.residual_unshuffle);
   if (p.contains("num_res_blocks")) {
     if (p["num_res_blocks"].is_number())
       o.num_res_blocks = std::vector<int>(o.channel_mult.size(), p["num_res_blocks"].get<int>());
@@ -68,6 +70,10 @@ Options Options::from_json(const nlohmann::json& p) {
   require(!p.value("patch_norm", false), SINSR_ERR_UNSUPPORTED, "patch_norm is not supported");
   require(p.value("dims", 2) == 2, SINSR_ERR_UNSUPPORTED, "only dims 2 is supported");
   require(o.swin_embed_dim % 32 == 0, SINSR_ERR_INVALID_ARGUMENT, "swin_embed_dim must be a multiple of 32");
+  require(o.residual_upscale >= 0 && o.residual_unshuffle >= 1, SINSR_ERR_INVALID_ARGUMENT,
+          "residual_upscale must be >= 0 and residual_unshuffle >= 1");
+  require(o.residual_upscale == 0 || (o.cond_lq && o.out_channels == 3 * o.residual_unshuffle * o.residual_unshuffle),
+          SINSR_ERR_INVALID_ARGUMENT, "residual_upscale needs cond_lq and out_channels = 3 * residual_unshuffle^2");
   return o;
 }
 
@@ -332,6 +338,10 @@ UNetModelSwin::UNetModelSwin(const Options& o) : o_(o) {
   out_->register_module("0", group_norm32(ch));
   out_->register_module("2", conv(C * o.channel_mult[0], o.out_channels, 3));
   register_module("out", out_);
+  if (o.residual_upscale > 0) {  // start as the bicubic residual's base: f = 0
+    at::NoGradGuard no_grad;
+    for (auto& p : out_->named_children()["2"]->parameters()) p.zero_();
+  }
 }
 
 at::Tensor UNetModelSwin::forward(const at::Tensor& x, const at::Tensor& t, const at::Tensor& lq) {
@@ -375,7 +385,19 @@ at::Tensor UNetModelSwin::forward(const at::Tensor& x, const at::Tensor& t, cons
   h = h.to(at::kFloat);
   auto norm = std::dynamic_pointer_cast<nn::GroupNormImpl>(out_->named_children()["0"]);
   auto head = std::dynamic_pointer_cast<nn::Conv2dImpl>(out_->named_children()["2"]);
-  return head->forward(at::silu(gn(nn::GroupNorm(norm), h))).to(x.scalar_type());
+  at::Tensor out = head->forward(at::silu(gn(nn::GroupNorm(norm), h)));
+  if (o_.residual_upscale > 0) {
+    require(lq.defined(), SINSR_ERR_INVALID_ARGUMENT, "residual_upscale needs lq");
+    const double s = o_.residual_upscale;
+    at::Tensor c = lq.to(at::kFloat);
+    at::Tensor up = at::upsample_bicubic2d(c, {c.size(2) * o_.residual_upscale, c.size(3) * o_.residual_upscale},
+                                           /*align_corners=*/false, s, s);
+    at::Tensor base = o_.residual_unshuffle > 1 ? at::pixel_unshuffle(up, o_.residual_unshuffle) : up;
+    require(base.sizes() == out.sizes(), SINSR_ERR_INVALID_ARGUMENT,
+            "residual_upscale: the folded bicubic lq does not match the output shape");
+    out = out + base;
+  }
+  return out.to(x.scalar_type());
 }
 
 void UNetModelSwin::set_precision(c10::Device device, at::ScalarType torso) {

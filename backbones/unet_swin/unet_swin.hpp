@@ -31,6 +31,11 @@ struct Options {
   int swin_embed_dim = 192;
   int window_size = 8;
   double mlp_ratio = 4;
+  // Not an official key: when > 0 the output is a residual over the bicubic-upsampled lq,
+  // folded as a space_to_depth codec folds it (x0 = f(...) + unshuffle(bicubic(lq, up), fold)).
+  // With the out conv zero-initialised, an untrained network starts at bicubic.
+  int residual_upscale = 0;
+  int residual_unshuffle = 1;
 
   static Options from_json(const nlohmann::json& params);
 };

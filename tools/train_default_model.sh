@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Re-makes the shipped default model (models/default_x4) from scratch with the project's own
+# `train` (ResShift teacher) and `distill` (SinSR student). Resumable: re-run the same line and
+# each stage continues from its latest checkpoint; a finished stage is skipped.
+# Usage: tools/train_default_model.sh [run-dir]   (default: runs/default_x4)
+# Env: THREADS (default 1), TEACHER_STEPS, STUDENT_STEPS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+run=${1:-runs/default_x4}
+threads=${THREADS:-1}
+teacher_steps=${TEACHER_STEPS:-5000}
+student_steps=${STUDENT_STEPS:-1000}
+host=build/bin/sinsr-host
+[ -x "$host" ] || bash tools/bootstrap.sh build
+[ -d data/train_photos ] || bash tools/fetch_train_photos.sh
+mkdir -p "$run"
+
+# Every part of the SinSR formulation stays as the official config has it (kappa 2, 15-step
+# exponential schedule, x0 prediction, three distillation losses with weight 1); what is ours
+# is the latent space (space_to_depth, lossless) and the network's size.
+common=(--data data/train_photos --max-side 512 --codec space_to_depth --codec-weights none
+        --backbone-config models/default_x4/backbone.yaml --threads "$threads" --seed 20261201)
+
+resume_flag() { ls "$1"/ckpt_*.pth >/dev/null 2>&1 && echo --resume || true; }
+done_at() { [ -f "$1/ckpt_$(printf %08d "$2").pth" ]; }
+
+if ! done_at "$run/teacher" "$teacher_steps"; then
+  "$host" train "${common[@]}" --out "$run/teacher" $(resume_flag "$run/teacher") \
+    --gt-size 128 --batch 8 --lr 2e-4 --warmup 100 --max-steps "$teacher_steps" --save-every 250 --log-every 50
+fi
+teacher=$run/teacher/ema.pth  # written with the last checkpoint: the EMA weights
+
+if ! done_at "$run/student" "$student_steps"; then
+  "$host" distill "${common[@]}" --out "$run/student" $(resume_flag "$run/student") \
+    --teacher-weights "$teacher" --gt-size 128 --batch 4 --lr 5e-5 --warmup 0 \
+    --max-steps "$student_steps" --save-every 50 --log-every 10
+fi
+echo "train_default_model: teacher $teacher, student $run/student/ema.pth"
