@@ -100,6 +100,16 @@ double ssim_plane(const at::Tensor& a, const at::Tensor& b, bool relu_cs) {
   return map.mean().item<double>();
 }
 
+// Mean over the 'valid' region of the Sobel magnitude of a float64 plane, as shifted slices.
+double sobel_magnitude_mean(const at::Tensor& y) {
+  const int64_t h = y.size(0) - 2, w = y.size(1) - 2;
+  auto at_ = [&](int64_t dr, int64_t dc) { return y.narrow(0, dr, h).narrow(1, dc, w); };
+  // gx = [-1 0 1; -2 0 2; -1 0 1], gy its transpose (rows: top -1 -2 -1, bottom 1 2 1).
+  at::Tensor gx = (at_(0, 2) - at_(0, 0)) + 2 * (at_(1, 2) - at_(1, 0)) + (at_(2, 2) - at_(2, 0));
+  at::Tensor gy = (at_(2, 0) - at_(0, 0)) + 2 * (at_(2, 1) - at_(0, 1)) + (at_(2, 2) - at_(0, 2));
+  return (gx * gx + gy * gy).sqrt().mean().item<double>();
+}
+
 // rgb2ycbcrTorch (float32, clamped) then img_as_ubyte (x*255 rounded half to even).
 at::Tensor float_to_uint8(const at::Tensor& nchw01, bool y_channel) {
   require(nchw01.dim() == 4 && (nchw01.size(1) == 3 || nchw01.size(1) == 1), SINSR_ERR_INVALID_ARGUMENT,
@@ -158,6 +168,21 @@ double ssim_pyiqa(const at::Tensor& a, const at::Tensor& b, int border) {
   auto [p, q] = pair_hwc(a, b, "ssim");
   at::Tensor x = pyiqa_y(p, border, "ssim").to(at::kDouble), y = pyiqa_y(q, border, "ssim").to(at::kDouble);
   return ssim_plane(x.select(2, 0), y.select(2, 0), true);
+}
+
+double mean_gradient(const at::Tensor& img, int border) {
+  at::Tensor y = crop(rgb_to_y_uint8(img).unsqueeze(2), border, "detail").select(2, 0).to(at::kDouble);
+  require(y.size(0) >= 3 && y.size(1) >= 3, SINSR_ERR_INVALID_ARGUMENT,
+          "detail: the compared region is smaller than the 3x3 Sobel window");
+  return sobel_magnitude_mean(y);
+}
+
+double detail(const at::Tensor& sr, const at::Tensor& hr, int border) {
+  auto [p, q] = pair_hwc(sr, hr, "detail");
+  const double g_hr = mean_gradient(q, border);
+  const double g_sr = mean_gradient(p, border);
+  if (g_hr == 0) return std::numeric_limits<double>::quiet_NaN();
+  return g_sr / g_hr;
 }
 
 Scores evaluate(const at::Tensor& a, const at::Tensor& b, int border, Mode mode) {

@@ -4,6 +4,7 @@
 // - Mode::pyiqa is what the official evaluate.py reports (pyiqa, color_space='ycbcr'): Y from
 //   [0,1] pixels, not rounded, on the 0..255 scale; PSNR in float32 with eps 1e-8; SSIM in float64
 //   with the contrast-structure map through ReLU.
+// - detail(): a blur measure beside PSNR/SSIM, the ratio of mean Sobel gradient magnitudes.
 // A one-channel image is replicated to RGB before the Y conversion, so gray and colour images
 // compare; an alpha channel is not part of any metric (callers drop it).
 #pragma once
@@ -32,6 +33,18 @@ double ssim(const at::Tensor& a, const at::Tensor& b, int border = 0, bool y_cha
 // (taken as x/255 like the official evaluation reloading its PNGs); border as pyiqa's crop_border.
 double psnr_pyiqa(const at::Tensor& a, const at::Tensor& b, int border = 0);
 double ssim_pyiqa(const at::Tensor& a, const at::Tensor& b, int border = 0);
+
+// Mean Sobel gradient magnitude of one image: the official Y (rgb_to_y_uint8, 0..255), border
+// cropped, the 3x3 Sobel pair applied 'valid' (no padding: (H-2)x(W-2) responses), magnitude
+// sqrt(gx^2 + gy^2) with the unnormalised kernels [-1 0 1; -2 0 2; -1 0 1] and its transpose,
+// averaged in float64. SINSR_ERR_INVALID_ARGUMENT when the crop leaves less than 3x3.
+double mean_gradient(const at::Tensor& img, int border = 0);
+
+// The detail ratio mean_gradient(sr) / mean_gradient(hr), same border (eval: border = scale).
+// 1 = as much gradient energy as the ground truth; < 1 blurrier; > 1 sharper or noisier (read it
+// beside PSNR). NaN when the HR image has no gradient at all (a constant crop): there is no
+// reference to compare with. The images must have the same height and width.
+double detail(const at::Tensor& sr, const at::Tensor& hr, int border = 0);
 
 struct Scores {
   double psnr = 0, ssim = 0;

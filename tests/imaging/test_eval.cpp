@@ -44,6 +44,8 @@ TEST(Eval, Set5BicubicReproducesThePublishedBaseline) {
   EXPECT_EQ(j["mode"].get<std::string>(), "y");
   EXPECT_NEAR(j["mean_psnr"].get<double>(), 28.42, 0.02);
   EXPECT_NEAR(j["mean_ssim"].get<double>(), 0.810, 0.002);
+  EXPECT_NEAR(j["mean_detail"].get<double>(), 0.6900, 0.0005);  // measured here: bicubic keeps 69% of the gradient
+  EXPECT_EQ(j["detail_count"].get<int>(), 5);
 }
 
 TEST(Eval, Set14BicubicReproducesThePublishedBaseline) {
@@ -52,6 +54,7 @@ TEST(Eval, Set14BicubicReproducesThePublishedBaseline) {
   EXPECT_EQ(j["count"].get<int>(), 14);  // bridge is gray in both folders and counts too
   EXPECT_NEAR(j["mean_psnr"].get<double>(), 26.09, 0.02);
   EXPECT_NEAR(j["mean_ssim"].get<double>(), 0.704, 0.002);
+  EXPECT_NEAR(j["mean_detail"].get<double>(), 0.5627, 0.0005);  // measured here
 }
 
 struct Folders {
@@ -93,10 +96,13 @@ TEST(Eval, PairsByNameAndReportsMissingAndMismatchedFiles) {
   std::ifstream c(csv);
   std::string header, line;
   std::getline(c, header);
-  EXPECT_EQ(header, "image,pred,gt,psnr,ssim");
+  EXPECT_EQ(header, "image,pred,gt,psnr,ssim,detail");
   std::getline(c, line);
   EXPECT_EQ(line.rfind("a,", 0), 0u) << line;
-  EXPECT_NE(line.find(",inf,1.000000"), std::string::npos) << line;
+  EXPECT_NE(line.find(",inf,1.000000,1.000000"), std::string::npos) << line;
+  for (auto& row : j["images"]) EXPECT_EQ(row["detail"].get<double>(), 1.0) << row;
+  EXPECT_EQ(j["mean_detail"].get<double>(), 1.0);
+  EXPECT_EQ(j["detail_count"].get<int>(), 2);
 }
 
 TEST(Eval, ScoresEqualTheLibraryAndModesDiffer) {
@@ -116,6 +122,9 @@ TEST(Eval, ScoresEqualTheLibraryAndModesDiffer) {
       auto want = sinsr::metrics::evaluate(pu, gu, border, mode);
       EXPECT_NEAR(j["mean_psnr"].get<double>(), want.psnr, 1e-9) << out;
       EXPECT_NEAR(j["mean_ssim"].get<double>(), want.ssim, 1e-9) << out;
+      // detail is on the rounded Y in every mode.
+      EXPECT_NEAR(j["mean_detail"].get<double>(), sinsr::metrics::detail(pu, gu, border), 1e-12) << out;
+      EXPECT_NEAR(j["images"][0]["detail"].get<double>(), sinsr::metrics::detail(pu, gu, border), 1e-12) << out;
       EXPECT_EQ(j["images"][0]["image"].get<std::string>(), "im");
     }
   auto y = sinsr::metrics::evaluate(pu, gu, 0, sinsr::metrics::Mode::y);
@@ -144,6 +153,46 @@ TEST(Eval, BicubicModeUpscalesTheLrImages) {
   auto want = sinsr::metrics::evaluate(sinsr::io::to_uint8_hwc(sinsr::imaging::imresize(lr, 4.0)), sinsr::io::to_uint8_hwc(hr8), 4,
                                        sinsr::metrics::Mode::y);
   EXPECT_NEAR(j["mean_psnr"].get<double>(), want.psnr, 1e-9);
+  const double want_d = sinsr::metrics::detail(sinsr::io::to_uint8_hwc(sinsr::imaging::imresize(lr, 4.0)), sinsr::io::to_uint8_hwc(hr8), 4);
+  EXPECT_NEAR(j["mean_detail"].get<double>(), want_d, 1e-12);
+  EXPECT_NEAR(j["images"][0]["detail"].get<double>(), want_d, 1e-12);
+}
+
+TEST(Eval, FlatGroundTruthGivesNanDetailOutsideTheMean) {
+  Folders d = make_folders("flat");
+  at::Tensor g = at::rand({3, 32, 32}), p = (g + 0.05 * at::randn({3, 32, 32})).clamp(0, 1);
+  sinsr::io::write_image((d.gt / "a.png").string(), g);
+  sinsr::io::write_image((d.pred / "a.png").string(), p);
+  sinsr::io::write_image((d.gt / "flat.png").string(), at::full({3, 32, 32}, 0.5f));
+  sinsr::io::write_image((d.pred / "flat.png").string(), p);
+  std::string json = (d.root / "f.json").string(), csv = (d.root / "f.csv").string(), out;
+  EXPECT_EQ(run("--pred " + d.pred.string() + " --gt " + d.gt.string() + " --json " + json + " --csv " + csv, &out), 0) << out;
+  EXPECT_NE(out.find("detail over 1"), std::string::npos) << out;
+  std::ifstream in(json);
+  auto j = nlohmann::json::parse(in);
+  ASSERT_EQ(j["count"].get<int>(), 2);
+  EXPECT_EQ(j["detail_count"].get<int>(), 1);
+  EXPECT_EQ(j["images"][0]["image"].get<std::string>(), "a");
+  EXPECT_TRUE(j["images"][1]["detail"].is_null()) << j["images"][1];
+  at::Tensor pu = sinsr::io::to_uint8_hwc(sinsr::io::read_image((d.pred / "a.png").string()).pixels);
+  at::Tensor gu = sinsr::io::to_uint8_hwc(sinsr::io::read_image((d.gt / "a.png").string()).pixels);
+  EXPECT_NEAR(j["mean_detail"].get<double>(), sinsr::metrics::detail(pu, gu, 4), 1e-12);  // the flat image is left out
+  EXPECT_NEAR(j["images"][0]["detail"].get<double>(), j["mean_detail"].get<double>(), 1e-12);
+  std::ifstream c(csv);
+  std::string line;
+  std::getline(c, line);
+  std::getline(c, line);
+  std::getline(c, line);
+  EXPECT_EQ(line.rfind("flat,", 0), 0u) << line;
+  EXPECT_EQ(line.substr(line.size() - 4), ",nan") << line;
+  // Only flat ground truth: no mean detail at all (null), still not an error.
+  fs::remove(d.gt / "a.png");
+  fs::remove(d.pred / "a.png");
+  EXPECT_EQ(run("--pred " + d.pred.string() + " --gt " + d.gt.string() + " --json " + json, &out), 0) << out;
+  std::ifstream in2(json);
+  auto j2 = nlohmann::json::parse(in2);
+  EXPECT_TRUE(j2["mean_detail"].is_null()) << j2;
+  EXPECT_EQ(j2["detail_count"].get<int>(), 0);
 }
 
 TEST(Eval, UsageErrorsAndEmptyFolders) {

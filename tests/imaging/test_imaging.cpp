@@ -166,6 +166,77 @@ TEST(Metrics, PyiqaSsimClipsNegativeStructure) {
   EXPECT_NEAR(metrics::ssim_pyiqa(a, b), 0.0, 1e-12);
 }
 
+// A textured uint8 image: bicubic upscale of random 12x10 pixels, so it has edges at several scales.
+at::Tensor textured(int64_t seed) {
+  at::manual_seed(seed);
+  at::Tensor small = at::rand({3, 12, 10}) * 160.0 + 48.0;
+  return imaging::imresize(small, 4.0).clamp(0, 255).round().to(at::kByte).permute({1, 2, 0}).contiguous();
+}
+
+TEST(Detail, IsExactlyOneAgainstItself) {
+  at::Tensor x = textured(1);
+  for (int border : {0, 4}) EXPECT_EQ(metrics::detail(x, x, border), 1.0) << border;
+  EXPECT_EQ(metrics::detail(x.select(2, 1), x.select(2, 1), 0), 1.0);  // gray
+}
+
+TEST(Detail, BlurLowersItAndNoiseRaisesIt) {
+  at::Tensor x = textured(2);
+  // Gaussian blur, sigma 1.5, 7x7 window, reflect padding, applied per channel.
+  at::Tensor g = at::arange(-3, 4, at::kFloat);
+  g = at::exp(-g * g / (2 * 1.5 * 1.5));
+  g = g / g.sum();
+  at::Tensor k = (g.view({7, 1}) * g.view({1, 7})).view({1, 1, 7, 7}).expand({3, 1, 7, 7}).contiguous();
+  at::Tensor nchw = x.permute({2, 0, 1}).unsqueeze(0).to(at::kFloat);
+  at::Tensor blurred = at::conv2d(at::reflection_pad2d(nchw, {3, 3, 3, 3}), k, at::Tensor(), at::IntArrayRef{1}, at::IntArrayRef{0}, at::IntArrayRef{1}, 3);
+  at::Tensor b8 = blurred[0].permute({1, 2, 0}).clamp(0, 255).round().to(at::kByte).contiguous();
+  const double db = metrics::detail(b8, x, 4);
+  EXPECT_LT(db, 0.9);
+  EXPECT_GT(db, 0.0);
+  // Noise adds gradient, the more the stronger it is.
+  at::manual_seed(3);
+  at::Tensor n = at::randn(x.sizes());
+  auto noisy = [&](float sigma) { return (x.to(at::kFloat) + sigma * n).clamp(0, 255).round().to(at::kByte); };
+  const double d5 = metrics::detail(noisy(5), x, 4), d20 = metrics::detail(noisy(20), x, 4);
+  EXPECT_GT(d5, 1.0) << d5;
+  EXPECT_GT(d20, d5 + 0.05) << d5 << " " << d20;
+  RecordProperty("detail_blur_noise5_noise20", std::to_string(db) + " " + std::to_string(d5) + " " + std::to_string(d20));
+  // Swapping the roles inverts the ratio.
+  EXPECT_NEAR(metrics::detail(x, b8, 4), 1.0 / db, 1e-12);
+}
+
+TEST(Detail, FlatGroundTruthIsNan) {
+  at::Tensor flat = at::full({20, 20, 3}, 128, at::kByte);
+  EXPECT_EQ(metrics::mean_gradient(flat), 0.0);
+  EXPECT_TRUE(std::isnan(metrics::detail(textured(4).narrow(0, 0, 20).narrow(1, 0, 20), flat, 2)));
+  EXPECT_TRUE(std::isnan(metrics::detail(flat, flat, 0)));
+  // A flat prediction against a textured ground truth is a plain 0.
+  EXPECT_EQ(metrics::detail(flat, textured(4).narrow(0, 0, 20).narrow(1, 0, 20), 2), 0.0);
+}
+
+TEST(Detail, HandComputedFiveByFive) {
+  // Gray 0/255 images: Y is 16/235, a step of d = 219 (Sobel ignores the offset 16).
+  // HR: a vertical edge between columns 1 and 2. On the 3x3 valid responses gx = 4d in the
+  // columns centred on 1 and 2, 0 in column 3, gy = 0: mean |grad| = (6 * 4d) / 9 = 8d/3 = 584.
+  // SR: one bright pixel in the centre: the 4 corner responses have |(d, d)| = sqrt(2) d, the 4
+  // edge ones 2d, the centre 0: mean = (4 sqrt(2) + 8) d / 9.
+  // detail = ((4 sqrt(2) + 8) / 9) / (8 / 3) = (2 + sqrt(2)) / 6 = 0.569036...
+  at::Tensor hr = at::zeros({5, 5}, at::kByte), sr = at::zeros({5, 5}, at::kByte);
+  hr.narrow(1, 2, 3).fill_(255);
+  sr[2][2] = 255;
+  EXPECT_DOUBLE_EQ(metrics::mean_gradient(hr), 584.0);
+  EXPECT_NEAR(metrics::mean_gradient(sr), (4 * std::sqrt(2.0) + 8) * 219 / 9, 1e-9);
+  EXPECT_NEAR(metrics::detail(sr, hr), (2 + std::sqrt(2.0)) / 6, 1e-12);
+  EXPECT_NEAR(metrics::detail(sr.unsqueeze(2).expand({-1, -1, 3}), hr), (2 + std::sqrt(2.0)) / 6, 1e-12);  // RGB == gray
+  // The border crop is that of PSNR: a 2-pixel frame of anything around both is cut away.
+  at::Tensor hr9 = at::randint(0, 256, {9, 9}, at::kByte), sr9 = at::randint(0, 256, {9, 9}, at::kByte);
+  hr9.narrow(0, 2, 5).narrow(1, 2, 5).copy_(hr);
+  sr9.narrow(0, 2, 5).narrow(1, 2, 5).copy_(sr);
+  EXPECT_NEAR(metrics::detail(sr9, hr9, 2), (2 + std::sqrt(2.0)) / 6, 1e-12);
+  // Less than 3x3 left after the crop is refused.
+  EXPECT_EQ(code_of([&] { metrics::detail(sr9, hr9, 4); }), SINSR_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(code_of([&] { metrics::detail(sr, hr9); }), SINSR_ERR_INVALID_ARGUMENT);
+}
+
 TEST(Metrics, RefuseMismatchedOrTooSmallInputs) {
   at::Tensor a = at::zeros({16, 16, 3}, at::kByte);
   EXPECT_EQ(code_of([&] { metrics::psnr(a, at::zeros({16, 15, 3}, at::kByte)); }), SINSR_ERR_INVALID_ARGUMENT);
