@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <ATen/core/ivalue.h>
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,17 +16,39 @@ namespace torch { namespace nn { class Module; } }
 namespace sinsr {
 namespace ckpt {
 
+// What the reader accepts from a file before it allocates anything. A file beyond any of
+// these is refused with SINSR_ERR_FORMAT naming the file and the limit; real checkpoints stay
+// far below them (a state dict nests about 3 deep and holds a few thousand values per 1 MB).
+namespace limits {
+// Nesting of pickle containers, pickle marks and the safetensors JSON header.
+constexpr uint32_t kMaxDepth = 1000;
+// Values one pickle may create (each costs ~150 bytes: caps the memory at ~2.5 GB).
+constexpr uint64_t kMaxValues = uint64_t(1) << 24;
+// Items of one container, entries of the pickle stack, records of a zip, tensors of a
+// safetensors header.
+constexpr uint64_t kMaxItems = uint64_t(1) << 24;
+// One pickled string or bytes object.
+constexpr uint64_t kMaxStringBytes = uint64_t(1) << 30;
+// Dimensions of one tensor.
+constexpr uint32_t kMaxTensorDims = 64;
+// The safetensors JSON header (the Rust reference reader's own limit).
+constexpr uint64_t kMaxSafetensorsHeaderBytes = uint64_t(100) << 20;
+// Deflate cannot expand more than 1032:1, so a zip record declaring more is lying.
+constexpr uint64_t kMaxZipExpansion = 1032;
+}  // namespace limits
+
 // Name -> tensor in file order (state dicts are ordered).
 using StateDict = std::vector<std::pair<std::string, at::Tensor>>;
 
 // Any supported file as a generic value (dicts, lists, tensors, numbers, strings).
-// OrderedDicts come back as GenericDict; nn.Parameter as its tensor. Throws sinsr::sdk::Error
-// (SINSR_ERR_IO / SINSR_ERR_FORMAT) naming the file and the problem.
+// OrderedDicts come back as GenericDict; nn.Parameter as its tensor; values the pickle shares
+// stay shared. Throws only sinsr::sdk::Error (SINSR_ERR_IO / SINSR_ERR_FORMAT, or
+// SINSR_ERR_OUT_OF_MEMORY), naming the file and the problem or the limit (see `limits`).
 c10::IValue read_file(const std::string& path);
 
 // The state dict in a checkpoint: the top-level dict itself, or the first of the usual
 // nesting keys that holds one ("state_dict", "model", "ema", "params_ema", ...; `key`, when
-// non-empty, forces one). Prefixes "module." and "_orig_mod." are stripped.
+// non-empty, forces one). Prefixes "module." and "_orig_mod." are stripped. Throws as read_file.
 StateDict read_state_dict(const std::string& path, const std::string& key = "");
 
 struct LoadReport {
