@@ -1,5 +1,5 @@
 /*
- * sinsr_plugin.h - the SinSR plugin ABI, version 1.
+ * sinsr_plugin.h - the SinSR plugin ABI, version 1.1.
  *
  * Plain C99. A plugin is a shared library exporting one symbol, sinsr_plugin_entry, which
  * describes the components it provides (backbones, codecs, samplers, losses). Each
@@ -30,8 +30,14 @@ extern "C" {
 
 /* ---- versions ------------------------------------------------------------------------ */
 
+/* Changelog (within a major version the ABI only grows; a 1.0 plugin runs on every 1.x host):
+ *  1.0  first release.
+ *  1.1  sinsr_component gains `base`, `preferred_pipeline` and `flags`: a component may be a
+ *       shipped model (a configured, weighted instance of another component, with the pipeline
+ *       it was trained for), and may declare that it has no weights. */
+
 #define SINSR_ABI_VERSION_MAJOR 1
-#define SINSR_ABI_VERSION_MINOR 0
+#define SINSR_ABI_VERSION_MINOR 1
 #define SINSR_MAKE_VERSION(major, minor) ((((uint32_t)(major)) << 16) | ((uint32_t)(minor) & 0xffffu))
 #define SINSR_VERSION_GET_MAJOR(v) (((uint32_t)(v)) >> 16)
 #define SINSR_VERSION_GET_MINOR(v) (((uint32_t)(v)) & 0xffffu)
@@ -240,8 +246,24 @@ typedef struct sinsr_component {
   const char* default_config; /* JSON used when the caller gives none; may be NULL */
   const char* default_weights; /* file beside the plugin library loaded when no weights are
                                   named; may be NULL */
-  const void* vtable;     /* sinsr_<kind>_vtable*, chosen by kind */
+  const void* vtable;     /* sinsr_<kind>_vtable*, chosen by kind; NULL when `base` is set */
+
+  /* ---- ABI 1.1 (check with SINSR_HAS_FIELD) ---- */
+
+  /* A shipped model: the name of another component of the same kind that implements it. The
+     host creates `base` with this component's default_config (under the caller's config) and
+     loads this component's default_weights; name, version and summary are this one's. NULL for
+     a component with its own function table. */
+  const char* base;
+  /* JSON object: the pipeline the component was trained for, used for every part the caller
+     leaves unset. Keys: "codec" and "sampler" (a name, or {"name", "config"}), "steps", "scale",
+     "pad_multiple", "chop_size". May be NULL. */
+  const char* preferred_pipeline;
+  uint32_t flags; /* SINSR_COMPONENT_* bits */
 } sinsr_component;
+
+/* The component has no weights to load (a fixed transform, e.g. a lossless codec). */
+#define SINSR_COMPONENT_NO_WEIGHTS 0x1u
 
 typedef struct sinsr_plugin_info {
   size_t struct_size;

@@ -19,7 +19,7 @@ mkdir -p "$run"
 # exponential schedule, x0 prediction, three distillation losses with weight 1); what is ours
 # is the latent space (space_to_depth, lossless) and the network's size.
 common=(--data data/train_photos --max-side 512 --codec space_to_depth --codec-weights none
-        --backbone-config models/default_x4/backbone.yaml --threads "$threads" --seed 20261201)
+        --backbone-config models/default_x4/backbone.json --threads "$threads" --seed 20261201)
 
 resume_flag() { ls "$1"/ckpt_*.pth >/dev/null 2>&1 && echo --resume || true; }
 done_at() { [ -f "$1/ckpt_$(printf %08d "$2").pth" ]; }

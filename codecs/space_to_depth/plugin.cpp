@@ -63,5 +63,6 @@ SINSR_PLUGIN("space_to_depth", "1.0.0") {
   sinsr::sdk::ComponentMeta meta{"space_to_depth", "1.0.0",
                                  "lossless pixel-unshuffle latent (no weights): the backbone runs at 1/f resolution",
                                  kSchema};
+  meta.flags = SINSR_COMPONENT_NO_WEIGHTS;
   plugin.add_codec<SpaceToDepthCodec>(meta);
 }

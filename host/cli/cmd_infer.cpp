@@ -10,6 +10,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <unistd.h>
@@ -66,15 +67,15 @@ int cmd_infer(const Args& args) {
     ("output,o", po::value(&output)->required(), "SR image file, or folder (created) for a folder input")
     ("plugin", po::value(&plugins), "load a plugin library (repeatable); a library's single backbone becomes the default")
     ("config,c", po::value(&config), "official full YAML (model / autoencoder / diffusion sections) for all components")
-    ("backbone", po::value(&backbone), "backbone component (default: the --plugin's backbone, else unet_swin)")
+    ("backbone", po::value(&backbone), "backbone or model (default: the --plugin's backbone, else the shipped model 'student', else unet_swin)")
     ("backbone-config", po::value(&bcfg), "backbone config: YAML/JSON file or inline JSON")
     ("backbone-weights,w", po::value(&bw), "backbone checkpoint (.pth / .safetensors); default: the plugin's own")
-    ("codec", po::value(&codec)->default_value("vq_f4"), "codec component, or 'none' for pixel space")
+    ("codec", po::value(&codec)->default_value("vq_f4"), "codec component, or 'none' for pixel space (default: the model's, else vq_f4)")
     ("codec-config", po::value(&ccfg), "codec config: file or inline JSON")
     ("codec-weights", po::value(&cw), "codec checkpoint")
-    ("sampler", po::value(&sampler)->default_value("single-step"), "stochastic | deterministic | single-step | any loaded sampler")
+    ("sampler", po::value(&sampler)->default_value("single-step"), "stochastic | deterministic | single-step | any loaded sampler (default: the model's, else single-step)")
     ("sampler-config", po::value(&scfg), "sampler config: file or inline JSON")
-    ("steps", po::value(&steps)->default_value(0), "respace the sampler to N steps (deterministic + 1 = SinSR one-step)")
+    ("steps", po::value(&steps)->default_value(0), "respace the sampler to N steps (deterministic + 1 = SinSR one-step); default: the model's, else the sampler's own")
     ("scale", po::value(&scale)->default_value(4), "upscaling factor")
     ("seed", po::value(&seed)->default_value(12345), "noise seed (the same seed gives the same image)")
     ("device", po::value(&device)->default_value("cpu"), "cpu, cuda, cuda:N")
@@ -100,11 +101,13 @@ int cmd_infer(const Args& args) {
   try {
     host::Runtime runtime(threads);
     load_plugins(runtime, plugins);
+    // The backbone: --backbone, else the one a --plugin library provides, else the shipped
+    // default model (`student`), else unet_swin.
     if (backbone.empty()) {
       for (const auto& p : plugins)
         for (const auto& c : runtime.from_file(p))
           if (c->kind() == SINSR_KIND_BACKBONE) backbone = c->name();
-      if (backbone.empty()) backbone = "unet_swin";
+      if (backbone.empty()) backbone = runtime.find_or_null(SINSR_KIND_BACKBONE, "student") ? "student" : "unet_swin";
     }
     host::PipelineOptions o;
     host::json whole = config.empty() ? host::json::object() : host::json{{"config_file", config}};
@@ -120,6 +123,12 @@ int cmd_infer(const Args& args) {
     o.chop_stride = chop_stride;
     o.pad_multiple = pad_multiple;
     o.chop_batch = chop_batch;
+    // What the user typed wins over a model's preferred pipeline; our defaults do not.
+    for (const char* key : {"codec", "sampler", "steps", "scale", "pad_multiple", "chop_size"}) {
+      std::string flag(key);
+      std::replace(flag.begin(), flag.end(), '_', '-');
+      if (vm.count(flag) && !vm[flag].defaulted()) o.explicit_keys.insert(key);
+    }
     host::Pipeline pipeline(runtime, o);
 
     // Work list: (input, output) pairs.

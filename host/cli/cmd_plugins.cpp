@@ -38,6 +38,10 @@ nlohmann::json describe(const host::Component& c, bool with_schema) {
                       {"summary", c.desc->summary ? c.desc->summary : ""}};
   std::string weights = c.default_weights_path();
   if (!weights.empty()) j["default_weights"] = weights;
+  if (!c.base().empty()) j["base"] = c.base();
+  if (!c.needs_weights()) j["weights"] = "none needed";
+  nlohmann::json preferred = c.preferred_pipeline();
+  if (!preferred.empty()) j["preferred_pipeline"] = preferred;
   if (with_schema) {
     j["config_schema"] = config::parse_optional(c.desc->config_schema, c.name() + " config schema");
     j["default_config"] = c.default_config();

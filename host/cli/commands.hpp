@@ -17,6 +17,7 @@ int cmd_distill(const Args& args);
 int cmd_eval(const Args& args);
 int cmd_degrade(const Args& args);
 int cmd_bench(const Args& args);
+int cmd_export(const Args& args);
 
 }  // namespace cli
 }  // namespace sinsr

@@ -33,6 +33,7 @@ const Subcommand kCommands[] = {
     {"train", &sinsr::cli::cmd_train, "train a ResShift teacher"},
     {"distill", &sinsr::cli::cmd_distill, "distill a SinSR one-step student from a teacher"},
     {"bench", &sinsr::cli::cmd_bench, "time the networks and the distillation step"},
+    {"export", &sinsr::cli::cmd_export, "write a checkpoint's weights as a plain state dict (fp32/fp16/bf16)"},
 };
 
 void print_usage(std::ostream& out) {

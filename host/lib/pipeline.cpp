@@ -85,7 +85,39 @@ PipelineOptions PipelineOptions::from_json(const json& spec) {
   o.chop_size = spec.value("chop_size", o.chop_size);
   o.chop_stride = spec.value("chop_stride", o.chop_stride);
   o.chop_batch = spec.value("chop_batch", o.chop_batch);
+  for (auto& [k, v] : spec.items()) o.explicit_keys.insert(k);
+  if (sampler.is_object() && spec["sampler"].contains("steps")) o.explicit_keys.insert("steps");
   return o;
+}
+
+void PipelineOptions::apply_preferred(const json& preferred, const std::string& who) {
+  if (preferred.is_null() || preferred.empty()) return;
+  const std::string where = who + ": preferred pipeline";
+  require(preferred.is_object(), SINSR_ERR_FORMAT, where + " is not a JSON object");
+  static const std::set<std::string> known = {"codec", "sampler", "steps", "scale", "pad_multiple", "chop_size"};
+  for (auto& [k, v] : preferred.items())
+    require(known.count(k) > 0, SINSR_ERR_FORMAT, where + ": unknown key '" + k + "'");
+  auto take = [&](const char* key) { return preferred.contains(key) && !explicit_keys.count(key); };
+  auto integer = [&](const char* key, int& dst) {
+    require(preferred[key].is_number_integer(), SINSR_ERR_FORMAT, where + ": '" + key + "' must be an integer");
+    dst = preferred[key].get<int>();
+  };
+  try {
+    // A part taken from the preference keeps weights the caller named for it.
+    auto part = [&](const char* key, PipelinePart& dst) {
+      PipelinePart p = part_from_json(preferred[key], key);
+      if (p.weights.empty()) p.weights = dst.weights;
+      dst = p;
+    };
+    if (take("codec")) part("codec", codec);
+    if (take("sampler")) part("sampler", sampler);
+  } catch (const Error& e) {
+    throw Error(SINSR_ERR_FORMAT, where + ": " + e.what());
+  }
+  if (take("steps")) integer("steps", steps);
+  if (take("scale")) integer("scale", scale);
+  if (take("pad_multiple")) integer("pad_multiple", pad_multiple);
+  if (take("chop_size")) integer("chop_size", chop_size);
 }
 
 at::Tensor upsample_bicubic(const at::Tensor& x, int64_t scale) {
@@ -155,8 +187,11 @@ Pipeline::Pipeline(BackboneHandle& backbone, CodecHandle* codec, SamplerHandle& 
 
 Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl), options_(std::move(options)) {
   auto& o = options_;
-  check_options(o);
   require(!o.backbone.name.empty(), SINSR_ERR_INVALID_ARGUMENT, "no backbone given");
+  // A shipped model's preferred pipeline fills what the caller left unset, before any check.
+  auto bc = runtime.find(SINSR_KIND_BACKBONE, o.backbone.name);
+  o.apply_preferred(bc->preferred_pipeline(), "backbone '" + bc->name() + "'");
+  check_options(o);
   require(!o.sampler.name.empty(), SINSR_ERR_INVALID_ARGUMENT, "no sampler given");
 
   try {
@@ -173,13 +208,13 @@ Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl),
 
   // Weights: the given file, else the plugin's shipped default; "none" runs the part untrained.
   auto load_part = [](auto& handle, const PipelinePart& p, const Component& c, const char* kind) {
+    if (p.weights.empty() && !c.needs_weights()) return;
     std::string w = p.weights.empty() ? c.default_weights_path() : p.weights;
     require(!w.empty(), SINSR_ERR_INVALID_ARGUMENT,
             std::string(kind) + " '" + p.name + "' has no weights: pass them (--" + kind +
                 "-weights), or \"none\" to run it untrained");
     if (w != "none") handle.load_weights(w);
   };
-  auto bc = runtime.find(SINSR_KIND_BACKBONE, o.backbone.name);
   impl_->own_backbone = std::make_unique<BackboneHandle>(bc, o.backbone.config);
   impl_->backbone = impl_->own_backbone.get();
   load_part(*impl_->backbone, o.backbone, *bc, "backbone");

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 
 namespace sinsr {
@@ -32,9 +33,16 @@ struct PipelineOptions {
   int chop_size = 512;         // LR tile size; 0 = never tile
   int chop_stride = 0;         // 0: chop_size * 7 / 8 (448 for 512, the official choice)
   int chop_batch = 1;          // tiles per network call
+  // Keys of from_json's spec the caller chose ("codec", "sampler", "steps", "scale",
+  // "pad_multiple", "chop_size"); the backbone's preferred pipeline (a shipped model's) fills
+  // every other one of them.
+  std::set<std::string> explicit_keys;
 
   // The JSON form the C API takes (see abi/sinsr_host.h).
   static PipelineOptions from_json(const json& spec);
+  // Takes the preferred pipeline's values for the keys not in explicit_keys. `who` names the
+  // component in errors.
+  void apply_preferred(const json& preferred, const std::string& who);
 };
 
 // PyTorch-style bicubic (A = -0.75, align_corners false, no antialias), as the official code

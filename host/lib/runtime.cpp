@@ -114,6 +114,23 @@ json Component::default_config() const {
   return config::parse_optional(desc->default_config, name() + " default config");
 }
 
+std::string Component::base() const {
+  if (!SINSR_HAS_FIELD(desc, sinsr_component, base) || desc->base == nullptr) return "";
+  return desc->base;
+}
+
+json Component::preferred_pipeline() const {
+  if (!SINSR_HAS_FIELD(desc, sinsr_component, preferred_pipeline) || desc->preferred_pipeline == nullptr)
+    return json::object();
+  json p = config::parse_optional(desc->preferred_pipeline, name() + " preferred pipeline");
+  require(p.is_object(), SINSR_ERR_FORMAT, file + ": component '" + name() + "': preferred pipeline is not a JSON object");
+  return p;
+}
+
+bool Component::needs_weights() const {
+  return !(SINSR_HAS_FIELD(desc, sinsr_component, flags) && (desc->flags & SINSR_COMPONENT_NO_WEIGHTS));
+}
+
 json with_defaults(const Component& c, const json& config) {
   json merged = c.default_config();
   if (!merged.is_object()) merged = json::object();
@@ -207,9 +224,11 @@ void Runtime::load_file(const std::string& path_in) {
     if (need == 0) throw Error(SINSR_ERR_FORMAT, where + " has unknown kind " + std::to_string(c->kind));
     if (c->thread_safety < SINSR_THREAD_PARALLEL || c->thread_safety > SINSR_THREAD_SERIAL)
       throw Error(SINSR_ERR_FORMAT, where + " declares unknown thread-safety mode " + std::to_string(c->thread_safety));
+    const bool model = SINSR_HAS_FIELD(c, sinsr_component, base) && c->base != nullptr;
+    if (model && *c->base == '\0') throw Error(SINSR_ERR_FORMAT, where + " names an empty base component");
     const size_t* vt_size = static_cast<const size_t*>(c->vtable);
-    if (vt_size == nullptr) throw Error(SINSR_ERR_FORMAT, where + " has no function table");
-    if (*vt_size < need)
+    if (vt_size == nullptr && !model) throw Error(SINSR_ERR_FORMAT, where + " has no function table");
+    if (vt_size != nullptr && *vt_size < need)
       throw Error(SINSR_ERR_ABI, where + ": function table too small (" + std::to_string(*vt_size) +
                                      " bytes, ABI 1.0 needs " + std::to_string(need) + ")");
     auto comp = std::make_shared<Component>();
@@ -310,10 +329,69 @@ std::vector<std::string> Runtime::load_default_paths() {
   return refused;
 }
 
+namespace {
+// What a resolved model owns: its descriptor and the strings it points into.
+struct ModelStorage {
+  sinsr_component desc{};
+  std::string name, version, summary, config, weights, preferred;
+  std::shared_ptr<void> model_library, base_library;
+};
+}  // namespace
+
+std::shared_ptr<Component> Runtime::resolve_locked(const std::shared_ptr<Component>& model) const {
+  if (model->base().empty()) return model;
+  if (auto it = resolved_.find(model.get()); it != resolved_.end()) return it->second;
+  const std::string where = model->file + ": model '" + model->name() + "'";
+  std::shared_ptr<Component> base;
+  for (const auto& c : components_)
+    if (c->kind() == model->kind() && c->name() == model->base()) base = c;
+  require(base != nullptr, SINSR_ERR_NOT_FOUND,
+          where + " is built on the " + sinsr_kind_name(model->kind()) + " '" + model->base() +
+              "', which is not loaded (is its plugin on the plugin path?)");
+  require(base->base().empty(), SINSR_ERR_FORMAT,
+          where + ": its base '" + base->name() + "' is itself a model; a base must have its own function table");
+
+  auto st = std::make_shared<ModelStorage>();
+  st->name = model->name();
+  st->version = model->desc->version ? model->desc->version : "";
+  st->summary = model->desc->summary ? model->desc->summary : "";
+  json config = with_defaults(*base, model->default_config());
+  st->config = config.dump();
+  st->weights = model->default_weights_path();
+  st->preferred = model->preferred_pipeline().dump();
+  st->model_library = model->library;
+  st->base_library = base->library;
+  sinsr_component& d = st->desc;
+  d.struct_size = sizeof(sinsr_component);
+  d.kind = model->kind();
+  d.thread_safety = base->desc->thread_safety;
+  d.name = st->name.c_str();
+  d.version = st->version.c_str();
+  d.summary = st->summary.c_str();
+  d.config_schema = base->desc->config_schema;
+  d.default_config = st->config.c_str();
+  d.default_weights = st->weights.empty() ? nullptr : st->weights.c_str();
+  d.vtable = base->desc->vtable;
+  d.base = nullptr;
+  d.preferred_pipeline = st->preferred.c_str();
+  d.flags = SINSR_HAS_FIELD(model->desc, sinsr_component, flags) ? model->desc->flags : 0u;
+
+  auto out = std::make_shared<Component>(*base);
+  out->desc = &st->desc;
+  out->file = model->file;
+  out->plugin_name = model->plugin_name;
+  out->plugin_version = model->plugin_version;
+  out->abi_version = model->abi_version;
+  out->storage = st;
+  out->library = std::shared_ptr<void>(st, st.get());  // keeps both libraries loaded
+  resolved_[model.get()] = out;
+  return out;
+}
+
 std::shared_ptr<Component> Runtime::find_or_null(int32_t kind, const std::string& name) const {
   std::lock_guard<std::mutex> lock(mutex_);
   for (const auto& c : components_)
-    if (c->kind() == kind && c->name() == name) return c;
+    if (c->kind() == kind && c->name() == name) return resolve_locked(c);
   return nullptr;
 }
 

@@ -8,6 +8,7 @@
 #include <sinsr/sdk.hpp>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -30,11 +31,16 @@ struct Component {
   uint32_t abi_version = 0;
   std::shared_ptr<void> library;      // keeps the library loaded while handles live
   std::shared_ptr<std::mutex> serial;  // for SINSR_THREAD_SERIAL components
+  std::shared_ptr<void> storage;       // a resolved model's host-owned descriptor and strings
 
   int32_t kind() const { return desc->kind; }
   std::string name() const { return desc->name; }
   std::string default_weights_path() const;  // resolved beside the library, or ""
   json default_config() const;               // {} when none
+  // ABI 1.1 fields (empty / {} / false for a 1.0 component).
+  std::string base() const;          // a shipped model: the component implementing it
+  json preferred_pipeline() const;   // what the model was trained with
+  bool needs_weights() const;        // false: SINSR_COMPONENT_NO_WEIGHTS
 };
 
 class Runtime {
@@ -54,7 +60,9 @@ class Runtime {
   std::vector<std::string> load_default_paths();
 
   const std::vector<std::shared_ptr<Component>>& components() const { return components_; }
-  // Throws SINSR_ERR_NOT_FOUND listing the available names of that kind.
+  // Throws SINSR_ERR_NOT_FOUND listing the available names of that kind. A shipped model
+  // (ABI 1.1 `base`) comes back resolved: its base's function table with the model's name,
+  // merged default config, weights and preferred pipeline.
   std::shared_ptr<Component> find(int32_t kind, const std::string& name) const;
   std::shared_ptr<Component> find_or_null(int32_t kind, const std::string& name) const;
   // The single component of a kind a library provides (for `--plugin student.so` defaults).
@@ -67,7 +75,9 @@ class Runtime {
   struct Library;
   std::vector<std::shared_ptr<Library>> libraries_;
   std::vector<std::shared_ptr<Component>> components_;
+  mutable std::map<const Component*, std::shared_ptr<Component>> resolved_;  // models, resolved once
   mutable std::mutex mutex_;
+  std::shared_ptr<Component> resolve_locked(const std::shared_ptr<Component>& model) const;
 };
 
 // ---- handles -------------------------------------------------------------------------

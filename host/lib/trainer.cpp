@@ -116,8 +116,9 @@ Trainer::Trainer(host::Runtime& rt, TrainerOptions options) : impl_(new Impl) {
     auto cc = rt.find(SINSR_KIND_CODEC, o.codec.name);
     im.codec = std::make_unique<CodecHandle>(cc, o.codec.config);
     std::string cw = o.codec.weights.empty() ? cc->default_weights_path() : o.codec.weights;
-    require(!cw.empty(), SINSR_ERR_INVALID_ARGUMENT, "codec '" + o.codec.name + "' needs weights (--codec-weights)");
-    if (cw != "none") im.codec->load_weights(cw);
+    require(!cw.empty() || !cc->needs_weights(), SINSR_ERR_INVALID_ARGUMENT,
+            "codec '" + o.codec.name + "' needs weights (--codec-weights)");
+    if (!cw.empty() && cw != "none") im.codec->load_weights(cw);
   }
   im.sampler = std::make_unique<SamplerHandle>(rt.find(SINSR_KIND_SAMPLER, o.sampler.name), o.sampler.config);
   if (o.mode == TrainerOptions::Mode::Distill) {

@@ -687,6 +687,8 @@ const void* PluginBuilder::loss_vtable(sinsr_status* (*create)(const char*, sins
 
 PluginBuilder& PluginBuilder::add(int32_t kind, ComponentMeta meta, const void* vtable) {
   require(!meta.name.empty(), SINSR_ERR_INVALID_ARGUMENT, "component without a name");
+  require(vtable != nullptr || !meta.base.empty(), SINSR_ERR_INVALID_ARGUMENT,
+          "component '" + meta.name + "': a model (no function table) must name its base");
   entries_.push_back(Entry{std::move(meta), kind, vtable});
   return *this;
 }
@@ -721,11 +723,17 @@ const sinsr_plugin_info* PluginBuilder::finish(const char* plugin_name, const ch
     c.default_config = m.default_config.empty() ? nullptr : m.default_config.c_str();
     c.default_weights = m.default_weights.empty() ? nullptr : m.default_weights.c_str();
     c.vtable = e.vtable;
+    c.base = m.base.empty() ? nullptr : m.base.c_str();
+    c.preferred_pipeline = m.preferred_pipeline.empty() ? nullptr : m.preferred_pipeline.c_str();
+    c.flags = m.flags;
   }
   for (auto& c : built->components) built->pointers.push_back(&c);
   built->info.struct_size = sizeof(sinsr_plugin_info);
   built->info.abi_version = SINSR_ABI_VERSION;
-  built->info.min_abi_version = SINSR_MAKE_VERSION(SINSR_ABI_VERSION_MAJOR, 0);
+  // A model means nothing to a 1.0 host (it would see a component without a function table).
+  bool needs_1_1 = false;
+  for (const Entry& e : entries_) needs_1_1 = needs_1_1 || !e.meta.base.empty();
+  built->info.min_abi_version = SINSR_MAKE_VERSION(SINSR_ABI_VERSION_MAJOR, needs_1_1 ? 1 : 0);
   built->info.name = built->name.c_str();
   built->info.version = built->version.c_str();
   built->info.num_components = built->pointers.size();

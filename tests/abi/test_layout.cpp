@@ -98,7 +98,11 @@ FROZEN(sinsr_component, config_schema, 40);
 FROZEN(sinsr_component, default_config, 48);
 FROZEN(sinsr_component, default_weights, 56);
 FROZEN(sinsr_component, vtable, 64);
-FROZEN_SIZE_AT_LEAST(sinsr_component, 72);
+// ABI 1.1
+FROZEN(sinsr_component, base, 72);
+FROZEN(sinsr_component, preferred_pipeline, 80);
+FROZEN(sinsr_component, flags, 88);
+FROZEN_SIZE_AT_LEAST(sinsr_component, 92);
 
 FROZEN(sinsr_plugin_info, struct_size, 0);
 FROZEN(sinsr_plugin_info, abi_version, 8);

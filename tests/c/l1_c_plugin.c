@@ -199,7 +199,9 @@ static sinsr_status* l1_backward(sinsr_loss* self, const sinsr_call_options* opt
 static const sinsr_loss_vtable l1_vtable = {sizeof(sinsr_loss_vtable), l1_create, l1_destroy, l1_forward,
                                             l1_backward, l1_tape_release};
 
-static const sinsr_component l1_component = {sizeof(sinsr_component),
+/* Written as an ABI 1.0 plugin: its struct_size stops before the 1.1 fields, so the host must
+   not read them (the 1.1 fields are spelled out only to satisfy -Wmissing-field-initializers). */
+static const sinsr_component l1_component = {offsetof(sinsr_component, base),
                                              SINSR_KIND_LOSS,
                                              SINSR_THREAD_PARALLEL,
                                              "l1_c",
@@ -208,11 +210,14 @@ static const sinsr_component l1_component = {sizeof(sinsr_component),
                                              "{}",
                                              NULL,
                                              NULL,
-                                             &l1_vtable};
+                                             &l1_vtable,
+                                             NULL,
+                                             NULL,
+                                             0u};
 
 static const sinsr_component* const components[] = {&l1_component};
 
-static const sinsr_plugin_info info = {sizeof(sinsr_plugin_info), SINSR_ABI_VERSION, SINSR_MAKE_VERSION(1, 0),
+static const sinsr_plugin_info info = {sizeof(sinsr_plugin_info), SINSR_MAKE_VERSION(1, 0), SINSR_MAKE_VERSION(1, 0),
                                        "l1_c", "1.0.0", 1, components};
 
 SINSR_EXPORT sinsr_status* sinsr_plugin_entry(const sinsr_host_api* host, const sinsr_plugin_info** out) {

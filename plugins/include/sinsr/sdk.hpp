@@ -90,7 +90,11 @@ struct ComponentMeta {
   std::string config_schema = "{}";
   int32_t thread_safety = SINSR_THREAD_PER_INSTANCE;
   std::string default_config;   // empty: none
-  std::string default_weights;  // empty: none
+  std::string default_weights;  // empty: none; relative paths are beside the plugin library
+  // ABI 1.1
+  std::string base;                // a shipped model: the component implementing it (add_model)
+  std::string preferred_pipeline;  // JSON: the codec/sampler/steps the model was trained with
+  uint32_t flags = 0;              // SINSR_COMPONENT_* bits
 };
 
 // A network f(x, cond, t). Override module() and forward(); the SDK provides tapes, state
@@ -192,6 +196,9 @@ class PluginBuilder {
   PluginBuilder& add_loss(ComponentMeta meta) {
     return add(SINSR_KIND_LOSS, std::move(meta), loss_vtable(&detail::loss_create<T>));
   }
+  // A shipped model: meta.base names the component of `kind` that implements it; the host
+  // creates that with meta.default_config and loads meta.default_weights. No code of its own.
+  PluginBuilder& add_model(int32_t kind, ComponentMeta meta) { return add(kind, std::move(meta), nullptr); }
 
   // Used by SINSR_PLUGIN; the result lives for the life of the library.
   const sinsr_plugin_info* finish(const char* plugin_name, const char* plugin_version);
