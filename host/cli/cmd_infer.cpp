@@ -148,6 +148,10 @@ int cmd_infer(const Args& args) {
       if (!fs::exists(input, ec)) throw sdk::Error(SINSR_ERR_NOT_FOUND, input + ": no such file or folder");
       fs::path dst = output;
       if (fs::is_directory(dst, ec)) dst /= fs::path(input).stem().string() + "." + ext;
+      if (dst.has_parent_path()) {  // a file output into a new folder: make the folder
+        fs::create_directories(dst.parent_path(), ec);
+        if (ec) throw sdk::Error(SINSR_ERR_IO, dst.parent_path().string() + ": cannot create folder: " + ec.message());
+      }
       jobs.emplace_back(input, dst);
     }
 

@@ -60,7 +60,7 @@ void release(DLManagedTensor* m) {
 TEST(PluginRefusal, EachDefectIsRefusedWithAClearMessage) {
   Runtime rt(1);
   expect_refused(rt, test_plugin("does_not_exist"), SINSR_ERR_NOT_FOUND, "not found");
-  expect_refused(rt, test_plugin("bad_major"), SINSR_ERR_ABI, "built for ABI 2.0, this host implements ABI 1.0");
+  expect_refused(rt, test_plugin("bad_major"), SINSR_ERR_ABI, "built for ABI 2.0, this host implements ABI " + std::to_string(SINSR_ABI_VERSION_MAJOR) + "." + std::to_string(SINSR_ABI_VERSION_MINOR));
   expect_refused(rt, test_plugin("small_info"), SINSR_ERR_ABI, "descriptor struct too small");
   expect_refused(rt, test_plugin("small_component"), SINSR_ERR_ABI, "component struct too small");
   expect_refused(rt, test_plugin("unknown_kind"), SINSR_ERR_FORMAT, "unknown kind 42");
