@@ -3,13 +3,13 @@
 # `train` (ResShift teacher) and `distill` (SinSR student). Resumable: re-run the same line and
 # each stage continues from its latest checkpoint; a finished stage is skipped.
 # Usage: tools/train_default_model.sh [run-dir]   (default: runs/default_x4)
-# Env: THREADS (default 1), TEACHER_STEPS, STUDENT_STEPS.
+# Env: THREADS (default 1), TEACHER_STEPS (3000), STUDENT_STEPS (600).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=${1:-runs/default_x4}
 threads=${THREADS:-1}
-teacher_steps=${TEACHER_STEPS:-5000}
-student_steps=${STUDENT_STEPS:-1000}
+teacher_steps=${TEACHER_STEPS:-3000}
+student_steps=${STUDENT_STEPS:-600}
 host=build/bin/sinsr-host
 [ -x "$host" ] || bash tools/bootstrap.sh build
 [ -d data/train_photos ] || bash tools/fetch_train_photos.sh
@@ -32,7 +32,9 @@ teacher=$run/teacher/ema.pth  # written with the last checkpoint: the EMA weight
 
 if ! done_at "$run/student" "$student_steps"; then
   "$host" distill "${common[@]}" --out "$run/student" $(resume_flag "$run/student") \
-    --teacher-weights "$teacher" --gt-size 128 --batch 4 --lr 5e-5 --warmup 0 \
+    --teacher-weights "$teacher" --gt-size 128 --batch 4 --lr 1e-4 --warmup 0 --ema 0.99 \
     --max-steps "$student_steps" --save-every 50 --log-every 10
 fi
-echo "train_default_model: teacher $teacher, student $run/student/ema.pth"
+# Ship the student's EMA weights in float16 beside the plugin (models/default_x4/CMakeLists.txt).
+"$host" export -w "$run/student/ema.pth" -o models/default_x4/student.pth --dtype fp16
+echo "train_default_model: teacher $teacher; shipped models/default_x4/student.pth (rebuild to install it)"
