@@ -1,0 +1,291 @@
+"""SinSR diffusion super-resolution from Python: numpy arrays (or torch tensors) in and out.
+
+    import sinsr
+    up = sinsr.Upscaler()              # the shipped default model, `student`
+    sr = up(image)                     # HxWx3 uint8 -> (4H)x(4W)x3 uint8, as `sinsr-host infer` writes it
+
+A thin ctypes layer over libsinsr_host's C API (abi/sinsr_host.h); no compiled extension. The
+library is looked up through $SINSR_LIBRARY, next to the installed package, in the source
+checkout's build/lib, then on the system's library path.
+"""
+import collections
+import ctypes as C
+import json
+import os
+import sys
+import threading
+
+import numpy as np
+
+from . import _capi
+from ._capi import Code, Error
+
+Code.__module__ = Error.__module__ = __name__  # tracebacks say sinsr.Error
+
+__all__ = ["Upscaler", "Component", "components", "Error", "Code", "library_path", "library_version",
+           "abi_version"]
+__version__ = "0.1.0"
+
+Component = collections.namedtuple("Component", "kind name version file plugin summary")
+Component.__doc__ = "A component the runtime loaded: kind ('backbone', 'codec', 'sampler', 'loss'), name, ..."
+
+# LibTorch's intra-op thread count is process-wide and every runtime sets it when created;
+# listing components must not undo the count an Upscaler chose.
+_threads_in_effect = 0
+
+# The exact float32 factor OpenImageIO multiplies 8/16-bit samples by when the CLI reads a file.
+_INT_SCALE = {np.dtype(np.uint8): np.float32(1) / np.float32(255),
+              np.dtype(np.uint16): np.float32(1) / np.float32(65535)}
+
+
+def library_path():
+    """The libsinsr_host file in use."""
+    return _capi.library_path()
+
+
+def library_version():
+    return _capi.library().sinsr_version().decode()
+
+
+def abi_version():
+    """The plugin ABI the library implements, as (major, minor)."""
+    v = _capi.library().sinsr_abi_version()
+    return (v >> 16, v & 0xFFFF)
+
+
+class _Runtime:
+    """sinsr_runtime: owns the loaded plugins."""
+
+    def __init__(self, threads, default_paths):
+        global _threads_in_effect
+        lib = _capi.library()
+        opts = _capi.RuntimeOptions(C.sizeof(_capi.RuntimeOptions), int(threads or 0), 1 if default_paths else 0)
+        handle = C.c_void_p()
+        _capi.check(lib.sinsr_runtime_create(C.byref(opts), C.byref(handle)))
+        self.handle = handle
+        _threads_in_effect = int(threads or 0)
+
+    def load(self, path):
+        _capi.check(_capi.library().sinsr_runtime_load(self.handle, os.fsencode(path)))
+
+    def components(self):
+        lib = _capi.library()
+        n = C.c_size_t()
+        _capi.check(lib.sinsr_runtime_component_count(self.handle, C.byref(n)))
+        out = []
+        for i in range(n.value):
+            info = _capi.ComponentInfo()
+            info.struct_size = C.sizeof(_capi.ComponentInfo)
+            _capi.check(lib.sinsr_runtime_component_info(self.handle, i, C.byref(info)))
+            text = lambda b: (b or b"").decode("utf-8", "replace")
+            out.append(Component(text(lib.sinsr_kind_name(info.kind)), text(info.name), text(info.version),
+                                 text(info.file), text(info.plugin_name), text(info.summary)))
+        return out
+
+    def close(self):
+        if self.handle:
+            _capi.library().sinsr_runtime_destroy(self.handle)
+            self.handle = None
+
+
+def _plugin_file(runtime, plugin):
+    """A --plugin argument as a file: a path, or the bare name ("student.so", "student") of a
+    library in the default plugin folders."""
+    path = os.fspath(plugin)
+    if os.path.exists(path) or os.path.dirname(path):
+        return os.path.abspath(path)
+    names = {path, path + ".so"}
+    for c in runtime.components():
+        if os.path.basename(c.file) in names:
+            return c.file
+    raise Error(Code.NOT_FOUND, "plugin '%s' not found: not a file here, and no library of that name in the "
+                                "plugin folders (SINSR_PLUGIN_PATH, the library's sinsr/plugins)" % path)
+
+
+def components(plugins=(), default_paths=True):
+    """The components a runtime loads: the default plugin folders, plus `plugins` (files or folders)."""
+    rt = _Runtime(_threads_in_effect, default_paths)
+    try:
+        for p in [plugins] if isinstance(plugins, (str, os.PathLike)) else plugins:
+            rt.load(_plugin_file(rt, p))
+        return rt.components()
+    finally:
+        rt.close()
+
+
+def _part(name, config, weights):
+    """A pipeline-spec part: a bare name, or {name, config | config_file, weights}."""
+    if config is None and weights is None:
+        return name
+    part = {"name": name}
+    if isinstance(config, dict):
+        part["config"] = config
+    elif config is not None:  # a YAML/JSON file
+        part["config_file"] = os.fspath(config)
+    if weights is not None:
+        part["weights"] = os.fspath(weights)
+    return part
+
+
+class Upscaler:
+    """An inference pipeline: `Upscaler(...)(image)` returns the super-resolved image.
+
+    plugin      plugin library (path, or a name like "student.so" from the plugin folders) or a
+                list of them; its backbone becomes the default one, as with `sinsr-host infer --plugin`
+    backbone    backbone or model name (default: the plugin's, else "student", else "unet_swin")
+    weights     backbone checkpoint (.pth/.safetensors; "none": untrained); default: the plugin's own
+    backbone_config, codec_config, sampler_config: a dict, or a YAML/JSON file
+    codec       codec name, "none" for pixel space; codec_weights: its checkpoint
+    sampler     sampler name; steps: respace it to this many steps
+    scale, seed, precision ("fp32", "bf16", "fp16" on CUDA), pad_multiple
+    tile        LR tile size (0: never tile); tile_stride, tile_batch
+    device      "cpu", "cuda", "cuda:N" (inputs and outputs stay on the CPU side of the C API)
+    threads     CPU threads (0: all cores); process-wide, as LibTorch's thread pool is
+    spec        extra pipeline-spec keys (abi/sinsr_host.h), applied last
+
+    Options left as None are filled by the model's preferred pipeline, else the host's defaults,
+    as `sinsr-host infer` does, so Upscaler() gives the CLI's bytes.
+    """
+
+    def __init__(self, plugin=None, *, backbone=None, weights=None, backbone_config=None, codec=None,
+                 codec_weights=None, codec_config=None, sampler=None, sampler_config=None, steps=None,
+                 scale=None, seed=None, tile=None, tile_stride=None, tile_batch=None, pad_multiple=None,
+                 precision=None, device=None, threads=0, default_paths=True, spec=None):
+        self._pipeline = None
+        self._lock = threading.Lock()  # a pipeline is not re-entrant; ctypes drops the GIL in calls
+        self._runtime = _Runtime(threads, default_paths)
+        try:
+            plugins = [] if plugin is None else [plugin] if isinstance(plugin, (str, os.PathLike)) else list(plugin)
+            files = []
+            for p in plugins:
+                f = _plugin_file(self._runtime, p)
+                self._runtime.load(f)
+                files.append(f)
+            loaded = self._runtime.components()
+            if backbone is None:
+                for f in files:  # the last backbone of the given libraries, like the CLI
+                    for c in loaded:
+                        if c.kind == "backbone" and os.path.realpath(c.file) == os.path.realpath(f):
+                            backbone = c.name
+                if backbone is None:
+                    has_student = any(c.kind == "backbone" and c.name == "student" for c in loaded)
+                    backbone = "student" if has_student else "unet_swin"
+
+            s = {"backbone": _part(backbone, backbone_config, weights)}
+            if codec is not None:
+                s["codec"] = None if codec in ("", "none") else _part(codec, codec_config, codec_weights)
+            elif codec_config is not None or codec_weights is not None:
+                raise Error(Code.INVALID_ARGUMENT, "codec_config / codec_weights need codec=NAME")
+            if sampler is not None:
+                s["sampler"] = _part(sampler, sampler_config, None)
+            elif sampler_config is not None:
+                raise Error(Code.INVALID_ARGUMENT, "sampler_config needs sampler=NAME")
+            for key, value in (("steps", steps), ("scale", scale), ("seed", seed), ("precision", precision),
+                               ("device", device), ("pad_multiple", pad_multiple), ("chop_size", tile),
+                               ("chop_stride", tile_stride), ("chop_batch", tile_batch)):
+                if value is not None:
+                    s[key] = value
+            s.update(spec or {})
+            self.spec = s
+            handle = C.c_void_p()
+            _capi.check(_capi.library().sinsr_pipeline_create(self._runtime.handle, json.dumps(s).encode(),
+                                                              C.byref(handle)))
+            self._pipeline = handle
+        except BaseException:
+            self.close()
+            raise
+
+    def components(self):
+        """The components this upscaler's runtime has loaded."""
+        return self._runtime.components()
+
+    def close(self):
+        """Frees the model now (also done when the object is collected)."""
+        lib = _capi._lib
+        if getattr(self, "_pipeline", None):
+            lib.sinsr_pipeline_destroy(self._pipeline)
+            self._pipeline = None
+        if getattr(self, "_runtime", None):
+            self._runtime.close()
+            self._runtime = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _run(self, tensor):
+        """One sinsr_pipeline_run on a CPU float array/tensor ([H,W,C] or [N,C,H,W]) with __dlpack__;
+        returns the DLManagedTensor* result, now the caller's."""
+        if not self._pipeline:
+            raise Error(Code.INVALID_ARGUMENT, "this Upscaler is closed")
+        out = _capi.PDLM()
+        with self._lock:
+            _capi.check(_capi.library().sinsr_pipeline_run(self._pipeline, _capi.to_managed(tensor),
+                                                           C.byref(out)))
+        return out
+
+    def __call__(self, image):
+        """Upscales one image.
+
+        numpy: HxW (gray), HxWxC with C = 1..4 (RGB, RGBA, gray+alpha), or a NxHxWxC batch;
+        uint8 or uint16 (returned quantised like the CLI's image files) or float in [0, 1]
+        (returned in the same float dtype, without a copy).
+        torch: [C,H,W], [N,C,H,W] or [H,W], the same dtype rules; returned on the input's device.
+        """
+        torch = sys.modules.get("torch")  # a torch tensor implies torch is imported already
+        if torch is not None and isinstance(image, torch.Tensor):
+            return self._call_torch(torch, image)
+        return self._call_numpy(image)
+
+    def _call_numpy(self, image):
+        a = np.asarray(image)
+        if a.ndim == 4:
+            return np.stack([self._call_numpy(x) for x in a])
+        if a.ndim == 2:
+            return self._call_numpy(a[:, :, None])[:, :, 0]
+        if a.ndim != 3 or not 1 <= a.shape[2] <= 4:
+            raise Error(Code.INVALID_ARGUMENT, "expected an HxW, HxWxC (C = 1..4) or NxHxWxC image, got shape %s%s"
+                        % (a.shape, " (channels first? use .transpose(1, 2, 0))" if a.ndim == 3 and a.shape[0] <= 4 else ""))
+        if a.dtype in _INT_SCALE:
+            f = self._run(np.ascontiguousarray(a, dtype=np.float32) * _INT_SCALE[a.dtype])
+            return _quantise(_capi.numpy_view(f), a.dtype)
+        if a.dtype.kind != "f":
+            raise Error(Code.INVALID_ARGUMENT, "expected uint8, uint16 or float pixels, got %s" % a.dtype)
+        if not a.flags.c_contiguous or not a.flags.writeable or not a.dtype.isnative:
+            a = np.array(a, dtype=a.dtype.newbyteorder("="), order="C")  # DLPack exports only these as they are
+        return _capi.numpy_view(self._run(a))
+
+    def _call_torch(self, torch, image):
+        t = image.detach()
+        device = t.device
+        if t.dim() in (2, 3):  # [H,W] gray / [C,H,W]: a batch of one
+            return self._call_torch(torch, t[None])[0]
+        if t.dim() != 4 or not 1 <= t.shape[1] <= 4:
+            raise Error(Code.INVALID_ARGUMENT, "expected a [C,H,W] or [N,C,H,W] tensor with C = 1..4, got %s"
+                        % (tuple(t.shape),))
+        t = t.cpu().contiguous()
+        if t.dtype == torch.uint8:
+            f = t.to(torch.float32) * float(_INT_SCALE[np.dtype(np.uint8)])
+            f = torch.from_dlpack(_capi.Exported(self._run(f)))
+            out = f.nan_to_num(0.0).clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
+        elif t.is_floating_point():
+            out = torch.from_dlpack(_capi.Exported(self._run(t)))
+        else:
+            raise Error(Code.INVALID_ARGUMENT, "expected uint8 or float pixels, got %s" % t.dtype)
+        return out.to(device)
+
+
+def _quantise(f, dtype):
+    """float [0,1] -> integer samples exactly as the CLI writes files: NaN -> 0, clamp, scale in
+    float32, round half to even."""
+    top = np.float32(np.iinfo(dtype).max)
+    q = np.clip(np.nan_to_num(f.astype(np.float32, copy=False), nan=0.0), 0.0, 1.0) * top
+    return np.rint(q).astype(dtype)

@@ -1,0 +1,239 @@
+"""The `sinsr` Python package (python/sinsr): the default model's bytes equal `sinsr-host infer`'s,
+float and torch inputs, errors as sinsr.Error, component listing, and the package as CMake
+installs it.
+
+Usage: test_package.py HOST_LIBRARY SINSR_HOST SOURCE_DIR BUILD_DIR
+Exit 77 (ctest: skipped) when this interpreter has no numpy (Debian: python3-numpy).
+"""
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+import zlib
+
+try:
+    import numpy as np
+except ImportError:
+    print("skipped: this python3 has no numpy (Debian: python3-numpy)")
+    sys.exit(77)
+
+if len(sys.argv) < 5:
+    sys.exit("usage: test_package.py HOST_LIBRARY SINSR_HOST SOURCE_DIR BUILD_DIR")
+HOST_LIB, HOST_EXE, SOURCE, BUILD = (os.path.abspath(a) for a in sys.argv[1:5])
+sys.argv = sys.argv[:1]
+PACKAGE_ROOT = os.path.join(SOURCE, "python")
+SAMPLE = os.path.join(SOURCE, "samples", "lr_x4", "autumn.png")
+
+os.environ["SINSR_LIBRARY"] = HOST_LIB  # the library this build made, whatever the build folder
+sys.path.insert(0, PACKAGE_ROOT)
+import sinsr  # noqa: E402
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+
+def read_png(path):
+    """8-bit, non-interlaced PNG -> HxWxC uint8 (no PIL here)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path + ": not a PNG"
+    pos, idat = 8, []
+    while pos < len(data):
+        (n,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
+        body = data[pos + 8:pos + 8 + n]
+        pos += 12 + n
+        if kind == b"IHDR":
+            w, h, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"IEND":
+            break
+    assert depth == 8 and interlace == 0 and color in (0, 2, 4, 6), path + ": unsupported PNG flavour"
+    bpp = {0: 1, 2: 3, 4: 2, 6: 4}[color]
+    raw = zlib.decompress(b"".join(idat))
+    stride = w * bpp
+    out = bytearray(h * stride)
+    prev = bytearray(stride)
+    for y in range(h):
+        kind = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b = prev[i]
+            c = prev[i - bpp] if i >= bpp else 0
+            if kind == 1:
+                line[i] = (line[i] + a) & 255
+            elif kind == 2:
+                line[i] = (line[i] + b) & 255
+            elif kind == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        out[y * stride:(y + 1) * stride] = line
+        prev = line
+    return np.frombuffer(bytes(out), np.uint8).reshape(h, w, bpp).copy()
+
+
+def run_cli(*args):
+    r = subprocess.run([HOST_EXE, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert r.returncode == 0, "sinsr-host %s failed (%d):\n%s" % (" ".join(args), r.returncode, r.stdout)
+
+
+def python(code, env_extra, cwd):
+    env = {k: v for k, v in os.environ.items() if k not in ("SINSR_LIBRARY", "SINSR_PLUGIN_PATH", "PYTHONPATH")}
+    env.update(env_extra)
+    r = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       env=env, cwd=cwd)
+    return r
+
+
+class Package(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="sinsr-package-")
+        cls.lr = read_png(SAMPLE)
+        cls.up = sinsr.Upscaler()  # no argument: the default model
+        cls.sr = cls.up(cls.lr)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.up.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_uint8_bytes_equal_the_cli(self):
+        out = os.path.join(self.tmp, "cli.png")
+        run_cli("infer", "-i", SAMPLE, "-o", out, "-q")
+        cli = read_png(out)
+        self.assertEqual(self.sr.dtype, np.uint8)
+        self.assertEqual(self.sr.shape, (self.lr.shape[0] * 4, self.lr.shape[1] * 4, 3))
+        self.assertEqual(cli.shape, self.sr.shape)
+        self.assertEqual(int((cli != self.sr).sum()), 0, "package and CLI differ")
+
+    def test_plugin_by_name_is_the_default_model(self):
+        with sinsr.Upscaler(plugin="student.so") as up:
+            self.assertEqual(up.spec["backbone"], "student")
+            np.testing.assert_array_equal(up(self.lr), self.sr)
+
+    def test_float_in_float_out_without_copies(self):
+        f32 = self.lr.astype(np.float32) * (np.float32(1) / np.float32(255))
+        refs = sys.getrefcount(f32)
+        out = self.up(f32)
+        self.assertEqual(sys.getrefcount(f32), refs)  # the host released the borrowed input
+        self.assertEqual((out.dtype, out.shape), (np.dtype(np.float32), self.sr.shape))
+        self.assertFalse(out.flags.owndata)  # a view of the host's tensor ...
+        self.assertTrue(out.flags.writeable)  # ... that is the caller's to change
+        self.assertTrue(0.0 <= out.min() and out.max() <= 1.0)
+        np.testing.assert_array_equal(np.rint(out * np.float32(255)).astype(np.uint8), self.sr)
+        f32.flags.writeable = False  # numpy will not export it through DLPack: the package copies it
+        np.testing.assert_array_equal(self.up(f32), out)
+        out64 = self.up(f32.astype(np.float64))
+        self.assertEqual(out64.dtype, np.float64)
+        np.testing.assert_allclose(out64, out, atol=1e-6)
+
+    def test_gray_alpha_and_batches(self):
+        crop = self.lr[:16, :20]
+        gray = self.up(crop.mean(axis=2).round().astype(np.uint8))
+        self.assertEqual((gray.shape, gray.dtype), ((64, 80), np.dtype(np.uint8)))
+        alpha = np.full((16, 20, 1), 200, np.uint8)
+        rgba = self.up(np.concatenate([crop, alpha], axis=2))
+        self.assertEqual(rgba.shape, (64, 80, 4))
+        self.assertTrue((rgba[..., 3] == 200).all())  # a flat alpha stays flat
+        np.testing.assert_array_equal(rgba[..., :3], self.up(crop))
+        batch = self.up(np.stack([crop, crop[::-1]]))
+        self.assertEqual(batch.shape, (2, 64, 80, 3))
+        np.testing.assert_array_equal(batch[1], self.up(np.ascontiguousarray(crop[::-1])))
+        u16 = self.up(crop.astype(np.uint16) * 257)
+        self.assertEqual(u16.dtype, np.uint16)
+
+    def test_errors_are_sinsr_errors(self):
+        cases = [
+            (lambda: sinsr.Upscaler(backbone="no_such_model"), sinsr.Code.NOT_FOUND, "no_such_model"),
+            (lambda: sinsr.Upscaler(plugin="/no/such/plugin.so"), sinsr.Code.NOT_FOUND, "/no/such/plugin.so"),
+            (lambda: sinsr.Upscaler(plugin="no_such_plugin.so"), sinsr.Code.NOT_FOUND, "no_such_plugin.so"),
+            (lambda: sinsr.Upscaler(device="tpu"), sinsr.Code.INVALID_ARGUMENT, "unknown device 'tpu'"),
+            (lambda: sinsr.Upscaler(tile=-1), sinsr.Code.INVALID_ARGUMENT, "chop_size"),
+            (lambda: self.up(np.zeros((3, 16, 20), np.uint8)), sinsr.Code.INVALID_ARGUMENT, "channels first"),
+            (lambda: self.up(np.zeros((16, 20, 3), np.int32)), sinsr.Code.INVALID_ARGUMENT, "int32"),
+        ]
+        for call, code, text in cases:
+            with self.assertRaises(sinsr.Error) as cm:
+                call()
+            self.assertEqual(cm.exception.code, code, cm.exception.message)
+            self.assertIn(text, str(cm.exception))
+            self.assertIsInstance(cm.exception, RuntimeError)
+        closed = sinsr.Upscaler()
+        closed.close()
+        self.assertRaises(sinsr.Error, closed, self.lr)
+
+    def test_missing_library_is_reported(self):
+        r = python("import sinsr\ntry:\n sinsr.components()\nexcept sinsr.Error as e:\n print(e.code.name, e)",
+                   {"PYTHONPATH": PACKAGE_ROOT, "SINSR_LIBRARY": "/no/such/libsinsr_host.so"}, self.tmp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("NOT_FOUND", r.stdout)
+        self.assertIn("/no/such/libsinsr_host.so", r.stdout)
+
+    def test_components_lists_the_default_model(self):
+        comps = sinsr.components()
+        student = [c for c in comps if (c.kind, c.name) == ("backbone", "student")]
+        self.assertEqual(len(student), 1, comps)
+        self.assertTrue(student[0].file.endswith("student.so") and student[0].version)
+        self.assertIn(("sampler", "deterministic"), [(c.kind, c.name) for c in comps])
+
+    @unittest.skipIf(torch is None, "this python3 has no torch (Debian: python3-torch)")
+    def test_torch_tensors(self):
+        chw = torch.from_numpy(self.lr).permute(2, 0, 1)  # a non-contiguous uint8 [C,H,W] view
+        out = self.up(chw)
+        self.assertEqual((out.dtype, tuple(out.shape)), (torch.uint8, (3,) + self.sr.shape[:2]))
+        self.assertTrue(torch.equal(out, torch.from_numpy(self.sr).permute(2, 0, 1)))
+        f = (chw.float() * float(np.float32(1) / np.float32(255))).requires_grad_()
+        fout = self.up(f[None])
+        self.assertEqual((fout.dtype, tuple(fout.shape)), (torch.float32, (1, 3) + self.sr.shape[:2]))
+        ref = self.up(self.lr.astype(np.float32) * (np.float32(1) / np.float32(255)))
+        self.assertTrue(torch.equal(fout[0].permute(1, 2, 0), torch.from_numpy(ref)))
+
+    def test_source_tree_finds_its_build(self):
+        if os.path.realpath(BUILD) != os.path.realpath(os.path.join(SOURCE, "build")):
+            self.skipTest("the build folder is not <source>/build")
+        r = python("import sinsr; print(sinsr.library_path())", {"PYTHONPATH": PACKAGE_ROOT}, self.tmp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(os.path.realpath(r.stdout.strip()),
+                         os.path.realpath(os.path.join(BUILD, "lib", "libsinsr_host.so")))
+
+    def test_cmake_install(self):
+        cmake = shutil.which("cmake")
+        if cmake is None:
+            self.skipTest("no cmake on PATH")
+        prefix = os.path.join(self.tmp, "prefix")
+        r = subprocess.run([cmake, "--install", BUILD, "--prefix", prefix], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        site = os.path.join(prefix, "lib", "python3", "dist-packages")
+        code = ("import json, numpy as np, sinsr\n"
+                "up = sinsr.Upscaler()\n"
+                "sr = up(np.load('crop.npy'))\n"
+                "np.save('sr.npy', sr)\n"
+                "print(json.dumps({'package': sinsr.__file__, 'library': sinsr.library_path(),\n"
+                "  'student': [c.file for c in up.components() if c.name == 'student']}))\n")
+        crop = np.ascontiguousarray(self.lr[:16, :20])
+        np.save(os.path.join(self.tmp, "crop.npy"), crop)
+        r = python(code, {"PYTHONPATH": site}, self.tmp)  # no SINSR_LIBRARY: found next to the package
+        self.assertEqual(r.returncode, 0, r.stderr)
+        where = json.loads(r.stdout.strip().splitlines()[-1])
+        real_prefix = os.path.realpath(prefix)
+        for key in ("package", "library"):
+            self.assertTrue(os.path.realpath(where[key]).startswith(real_prefix + os.sep), where)
+        self.assertEqual(len(where["student"]), 1, where)
+        self.assertTrue(os.path.realpath(where["student"][0]).startswith(real_prefix + os.sep), where)
+        np.testing.assert_array_equal(np.load(os.path.join(self.tmp, "sr.npy")), self.up(crop))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
