@@ -3,13 +3,13 @@
 # `train` (ResShift teacher) and `distill` (SinSR student). Resumable: re-run the same line and
 # each stage continues from its latest checkpoint; a finished stage is skipped.
 # Usage: tools/train_default_model.sh [run-dir]   (default: runs/default_x4)
-# Env: THREADS (default 1), TEACHER_STEPS (2500), STUDENT_STEPS (600).
+# Env: THREADS (default 1), TEACHER_STEPS (2500), STUDENT_STEPS (200).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=${1:-runs/default_x4}
 threads=${THREADS:-1}
 teacher_steps=${TEACHER_STEPS:-2500}
-student_steps=${STUDENT_STEPS:-600}
+student_steps=${STUDENT_STEPS:-200}
 host=build/bin/sinsr-host
 [ -x "$host" ] || bash tools/bootstrap.sh build
 [ -d data/train_photos ] || bash tools/fetch_train_photos.sh
