@@ -4,11 +4,15 @@
 
 #include <boost/dll/runtime_symbol_info.hpp>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
 namespace sinsr {
 namespace cli {
+
+namespace fs = std::filesystem;
 
 void load_plugins(host::Runtime& runtime, const std::vector<std::string>& explicit_plugins, bool defaults) {
   // Explicit files first: a --plugin that also sits in the default folder is the same file and
@@ -21,40 +25,85 @@ void load_plugins(host::Runtime& runtime, const std::vector<std::string>& explic
 host::json config_argument(const std::string& value) {
   if (value.empty()) return host::json::object();
   std::error_code ec;
-  if (std::filesystem::exists(value, ec)) return host::json{{"config_file", value}};
+  if (fs::exists(value, ec)) return host::json{{"config_file", value}};
   return config::parse(value, "config argument");
 }
 
 host::json config_contents(const std::string& value, const std::string& option) {
   std::error_code ec;
-  return std::filesystem::exists(value, ec) ? config::load_file(value) : config::parse(value, option);
+  return fs::exists(value, ec) ? config::load_file(value) : config::parse(value, option);
+}
+
+int usage_error(const std::string& command, const std::string& message) {
+  std::cerr << "sinsr-host " << command << ": " << message << " (see `sinsr-host " << command << " --help`)\n";
+  return 2;
 }
 
 int parse_options(const Args& args, const boost::program_options::options_description& opts,
-                  boost::program_options::variables_map& vm, const std::string& command) {
+                  boost::program_options::variables_map& vm, const std::string& command,
+                  const boost::program_options::options_description* hidden,
+                  const boost::program_options::positional_options_description* positional,
+                  const std::function<int(const boost::program_options::variables_map&)>& early) {
   namespace po = boost::program_options;
+  po::options_description all;
+  all.add(opts);
+  if (hidden) all.add(*hidden);
+  po::positional_options_description none;
   try {
-    po::store(po::command_line_parser(args).options(opts).run(), vm);
+    po::store(po::command_line_parser(args).options(all).positional(positional ? *positional : none).run(), vm);
     if (vm.count("help")) {
       std::cout << opts << "\n";
       return 0;
     }
+    if (early)
+      if (int rc = early(vm); rc >= 0) return rc;
     po::notify(vm);
   } catch (const po::error& e) {
-    std::cerr << "sinsr-host " << command << ": " << e.what() << "\n\n" << opts << "\n";
-    return 2;
+    // One line: the whole option table buries the one thing that went wrong.
+    return usage_error(command, e.what());
   }
   return -1;
 }
 
-std::string default_model_config() {
-  namespace fs = std::filesystem;
-  std::error_code ec;
+std::string readable(double value) {
+  char buf[32];
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, value);
+    if (std::strtod(buf, nullptr) == value) break;
+  }
+  return buf;
+}
+
+namespace {
+std::vector<fs::path> config_dirs() {
   fs::path exe_dir = boost::dll::program_location().parent_path().string();
-  for (const fs::path& p : {exe_dir / ".." / "share" / "sinsr" / "configs" / "sinsr_x4.yaml",
-                            fs::path(SINSR_SOURCE_CONFIG_DIR) / "sinsr_x4.yaml"})
-    if (fs::exists(p, ec)) return p.lexically_normal().string();
+  return {exe_dir / ".." / "share" / "sinsr" / "configs", fs::path(SINSR_SOURCE_CONFIG_DIR)};
+}
+}  // namespace
+
+std::string default_model_config() {
+  std::error_code ec;
+  for (const fs::path& d : config_dirs())
+    if (fs::exists(d / "sinsr_x4.yaml", ec)) return (d / "sinsr_x4.yaml").lexically_normal().string();
   throw sdk::Error(SINSR_ERR_NOT_FOUND, "configs/sinsr_x4.yaml not found; pass --config");
+}
+
+std::string resolve_config(const std::string& value) {
+  std::error_code ec;
+  if (value.empty() || fs::exists(value, ec)) return value;
+  // Inline JSON/YAML is left to the parser; anything else names a file.
+  if (value.find_first_of("{[:\n") != std::string::npos) return value;
+  std::string installed;
+  if (value.find_first_of("/\\") == std::string::npos)  // a bare name: the installed configs
+    for (const fs::path& d : config_dirs()) {
+      for (const std::string& name : {value, value + ".yaml"})
+        if (fs::is_regular_file(d / name, ec)) return (d / name).lexically_normal().string();
+      for (auto it = fs::directory_iterator(d, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+        if (installed.find(it->path().filename().string()) == std::string::npos)
+          installed += (installed.empty() ? "" : ", ") + it->path().filename().string();
+    }
+  throw sdk::Error(SINSR_ERR_NOT_FOUND, "--config " + value + ": no such file" +
+                                           (installed.empty() ? std::string() : ", nor an installed config (" + installed + ")"));
 }
 
 }  // namespace cli

@@ -6,6 +6,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,12 +23,29 @@ host::json config_argument(const std::string& value);
 host::json config_contents(const std::string& value, const std::string& option);
 
 // Parses a subcommand's options. Returns -1 to go on, otherwise the exit code to return
-// (0 after printing --help, 2 after reporting a usage error with the options).
+// (0 after printing --help, 2 after a one-line usage error that points to --help).
+// `hidden` options parse but stay out of --help (test hooks, positional catch-alls). `early`
+// sees the parsed words before required options are checked (a wrong kind of line is the error
+// to report, not its missing -i); it returns an exit code, or -1 to go on.
 int parse_options(const Args& args, const boost::program_options::options_description& opts,
-                  boost::program_options::variables_map& vm, const std::string& command);
+                  boost::program_options::variables_map& vm, const std::string& command,
+                  const boost::program_options::options_description* hidden = nullptr,
+                  const boost::program_options::positional_options_description* positional = nullptr,
+                  const std::function<int(const boost::program_options::variables_map&)>& early = {});
+
+// Prints "sinsr-host COMMAND: MESSAGE (see `sinsr-host COMMAND --help`)" and returns 2.
+int usage_error(const std::string& command, const std::string& message);
+
+// A double as --help should show it: the shortest text that reads back as the same value
+// (5e-05, not 5.0000000000000002e-05).
+std::string readable(double value);
 
 // configs/sinsr_x4.yaml of this installation (<prefix>/share/sinsr/configs) or source tree.
 std::string default_model_config();
+// A --config value: an existing file or inline JSON stays as it is; otherwise a bare name of an
+// installed config (`sinsr_x4` or `sinsr_x4.yaml`) is found where default_model_config looks.
+// Throws naming the installed configs when it is neither.
+std::string resolve_config(const std::string& value);
 
 }  // namespace cli
 }  // namespace sinsr

@@ -139,7 +139,7 @@ int cmd_bench(const Args& args) {
   bool no_cuda = false;
   opts.add_options()("help,h", "show this help")("plugin", po::value(&plugins)->composing(),
                                                  "load a plugin library (repeatable)")(
-      "config", po::value(&config_path), "model config (default: configs/sinsr_x4.yaml of this installation)")(
+      "config", po::value(&config_path), "model config: a file, or the bare name of an installed config (default: sinsr_x4.yaml of this installation)")(
       "threads", po::value(&threads), "intra-op threads for the second column (default: all cores)")(
       "repeats", po::value(&repeats), "timed calls per measurement (median reported)")(
       "latent", po::value(&latent), "UNet latent size (default 64)")(
@@ -156,15 +156,14 @@ int cmd_bench(const Args& args) {
     po::store(po::command_line_parser(args).options(opts).run(), vm);
     po::notify(vm);
   } catch (const std::exception& e) {
-    std::cerr << "sinsr-host bench: " << e.what() << "\n" << opts;
-    return 2;
+    return usage_error("bench", e.what());
   }
   if (vm.count("help")) {
     std::cout << opts;
     return 0;
   }
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (config_path.empty()) config_path = default_model_config();
+  config_path = config_path.empty() ? default_model_config() : resolve_config(config_path);
 
   host::Runtime runtime(threads);
   load_plugins(runtime, plugins);
@@ -174,8 +173,7 @@ int cmd_bench(const Args& args) {
   std::vector<Row> rows;
 
   if (!what.empty() && what != "unet" && what != "vq" && what != "distill" && what != "memory") {
-    std::cerr << "sinsr-host bench: --only takes unet, vq, distill or memory\n";
-    return 2;
+    return usage_error("bench", "--only takes unet, vq, distill or memory");
   }
   if (what == "memory") {
     at::set_num_threads(threads);

@@ -50,12 +50,13 @@ int cmd_degrade(const Args& args) {
   int scale = 0, threads = 0;
   bool quiet = false;
   po::options_description opts(
-      "sinsr-host degrade --in HR_DIR --out LR_DIR --seed S [options]\n"
+      "sinsr-host degrade --in HR_DIR --out LR_DIR (--seed S | --mode bicubic) [options]\n"
       "Makes an LR image from every image of HR_DIR (or from one HR file). realesrgan mode: the\n"
       "official RealESRGAN second-order degradation (blur, resize, Gaussian/Poisson noise, JPEG,\n"
       "twice, then a sinc filter), output HR/scale, 8-bit PNG. Each image gets its own seed derived\n"
       "from --seed and its file name, so a result does not depend on the other files of the folder.\n"
-      "bicubic mode: MATLAB-style bicubic downscaling (ceil(HR*1/scale)). Alpha is dropped.\n"
+      "bicubic mode: MATLAB-style bicubic downscaling (ceil(HR*1/scale)); it draws nothing and needs no\n"
+      "--seed. Alpha is dropped.\n"
       "Unreadable images are reported by name and skipped, and make the exit code 1. Inputs are never\n"
       "overwritten.\n\nOptions");
   // clang-format off
@@ -63,10 +64,11 @@ int cmd_degrade(const Args& args) {
     ("help,h", "this help")
     ("in,i", po::value(&input)->required(), "HR image folder (or one HR image)")
     ("out,o", po::value(&output)->required(), "LR folder (created)")
-    ("seed", po::value(&seed)->required(), "degradation seed (the same seed gives the same images)")
+    ("seed", po::value(&seed), "degradation seed, required by realesrgan mode (the same seed gives the same images)")
     ("scale", po::value(&scale)->default_value(0, "config sf, else 4"), "downscaling factor")
     ("config,c", po::value(&config), "degradation parameters: the official YAML (its `degradation` block and kernel keys), "
-                                      "a file of the keys, or inline JSON; default: configs/SinSR.yaml's values")
+                                      "a file of the keys, inline JSON, or the bare name of an installed config; "
+                                      "default: configs/SinSR.yaml's values")
     ("mode", po::value(&mode)->default_value("realesrgan"), "realesrgan | bicubic")
     ("ext", po::value(&ext)->default_value("png"), "output file type")
     ("threads", po::value(&threads)->default_value(0), "CPU threads (0: all)")
@@ -74,14 +76,13 @@ int cmd_degrade(const Args& args) {
   // clang-format on
   po::variables_map vm;
   if (int rc = parse_options(args, opts, vm, "degrade"); rc >= 0) return rc;
-  if (mode != "realesrgan" && mode != "bicubic") {
-    std::cerr << "sinsr-host degrade: --mode must be realesrgan or bicubic, got '" << mode << "'\n";
-    return 2;
-  }
-  if (vm["scale"].defaulted() == false && scale < 1) {
-    std::cerr << "sinsr-host degrade: --scale must be at least 1\n";
-    return 2;
-  }
+  if (mode != "realesrgan" && mode != "bicubic")
+    return usage_error("degrade", "--mode must be realesrgan or bicubic, got '" + mode + "'");
+  // Bicubic draws nothing; the random degradation must not fall back to a hidden seed.
+  if (mode == "realesrgan" && !vm.count("seed"))
+    return usage_error("degrade", "--seed is required for --mode realesrgan (--mode bicubic needs none)");
+  if (vm["scale"].defaulted() == false && scale < 1) return usage_error("degrade", "--scale must be at least 1");
+  config = resolve_config(config);
 
   try {
     at::set_num_threads(threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency())));

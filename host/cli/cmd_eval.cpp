@@ -101,20 +101,13 @@ int cmd_eval(const Args& args) {
   // clang-format on
   po::variables_map vm;
   if (int rc = parse_options(args, opts, vm, "eval"); rc >= 0) return rc;
-  if (pred.empty() == bicubic_from.empty()) {
-    std::cerr << "sinsr-host eval: give exactly one of --pred and --bicubic-from\n";
-    return 2;
-  }
-  if (scale < 1) {
-    std::cerr << "sinsr-host eval: --scale must be at least 1\n";
-    return 2;
-  }
+  if (pred.empty() == bicubic_from.empty()) return usage_error("eval", "give exactly one of --pred and --bicubic-from");
+  if (scale < 1) return usage_error("eval", "--scale must be at least 1");
   metrics::Mode mode;
   try {
     mode = metrics::parse_mode(mode_arg);
   } catch (const std::exception& e) {
-    std::cerr << "sinsr-host eval: " << e.what() << "\n";
-    return 2;
+    return usage_error("eval", e.what());
   }
   if (border < 0) border = scale;
   try {
@@ -126,6 +119,18 @@ int cmd_eval(const Args& args) {
       if (!gts.count(stem)) problems.push_back(f + ": no ground truth named " + stem + ".* in " + gt);
     for (auto& [stem, f] : gts)
       if (!preds.count(stem)) problems.push_back(f + ": no " + (pred.empty() ? "LR image" : "prediction") + " for it in " + src);
+
+    size_t pairs = 0;
+    for (auto& [stem, f] : gts) pairs += preds.count(stem);
+    if (pairs == 0) {
+      // Say why rather than print a table of nothing with zero means.
+      for (auto& p : problems) std::cerr << "error: " << p << "\n";
+      const std::string why = preds.empty() ? "no images in " + src
+                              : gts.empty() ? "no images in " + gt
+                                            : "no file names in common between " + src + " and " + gt;
+      std::cerr << "sinsr-host eval: no image pairs to evaluate: " << why << "\n";
+      return 1;
+    }
 
     nlohmann::json rows = nlohmann::json::array();
     double sum_p = 0, sum_s = 0, sum_d = 0;
@@ -190,7 +195,7 @@ int cmd_eval(const Args& args) {
       if (!f) throw sdk::Error(SINSR_ERR_IO, json_out + ": cannot write");
     }
     for (auto& p : problems) std::cerr << "error: " << p << "\n";
-    if (n == 0) std::cerr << "error: no image pairs were evaluated\n";
+    if (n == 0) std::cerr << "sinsr-host eval: no image pairs were evaluated: every pair failed\n";
     return problems.empty() && n > 0 ? 0 : 1;
   } catch (const std::exception& e) {
     std::cerr << "sinsr-host eval: " << e.what() << "\n";

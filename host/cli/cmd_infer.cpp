@@ -11,8 +11,12 @@
 #include <boost/program_options.hpp>
 
 #include <algorithm>
+#include <cctype>
+#include <chrono>
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
+#include <sstream>
 #include <unistd.h>
 
 namespace sinsr {
@@ -29,45 +33,88 @@ std::string same_file_guard(const fs::path& in, const fs::path& out) {
   return "";
 }
 
+// One plain line per finished image wherever stderr goes (a pipe or a log gets them as they
+// happen); the live tile counter only on a terminal, where \r can redraw it.
 class Progress {
  public:
-  explicit Progress(bool enabled) : enabled_(enabled && ::isatty(STDERR_FILENO)) {}
-  void show(const std::string& line) {
-    if (!enabled_) return;
+  explicit Progress(bool enabled) : enabled_(enabled), tty_(enabled && ::isatty(STDERR_FILENO)) {}
+  void live(const std::string& line) {
+    if (!tty_) return;
     std::cerr << "\r\033[K" << line << std::flush;
     dirty_ = true;
   }
-  void done() {
+  void line(const std::string& text) {
+    if (!enabled_) return;
+    clear();
+    std::cerr << text << "\n" << std::flush;
+  }
+  void clear() {
     if (dirty_) std::cerr << "\r\033[K" << std::flush;
     dirty_ = false;
   }
 
  private:
-  bool enabled_;
+  bool enabled_, tty_;
   bool dirty_ = false;
 };
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return s;
+}
+
+// jpg/jpeg and tif/tiff name one format each.
+std::string canonical_format(std::string f) {
+  f = lower(f);
+  if (!f.empty() && f[0] == '.') f.erase(0, 1);
+  if (f == "jpeg") return "jpg";
+  if (f == "tiff") return "tif";
+  return f;
+}
+
+std::string seconds(double s) {
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(1) << s << " s";
+  return o.str();
+}
 
 }  // namespace
 
 int cmd_infer(const Args& args) {
-  std::string input, output, backbone, codec, sampler, config, bcfg, ccfg, scfg, bw, cw, device, precision, ext;
-  std::vector<std::string> plugins;
+  std::string input, output, backbone, codec, sampler, config, bcfg, ccfg, scfg, bw, cw, device, precision, ext, format;
+  std::vector<std::string> plugins, stray;
   int steps = 0, scale = 4, chop_size = 512, chop_stride = 0, chop_batch = 1, pad_multiple = 64, threads = 0, bits = 0;
+  int gpu = -1;
   uint64_t seed = 12345;
   bool quiet = false, skip_existing = false;
   po::options_description opts(
       "sinsr-host infer -i INPUT -o OUTPUT [options]\n"
       "Upscales an image or every image of a folder (png, jpg, tif, exr, ...). With a folder the\n"
-      "output is a folder; unreadable images are reported, skipped, and make the exit code 1.\n\n"
+      "output is a folder; unreadable images are reported, skipped, and make the exit code 1.\n"
+      "Short options follow realesrgan-ncnn-vulkan: -i -o -s -t -g -j -f -n.\n"
+      "Progress: one line per image on stderr ([k/N] name  (time)); on a terminal also the tiles.\n"
+      "Threads: the same -j gives the same bytes on every run, but another -j may change a few pixels\n"
+      "by a level or two (LibTorch splits sums across threads). Set5 x4, -j 1 against -j 2: the shipped\n"
+      "student 0 to 3 of 567456 pixels by 1/255 (two trainings of it); the tiny parity UNet + vq_f4\n"
+      "3252 pixels by at most 2/255. Compare outputs made with one -j.\n\n"
       "Options");
   // clang-format off
   opts.add_options()
     ("help,h", "this help")
     ("input,i", po::value(&input)->required(), "LR image file or folder")
     ("output,o", po::value(&output)->required(), "SR image file, or folder (created) for a folder input")
+    ("backbone,n", po::value(&backbone), "model or backbone by name, from the plugin path (e.g. -n student; default: the "
+                                         "--plugin's backbone, else the shipped model 'student', else unet_swin)")
+    ("scale,s", po::value(&scale)->default_value(4), "upscaling factor; a model or pipeline with another fixed factor "
+                                                     "refuses it (default: the model's)")
+    ("chop-size,t", po::value(&chop_size)->default_value(512), "tile size in LR pixels (0: never tile; default: the model's, else 512)")
+    ("gpu,g", po::value(&gpu), "GPU index: 0 = cuda:0; -1 or absent: the CPU (--device says the same)")
+    ("threads,j", po::value(&threads)->default_value(0), "CPU threads (0: all)")
+    ("format,f", po::value(&format), "output format: png, jpg, webp, tif, exr, bmp, ... for files and folders; "
+                                     "wins over the output file's extension (the file is renamed, said on stderr)")
     ("plugin", po::value(&plugins), "load a plugin library (repeatable); a library's single backbone becomes the default")
-    ("config,c", po::value(&config), "official full YAML (model / autoencoder / diffusion sections) for all components")
-    ("backbone", po::value(&backbone), "backbone or model (default: the --plugin's backbone, else the shipped model 'student', else unet_swin)")
+    ("config,c", po::value(&config), "official full YAML (model / autoencoder / diffusion sections) for all components; "
+                                     "a bare name (sinsr_x4) is looked up in the installed configs")
     ("backbone-config", po::value(&bcfg), "backbone config: YAML/JSON file or inline JSON")
     ("backbone-weights,w", po::value(&bw), "backbone checkpoint (.pth / .safetensors); default: the plugin's own")
     ("codec", po::value(&codec)->default_value("vq_f4"), "codec component, or 'none' for pixel space (default: the model's, else vq_f4)")
@@ -76,27 +123,70 @@ int cmd_infer(const Args& args) {
     ("sampler", po::value(&sampler)->default_value("single-step"), "stochastic | deterministic | single-step | any loaded sampler (default: the model's, else single-step)")
     ("sampler-config", po::value(&scfg), "sampler config: file or inline JSON")
     ("steps", po::value(&steps)->default_value(0), "respace the sampler to N steps (deterministic + 1 = SinSR one-step); default: the model's, else the sampler's own")
-    ("scale", po::value(&scale)->default_value(4), "upscaling factor")
     ("seed", po::value(&seed)->default_value(12345), "noise seed (the same seed gives the same image)")
     ("device", po::value(&device)->default_value("cpu"), "cpu, cuda, cuda:N")
     ("precision", po::value(&precision)->default_value("fp32"), "fp32, fp16 (CUDA), bf16")
-    ("chop-size", po::value(&chop_size)->default_value(512), "LR tile size (0: never tile)")
     ("chop-stride", po::value(&chop_stride)->default_value(0), "LR tile stride (0: 7/8 of the tile)")
     ("chop-batch", po::value(&chop_batch)->default_value(1), "tiles per network call")
     ("pad-multiple", po::value(&pad_multiple)->default_value(64), "reflect-pad LR tiles to a multiple of this (64 official; "
                                                                   "pixel-space models need only their own stride)")
     ("bits", po::value(&bits)->default_value(0), "output bit depth 8 or 16 (0: like the input)")
-    ("ext", po::value(&ext)->default_value("png"), "output file type for folder runs")
+    ("ext", po::value(&ext)->default_value("png"), "output file type for folder runs (older spelling of -f)")
     ("skip-existing", po::bool_switch(&skip_existing), "folder runs: keep outputs that already exist")
-    ("threads", po::value(&threads)->default_value(0), "CPU threads (0: all)")
-    ("quiet,q", po::bool_switch(&quiet), "no progress display");
+    ("quiet,q", po::bool_switch(&quiet), "no progress lines");
   // clang-format on
+  // Words that are no option's value: reported by name rather than as "too many positional options".
+  po::options_description hidden;
+  hidden.add_options()("stray", po::value(&stray));
+  po::positional_options_description positional;
+  positional.add("stray", -1);
   po::variables_map vm;
-  if (int rc = parse_options(args, opts, vm, "infer"); rc >= 0) return rc;
-  if (bits != 0 && bits != 8 && bits != 16) {
-    std::cerr << "sinsr-host infer: --bits must be 8 or 16\n";
-    return 2;
+  auto refuse_stray = [](const po::variables_map& parsed) {
+    if (!parsed.count("stray")) return -1;
+    const auto& words = parsed["stray"].as<std::vector<std::string>>();
+    for (const auto& word : words)
+      if (is_command_name(word)) {
+        std::cerr << "sinsr-host: this line is an infer line and also names the command '" << word
+                  << "': write the command first; only --plugin and --threads/-j may precede it (see `sinsr-host --help`)\n";
+        return 2;
+      }
+    return usage_error("infer", "unexpected argument '" + words[0] + "'");
+  };
+  if (int rc = parse_options(args, opts, vm, "infer", &hidden, &positional, refuse_stray); rc >= 0) return rc;
+  auto given = [&](const char* name) { return vm.count(name) && !vm[name].defaulted(); };
+  if (bits != 0 && bits != 8 && bits != 16) return usage_error("infer", "--bits must be 8 or 16");
+  if (scale < 1) return usage_error("infer", "-s/--scale must be at least 1");
+  if (threads < 0) return usage_error("infer", "-j/--threads must be 0 (all) or more");
+
+  // -g: realesrgan's GPU index, onto --device.
+  if (vm.count("gpu")) {
+    if (gpu < -1) return usage_error("infer", "-g takes a GPU index, or -1 for the CPU");
+    if (given("device")) return usage_error("infer", "give -g or --device, not both");
+    if (gpu >= 0) {
+      if (!at::hasCUDA()) {
+        std::cerr << "sinsr-host infer: -g " << gpu << ": no CUDA here (this build or machine has no CUDA GPU); "
+                  << "-g -1 or no -g runs on the CPU\n";
+        return 1;
+      }
+      if (size_t(gpu) >= at::getNumGPUs()) {
+        std::cerr << "sinsr-host infer: -g " << gpu << ": no such GPU (" << at::getNumGPUs() << " CUDA device(s), from 0)\n";
+        return 1;
+      }
+      device = "cuda:" + std::to_string(gpu);
+    } else {
+      device = "cpu";
+    }
   }
+
+  // -f (or the older --ext): the output format.
+  if (vm.count("format") && given("ext") && canonical_format(format) != canonical_format(ext))
+    return usage_error("infer", "-f " + format + " and --ext " + ext + " disagree: give one");
+  const bool format_given = vm.count("format") > 0;
+  std::string fmt = lower(format_given ? format : ext);
+  if (!fmt.empty() && fmt[0] == '.') fmt.erase(0, 1);
+  if (!io::has_image_extension("x." + fmt))
+    return usage_error("infer", "-f " + fmt + ": not an image format here (png, jpg, webp, tif, exr, bmp, ppm, pgm)");
+  config = resolve_config(config);
 
   try {
     host::Runtime runtime(threads);
@@ -109,6 +199,15 @@ int cmd_infer(const Args& args) {
           if (c->kind() == SINSR_KIND_BACKBONE) backbone = c->name();
       if (backbone.empty()) backbone = runtime.find_or_null(SINSR_KIND_BACKBONE, "student") ? "student" : "unet_swin";
     }
+    // A shipped model states its factor: it was trained for it, and its codec fixes it.
+    const auto model = runtime.find(SINSR_KIND_BACKBONE, backbone);
+    const host::json preferred = model->preferred_pipeline();
+    const bool model_scale = preferred.is_object() && preferred.contains("scale") && preferred["scale"].is_number_integer();
+    if (given("scale") && model_scale && preferred["scale"].get<int>() != scale)
+      return usage_error("infer", "-s " + std::to_string(scale) + ": model '" + backbone + "' upscales x" +
+                                      std::to_string(preferred["scale"].get<int>()) + " only; use -s " +
+                                      std::to_string(preferred["scale"].get<int>()) + " or another model (-n)");
+
     host::PipelineOptions o;
     host::json whole = config.empty() ? host::json::object() : host::json{{"config_file", config}};
     o.backbone = {backbone, bcfg.empty() ? whole : config_argument(bcfg), bw};
@@ -127,27 +226,54 @@ int cmd_infer(const Args& args) {
     for (const char* key : {"codec", "sampler", "steps", "scale", "pad_multiple", "chop_size"}) {
       std::string flag(key);
       std::replace(flag.begin(), flag.end(), '_', '-');
-      if (vm.count(flag) && !vm[flag].defaulted()) o.explicit_keys.insert(key);
+      if (given(flag.c_str())) o.explicit_keys.insert(key);
     }
     host::Pipeline pipeline(runtime, o);
+
+    // Any other pipeline has the factor its codec and backbone allow, known only by trying: an
+    // asked-for -s is tried on one smallest tile (one network call) before any image is read.
+    if (given("scale") && !model_scale) {
+      const int64_t m = pipeline.options().pad_multiple;
+      try {
+        pipeline.run_batch(at::zeros({1, 3, m, m}), [](const at::Tensor& like) { return at::zeros_like(like); });
+      } catch (const std::exception& e) {
+        std::string why = "-s " + std::to_string(scale) + ": this pipeline (backbone '" + backbone + "'";
+        const std::string& cname = pipeline.options().codec.name;
+        if (!cname.empty()) {
+          host::CodecHandle c(runtime.find(SINSR_KIND_CODEC, cname), pipeline.options().codec.config);
+          why += ", codec '" + cname + "' at 1/" + std::to_string(c.info().downscale) + " of the image size";
+        }
+        std::cerr << "sinsr-host infer: " << why << ") cannot upscale x" << scale << " (" << e.what() << ")\n";
+        return 2;
+      }
+    }
 
     // Work list: (input, output) pairs.
     std::vector<std::pair<fs::path, fs::path>> jobs;
     std::error_code ec;
-    if (fs::is_directory(input, ec)) {
+    const bool folder = fs::is_directory(input, ec);
+    if (folder) {
       if (fs::exists(output, ec) && !fs::is_directory(output, ec))
         throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "input is a folder, so the output must be a folder: " + output);
       fs::create_directories(output, ec);
       if (ec) throw sdk::Error(SINSR_ERR_IO, output + ": cannot create folder: " + ec.message());
       for (const auto& f : io::list_images(input)) {
-        fs::path dst = fs::path(output) / (fs::path(f).stem().string() + "." + ext);
+        fs::path dst = fs::path(output) / (fs::path(f).stem().string() + "." + fmt);
         jobs.emplace_back(f, dst);
       }
       if (jobs.empty()) throw sdk::Error(SINSR_ERR_NOT_FOUND, input + ": no images in this folder");
     } else {
       if (!fs::exists(input, ec)) throw sdk::Error(SINSR_ERR_NOT_FOUND, input + ": no such file or folder");
       fs::path dst = output;
-      if (fs::is_directory(dst, ec)) dst /= fs::path(input).stem().string() + "." + ext;
+      if (fs::is_directory(dst, ec)) {
+        dst /= fs::path(input).stem().string() + "." + fmt;
+      } else if (format_given && canonical_format(dst.extension().string()) != canonical_format(fmt)) {
+        // The writer picks the format by extension, so -f renames rather than mislabels.
+        fs::path renamed = fs::path(dst).replace_extension(fmt);
+        std::cerr << "sinsr-host infer: -f " << fmt << " wins over the extension of " << dst.string() << ": writing "
+                  << renamed.string() << "\n";
+        dst = renamed;
+      }
       if (dst.has_parent_path()) {  // a file output into a new folder: make the folder
         fs::create_directories(dst.parent_path(), ec);
         if (ec) throw sdk::Error(SINSR_ERR_IO, dst.parent_path().string() + ": cannot create folder: " + ec.message());
@@ -164,25 +290,30 @@ int cmd_infer(const Args& args) {
       try {
         std::string guard = same_file_guard(src, dst);
         if (!guard.empty()) throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, guard);
-        if (skip_existing && fs::exists(dst, ec)) continue;
-        progress.show(label);
+        if (skip_existing && fs::exists(dst, ec)) {
+          progress.line(label + "  skipped: " + dst.filename().string() + " exists");
+          continue;
+        }
+        const auto t0 = std::chrono::steady_clock::now();
+        progress.live(label);
         io::Image img = io::read_image(src.string());
         at::Tensor sr = pipeline.upscale_any(img.pixels, [&](int done, int total) {
-          if (total > 1) progress.show(label + "  tiles " + std::to_string(done) + "/" + std::to_string(total));
+          if (total > 1) progress.live(label + "  tiles " + std::to_string(done) + "/" + std::to_string(total));
           return true;
         });
         int out_bits = bits ? bits : (img.bits >= 16 ? 16 : 8);
         io::write_image(dst.string(), sr, out_bits);
         ++written;
+        progress.line(label + "  (" + seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + ")");
       } catch (const std::exception& e) {
-        progress.done();
+        progress.clear();
         std::string msg = e.what();
         std::cerr << "error: " << (msg.find(src.string()) == std::string::npos ? src.string() + ": " : "") << msg << "\n";
         failures.push_back(src.string());
       }
     }
-    progress.done();
-    if (!quiet) std::cerr << "wrote " << written << " image(s) to " << output << "\n";
+    progress.clear();
+    if (!quiet) std::cerr << "wrote " << written << " image(s) to " << (folder ? output : jobs[0].second.string()) << "\n";
     if (!failures.empty()) {
       std::cerr << failures.size() << " image(s) failed:\n";
       for (const auto& f : failures) std::cerr << "  " << f << "\n";

@@ -71,8 +71,7 @@ int cmd_plugins(const Args& args) {
     po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
     po::notify(vm);
   } catch (const std::exception& e) {
-    std::cerr << "sinsr-host plugins: " << e.what() << "\n" << opts;
-    return 2;
+    return usage_error("plugins", e.what());
   }
   if (vm.count("help")) {
     std::cout << opts;
@@ -83,7 +82,7 @@ int cmd_plugins(const Args& args) {
   try {
     load_plugins(runtime, plugins, !vm.count("no-default-paths"));
   } catch (const std::exception& e) {
-    std::cerr << "sinsr-host: " << e.what() << "\n";
+    std::cerr << "sinsr-host plugins: " << e.what() << "\n";
     return 1;
   }
   const auto& comps = runtime.components();
@@ -105,8 +104,7 @@ int cmd_plugins(const Args& args) {
   }
   if (action == "inspect") {
     if (positional.size() != 2) {
-      std::cerr << "sinsr-host plugins inspect: give one component name\n";
-      return 2;
+      return usage_error("plugins", "inspect takes one component name");
     }
     nlohmann::json found = nlohmann::json::array();
     for (const auto& c : comps)
@@ -119,8 +117,7 @@ int cmd_plugins(const Args& args) {
     std::cout << (found.size() == 1 ? found[0] : found).dump(2) << "\n";
     return 0;
   }
-  std::cerr << "sinsr-host plugins: unknown action '" << action << "' (list, inspect)\n";
-  return 2;
+  return usage_error("plugins", "unknown action '" + action + "' (list, inspect)");
 }
 
 }  // namespace cli

@@ -54,7 +54,7 @@ int run(const Args& args, bool distill) {
     ("data", po::value(&data)->required(), "folder of HR training images (repeatable, searched recursively)")
     ("out,o", po::value(&out)->required(), "run folder: checkpoints, ema.pth, train_log.jsonl")
     ("plugin", po::value(&plugins), "load a plugin library (repeatable)")
-    ("config,c", po::value(&config), "official full YAML for every part")
+    ("config,c", po::value(&config), "official full YAML for every part (a bare name: an installed config)")
     ("backbone", po::value(&backbone)->default_value("unet_swin"), "the trained network")
     ("backbone-config", po::value(&bcfg), "its config: file or inline JSON")
     ("backbone-weights", po::value(&bw), distill ? "student initial weights (default: the teacher's)" : "initial weights (default: random)")
@@ -72,7 +72,7 @@ int run(const Args& args, bool distill) {
     ("degradation", po::value(&degradation)->default_value("bicubic"), "bicubic (MATLAB) or realesrgan")
     ("degradation-config", po::value(&dcfg), "RealESRGAN parameters: file or inline JSON "
                                              "(default: --config's blocks, else the official values)")
-    ("lr", po::value(&lr)->default_value(5e-5), "AdamW learning rate")
+    ("lr", po::value(&lr)->default_value(lr, readable(lr)), "AdamW learning rate")
     ("weight-decay", po::value(&wd)->default_value(0.0), "AdamW weight decay")
     ("warmup", po::value(&warmup)->default_value(5000), "linear warm-up steps (applied after each step, as officially)")
     ("ema", po::value(&ema)->default_value(0.999), "EMA rate (0: off)")
@@ -86,8 +86,7 @@ int run(const Args& args, bool distill) {
     ("resume", po::value(&resume)->implicit_value("auto"), "continue from a checkpoint (no value: the latest in --out)")
     ("seed", po::value(&seed)->default_value(123456), "seed of data and noise")
     ("device", po::value(&device)->default_value("cpu"), "cpu, cuda, cuda:N")
-    ("threads", po::value(&threads)->default_value(0), "CPU threads (0: all)")
-    ("crash-at", po::value(&crash_at)->default_value(0), "testing: abort before this step");
+    ("threads", po::value(&threads)->default_value(0), "CPU threads (0: all)");
   if (distill) {
     opts.add_options()
       ("teacher", po::value(&teacher), "teacher backbone (default: the --backbone component)")
@@ -102,8 +101,12 @@ int run(const Args& args, bool distill) {
     l_x0.add(opts, "x0", "the x0 prediction");
   }
   // clang-format on
+  // Test hooks work but stay out of --help.
+  po::options_description hidden;
+  hidden.add_options()("crash-at", po::value(&crash_at)->default_value(0), "testing: abort before this step");
   po::variables_map vm;
-  if (int rc = parse_options(args, opts, vm, cmd); rc >= 0) return rc;
+  if (int rc = parse_options(args, opts, vm, cmd, &hidden); rc >= 0) return rc;
+  config = resolve_config(config);
 
   // Numbers the loop cannot use are refused here, by flag name, before anything is loaded.
   const std::pair<bool, const char*> bad[] = {

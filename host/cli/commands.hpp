@@ -19,5 +19,8 @@ int cmd_degrade(const Args& args);
 int cmd_bench(const Args& args);
 int cmd_export(const Args& args);
 
+// Whether a word is a subcommand's name (infer uses it to refuse lines that are both).
+bool is_command_name(const std::string& word);
+
 }  // namespace cli
 }  // namespace sinsr

@@ -1,6 +1,6 @@
-// sinsr-host: the command-line front end. `sinsr-host SUBCOMMAND ...`; with no subcommand and
-// inference flags (e.g. `sinsr-host --sampler deterministic --plugin student.so -i a.png -o b.png`)
-// it means `infer`.
+// sinsr-host: the command-line front end. `sinsr-host [GLOBAL OPTIONS] SUBCOMMAND ...`; with no
+// subcommand and inference flags (e.g. `sinsr-host --sampler deterministic --plugin student.so -i
+// a.png -o b.png`) it means `infer`. The rule is in print_usage.
 #include "commands.hpp"
 
 #include "sinsr_host.h"
@@ -23,27 +23,72 @@ struct Subcommand {
   const char* name;
   int (*run)(const sinsr::cli::Args&);
   const char* summary;
+  bool takes_plugin, takes_threads;  // which global options it accepts
 };
 
 const Subcommand kCommands[] = {
-    {"infer", &sinsr::cli::cmd_infer, "upscale an image or a folder of images"},
-    {"plugins", &sinsr::cli::cmd_plugins, "list or inspect the loaded plugin components"},
-    {"eval", &sinsr::cli::cmd_eval, "PSNR/SSIM of predictions against ground truth, paired by file name"},
-    {"degrade", &sinsr::cli::cmd_degrade, "make LR images (MATLAB bicubic or RealESRGAN degradation)"},
-    {"train", &sinsr::cli::cmd_train, "train a ResShift teacher"},
-    {"distill", &sinsr::cli::cmd_distill, "distill a SinSR one-step student from a teacher"},
-    {"bench", &sinsr::cli::cmd_bench, "time the networks and the distillation step"},
-    {"export", &sinsr::cli::cmd_export, "write a checkpoint's weights as a plain state dict (fp32/fp16/bf16)"},
+    {"infer", &sinsr::cli::cmd_infer, "upscale an image or a folder of images", true, true},
+    {"plugins", &sinsr::cli::cmd_plugins, "list or inspect the loaded plugin components", true, false},
+    {"eval", &sinsr::cli::cmd_eval, "PSNR/SSIM of predictions against ground truth, paired by file name", false, false},
+    {"degrade", &sinsr::cli::cmd_degrade, "make LR images (MATLAB bicubic or RealESRGAN degradation)", false, true},
+    {"train", &sinsr::cli::cmd_train, "train a ResShift teacher", true, true},
+    {"distill", &sinsr::cli::cmd_distill, "distill a SinSR one-step student from a teacher", true, true},
+    {"bench", &sinsr::cli::cmd_bench, "time the networks and the distillation step", true, true},
+    {"export", &sinsr::cli::cmd_export, "write a checkpoint's weights as a plain state dict (fp32/fp16/bf16)", false, false},
 };
 
 void print_usage(std::ostream& out) {
-  out << "usage: sinsr-host <command> [options]\n"
+  out << "usage: sinsr-host [global options] <command> [options]\n"
          "       sinsr-host [infer options]        (no command: infer)\n\n"
          "commands:\n";
   for (const auto& c : kCommands) out << "  " << c.name << std::string(10 - std::strlen(c.name), ' ') << c.summary << "\n";
-  out << "\n`sinsr-host <command> --help` describes each command's options.\n"
-         "Plugins: --plugin FILE (repeatable), SINSR_PLUGIN_PATH (folders or files, ':'-separated),\n"
-         "and the plugin folder of this installation.\n";
+  out << "\n`sinsr-host <command> --help` describes each command's options.\n\n"
+         "Global options: --plugin FILE (repeatable) and --threads N (or -j N) may precede the command\n"
+         "and are passed to it as if written after its name (`sinsr-host --plugin x.so plugins list`);\n"
+         "a command that does not take one says so. A line whose first word after them is another option\n"
+         "is an infer line; an infer line that also names a command (`sinsr-host -q plugins list`) is\n"
+         "an error: write the command first.\n\n"
+         "Reproducibility: a run repeated with the same options and -j gives the same bytes; another\n"
+         "thread count may change a few pixels by a level or two (`sinsr-host infer --help`).\n\n"
+         "Plugins: --plugin FILE, SINSR_PLUGIN_PATH (folders or files, ':'-separated), and the plugin\n"
+         "folder of this installation.\n";
+}
+
+std::string command_list() {
+  std::string s;
+  for (const auto& c : kCommands) s += std::string(s.empty() ? "" : ", ") + c.name;
+  return s;
+}
+
+// Leading global options, normalised to their long spelling. Returns the index of the first word
+// that is not one, or -1 after reporting a global option that lacks its value.
+int take_globals(const sinsr::cli::Args& args, sinsr::cli::Args& globals, bool& plugin, bool& threads) {
+  size_t i = 0;
+  while (i < args.size()) {
+    const std::string& a = args[i];
+    const bool is_plugin = a == "--plugin", is_threads = a == "--threads" || a == "-j";
+    if (is_plugin || is_threads) {
+      if (i + 1 >= args.size()) {
+        std::cerr << "sinsr-host: " << a << " needs a value (see `sinsr-host --help`)\n";
+        return -1;
+      }
+      globals.push_back(is_plugin ? "--plugin" : "--threads");
+      globals.push_back(args[i + 1]);
+      (is_plugin ? plugin : threads) = true;
+      i += 2;
+    } else if (a.rfind("--plugin=", 0) == 0 || a.rfind("--threads=", 0) == 0) {
+      globals.push_back(a);
+      (a[2] == 'p' ? plugin : threads) = true;
+      i += 1;
+    } else if (a.size() > 2 && a.rfind("-j", 0) == 0 && std::strspn(a.c_str() + 2, "0123456789") == a.size() - 2) {
+      globals.push_back("--threads=" + a.substr(2));  // -j2
+      threads = true;
+      i += 1;
+    } else {
+      break;
+    }
+  }
+  return int(i);
 }
 
 // CPU LibTorch allocates and frees activation-sized buffers on every layer. glibc's defaults
@@ -63,6 +108,12 @@ void tune_allocator() {
 
 }  // namespace
 
+bool sinsr::cli::is_command_name(const std::string& word) {
+  for (const auto& c : kCommands)
+    if (word == c.name) return true;
+  return false;
+}
+
 int main(int argc, char** argv) {
   tune_allocator();
   sinsr::cli::Args args(argv + 1, argv + argc);
@@ -80,16 +131,45 @@ int main(int argc, char** argv) {
               << SINSR_ABI_VERSION_MINOR << ")\n";
     return 0;
   }
-  try {
-    for (const auto& c : kCommands) {
-      if (first == c.name) return c.run(sinsr::cli::Args(args.begin() + 1, args.end()));
+  sinsr::cli::Args globals;
+  bool plugin = false, threads = false;
+  const int at = take_globals(args, globals, plugin, threads);
+  if (at < 0) return 2;
+  const std::string word = size_t(at) < args.size() ? args[at] : "";
+  const Subcommand* command = nullptr;
+  for (const auto& c : kCommands)
+    if (word == c.name) command = &c;
+  if (command) {
+    const char* refused = plugin && !command->takes_plugin ? "--plugin" : threads && !command->takes_threads ? "--threads" : nullptr;
+    if (refused) {
+      std::cerr << "sinsr-host " << command->name << ": takes no " << refused << " (see `sinsr-host " << command->name
+                << " --help`)\n";
+      return 2;
     }
-    if (!first.empty() && first[0] == '-') return sinsr::cli::cmd_infer(args);
-  } catch (const std::exception& e) {
-    std::cerr << "sinsr-host: " << e.what() << "\n";
-    return 1;
+    sinsr::cli::Args rest = globals;
+    rest.insert(rest.end(), args.begin() + at + 1, args.end());
+    try {
+      return command->run(rest);
+    } catch (const std::exception& e) {
+      std::cerr << "sinsr-host " << command->name << ": " << e.what() << "\n";
+      return 1;
+    }
   }
-  std::cerr << "sinsr-host: unknown command '" << first << "'\n\n";
-  print_usage(std::cerr);
+  if (word == "help") {
+    print_usage(std::cout);
+    return 0;
+  }
+  // No command word: options (or only global options) make an infer line, which refuses a
+  // command name further on itself.
+  if (word.empty() || word[0] == '-') {
+    try {
+      return sinsr::cli::cmd_infer(args);
+    } catch (const std::exception& e) {
+      std::cerr << "sinsr-host infer: " << e.what() << "\n";
+      return 1;
+    }
+  }
+  std::cerr << "sinsr-host: unknown command '" << word << "' (commands: " << command_list()
+            << "; see `sinsr-host --help`)\n";
   return 2;
 }

@@ -99,3 +99,15 @@ TEST(DegradeCli, NeverOverwritesInputs) {
   EXPECT_NE(missing.output.find("nope"), std::string::npos);
   EXPECT_EQ(run_host("--in " + d.string() + " --out " + (d / "o").string()).code, 2);  // --seed is required
 }
+
+// Bicubic draws nothing, so it takes no seed; the random mode still insists on one.
+TEST(DegradeCli, BicubicNeedsNoSeed) {
+  fs::path in = fresh_dir("noseed_in"), out = fresh_dir("noseed_out");
+  sinsr::io::write_image((in / "p.png").string(), picture(40, 60, 0));
+  HostRun r = run_host("--in " + in.string() + " --out " + out.string() + " --mode bicubic");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(sinsr::io::read_image((out / "p.png").string()).pixels.sizes(), (at::IntArrayRef{3, 10, 15}));
+  HostRun seedless = run_host("--in " + in.string() + " --out " + out.string());
+  EXPECT_EQ(seedless.code, 2) << seedless.output;
+  EXPECT_NE(seedless.output.find("--seed is required for --mode realesrgan"), std::string::npos) << seedless.output;
+}

@@ -213,3 +213,22 @@ TEST(Eval, UsageErrorsAndEmptyFolders) {
 }
 
 }  // namespace
+
+namespace {
+
+// No pair at all is a failure that says why, not a table of nothing with zero means.
+TEST(Eval, NoPairsSaysWhyAndFails) {
+  Folders d = make_folders("nopairs");
+  std::string out;
+  EXPECT_EQ(run("--pred " + d.pred.string() + " --gt " + d.gt.string(), &out), 1) << out;
+  EXPECT_NE(out.find("no image pairs to evaluate: no images in " + d.pred.string()), std::string::npos) << out;
+  sinsr::io::write_image((d.pred / "a.png").string(), at::rand({3, 16, 16}));
+  sinsr::io::write_image((d.gt / "b.png").string(), at::rand({3, 16, 16}));
+  EXPECT_EQ(run("--pred " + d.pred.string() + " --gt " + d.gt.string(), &out), 1) << out;
+  EXPECT_NE(out.find("no file names in common"), std::string::npos) << out;
+  EXPECT_EQ(out.find("mean"), std::string::npos) << out;
+  EXPECT_EQ(run("--bicubic-from " + d.pred.string() + " --gt " + d.gt.string(), &out), 1) << out;
+  EXPECT_NE(out.find("no image pairs"), std::string::npos) << out;
+}
+
+}  // namespace

@@ -1,0 +1,231 @@
+// sinsr-host's command line as users of other SR tools type it: realesrgan-ncnn-vulkan's short
+// options, global options before a command, one-line usage errors, readable --help, and plain
+// progress lines when stderr is a log rather than a terminal.
+#include "host_run.hpp"
+#include "parity.hpp"
+
+#include "io/image_io.hpp"
+
+#include <ATen/Context.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using sinsr_test::fresh_dir;
+using sinsr_test::HostRun;
+using sinsr_test::run_host;
+
+const std::string kComponents = SINSR_TEST_PLUGIN_DIR "/test_components.so";
+const std::string kX2Model = SINSR_TEST_PLUGIN_DIR "/cli_x2_model.so";
+// A cheap pixel-space pipeline (3x3 blur of the nearest upscale): the CLI is under test here.
+const std::string kBlur = "infer --plugin " + kComponents + " -n local_blur -w none --codec none --sampler single-step ";
+
+size_t line_count(const std::string& text) { return size_t(std::count(text.begin(), text.end(), '\n')); }
+
+bool is_jpeg(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  unsigned char magic[3] = {0, 0, 0};
+  in.read(reinterpret_cast<char*>(magic), 3);
+  return magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF;
+}
+
+at::IntArrayRef::value_type height(const fs::path& p) { return sinsr::io::read_image(p.string()).pixels.size(1); }
+at::IntArrayRef::value_type width(const fs::path& p) { return sinsr::io::read_image(p.string()).pixels.size(2); }
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+TEST(Cli, RealesrganShortOptionsOnAFolderAndAFile) {
+  fs::path in = fresh_dir("short_in"), out = fresh_dir("short_out", false);
+  sinsr::io::write_image((in / "a.png").string(), at::rand({3, 150, 200}));  // two tiles of 128 each way
+  sinsr::io::write_image((in / "b.png").string(), at::rand({3, 10, 12}));
+  HostRun folder = run_host(kBlur + "-i " + in.string() + " -o " + out.string() + " -s 4 -t 128 -j 1 -f jpg -q");
+  ASSERT_EQ(folder.code, 0) << folder.output;
+  EXPECT_TRUE(is_jpeg(out / "a.jpg"));
+  EXPECT_EQ(height(out / "a.jpg"), 600);
+  EXPECT_EQ(width(out / "a.jpg"), 800);
+  EXPECT_EQ(width(out / "b.jpg"), 48);
+  EXPECT_FALSE(fs::exists(out / "a.png"));
+
+  fs::path file = fresh_dir("short_file") / "sub" / "a_x4.jpg";
+  HostRun one = run_host(kBlur + "-i " + (in / "a.png").string() + " -o " + file.string() + " -s 4 -t 128 -j 1 -f jpg -q");
+  ASSERT_EQ(one.code, 0) << one.output;
+  EXPECT_TRUE(is_jpeg(file));
+  EXPECT_EQ(height(file), 600);
+  // The long spellings still work and mean the same.
+  fs::path longer = file.parent_path() / "a_long.jpg";
+  HostRun lng = run_host(kBlur + "--input " + (in / "a.png").string() + " --output " + longer.string() +
+                         " --scale 4 --chop-size 128 --threads 1 --format jpg --quiet");
+  ASSERT_EQ(lng.code, 0) << lng.output;
+  EXPECT_EQ(height(longer), 600);
+}
+
+TEST(Cli, FormatWinsOverTheFileExtension) {
+  fs::path d = fresh_dir("format");
+  sinsr::io::write_image((d / "a.png").string(), at::rand({3, 8, 8}));
+  HostRun r = run_host(kBlur + "-i " + (d / "a.png").string() + " -o " + (d / "out.png").string() + " -f jpg");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "-f jpg wins over the extension of " + (d / "out.png").string())) << r.output;
+  EXPECT_TRUE(is_jpeg(d / "out.jpg"));
+  EXPECT_FALSE(fs::exists(d / "out.png"));
+  // The same format under its other name is no conflict: the name stays.
+  HostRun same = run_host(kBlur + "-q -i " + (d / "a.png").string() + " -o " + (d / "same.jpeg").string() + " -f jpg");
+  ASSERT_EQ(same.code, 0) << same.output;
+  EXPECT_TRUE(is_jpeg(d / "same.jpeg"));
+  HostRun bad = run_host(kBlur + "-i " + (d / "a.png").string() + " -o " + (d / "x.png").string() + " -f xyz");
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_TRUE(contains(bad.output, "not an image format")) << bad.output;
+  HostRun both = run_host(kBlur + "-i " + d.string() + " -o " + (d / "o").string() + " -f jpg --ext png");
+  EXPECT_EQ(both.code, 2) << both.output;
+}
+
+TEST(Cli, GpuIndex) {
+  fs::path d = fresh_dir("gpu");
+  sinsr::io::write_image((d / "a.png").string(), at::rand({3, 8, 8}));
+  HostRun cpu = run_host(kBlur + "-q -g -1 -i " + (d / "a.png").string() + " -o " + (d / "cpu.png").string());
+  EXPECT_EQ(cpu.code, 0) << cpu.output;
+  HostRun both = run_host(kBlur + "-q -g 0 --device cpu -i " + (d / "a.png").string() + " -o " + (d / "x.png").string());
+  EXPECT_EQ(both.code, 2) << both.output;
+  if (at::hasCUDA()) GTEST_SKIP() << "CUDA present: -g 0 is a real GPU here";
+  HostRun gpu = run_host(kBlur + "-q -g 0 -i " + (d / "a.png").string() + " -o " + (d / "gpu.png").string());
+  EXPECT_EQ(gpu.code, 1) << gpu.output;
+  EXPECT_TRUE(contains(gpu.output, "-g 0: no CUDA")) << gpu.output;
+  EXPECT_EQ(line_count(gpu.output), 1u) << gpu.output;
+  EXPECT_FALSE(fs::exists(d / "gpu.png"));
+}
+
+TEST(Cli, ScaleAgainstTheModelsFixedFactor) {
+  fs::path d = fresh_dir("scale");
+  sinsr::io::write_image((d / "a.png").string(), at::rand({3, 8, 12}));
+  const std::string model = "infer -q --plugin " + kComponents + " --plugin " + kX2Model + " -n cli_x2_model -i " +
+                            (d / "a.png").string() + " ";
+  HostRun plain = run_host(model + "-o " + (d / "x2.png").string());  // the model's own factor
+  ASSERT_EQ(plain.code, 0) << plain.output;
+  EXPECT_EQ(height(d / "x2.png"), 16);
+  HostRun asked = run_host(model + "-s 2 -o " + (d / "s2.png").string());
+  ASSERT_EQ(asked.code, 0) << asked.output;
+  EXPECT_EQ(width(d / "s2.png"), 24);
+  HostRun wrong = run_host(model + "-s 4 -o " + (d / "s4.png").string());
+  EXPECT_EQ(wrong.code, 2) << wrong.output;
+  EXPECT_TRUE(contains(wrong.output, "model 'cli_x2_model' upscales x2 only")) << wrong.output;
+  EXPECT_FALSE(fs::exists(d / "s4.png"));
+
+  // A latent pipeline without a declared factor: vq_f4 fixes x4, found on one small tile.
+  const std::string parity = sinsr_test::parity_dir();
+  if (!fs::exists(parity + "/unet_tiny.pth")) GTEST_SKIP() << "no parity weights in " << parity;
+  HostRun latent = run_host("infer -q -n unet_swin --backbone-config " + parity + "/tiny-unet.yaml -w " + parity +
+                            "/unet_tiny.pth --codec vq_f4 --codec-config " + parity + "/tiny-vq.yaml --codec-weights " +
+                            parity + "/vq_tiny.pth -s 2 -i " + (d / "a.png").string() + " -o " + (d / "vq.png").string());
+  EXPECT_EQ(latent.code, 2) << latent.output;
+  EXPECT_TRUE(contains(latent.output, "cannot upscale x2")) << latent.output;
+  EXPECT_TRUE(contains(latent.output, "codec 'vq_f4' at 1/4")) << latent.output;
+}
+
+TEST(Cli, GlobalOptionsBeforeTheCommand) {
+  HostRun list = run_host("--plugin " + kComponents + " plugins list");
+  ASSERT_EQ(list.code, 0) << list.output;
+  EXPECT_TRUE(contains(list.output, "local_blur")) << list.output;
+  HostRun eq = run_host("--plugin=" + kComponents + " plugins list");
+  ASSERT_EQ(eq.code, 0) << eq.output;
+  EXPECT_TRUE(contains(eq.output, "local_blur")) << eq.output;
+
+  fs::path in = fresh_dir("global_in"), out = fresh_dir("global_out");
+  sinsr::io::write_image((in / "a.png").string(), at::rand({3, 16, 16}));
+  HostRun threads = run_host("-j 1 degrade --in " + in.string() + " --out " + out.string() + " --mode bicubic -q");
+  EXPECT_EQ(threads.code, 0) << threads.output;
+  EXPECT_TRUE(fs::exists(out / "a.png"));
+
+  // Global options, then infer options: an infer line.
+  HostRun infer = run_host("--plugin " + kComponents + " -j 1 -n local_blur -w none --codec none -q -i " +
+                           (in / "a.png").string() + " -o " + (out / "sr.png").string());
+  EXPECT_EQ(infer.code, 0) << infer.output;
+  EXPECT_EQ(height(out / "sr.png"), 64);
+
+  HostRun refused = run_host("--plugin " + kComponents + " eval --pred " + in.string() + " --gt " + in.string());
+  EXPECT_EQ(refused.code, 2) << refused.output;
+  EXPECT_TRUE(contains(refused.output, "eval: takes no --plugin")) << refused.output;
+  // An infer line that also names a command is ambiguous.
+  HostRun ambiguous = run_host("-q plugins list");
+  EXPECT_EQ(ambiguous.code, 2) << ambiguous.output;
+  EXPECT_TRUE(contains(ambiguous.output, "write the command first")) << ambiguous.output;
+  EXPECT_EQ(line_count(ambiguous.output), 1u) << ambiguous.output;
+  // The rule is written down.
+  HostRun usage = run_host("--help");
+  EXPECT_TRUE(contains(usage.output, "--plugin FILE (repeatable) and --threads N (or -j N) may precede")) << usage.output;
+}
+
+TEST(Cli, UsageErrorsAreOneLine) {
+  HostRun missing = run_host("infer -o somewhere.png");
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_EQ(line_count(missing.output), 1u) << missing.output;
+  EXPECT_TRUE(contains(missing.output, "'--input'")) << missing.output;
+  EXPECT_TRUE(contains(missing.output, "sinsr-host infer --help")) << missing.output;
+  for (const std::string& line : {"degrade --out x --seed 1", "train --out x", "export --out x", "eval --pred x",
+                                  "infer -i a.png -o b.png stray", "frobnicate", "infer -i a.png -o b.png --bits 3"}) {
+    HostRun r = run_host(line);
+    EXPECT_EQ(r.code, 2) << line << "\n" << r.output;
+    EXPECT_EQ(line_count(r.output), 1u) << line << "\n" << r.output;
+  }
+}
+
+TEST(Cli, HelpShowsReadableDefaultsAndNoTestHooks) {
+  HostRun train = run_host("train --help");
+  ASSERT_EQ(train.code, 0);
+  EXPECT_TRUE(contains(train.output, "(=5e-05)")) << train.output;
+  EXPECT_FALSE(contains(train.output, "00000000")) << train.output;
+  EXPECT_FALSE(contains(train.output, "crash-at")) << train.output;
+  EXPECT_EQ(run_host("train --crash-at 3 --help").code, 0);  // hidden, still accepted
+  HostRun infer = run_host("infer --help");
+  ASSERT_EQ(infer.code, 0);
+  for (const char* option : {"-s [ --scale ]", "-t [ --chop-size ]", "-g [ --gpu ]", "-j [ --threads ]",
+                             "-f [ --format ]", "-n [ --backbone ]", "Threads: the same -j"})
+    EXPECT_TRUE(contains(infer.output, option)) << option << "\n" << infer.output;
+}
+
+TEST(Cli, ProgressLinesWithoutATerminal) {
+  fs::path in = fresh_dir("progress_in"), out = fresh_dir("progress_out");
+  sinsr::io::write_image((in / "a.png").string(), at::rand({3, 40, 40}));
+  sinsr::io::write_image((in / "b.png").string(), at::rand({3, 12, 12}));
+  // stderr goes to a file here: one plain line per image, no tile counter, no carriage returns.
+  HostRun r = run_host(kBlur + "-t 16 --pad-multiple 4 -i " + in.string() + " -o " + out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "[1/2] a.png  (")) << r.output;
+  EXPECT_TRUE(contains(r.output, "[2/2] b.png  (")) << r.output;
+  EXPECT_TRUE(contains(r.output, " s)\n")) << r.output;
+  EXPECT_FALSE(contains(r.output, "tiles")) << r.output;
+  EXPECT_FALSE(contains(r.output, "\r")) << r.output;
+  EXPECT_LT(r.output.find("[1/2]"), r.output.find("wrote 2 image(s)")) << r.output;
+  HostRun quiet = run_host(kBlur + "-q -i " + in.string() + " -o " + out.string());
+  EXPECT_EQ(quiet.output, "") << quiet.output;
+}
+
+TEST(Cli, ConfigNamesAnInstalledConfig) {
+  fs::path in = fresh_dir("config_in"), out = fresh_dir("config_out");
+  sinsr::io::write_image((in / "a.png").string(), at::rand({3, 16, 16}));
+  HostRun named = run_host("degrade -q --mode bicubic --config sinsr_x4 --in " + in.string() + " --out " + out.string());
+  EXPECT_EQ(named.code, 0) << named.output;
+  HostRun unknown = run_host("degrade --mode bicubic --config no_such_config --in " + in.string() + " --out " + out.string());
+  EXPECT_EQ(unknown.code, 1) << unknown.output;
+  EXPECT_TRUE(contains(unknown.output, "no_such_config: no such file, nor an installed config (sinsr_x4.yaml")) << unknown.output;
+}
+
+// The shipped model (when built with its weights) under the short options, on Set5.
+TEST(Cli, ShippedModelWithShortOptions) {
+  fs::path data = fs::path(sinsr_test::data_dir()) / "set5" / "lr_x4";
+  if (!fs::exists(fs::path(SINSR_PLUGIN_DIR) / "student.pth") || !fs::exists(data))
+    GTEST_SKIP() << "no shipped student model or no Set5";
+  fs::path out = fresh_dir("student_out", false);
+  HostRun r = run_host("infer -n student -s 4 -t 128 -j 1 -f jpg -i " + data.string() + " -o " + out.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "[5/5] woman.png  (")) << r.output;
+  EXPECT_EQ(height(out / "baby.jpg"), 4 * height(data / "baby.png"));
+  HostRun wrong = run_host("infer -n student -s 2 -i " + (data / "baby.png").string() + " -o " + (out / "x.png").string());
+  EXPECT_EQ(wrong.code, 2) << wrong.output;
+  EXPECT_TRUE(contains(wrong.output, "upscales x4 only")) << wrong.output;
+}
+
+}  // namespace
