@@ -34,7 +34,16 @@ extern "C" {
  *  1.0  first release.
  *  1.1  sinsr_component gains `base`, `preferred_pipeline` and `flags`: a component may be a
  *       shipped model (a configured, weighted instance of another component, with the pipeline
- *       it was trained for), and may declare that it has no weights. */
+ *       it was trained for), and may declare that it has no weights.
+ *       The contracts the host relies on are stated here, not in any component's config keys:
+ *       - losses: forward returns a 0-d batch loss or [N] per-sample values; the host accepts
+ *         both and never adds config keys (1.0 losses that return 0-d now train);
+ *       - sinsr_sampler_vtable gains `respace` (the step count the caller asks for) and
+ *         `timestep_kind`; sinsr_backbone_vtable gains `timestep_kind`; new struct
+ *         sinsr_timestep_info and enum sinsr_timestep_kind. Absent calls mean a sampler that
+ *         cannot respace and int64 step indices (the 1.0 meaning), respectively;
+ *       - the host passes sinsr_call_options on every compute call, with its current CUDA
+ *         stream when the tensors are on CUDA. */
 
 #define SINSR_ABI_VERSION_MAJOR 1
 #define SINSR_ABI_VERSION_MINOR 1
@@ -101,14 +110,39 @@ typedef struct sinsr_host_api {
   int32_t (*status_code)(const sinsr_status* status);
   const char* (*status_message)(const sinsr_status* status);
   void (*status_release)(sinsr_status* status);
+  /* level: sinsr_log_level; source: who speaks (the SDK's sinsr::sdk::log passes the plugin's
+     name). The host decides what to show. */
   void (*log)(int32_t level, const char* source, const char* message);
 } sinsr_host_api;
 
-/* Per-call execution context. */
+/* Per-call execution context. Since 1.1 the host passes one on every compute call, with
+   cuda_stream set to its current stream on the tensors' device when they are on CUDA (NULL
+   for CPU tensors). A plugin must accept NULL options (a 1.0 host, or another caller). */
 typedef struct sinsr_call_options {
   size_t struct_size;
   void* cuda_stream; /* cudaStream_t the call must run on (CUDA tensors); NULL = legacy default stream */
 } sinsr_call_options;
+
+/* ---- timesteps (ABI 1.1) --------------------------------------------------------------- */
+
+/* What the `t` a network is given means. A sampler instance declares what it passes to its
+   denoise callback, a backbone instance what its forward() takes; the host refuses to pair
+   a sampler and a backbone that disagree (kind, or unit for noise levels), naming both. A
+   component without the timestep_kind call uses SINSR_TIMESTEP_INDEX. */
+typedef enum sinsr_timestep_kind {
+  SINSR_TIMESTEP_INDEX = 0,      /* int64 [N]: step indices of the chain the network was trained on */
+  SINSR_TIMESTEP_NOISE_LEVEL = 1 /* float32 [N]: a continuous noise level, in the unit `unit` names */
+} sinsr_timestep_kind;
+
+/* Filled by a timestep_kind() call. The caller sets struct_size; the callee writes only the
+   fields it covers. */
+typedef struct sinsr_timestep_info {
+  size_t struct_size;
+  int32_t kind;     /* sinsr_timestep_kind */
+  const char* unit; /* SINSR_TIMESTEP_NOISE_LEVEL: the unit, e.g. "sqrt_alpha_bar" (SR3's gamma),
+                       "sigma", "log_snr"; compared as a string. NULL for indices. Valid while
+                       the instance lives. */
+} sinsr_timestep_info;
 
 /* Autograd record of one forward call, released by backward() or tape_release(). */
 typedef struct sinsr_tape sinsr_tape;
@@ -134,8 +168,9 @@ typedef struct sinsr_backbone_vtable {
   /* options_json: {"strict": true} (default) or false; may be NULL. */
   sinsr_status* (*load_weights)(sinsr_backbone* self, const char* path, const char* options_json);
   sinsr_status* (*save_weights)(sinsr_backbone* self, const char* path);
-  /* x: [N,C,H,W]; cond: conditioning image or NULL; t: int64 [N] timestep indices.
-     tape: NULL for inference; otherwise receives a tape for backward(). */
+  /* x: [N,C,H,W]; cond: conditioning image or NULL; t: [N] timesteps, int64 step indices
+     unless timestep_kind (1.1) says otherwise. tape: NULL for inference; otherwise receives a
+     tape for backward(). */
   sinsr_status* (*forward)(sinsr_backbone* self, const sinsr_call_options* options, DLManagedTensor* x,
                            DLManagedTensor* cond, DLManagedTensor* t, DLManagedTensor** out,
                            sinsr_tape** tape);
@@ -151,6 +186,11 @@ typedef struct sinsr_backbone_vtable {
   /* dtype is the compute precision (float32, float16, bfloat16); the component keeps the parts
      the official code keeps in float32. */
   sinsr_status* (*to)(sinsr_backbone* self, DLDevice device, DLDataType dtype);
+
+  /* ---- ABI 1.1 (check with SINSR_HAS_FIELD; NULL is the same as absent) ---- */
+
+  /* What forward()'s t means for this instance. Absent: int64 step indices. */
+  sinsr_status* (*timestep_kind)(sinsr_backbone* self, sinsr_timestep_info* out);
 } sinsr_backbone_vtable;
 
 /* ---- codec: latent autoencoder ------------------------------------------------------- */
@@ -185,8 +225,9 @@ typedef struct sinsr_sampler sinsr_sampler;
 typedef struct sinsr_sample_callbacks {
   size_t struct_size;
   void* user;
-  /* x_in is already scaled for the network; t: int64 [N] in the network's own timestep
-     indices. Returns the network output (x0 or noise, as the sampler's config says). */
+  /* x_in is already scaled for the network; t: [N] in the network's own timesteps (int64
+     indices, or what the sampler's timestep_kind (1.1) declares). Returns the network output
+     (x0 or noise, as the sampler's config says). */
   sinsr_status* (*denoise)(void* user, DLManagedTensor* x_in, DLManagedTensor* t, DLManagedTensor** out);
   /* Standard normal noise with the shape, dtype and device of `like`. */
   sinsr_status* (*noise)(void* user, const DLTensor* like, DLManagedTensor** out);
@@ -214,9 +255,23 @@ typedef struct sinsr_sampler_vtable {
   /* The network input for x_t at timestep t (e.g. ResShift's x_t / sqrt(eta_t kappa^2 + 1)). */
   sinsr_status* (*scale_input)(sinsr_sampler* self, const sinsr_call_options* options, DLManagedTensor* x_t,
                                DLManagedTensor* t, DLManagedTensor** x_in);
+
+  /* ---- ABI 1.1 (check with SINSR_HAS_FIELD; NULL is the same as absent) ---- */
+
+  /* The step count is part of the sampler contract, not of its config: when the caller asks
+     for `steps` (>= 1) network calls, the host calls respace() once, right after create() and
+     before any other call on the instance. Afterwards num_steps() returns `steps`, sample()
+     makes that many denoise calls (still passing the network's own timesteps), and schedule(),
+     q_sample() and scale_input() index the respaced chain. A sampler that cannot serve
+     `steps` returns SINSR_ERR_INVALID_ARGUMENT (out of range) or SINSR_ERR_UNSUPPORTED.
+     Absent: the sampler has a fixed step count and the host refuses to respace it. */
+  sinsr_status* (*respace)(sinsr_sampler* self, int32_t steps);
+  /* What this instance passes as t to the denoise callback. Absent: int64 step indices.
+     q_sample() and scale_input() take int64 indices of the sampler's own chain either way. */
+  sinsr_status* (*timestep_kind)(sinsr_sampler* self, sinsr_timestep_info* out);
 } sinsr_sampler_vtable;
 
-/* ---- loss: L(pred, target) -> scalar, with its gradient w.r.t. pred ------------------ */
+/* ---- loss: L(pred, target) -> scalar or per-sample values, with the gradient w.r.t. pred */
 
 typedef struct sinsr_loss sinsr_loss;
 
@@ -224,10 +279,14 @@ typedef struct sinsr_loss_vtable {
   size_t struct_size;
   sinsr_status* (*create)(const char* config_json, sinsr_loss** out);
   void (*destroy)(sinsr_loss* self);
-  /* loss: 0-d float tensor. tape: NULL when no gradient is wanted. */
+  /* pred and target: [N,...], the same shape. loss: a float tensor of one of two shapes, and
+     the host takes either (it adds nothing to the loss's config to choose):
+       0-d  the loss of the whole batch; the host trains on it as it is (no division by N);
+       [N]  one value per sample; the host trains on their mean (and may use the values).
+     tape: NULL when no gradient is wanted. */
   sinsr_status* (*forward)(sinsr_loss* self, const sinsr_call_options* options, DLManagedTensor* pred,
                            DLManagedTensor* target, DLManagedTensor** loss, sinsr_tape** tape);
-  /* grad_loss: 0-d tensor (dL_total/dloss). Consumes the tape. */
+  /* grad_loss: dL_total/dloss, the shape forward() returned (0-d, or [N]). Consumes the tape. */
   sinsr_status* (*backward)(sinsr_loss* self, const sinsr_call_options* options, sinsr_tape* tape,
                             DLManagedTensor* grad_loss, DLManagedTensor** grad_pred);
   void (*tape_release)(sinsr_loss* self, sinsr_tape* tape);

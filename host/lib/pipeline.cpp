@@ -178,6 +178,7 @@ void check_options(PipelineOptions& o) {
 Pipeline::Pipeline(BackboneHandle& backbone, CodecHandle* codec, SamplerHandle& sampler, PipelineOptions options)
     : impl_(new Impl), options_(std::move(options)) {
   check_options(options_);
+  check_timesteps(sampler, backbone);
   impl_->backbone = &backbone;
   impl_->codec = codec;
   impl_->sampler = &sampler;
@@ -217,6 +218,12 @@ Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl),
   };
   impl_->own_backbone = std::make_unique<BackboneHandle>(bc, o.backbone.config);
   impl_->backbone = impl_->own_backbone.get();
+  // The sampler next: a step count it cannot serve, or timesteps the backbone does not take,
+  // are refused before any weights are read.
+  impl_->own_sampler =
+      std::make_unique<SamplerHandle>(runtime.find(SINSR_KIND_SAMPLER, o.sampler.name), o.sampler.config, o.steps);
+  impl_->sampler = impl_->own_sampler.get();
+  check_timesteps(*impl_->sampler, *impl_->backbone);
   load_part(*impl_->backbone, o.backbone, *bc, "backbone");
   impl_->backbone->set_training(false);
 
@@ -226,11 +233,6 @@ Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl),
     impl_->codec = impl_->own_codec.get();
     load_part(*impl_->codec, o.codec, *cc, "codec");
   }
-
-  json sampler_config = o.sampler.config;
-  if (o.steps > 0) sampler_config["sample_steps"] = o.steps;
-  impl_->own_sampler = std::make_unique<SamplerHandle>(runtime.find(SINSR_KIND_SAMPLER, o.sampler.name), sampler_config);
-  impl_->sampler = impl_->own_sampler.get();
 
   if (impl_->device != c10::Device(c10::kCPU) || impl_->dtype != at::kFloat) {
     impl_->backbone->to(impl_->device, impl_->dtype);

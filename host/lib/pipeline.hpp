@@ -24,7 +24,7 @@ struct PipelinePart {
 
 struct PipelineOptions {
   PipelinePart backbone, codec, sampler;
-  int steps = 0;               // > 0: respace the sampler to this many steps
+  int steps = 0;               // > 0: respace the sampler to this many steps (ABI respace)
   int scale = 4;               // LR -> SR factor
   uint64_t seed = 12345;       // noise of every image and tile starts from this seed
   std::string device = "cpu";  // "cpu", "cuda", "cuda:1"

@@ -8,6 +8,10 @@
 
 #include <dlfcn.h>
 
+#if defined(SINSR_WITH_CUDA)
+#include <c10/cuda/CUDAStream.h>
+#endif
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -432,6 +436,25 @@ Tape::~Tape() {
   if (tape_ && release_) release_(tape_);
 }
 
+sinsr_call_options call_options_for(const at::Tensor& t) {
+  sinsr_call_options o{};
+  o.struct_size = sizeof(o);
+  o.cuda_stream = nullptr;
+#if defined(SINSR_WITH_CUDA)
+  // The ABI never assumes a stream: a plugin runs on the one the host is using.
+  if (t.defined() && t.is_cuda()) o.cuda_stream = c10::cuda::getCurrentCUDAStream(t.device().index()).stream();
+#else
+  (void)t;
+#endif
+  return o;
+}
+
+std::string TimestepKind::describe() const {
+  if (kind == SINSR_TIMESTEP_INDEX) return "int64 step indices";
+  if (kind == SINSR_TIMESTEP_NOISE_LEVEL) return "noise levels in '" + unit + "'";
+  return "timesteps of unknown kind " + std::to_string(kind);
+}
+
 namespace {
 
 using sdk::from_dlpack;
@@ -467,6 +490,28 @@ DLDataType dl_dtype(at::ScalarType t) {
                                                   c10::toString(t));
   }
   return d;
+}
+
+// A timestep_kind() answer, checked: a known kind, and a unit for noise levels.
+TimestepKind timestep_kind_of(const Component& c, const sinsr_timestep_info& info) {
+  const std::string who = std::string(sinsr_kind_name(c.kind())) + " '" + c.name() + "'";
+  TimestepKind k;
+  k.kind = info.kind;
+  if (info.kind == SINSR_TIMESTEP_INDEX) return k;
+  require(info.kind == SINSR_TIMESTEP_NOISE_LEVEL, SINSR_ERR_FORMAT,
+          who + " declares an unknown timestep kind " + std::to_string(info.kind));
+  require(info.unit != nullptr && *info.unit != '\0', SINSR_ERR_FORMAT,
+          who + " declares noise-level timesteps without naming their unit");
+  k.unit = info.unit;
+  return k;
+}
+
+sinsr_timestep_info empty_timestep_info() {
+  sinsr_timestep_info info{};
+  info.struct_size = sizeof(info);
+  info.kind = SINSR_TIMESTEP_INDEX;
+  info.unit = nullptr;
+  return info;
 }
 
 template <class Handle, class VT, class Self>
@@ -505,7 +550,8 @@ void BackboneHandle::save_weights(const std::string& path) {
 at::Tensor BackboneHandle::forward(const at::Tensor& x, const at::Tensor& cond, const at::Tensor& t) {
   auto l = lock_.lock();
   DLManagedTensor* out = nullptr;
-  throw_if_error(vt_->forward(self_, nullptr, to_dlpack(x), to_dlpack(cond), to_dlpack(t), &out, nullptr),
+  const sinsr_call_options opts = call_options_for(x);
+  throw_if_error(vt_->forward(self_, &opts, to_dlpack(x), to_dlpack(cond), to_dlpack(t), &out, nullptr),
                  ctx(*component_, "forward"));
   return from_dlpack(out);
 }
@@ -515,7 +561,8 @@ std::pair<at::Tensor, std::unique_ptr<Tape>> BackboneHandle::forward_train(const
   auto l = lock_.lock();
   DLManagedTensor* out = nullptr;
   sinsr_tape* tape = nullptr;
-  throw_if_error(vt_->forward(self_, nullptr, to_dlpack(x), to_dlpack(cond), to_dlpack(t), &out, &tape),
+  const sinsr_call_options opts = call_options_for(x);
+  throw_if_error(vt_->forward(self_, &opts, to_dlpack(x), to_dlpack(cond), to_dlpack(t), &out, &tape),
                  ctx(*component_, "forward"));
   auto vt = vt_;
   auto self = self_;
@@ -529,7 +576,8 @@ std::pair<at::Tensor, at::Tensor> BackboneHandle::backward(std::unique_ptr<Tape>
   auto l = lock_.lock();
   DLManagedTensor* gx = nullptr;
   DLManagedTensor* gc = nullptr;
-  throw_if_error(vt_->backward(self_, nullptr, tape->take(), to_dlpack(grad_out), want_input_grads ? &gx : nullptr,
+  const sinsr_call_options opts = call_options_for(grad_out);
+  throw_if_error(vt_->backward(self_, &opts, tape->take(), to_dlpack(grad_out), want_input_grads ? &gx : nullptr,
                                want_input_grads ? &gc : nullptr),
                  ctx(*component_, "backward"));
   return {from_dlpack(gx), from_dlpack(gc)};
@@ -570,6 +618,15 @@ void BackboneHandle::to(c10::Device device, at::ScalarType dtype) {
   throw_if_error(vt_->to(self_, dl_device(device), dl_dtype(dtype)), ctx(*component_, "to"));
 }
 
+TimestepKind BackboneHandle::timestep_kind() {
+  if (!SINSR_HAS_FIELD(vt_, sinsr_backbone_vtable, timestep_kind) || vt_->timestep_kind == nullptr)
+    return TimestepKind();  // a 1.0 table: int64 step indices
+  auto l = lock_.lock();
+  sinsr_timestep_info info = empty_timestep_info();
+  throw_if_error(vt_->timestep_kind(self_, &info), ctx(*component_, "timestep_kind"));
+  return timestep_kind_of(*component_, info);
+}
+
 CodecHandle::CodecHandle(std::shared_ptr<Component> c, const json& config)
     : component_(std::move(c)), vt_(vtable_of<sinsr_codec_vtable>(*component_, SINSR_KIND_CODEC)), lock_(*component_) {
   self_ = create_instance<CodecHandle, sinsr_codec_vtable, sinsr_codec>(*component_, vt_, config);
@@ -596,14 +653,16 @@ sinsr_codec_info CodecHandle::info() {
 at::Tensor CodecHandle::encode(const at::Tensor& image) {
   auto l = lock_.lock();
   DLManagedTensor* out = nullptr;
-  throw_if_error(vt_->encode(self_, nullptr, to_dlpack(image), &out), ctx(*component_, "encode"));
+  const sinsr_call_options opts = call_options_for(image);
+  throw_if_error(vt_->encode(self_, &opts, to_dlpack(image), &out), ctx(*component_, "encode"));
   return from_dlpack(out);
 }
 
 at::Tensor CodecHandle::decode(const at::Tensor& latent) {
   auto l = lock_.lock();
   DLManagedTensor* out = nullptr;
-  throw_if_error(vt_->decode(self_, nullptr, to_dlpack(latent), &out), ctx(*component_, "decode"));
+  const sinsr_call_options opts = call_options_for(latent);
+  throw_if_error(vt_->decode(self_, &opts, to_dlpack(latent), &out), ctx(*component_, "decode"));
   return from_dlpack(out);
 }
 
@@ -612,11 +671,53 @@ void CodecHandle::to(c10::Device device, at::ScalarType dtype) {
   throw_if_error(vt_->to(self_, dl_device(device), dl_dtype(dtype)), ctx(*component_, "to"));
 }
 
-SamplerHandle::SamplerHandle(std::shared_ptr<Component> c, const json& config)
+SamplerHandle::SamplerHandle(std::shared_ptr<Component> c, const json& config, int steps)
     : component_(std::move(c)),
       vt_(vtable_of<sinsr_sampler_vtable>(*component_, SINSR_KIND_SAMPLER)),
       lock_(*component_) {
+  require(steps >= 0, SINSR_ERR_INVALID_ARGUMENT, "sampler '" + component_->name() + "': steps must be >= 0");
   self_ = create_instance<SamplerHandle, sinsr_sampler_vtable, sinsr_sampler>(*component_, vt_, config);
+  if (steps == 0) return;
+  try {
+    respace(steps);
+  } catch (...) {
+    vt_->destroy(self_);  // the destructor does not run for a constructor that throws
+    self_ = nullptr;
+    throw;
+  }
+}
+
+void SamplerHandle::respace(int steps) {
+  const std::string who = "sampler '" + component_->name() + "' cannot respace to " + std::to_string(steps) + " steps";
+  if (!SINSR_HAS_FIELD(vt_, sinsr_sampler_vtable, respace) || vt_->respace == nullptr)
+    throw Error(SINSR_ERR_UNSUPPORTED, who + ": its function table has no respace call (plugin " +
+                                           component_->file + ", ABI " + version_text(component_->abi_version) +
+                                           "), so it runs only its own " + std::to_string(num_steps()) + " steps");
+  {
+    auto l = lock_.lock();
+    throw_if_error(vt_->respace(self_, steps), who);
+  }
+  const int n = num_steps();
+  require(n == steps, SINSR_ERR_RUNTIME,
+          "sampler '" + component_->name() + "' accepted respace(" + std::to_string(steps) + ") but reports " +
+              std::to_string(n) + " steps");
+}
+
+TimestepKind SamplerHandle::timestep_kind() {
+  if (!SINSR_HAS_FIELD(vt_, sinsr_sampler_vtable, timestep_kind) || vt_->timestep_kind == nullptr)
+    return TimestepKind();  // a 1.0 table: int64 step indices
+  auto l = lock_.lock();
+  sinsr_timestep_info info = empty_timestep_info();
+  throw_if_error(vt_->timestep_kind(self_, &info), ctx(*component_, "timestep_kind"));
+  return timestep_kind_of(*component_, info);
+}
+
+void check_timesteps(SamplerHandle& sampler, BackboneHandle& backbone) {
+  const TimestepKind passes = sampler.timestep_kind(), takes = backbone.timestep_kind();
+  if (passes == takes) return;
+  throw Error(SINSR_ERR_INVALID_ARGUMENT, "sampler '" + sampler.component().name() + "' passes " + passes.describe() +
+                                              " as the timestep, but backbone '" + backbone.component().name() +
+                                              "' takes " + takes.describe() + ": pick a sampler and a backbone that agree");
 }
 
 SamplerHandle::~SamplerHandle() {
@@ -640,7 +741,8 @@ at::Tensor SamplerHandle::schedule(const std::string& key) {
 at::Tensor SamplerHandle::prior(const at::Tensor& y, const at::Tensor& noise) {
   auto l = lock_.lock();
   DLManagedTensor* out = nullptr;
-  throw_if_error(vt_->prior(self_, nullptr, to_dlpack(y), to_dlpack(noise), &out), ctx(*component_, "prior"));
+  const sinsr_call_options opts = call_options_for(y);
+  throw_if_error(vt_->prior(self_, &opts, to_dlpack(y), to_dlpack(noise), &out), ctx(*component_, "prior"));
   return from_dlpack(out);
 }
 
@@ -689,7 +791,8 @@ at::Tensor SamplerHandle::sample(const at::Tensor& y, const at::Tensor& x_T, con
   cb.noise = &CallbackBridge::noise;
   cb.progress = &CallbackBridge::progress;
   DLManagedTensor* out = nullptr;
-  throw_if_error(vt_->sample(self_, nullptr, to_dlpack(y), to_dlpack(x_T), &cb, &out), ctx(*component_, "sample"));
+  const sinsr_call_options opts = call_options_for(y);
+  throw_if_error(vt_->sample(self_, &opts, to_dlpack(y), to_dlpack(x_T), &cb, &out), ctx(*component_, "sample"));
   return from_dlpack(out);
 }
 
@@ -697,7 +800,8 @@ at::Tensor SamplerHandle::q_sample(const at::Tensor& x0, const at::Tensor& y, co
                                    const at::Tensor& noise) {
   auto l = lock_.lock();
   DLManagedTensor* out = nullptr;
-  throw_if_error(vt_->q_sample(self_, nullptr, to_dlpack(x0), to_dlpack(y), to_dlpack(t), to_dlpack(noise), &out),
+  const sinsr_call_options opts = call_options_for(x0);
+  throw_if_error(vt_->q_sample(self_, &opts, to_dlpack(x0), to_dlpack(y), to_dlpack(t), to_dlpack(noise), &out),
                  ctx(*component_, "q_sample"));
   return from_dlpack(out);
 }
@@ -705,7 +809,8 @@ at::Tensor SamplerHandle::q_sample(const at::Tensor& x0, const at::Tensor& y, co
 at::Tensor SamplerHandle::scale_input(const at::Tensor& x_t, const at::Tensor& t) {
   auto l = lock_.lock();
   DLManagedTensor* out = nullptr;
-  throw_if_error(vt_->scale_input(self_, nullptr, to_dlpack(x_t), to_dlpack(t), &out), ctx(*component_, "scale_input"));
+  const sinsr_call_options opts = call_options_for(x_t);
+  throw_if_error(vt_->scale_input(self_, &opts, to_dlpack(x_t), to_dlpack(t), &out), ctx(*component_, "scale_input"));
   return from_dlpack(out);
 }
 
@@ -721,7 +826,8 @@ LossHandle::~LossHandle() {
 at::Tensor LossHandle::forward(const at::Tensor& pred, const at::Tensor& target) {
   auto l = lock_.lock();
   DLManagedTensor* out = nullptr;
-  throw_if_error(vt_->forward(self_, nullptr, to_dlpack(pred), to_dlpack(target), &out, nullptr),
+  const sinsr_call_options opts = call_options_for(pred);
+  throw_if_error(vt_->forward(self_, &opts, to_dlpack(pred), to_dlpack(target), &out, nullptr),
                  ctx(*component_, "forward"));
   return from_dlpack(out);
 }
@@ -730,7 +836,8 @@ std::pair<at::Tensor, std::unique_ptr<Tape>> LossHandle::forward_train(const at:
   auto l = lock_.lock();
   DLManagedTensor* out = nullptr;
   sinsr_tape* tape = nullptr;
-  throw_if_error(vt_->forward(self_, nullptr, to_dlpack(pred), to_dlpack(target), &out, &tape),
+  const sinsr_call_options opts = call_options_for(pred);
+  throw_if_error(vt_->forward(self_, &opts, to_dlpack(pred), to_dlpack(target), &out, &tape),
                  ctx(*component_, "forward"));
   auto vt = vt_;
   auto self = self_;
@@ -742,7 +849,8 @@ at::Tensor LossHandle::backward(std::unique_ptr<Tape> tape, const at::Tensor& gr
   require(tape != nullptr, SINSR_ERR_INVALID_ARGUMENT, "backward without a tape");
   auto l = lock_.lock();
   DLManagedTensor* out = nullptr;
-  throw_if_error(vt_->backward(self_, nullptr, tape->take(), to_dlpack(grad_loss), &out), ctx(*component_, "backward"));
+  const sinsr_call_options opts = call_options_for(grad_loss);
+  throw_if_error(vt_->backward(self_, &opts, tape->take(), to_dlpack(grad_loss), &out), ctx(*component_, "backward"));
   return from_dlpack(out);
 }
 

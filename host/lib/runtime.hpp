@@ -82,6 +82,20 @@ class Runtime {
 
 // ---- handles -------------------------------------------------------------------------
 
+// The sinsr_call_options for a compute call on tensors like `t`: the host's current CUDA
+// stream on t's device when t is on CUDA (CUDA builds), else no stream.
+sinsr_call_options call_options_for(const at::Tensor& t);
+
+// What a network's t means, as a sampler or backbone instance declares it (ABI 1.1
+// timestep_kind; a component without the call passes/takes int64 step indices).
+struct TimestepKind {
+  int32_t kind = SINSR_TIMESTEP_INDEX;
+  std::string unit;  // noise levels only
+  bool operator==(const TimestepKind& o) const { return kind == o.kind && unit == o.unit; }
+  bool operator!=(const TimestepKind& o) const { return !(*this == o); }
+  std::string describe() const;  // "int64 step indices", "noise levels in 'sigma'"
+};
+
 // Serialises calls as the component's declared thread-safety mode requires.
 class CallLock {
  public:
@@ -122,6 +136,7 @@ class BackboneHandle {
   void zero_grad();
   void set_training(bool training);
   void to(c10::Device device, at::ScalarType dtype);
+  TimestepKind timestep_kind();  // what forward() takes as t
 
   const sinsr_backbone_vtable* vtable() const { return vt_; }
   sinsr_backbone* raw() const { return self_; }
@@ -175,7 +190,9 @@ class CodecHandle {
 
 class SamplerHandle {
  public:
-  SamplerHandle(std::shared_ptr<Component> c, const json& config);
+  // steps > 0: respace the chain to that many network calls (ABI 1.1 respace, right after
+  // create); throws, naming the sampler, when it cannot.
+  SamplerHandle(std::shared_ptr<Component> c, const json& config, int steps = 0);
   ~SamplerHandle();
   SamplerHandle(const SamplerHandle&) = delete;
   SamplerHandle& operator=(const SamplerHandle&) = delete;
@@ -187,8 +204,11 @@ class SamplerHandle {
   at::Tensor sample(const at::Tensor& y, const at::Tensor& x_T, const sdk::SampleCallbacks& callbacks);
   at::Tensor q_sample(const at::Tensor& x0, const at::Tensor& y, const at::Tensor& t, const at::Tensor& noise);
   at::Tensor scale_input(const at::Tensor& x_t, const at::Tensor& t);
+  TimestepKind timestep_kind();  // what sample() passes to denoise as t
 
  private:
+  void respace(int steps);
+
   std::shared_ptr<Component> component_;
   const sinsr_sampler_vtable* vt_;
   sinsr_sampler* self_ = nullptr;
@@ -216,6 +236,10 @@ class LossHandle {
 
 // Merges a component's default_config under the caller's config (caller wins).
 json with_defaults(const Component& c, const json& config);
+
+// Refuses (SINSR_ERR_INVALID_ARGUMENT, naming both components) a sampler whose timesteps the
+// backbone does not take. Pipelines and the trainer call it when they pair the two.
+void check_timesteps(SamplerHandle& sampler, BackboneHandle& backbone);
 
 }  // namespace host
 }  // namespace sinsr

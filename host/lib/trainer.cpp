@@ -19,10 +19,9 @@ using sdk::require;
 
 namespace {
 
-bool ema_skips(const std::string& name, const at::Tensor& t) {
-  // The official EMA leaves the Swin index tables alone; integer tensors cannot be averaged.
-  return name.find("relative_position_index") != std::string::npos || !t.is_floating_point();
-}
+// The official EMA averages every floating tensor, buffers included; integer tensors (index
+// tables) cannot be averaged and stay as the model has them.
+bool ema_skips(const at::Tensor& t) { return !t.is_floating_point(); }
 
 c10::impl::GenericDict tensor_dict(const std::map<std::string, at::Tensor>& m) {
   c10::impl::GenericDict d(c10::StringType::get(), c10::AnyType::get());
@@ -58,15 +57,15 @@ struct Trainer::Impl {
   int64_t iteration = 0;
   std::function<void(const std::vector<at::Tensor>&)> grad_hook;
 
+  // The loss gets the caller's config as it is: the ABI lets it answer 0-d or per sample.
   std::unique_ptr<LossHandle> make_loss(host::Runtime& rt, const LossTerm& term) {
     json cfg = term.config.is_object() ? term.config : json::object();
-    cfg["reduction"] = "per_sample";
     return std::make_unique<LossHandle>(rt.find(SINSR_KIND_LOSS, term.name), cfg);
   }
 
-  // Per-sample loss, its weighted batch mean, and the tape for backward.
+  // One loss term: its value (0-d batch loss, or [N] per sample), its weight, and the tapes.
   struct Term {
-    at::Tensor per_sample;
+    at::Tensor value;
     std::unique_ptr<host::Tape> tape;
     std::unique_ptr<host::Tape> net_tape;
     LossHandle* loss = nullptr;
@@ -74,10 +73,11 @@ struct Trainer::Impl {
     std::string name;
   };
 
+  // The objective is sum(weight * batch loss); a per-sample term's batch loss is its mean.
   void backward(std::vector<Term>& terms) {
     for (auto& term : terms) {
-      int64_t b = term.per_sample.size(0);
-      at::Tensor g = at::full_like(term.per_sample, term.weight / double(b));
+      const double n = term.value.dim() == 0 ? 1.0 : double(term.value.size(0));
+      at::Tensor g = at::full_like(term.value, term.weight / n);
       at::Tensor grad_pred = term.loss->backward(std::move(term.tape), g);
       model->backward(std::move(term.net_tape), grad_pred);
     }
@@ -120,12 +120,17 @@ Trainer::Trainer(host::Runtime& rt, TrainerOptions options) : impl_(new Impl) {
             "codec '" + o.codec.name + "' needs weights (--codec-weights)");
     if (!cw.empty() && cw != "none") im.codec->load_weights(cw);
   }
-  im.sampler = std::make_unique<SamplerHandle>(rt.find(SINSR_KIND_SAMPLER, o.sampler.name), o.sampler.config);
-  if (o.mode == TrainerOptions::Mode::Distill) {
-    json one = o.sampler.config.is_object() ? o.sampler.config : json::object();
-    one["sample_steps"] = 1;
-    im.one_step = std::make_unique<SamplerHandle>(rt.find(SINSR_KIND_SAMPLER, o.sampler.name), one);
-  }
+  auto sc = rt.find(SINSR_KIND_SAMPLER, o.sampler.name);
+  im.sampler = std::make_unique<SamplerHandle>(sc, o.sampler.config);
+  // The trainer draws int64 step indices itself and hands them to the sampler and the network.
+  const host::TimestepKind ts = im.sampler->timestep_kind();
+  require(ts.kind == SINSR_TIMESTEP_INDEX, SINSR_ERR_UNSUPPORTED,
+          "sampler '" + o.sampler.name + "' passes " + ts.describe() +
+              " as the timestep; training draws int64 step indices, so it needs a sampler that passes those");
+  host::check_timesteps(*im.sampler, *im.model);
+  if (im.teacher) host::check_timesteps(*im.sampler, *im.teacher);
+  // The distilled student samples in one step: the sampler respaced to one network call.
+  if (o.mode == TrainerOptions::Mode::Distill) im.one_step = std::make_unique<SamplerHandle>(sc, o.sampler.config, 1);
   if (o.mode == TrainerOptions::Mode::Teacher) {
     im.l_x0 = im.make_loss(rt, o.x0);
   } else {
@@ -142,7 +147,7 @@ Trainer::Trainer(host::Runtime& rt, TrainerOptions options) : impl_(new Impl) {
   im.state = im.model->state();  // after any move: views must point at the final storage
   if (o.ema_rate > 0)
     for (auto& s : im.state)
-      if (!ema_skips(s.name, s.value)) im.ema[s.name] = s.value.detach().clone();
+      if (!ema_skips(s.value)) im.ema[s.name] = s.value.detach().clone();
 }
 
 Trainer::~Trainer() = default;
@@ -194,11 +199,12 @@ StepResult Trainer::forward_backward(const at::Tensor& lq_in, const at::Tensor& 
   std::vector<Impl::Term> terms;
   auto add_term = [&](const std::string& name, LossHandle& loss, double weight, std::unique_ptr<host::Tape> net_tape,
                       const at::Tensor& pred, const at::Tensor& target) {
-    auto [per_sample, tape] = loss.forward_train(pred, target);
-    require(per_sample.dim() == 1 && per_sample.size(0) == b, SINSR_ERR_RUNTIME,
-            "loss '" + loss.component().name() + "' did not return one value per sample");
+    auto [value, tape] = loss.forward_train(pred, target);
+    require(value.dim() == 0 || (value.dim() == 1 && value.size(0) == b), SINSR_ERR_RUNTIME,
+            "loss '" + loss.component().name() + "' returned shape " + c10::str(value.sizes()) +
+                "; the ABI allows a 0-d batch loss or one value per sample ([" + std::to_string(b) + "])");
     Impl::Term term;
-    term.per_sample = per_sample;
+    term.value = value;
     term.tape = std::move(tape);
     term.net_tape = std::move(net_tape);
     term.loss = &loss;
@@ -247,7 +253,7 @@ StepResult Trainer::forward_backward(const at::Tensor& lq_in, const at::Tensor& 
 
   double total = 0;
   for (auto& term : terms) {
-    double mean = term.per_sample.mean().item<double>();
+    double mean = term.value.mean().item<double>();  // a 0-d value is its own mean
     if (!std::isfinite(mean))
       throw Error(SINSR_ERR_RUNTIME, "step " + std::to_string(im.iteration + 1) + ": loss term '" + term.name +
                                          "' is " + (std::isnan(mean) ? "nan" : "inf"));

@@ -20,7 +20,7 @@ namespace train {
 using host::json;
 
 struct LossTerm {
-  std::string name = "mse";  // a loss component; it is asked for per-sample values
+  std::string name = "mse";  // a loss component; 0-d or per-sample results both train
   json config = json::object();
   double weight = 1.0;
 };

@@ -27,6 +27,13 @@ class ResShiftSampler : public sinsr::sdk::Sampler {
     return schedule_.q_sample(x0, y, t, noise);
   }
   at::Tensor scale_input(const at::Tensor& x_t, const at::Tensor& t) override { return schedule_.scale_input(x_t, t); }
+  // The ABI's step count: the same respacing as the sample_steps key (both ends kept).
+  void respace(int steps) override {
+    ScheduleOptions o = schedule_.options();
+    o.sample_steps = steps;
+    o.check();
+    schedule_ = Schedule(o);
+  }
 
  private:
   Schedule schedule_;
@@ -43,7 +50,7 @@ const char* kSchema = R"json({
   "normalize_input": {"type": "boolean", "default": true},
   "latent_flag": {"type": "boolean", "default": true},
   "timestep_respacing": {"type": ["integer", "null"], "description": "official respacing: keeps int(T/S*x), x < S"},
-  "sample_steps": {"type": "integer", "description": "sample with S evenly spaced steps keeping the first and the last (1 = SinSR one-step)"},
+  "sample_steps": {"type": "integer", "description": "sample with S evenly spaced steps keeping the first and the last (1 = SinSR one-step); the host's step count (ABI respace) does the same"},
   "clip_denoised": {"type": "boolean", "default": false, "description": "clamp predicted x0 to [-1,1] (pixel-space models)"},
   "sf": {"type": "integer", "description": "accepted, unused by the sampler"},
   "scale_factor": {"type": "number", "description": "accepted, unused by the sampler"},

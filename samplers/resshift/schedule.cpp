@@ -142,7 +142,12 @@ ScheduleOptions ScheduleOptions::from_json(const json& p) {
   o.timestep_respacing = integer(p, "timestep_respacing", 0);
   o.sample_steps = integer(p, "sample_steps", 0);
   o.clip_denoised = boolean(p, "clip_denoised", o.clip_denoised);
+  o.check();
+  return o;
+}
 
+void ScheduleOptions::check() const {
+  const ScheduleOptions& o = *this;
   require(o.steps >= 1, SINSR_ERR_INVALID_ARGUMENT, where("steps") + " must be >= 1, got " + std::to_string(o.steps));
   require(o.kappa > 0, SINSR_ERR_INVALID_ARGUMENT, where("kappa") + " must be > 0");
   require(o.min_noise_level > 0, SINSR_ERR_INVALID_ARGUMENT, where("min_noise_level") + " must be > 0");
@@ -156,8 +161,7 @@ ScheduleOptions ScheduleOptions::from_json(const json& p) {
           "cannot sample with " + std::to_string(o.sample_steps) + " steps: the model has num_timesteps = " +
               std::to_string(o.steps) + range);
   require(o.sample_steps == 0 || o.timestep_respacing == 0 || o.timestep_respacing == o.steps,
-          SINSR_ERR_INVALID_ARGUMENT, "give either sample_steps or timestep_respacing, not both");
-  return o;
+          SINSR_ERR_INVALID_ARGUMENT, "give either sample_steps (or a step count) or timestep_respacing, not both");
 }
 
 Schedule::Schedule(const ScheduleOptions& o) : o_(o) {

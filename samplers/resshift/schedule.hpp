@@ -35,6 +35,8 @@ struct ScheduleOptions {
   // From the official `diffusion.params` keys plus sample_steps and clip_denoised; checks types
   // and ranges and names the key in its errors.
   static ScheduleOptions from_json(const nlohmann::json& params);
+  // The range and consistency checks from_json applies (also after a respace).
+  void check() const;
 };
 
 class Schedule {

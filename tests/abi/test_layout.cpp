@@ -24,6 +24,13 @@ FROZEN(sinsr_call_options, struct_size, 0);
 FROZEN(sinsr_call_options, cuda_stream, 8);
 FROZEN_SIZE_AT_LEAST(sinsr_call_options, 16);
 
+// ABI 1.1
+FROZEN(sinsr_timestep_info, struct_size, 0);
+FROZEN(sinsr_timestep_info, kind, 8);
+FROZEN(sinsr_timestep_info, unit, 16);
+FROZEN_SIZE_AT_LEAST(sinsr_timestep_info, 24);
+static_assert(SINSR_TIMESTEP_INDEX == 0 && SINSR_TIMESTEP_NOISE_LEVEL == 1, "sinsr_timestep_kind values moved");
+
 FROZEN(sinsr_named_tensor, struct_size, 0);
 FROZEN(sinsr_named_tensor, name, 8);
 FROZEN(sinsr_named_tensor, is_parameter, 16);
@@ -44,7 +51,9 @@ FROZEN(sinsr_backbone_vtable, state_get, 72);
 FROZEN(sinsr_backbone_vtable, zero_grad, 80);
 FROZEN(sinsr_backbone_vtable, set_training, 88);
 FROZEN(sinsr_backbone_vtable, to, 96);
-FROZEN_SIZE_AT_LEAST(sinsr_backbone_vtable, 104);
+// ABI 1.1
+FROZEN(sinsr_backbone_vtable, timestep_kind, 104);
+FROZEN_SIZE_AT_LEAST(sinsr_backbone_vtable, 112);
 
 FROZEN(sinsr_codec_info, struct_size, 0);
 FROZEN(sinsr_codec_info, downscale, 8);
@@ -78,7 +87,10 @@ FROZEN(sinsr_sampler_vtable, prior, 40);
 FROZEN(sinsr_sampler_vtable, sample, 48);
 FROZEN(sinsr_sampler_vtable, q_sample, 56);
 FROZEN(sinsr_sampler_vtable, scale_input, 64);
-FROZEN_SIZE_AT_LEAST(sinsr_sampler_vtable, 72);
+// ABI 1.1
+FROZEN(sinsr_sampler_vtable, respace, 72);
+FROZEN(sinsr_sampler_vtable, timestep_kind, 80);
+FROZEN_SIZE_AT_LEAST(sinsr_sampler_vtable, 88);
 
 FROZEN(sinsr_loss_vtable, struct_size, 0);
 FROZEN(sinsr_loss_vtable, create, 8);

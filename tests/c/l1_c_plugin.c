@@ -118,7 +118,7 @@ static sinsr_status* l1_forward(sinsr_loss* self, const sinsr_call_options* opti
   p = data_of(&pred->dl_tensor);
   q = data_of(&target->dl_tensor);
   for (i = 0; i < n; ++i) sum += fabs((double)p[i] - (double)q[i]);
-  out = new_float_tensor(0, NULL);
+  out = new_float_tensor(0, NULL); /* a 0-d batch loss: the header lets the host train on it */
   if (!out) {
     release(pred);
     release(target);

@@ -59,6 +59,30 @@ TEST(DistillParity, OneIterationMatchesTheOfficialCode) {
   EXPECT_TRUE(sinsr_test::all_close(grads.at("time_embed.0.weight"), sinsr_test::tensor(c, "grad_time_embed0_weight"), 1e-4));
 }
 
+// The ABI lets a loss answer 0-d (the batch loss) or [N] (per sample); both train the same.
+TEST(LossShapes, ABatchLossAndPerSampleValuesGiveTheSameStep) {
+  auto c = sinsr_test::load("distill_case.pth");
+  at::Tensor lq = sinsr_test::tensor(c, "lq"), gt = sinsr_test::tensor(c, "gt"), noise = sinsr_test::tensor(c, "noise");
+  at::Tensor t = at::arange(lq.size(0), at::kLong).mul_(7).remainder_(15);
+  auto run = [&](const json& loss_config) {
+    auto o = tiny_distill();
+    o.mode = TrainerOptions::Mode::Teacher;
+    o.backbone.weights = sinsr_test::parity_file("unet_tiny.pth");
+    o.x0 = {"mse", loss_config, 0.5};
+    Trainer trainer(runtime(), o);
+    auto r = trainer.forward_backward(lq, gt, noise, t);
+    std::map<std::string, at::Tensor> grads;
+    for (auto& s : trainer.model().state())
+      if (s.is_parameter) grads[s.name] = s.grad.clone();
+    return std::make_pair(r.losses.at("loss"), grads);
+  };
+  auto [batch_loss, batch_grads] = run(json::object());  // mse's default: a 0-d mean
+  auto [sample_loss, sample_grads] = run({{"reduction", "per_sample"}});
+  EXPECT_NEAR(batch_loss, sample_loss, 1e-6 * std::abs(sample_loss));
+  ASSERT_EQ(batch_grads.size(), sample_grads.size());
+  for (auto& [name, g] : sample_grads) EXPECT_TRUE(sinsr_test::all_close(batch_grads.at(name), g, 1e-7, 1e-4)) << name;
+}
+
 TEST(Optimizer, WarmupFollowsTheOfficialSchedule) {
   auto o = tiny_distill();
   o.warmup = 5000;

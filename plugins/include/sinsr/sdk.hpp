@@ -21,6 +21,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace torch { namespace nn { class Module; } }
@@ -66,6 +67,12 @@ void throw_if_error(sinsr_status* status, const std::string& context = "");
 
 void require(bool condition, sinsr_code code, const std::string& message);
 
+// ---- logging ---------------------------------------------------------------------------
+
+// Sends a message to the host's log (sinsr_host_api.log) with the plugin's name as its source;
+// the host decides what to show (sinsr-host prints info and above on stderr). Never throws.
+void log(sinsr_log_level level, const std::string& message) noexcept;
+
 // ---- tensors -------------------------------------------------------------------------
 
 // Takes ownership of m (its deleter runs when the tensor's storage dies). NULL -> undefined.
@@ -82,6 +89,17 @@ c10::Device device_of(DLDevice device);
 void with_stream(const sinsr_call_options* options, const c10::Device& device, const std::function<void()>& body);
 
 // ---- component interfaces ------------------------------------------------------------
+
+// What a network's t means (ABI 1.1 timestep_kind): int64 step indices (the default) or a
+// float noise level in a named unit. A sampler declares what it passes to denoise, a backbone
+// what forward() takes; the host refuses a pair that disagrees.
+struct Timesteps {
+  sinsr_timestep_kind kind = SINSR_TIMESTEP_INDEX;
+  std::string unit;  // noise levels only, e.g. "sigma"
+
+  static Timesteps indices() { return {}; }
+  static Timesteps noise_level(std::string unit) { return {SINSR_TIMESTEP_NOISE_LEVEL, std::move(unit)}; }
+};
 
 struct ComponentMeta {
   std::string name;
@@ -107,6 +125,8 @@ class Backbone {
   virtual void load_weights(const std::string& path, const json& options);
   virtual void save_weights(const std::string& path);
   virtual void to(c10::Device device, at::ScalarType dtype);
+  // What forward()'s t means; override for a network conditioned on a noise level.
+  virtual Timesteps timesteps() const { return Timesteps::indices(); }
 };
 
 class Codec {
@@ -137,9 +157,17 @@ class Sampler {
   virtual at::Tensor q_sample(const at::Tensor& x0, const at::Tensor& y, const at::Tensor& t,
                               const at::Tensor& noise) = 0;
   virtual at::Tensor scale_input(const at::Tensor& x_t, const at::Tensor& t) = 0;
+  // Makes num_steps() == steps (>= 1); the host calls it once, right after construction, when a
+  // step count is asked for (--steps, a distilled student's one step). The default refuses
+  // (SINSR_ERR_UNSUPPORTED): override it when the chain can be respaced.
+  virtual void respace(int steps);
+  // What this sampler passes as t to the denoise callback; q_sample and scale_input always
+  // take int64 indices of its own chain.
+  virtual Timesteps timesteps() const { return Timesteps::indices(); }
 };
 
-// A differentiable loss; backward() comes from LibTorch autograd through the tape.
+// A differentiable loss; backward() comes from LibTorch autograd through the tape. forward()
+// returns a 0-d batch loss or [N] per-sample values (N = pred.size(0)); the host takes either.
 class Loss {
  public:
   virtual ~Loss() = default;

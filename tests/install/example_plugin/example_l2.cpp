@@ -6,6 +6,7 @@ namespace {
 class HalfSquaredError : public sinsr::sdk::Loss {
  public:
   explicit HalfSquaredError(const nlohmann::json& config) : scale_(config.value("scale", 0.5)) {}
+  // A 0-d batch loss; returning one value per sample ([N]) would train the same way.
   at::Tensor forward(const at::Tensor& pred, const at::Tensor& target) override {
     return (pred - target).pow(2).mean() * scale_;
   }

@@ -1,0 +1,94 @@
+// Registration: the component descriptors a PluginBuilder collects, and sinsr_plugin_entry.
+#include "sdk_internal.hpp"
+
+#include <mutex>
+
+namespace sinsr {
+namespace sdk {
+
+PluginBuilder& PluginBuilder::add(int32_t kind, ComponentMeta meta, const void* vtable) {
+  require(!meta.name.empty(), SINSR_ERR_INVALID_ARGUMENT, "component without a name");
+  require(vtable != nullptr || !meta.base.empty(), SINSR_ERR_INVALID_ARGUMENT,
+          "component '" + meta.name + "': a model (no function table) must name its base");
+  entries_.push_back(Entry{std::move(meta), kind, vtable});
+  return *this;
+}
+
+namespace {
+struct BuiltPlugin {
+  std::string name, version;
+  std::vector<ComponentMeta> metas;  // owns the strings the descriptor points into
+  std::vector<sinsr_component> components;
+  std::vector<const sinsr_component*> pointers;
+  sinsr_plugin_info info{};
+};
+}  // namespace
+
+const sinsr_plugin_info* PluginBuilder::finish(const char* plugin_name, const char* plugin_version) {
+  auto* built = new BuiltPlugin();  // lives as long as the library
+  built->name = plugin_name ? plugin_name : "";
+  built->version = plugin_version ? plugin_version : "";
+  built->components.resize(entries_.size());
+  for (const Entry& e : entries_) built->metas.push_back(e.meta);  // sized once: c_str() stays valid
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    const Entry& e = entries_[i];
+    const ComponentMeta& m = built->metas[i];
+    sinsr_component& c = built->components[i];
+    c.struct_size = sizeof(sinsr_component);
+    c.kind = e.kind;
+    c.thread_safety = m.thread_safety;
+    c.name = m.name.c_str();
+    c.version = m.version.c_str();
+    c.summary = m.summary.c_str();
+    c.config_schema = m.config_schema.c_str();
+    c.default_config = m.default_config.empty() ? nullptr : m.default_config.c_str();
+    c.default_weights = m.default_weights.empty() ? nullptr : m.default_weights.c_str();
+    c.vtable = e.vtable;
+    c.base = m.base.empty() ? nullptr : m.base.c_str();
+    c.preferred_pipeline = m.preferred_pipeline.empty() ? nullptr : m.preferred_pipeline.c_str();
+    c.flags = m.flags;
+  }
+  for (auto& c : built->components) built->pointers.push_back(&c);
+  built->info.struct_size = sizeof(sinsr_plugin_info);
+  built->info.abi_version = SINSR_ABI_VERSION;
+  // A model means nothing to a 1.0 host (it would see a component without a function table).
+  bool needs_1_1 = false;
+  for (const Entry& e : entries_) needs_1_1 = needs_1_1 || !e.meta.base.empty();
+  built->info.min_abi_version = SINSR_MAKE_VERSION(SINSR_ABI_VERSION_MAJOR, needs_1_1 ? 1 : 0);
+  built->info.name = built->name.c_str();
+  built->info.version = built->version.c_str();
+  built->info.num_components = built->pointers.size();
+  built->info.components = built->pointers.data();
+  return &built->info;
+}
+
+sinsr_status* plugin_entry(const sinsr_host_api* host_api, const sinsr_plugin_info** out, const char* name,
+                           const char* version, void (*register_fn)(PluginBuilder&)) noexcept {
+  if (host_api == nullptr || host_api->struct_size < offsetof(sinsr_host_api, log) ||
+      host_api->status_create == nullptr)
+    return nullptr;  // cannot even report; the host treats a missing descriptor as a refusal
+  if (SINSR_VERSION_GET_MAJOR(host_api->abi_version) != SINSR_ABI_VERSION_MAJOR) {
+    std::string msg = std::string("plugin '") + (name ? name : "?") + "' needs ABI " +
+                      std::to_string(SINSR_ABI_VERSION_MAJOR) + ".x, host has " +
+                      std::to_string(SINSR_VERSION_GET_MAJOR(host_api->abi_version)) + "." +
+                      std::to_string(SINSR_VERSION_GET_MINOR(host_api->abi_version));
+    return host_api->status_create(SINSR_ERR_ABI, msg.c_str());
+  }
+  set_host(host_api);
+  internal::set_log_source(name);  // sdk::log names the plugin
+  static std::mutex mutex;
+  static const sinsr_plugin_info* info = nullptr;
+  return guard("plugin registration", [&] {
+    require(out != nullptr, SINSR_ERR_INVALID_ARGUMENT, "out is null");
+    std::lock_guard<std::mutex> lock(mutex);
+    if (info == nullptr) {
+      PluginBuilder builder;
+      register_fn(builder);
+      info = builder.finish(name, version);
+    }
+    *out = info;
+  });
+}
+
+}  // namespace sdk
+}  // namespace sinsr

@@ -1,0 +1,151 @@
+// The sampler adapter: sinsr_sampler_vtable over a sinsr::sdk::Sampler (callbacks, respacing, timesteps).
+#include "sdk_internal.hpp"
+
+namespace sinsr {
+namespace sdk {
+
+using internal::adopt;
+using internal::keep;
+
+namespace {
+
+struct SamplerBox {
+  std::unique_ptr<Sampler> impl;
+  internal::UnitStore units;
+};
+
+Sampler& sp(sinsr_sampler* s) {
+  require(s != nullptr, SINSR_ERR_INVALID_ARGUMENT, "sampler handle is null");
+  return *reinterpret_cast<SamplerBox*>(s)->impl;
+}
+
+void sp_destroy(sinsr_sampler* s) { delete reinterpret_cast<SamplerBox*>(s); }
+
+sinsr_status* sp_num_steps(sinsr_sampler* s, int32_t* out) {
+  return guard("num_steps", [&] {
+    require(out != nullptr, SINSR_ERR_INVALID_ARGUMENT, "out is null");
+    *out = sp(s).num_steps();
+  });
+}
+
+sinsr_status* sp_schedule(sinsr_sampler* s, const char* key, DLManagedTensor** out) {
+  return guard("schedule", [&] {
+    require(key != nullptr && out != nullptr, SINSR_ERR_INVALID_ARGUMENT, "null key or output pointer");
+    *out = to_dlpack(sp(s).schedule(key).contiguous());
+  });
+}
+
+sinsr_status* sp_prior(sinsr_sampler* s, const sinsr_call_options* o, DLManagedTensor* y, DLManagedTensor* noise,
+                       DLManagedTensor** x_T) {
+  return guard("prior", [&] {
+    auto in = adopt({y, noise});
+    require(x_T != nullptr && in[0].defined() && in[1].defined(), SINSR_ERR_INVALID_ARGUMENT, "null argument");
+    Sampler& impl = sp(s);
+    with_stream(o, in[0].device(), [&] { *x_T = to_dlpack(impl.prior(in[0], in[1])); });
+  });
+}
+
+sinsr_status* sp_sample(sinsr_sampler* s, const sinsr_call_options* o, DLManagedTensor* y, DLManagedTensor* x_T,
+                        const sinsr_sample_callbacks* cb, DLManagedTensor** x0) {
+  return guard("sample", [&] {
+    auto in = adopt({y, x_T});
+    require(x0 != nullptr && in[0].defined() && in[1].defined(), SINSR_ERR_INVALID_ARGUMENT, "null argument");
+    require(cb != nullptr && SINSR_HAS_FIELD(cb, sinsr_sample_callbacks, noise) && cb->denoise != nullptr,
+            SINSR_ERR_INVALID_ARGUMENT, "sample callbacks missing or too small");
+    SampleCallbacks callbacks;
+    callbacks.denoise = [cb](const at::Tensor& x_in, const at::Tensor& t) {
+      DLManagedTensor* result = nullptr;
+      throw_if_error(cb->denoise(cb->user, to_dlpack(x_in), to_dlpack(t), &result), "denoise callback");
+      require(result != nullptr, SINSR_ERR_RUNTIME, "denoise callback returned no tensor");
+      return from_dlpack(result);
+    };
+    callbacks.noise = [cb](const at::Tensor& like) {
+      require(cb->noise != nullptr, SINSR_ERR_INVALID_ARGUMENT, "this sampler needs a noise callback");
+      DLManagedTensor* view = to_dlpack(like);
+      DLManagedTensor* result = nullptr;
+      sinsr_status* st = cb->noise(cb->user, &view->dl_tensor, &result);
+      release(view);
+      throw_if_error(st, "noise callback");
+      require(result != nullptr, SINSR_ERR_RUNTIME, "noise callback returned no tensor");
+      at::Tensor n = from_dlpack(result);
+      require(n.sizes() == like.sizes(), SINSR_ERR_RUNTIME, "noise callback returned the wrong shape");
+      return n;
+    };
+    callbacks.progress = [cb](int step, int total) {
+      bool has = SINSR_HAS_FIELD(cb, sinsr_sample_callbacks, progress) && cb->progress != nullptr;
+      return !has || cb->progress(cb->user, step, total) == 0;
+    };
+    Sampler& impl = sp(s);
+    with_stream(o, in[0].device(), [&] {
+      at::NoGradGuard no_grad;
+      *x0 = to_dlpack(impl.sample(in[0], in[1], callbacks));
+    });
+  });
+}
+
+sinsr_status* sp_q_sample(sinsr_sampler* s, const sinsr_call_options* o, DLManagedTensor* x0, DLManagedTensor* y,
+                          DLManagedTensor* t, DLManagedTensor* noise, DLManagedTensor** x_t) {
+  return guard("q_sample", [&] {
+    auto in = adopt({x0, y, t, noise});
+    require(x_t != nullptr && in[0].defined() && in[1].defined() && in[2].defined() && in[3].defined(),
+            SINSR_ERR_INVALID_ARGUMENT, "null argument");
+    Sampler& impl = sp(s);
+    with_stream(o, in[0].device(), [&] { *x_t = to_dlpack(impl.q_sample(in[0], in[1], in[2], in[3])); });
+  });
+}
+
+sinsr_status* sp_scale_input(sinsr_sampler* s, const sinsr_call_options* o, DLManagedTensor* x_t, DLManagedTensor* t,
+                             DLManagedTensor** x_in) {
+  return guard("scale_input", [&] {
+    auto in = adopt({x_t, t});
+    require(x_in != nullptr && in[0].defined() && in[1].defined(), SINSR_ERR_INVALID_ARGUMENT, "null argument");
+    Sampler& impl = sp(s);
+    with_stream(o, in[0].device(), [&] { *x_in = to_dlpack(impl.scale_input(in[0], in[1])); });
+  });
+}
+
+// The message is the sampler's own: the host prefixes the component and the step count.
+sinsr_status* sp_respace(sinsr_sampler* s, int32_t steps) {
+  return guard("", [&] {
+    require(steps >= 1, SINSR_ERR_INVALID_ARGUMENT, "steps must be >= 1, got " + std::to_string(steps));
+    sp(s).respace(steps);
+  });
+}
+
+sinsr_status* sp_timestep_kind(sinsr_sampler* s, sinsr_timestep_info* out) {
+  return guard("timestep_kind", [&] {
+    require(s != nullptr, SINSR_ERR_INVALID_ARGUMENT, "sampler handle is null");
+    auto* box = reinterpret_cast<SamplerBox*>(s);
+    internal::write_timesteps(box->impl->timesteps(), box->units, out);
+  });
+}
+
+}  // namespace
+
+void Sampler::respace(int steps) {
+  throw Error(SINSR_ERR_UNSUPPORTED, "this sampler has a fixed number of steps (" + std::to_string(num_steps()) +
+                                         "), it cannot run " + std::to_string(steps));
+}
+
+sinsr_status* detail::create_sampler(Sampler* (*f)(const json&), const char* c, sinsr_sampler** out) noexcept {
+  return internal::create_boxed<SamplerBox>(f, c, out);
+}
+
+const void* PluginBuilder::sampler_vtable(sinsr_status* (*create)(const char*, sinsr_sampler**)) {
+  sinsr_sampler_vtable v{};
+  v.struct_size = sizeof(v);
+  v.create = create;
+  v.destroy = sp_destroy;
+  v.num_steps = sp_num_steps;
+  v.schedule = sp_schedule;
+  v.prior = sp_prior;
+  v.sample = sp_sample;
+  v.q_sample = sp_q_sample;
+  v.scale_input = sp_scale_input;
+  v.respace = sp_respace;  // 1.1
+  v.timestep_kind = sp_timestep_kind;
+  return keep(v);
+}
+
+}  // namespace sdk
+}  // namespace sinsr
