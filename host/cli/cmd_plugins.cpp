@@ -108,8 +108,20 @@ int cmd_plugins(const Args& args) {
     }
     nlohmann::json found = nlohmann::json::array();
     for (const auto& c : comps)
-      if (c->name() == positional[1] && (kind.empty() || kind == sinsr_kind_name(c->kind())))
-        found.push_back(describe(*c, true));
+      if (c->name() == positional[1] && (kind.empty() || kind == sinsr_kind_name(c->kind()))) {
+        nlohmann::json d = describe(*c, true);
+        if (!c->base().empty()) {  // a model: show what it resolves to (its base's schema, merged config)
+          try {
+            auto resolved = runtime.find(c->kind(), c->name());
+            d["config_schema"] = config::parse_optional(resolved->desc->config_schema, c->name() + " config schema");
+            d["default_config"] = resolved->default_config();
+            d["default_weights"] = resolved->default_weights_path();
+          } catch (const std::exception& e) {
+            d["unresolved"] = e.what();
+          }
+        }
+        found.push_back(d);
+      }
     if (found.empty()) {
       std::cerr << "sinsr-host plugins inspect: no component named '" << positional[1] << "'\n";
       return 1;

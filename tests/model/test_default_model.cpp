@@ -7,6 +7,8 @@
 #include "io/image_io.hpp"
 #include "metrics.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -51,4 +53,15 @@ TEST(DefaultModel, ReadmeCommandBeatsBicubicAndTheCardFormGivesTheSameBytes) {
   EXPECT_GT(sinsr::metrics::detail(hwc_uint8(sr), hwc_uint8(hr), 4),
             sinsr::metrics::detail(hwc_uint8(bicubic), hwc_uint8(hr), 4))
       << "the model should be sharper than bicubic";
+}
+
+TEST(DefaultModel, InspectShowsWhatTheModelResolvesTo) {
+  auto r = run_host("plugins inspect student");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["base"], "unet_swin");
+  EXPECT_EQ(j["default_config"]["residual_upscale"], 4);
+  EXPECT_TRUE(j["config_schema"].contains("model_channels")) << "the base's schema";
+  EXPECT_EQ(j["preferred_pipeline"]["steps"], 1);
+  EXPECT_EQ(fs::path(j["default_weights"].get<std::string>()).filename(), "student.pth");
 }
