@@ -16,33 +16,10 @@ PARITY = os.environ.get("SINSR_PARITY_DIR") or (ARGS[3] if len(ARGS) > 3 else ""
 sys.argv = sys.argv[:1]
 
 
-class DLDevice(C.Structure):
-    _fields_ = [("device_type", C.c_int32), ("device_id", C.c_int32)]
-
-
-class DLDataType(C.Structure):
-    _fields_ = [("code", C.c_uint8), ("bits", C.c_uint8), ("lanes", C.c_uint16)]
-
-
-class DLTensor(C.Structure):
-    _fields_ = [("data", C.c_void_p), ("device", DLDevice), ("ndim", C.c_int32), ("dtype", DLDataType),
-                ("shape", C.POINTER(C.c_int64)), ("strides", C.POINTER(C.c_int64)), ("byte_offset", C.c_uint64)]
-
-
-class DLManagedTensor(C.Structure):
-    pass
-
-
-DELETER = C.CFUNCTYPE(None, C.POINTER(DLManagedTensor))
-DLManagedTensor._fields_ = [("dl_tensor", DLTensor), ("manager_ctx", C.c_void_p), ("deleter", DELETER)]
-PDLM = C.POINTER(DLManagedTensor)
-
-
-class ComponentInfo(C.Structure):
-    _fields_ = [("struct_size", C.c_size_t), ("kind", C.c_int32), ("thread_safety", C.c_int32),
-                ("name", C.c_char_p), ("version", C.c_char_p), ("summary", C.c_char_p),
-                ("config_schema", C.c_char_p), ("file", C.c_char_p), ("plugin_name", C.c_char_p),
-                ("abi_version", C.c_uint32)]
+# The ABI's struct layouts, declared once in the package (python/sinsr/_capi.py); importing it
+# loads no library.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+from sinsr._capi import PDLM, ComponentInfo  # noqa: E402
 
 
 class Component(C.Structure):
