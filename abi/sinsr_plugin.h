@@ -1,5 +1,5 @@
 /*
- * sinsr_plugin.h - the SinSR plugin ABI, version 1.1.
+ * sinsr_plugin.h - the SinSR plugin ABI, version 1.2.
  *
  * Plain C99. A plugin is a shared library exporting one symbol, sinsr_plugin_entry, which
  * describes the components it provides (backbones, codecs, samplers, losses). Each
@@ -43,10 +43,16 @@ extern "C" {
  *         sinsr_timestep_info and enum sinsr_timestep_kind. Absent calls mean a sampler that
  *         cannot respace and int64 step indices (the 1.0 meaning), respectively;
  *       - the host passes sinsr_call_options on every compute call, with its current CUDA
- *         stream when the tensors are on CUDA. */
+ *         stream when the tensors are on CUDA.
+ *  1.2  Training is the sampler's: sinsr_sampler_vtable gains `training_example` (the network
+ *       input, timestep and target for a batch of clean data, so the host trains any
+ *       parameterisation -- x0, noise, a continuous noise level -- without knowing it), and
+ *       sinsr_sample_callbacks gains `uniform` (replayable uniform draws, e.g. for timesteps).
+ *       New struct sinsr_training_example. A sampler without the call cannot train a network;
+ *       a 1.1 plugin loads and runs as before. */
 
 #define SINSR_ABI_VERSION_MAJOR 1
-#define SINSR_ABI_VERSION_MINOR 1
+#define SINSR_ABI_VERSION_MINOR 2
 #define SINSR_MAKE_VERSION(major, minor) ((((uint32_t)(major)) << 16) | ((uint32_t)(minor) & 0xffffu))
 #define SINSR_VERSION_GET_MAJOR(v) (((uint32_t)(v)) >> 16)
 #define SINSR_VERSION_GET_MINOR(v) (((uint32_t)(v)) & 0xffffu)
@@ -233,7 +239,21 @@ typedef struct sinsr_sample_callbacks {
   sinsr_status* (*noise)(void* user, const DLTensor* like, DLManagedTensor** out);
   /* Optional (may be NULL). Return non-zero to cancel. */
   int32_t (*progress)(void* user, int32_t step, int32_t total);
+
+  /* ---- ABI 1.2 (check with SINSR_HAS_FIELD; NULL is the same as absent) ---- */
+
+  /* `count` independent draws from U[0, 1) into out (float64), replayable like noise. */
+  sinsr_status* (*uniform)(void* user, int64_t count, double* out);
 } sinsr_sample_callbacks;
+
+/* What a sampler makes from a batch of clean data for one training step (ABI 1.2). Each field
+   is handed to the caller. */
+typedef struct sinsr_training_example {
+  size_t struct_size;
+  DLManagedTensor* x_in;   /* the network input, scaled as sample() scales it: [N,C,H,W] */
+  DLManagedTensor* t;      /* [N] timesteps as the denoise callback gets them (timestep_kind) */
+  DLManagedTensor* target; /* what the network output is trained towards: x0, the noise, ... */
+} sinsr_training_example;
 
 typedef struct sinsr_sampler_vtable {
   size_t struct_size;
@@ -269,6 +289,20 @@ typedef struct sinsr_sampler_vtable {
   /* What this instance passes as t to the denoise callback. Absent: int64 step indices.
      q_sample() and scale_input() take int64 indices of the sampler's own chain either way. */
   sinsr_status* (*timestep_kind)(sinsr_sampler* self, sinsr_timestep_info* out);
+
+  /* ---- ABI 1.2 (check with SINSR_HAS_FIELD; NULL is the same as absent) ---- */
+
+  /* One training example per sample of x0: clean data in the space the sampler works in (the
+     codec's latent, or the image), y: the condition in that space (what prior() takes). The
+     sampler draws the timesteps and the noise of the chain the network is trained on (never a
+     respaced one) through callbacks->uniform and callbacks->noise only (denoise and progress
+     are not called), so a host that replays those draws replays the step. The host trains the
+     backbone output for (x_in, its own conditioning, t) towards target with its losses. The
+     caller sets out->struct_size; the callee fills the fields it covers. Absent: the sampler
+     cannot train a network. */
+  sinsr_status* (*training_example)(sinsr_sampler* self, const sinsr_call_options* options, DLManagedTensor* x0,
+                                    DLManagedTensor* y, const sinsr_sample_callbacks* callbacks,
+                                    sinsr_training_example* out);
 } sinsr_sampler_vtable;
 
 /* ---- loss: L(pred, target) -> scalar or per-sample values, with the gradient w.r.t. pred */

@@ -45,6 +45,43 @@ sinsr_status* sp_prior(sinsr_sampler* s, const sinsr_call_options* o, DLManagedT
   });
 }
 
+// The C callbacks as tensors-in, tensors-out functions; each checks its own presence when called.
+SampleCallbacks adapt(const sinsr_sample_callbacks* cb) {
+  SampleCallbacks callbacks;
+  callbacks.denoise = [cb](const at::Tensor& x_in, const at::Tensor& t) {
+    require(cb->denoise != nullptr, SINSR_ERR_INVALID_ARGUMENT, "no denoise callback given");
+    DLManagedTensor* result = nullptr;
+    throw_if_error(cb->denoise(cb->user, to_dlpack(x_in), to_dlpack(t), &result), "denoise callback");
+    require(result != nullptr, SINSR_ERR_RUNTIME, "denoise callback returned no tensor");
+    return from_dlpack(result);
+  };
+  callbacks.noise = [cb](const at::Tensor& like) {
+    require(cb->noise != nullptr, SINSR_ERR_INVALID_ARGUMENT, "this sampler needs a noise callback");
+    DLManagedTensor* view = to_dlpack(like);
+    DLManagedTensor* result = nullptr;
+    sinsr_status* st = cb->noise(cb->user, &view->dl_tensor, &result);
+    release(view);
+    throw_if_error(st, "noise callback");
+    require(result != nullptr, SINSR_ERR_RUNTIME, "noise callback returned no tensor");
+    at::Tensor n = from_dlpack(result);
+    require(n.sizes() == like.sizes(), SINSR_ERR_RUNTIME, "noise callback returned the wrong shape");
+    return n;
+  };
+  callbacks.progress = [cb](int step, int total) {
+    bool has = SINSR_HAS_FIELD(cb, sinsr_sample_callbacks, progress) && cb->progress != nullptr;
+    return !has || cb->progress(cb->user, step, total) == 0;
+  };
+  callbacks.uniform = [cb](int64_t count) {
+    require(SINSR_HAS_FIELD(cb, sinsr_sample_callbacks, uniform) && cb->uniform != nullptr,
+            SINSR_ERR_INVALID_ARGUMENT, "this sampler needs a uniform callback (ABI 1.2)");
+    require(count >= 0, SINSR_ERR_INVALID_ARGUMENT, "negative uniform draw count");
+    at::Tensor u = at::empty({count}, at::kDouble);
+    throw_if_error(cb->uniform(cb->user, count, u.data_ptr<double>()), "uniform callback");
+    return u;
+  };
+  return callbacks;
+}
+
 sinsr_status* sp_sample(sinsr_sampler* s, const sinsr_call_options* o, DLManagedTensor* y, DLManagedTensor* x_T,
                         const sinsr_sample_callbacks* cb, DLManagedTensor** x0) {
   return guard("sample", [&] {
@@ -52,29 +89,7 @@ sinsr_status* sp_sample(sinsr_sampler* s, const sinsr_call_options* o, DLManaged
     require(x0 != nullptr && in[0].defined() && in[1].defined(), SINSR_ERR_INVALID_ARGUMENT, "null argument");
     require(cb != nullptr && SINSR_HAS_FIELD(cb, sinsr_sample_callbacks, noise) && cb->denoise != nullptr,
             SINSR_ERR_INVALID_ARGUMENT, "sample callbacks missing or too small");
-    SampleCallbacks callbacks;
-    callbacks.denoise = [cb](const at::Tensor& x_in, const at::Tensor& t) {
-      DLManagedTensor* result = nullptr;
-      throw_if_error(cb->denoise(cb->user, to_dlpack(x_in), to_dlpack(t), &result), "denoise callback");
-      require(result != nullptr, SINSR_ERR_RUNTIME, "denoise callback returned no tensor");
-      return from_dlpack(result);
-    };
-    callbacks.noise = [cb](const at::Tensor& like) {
-      require(cb->noise != nullptr, SINSR_ERR_INVALID_ARGUMENT, "this sampler needs a noise callback");
-      DLManagedTensor* view = to_dlpack(like);
-      DLManagedTensor* result = nullptr;
-      sinsr_status* st = cb->noise(cb->user, &view->dl_tensor, &result);
-      release(view);
-      throw_if_error(st, "noise callback");
-      require(result != nullptr, SINSR_ERR_RUNTIME, "noise callback returned no tensor");
-      at::Tensor n = from_dlpack(result);
-      require(n.sizes() == like.sizes(), SINSR_ERR_RUNTIME, "noise callback returned the wrong shape");
-      return n;
-    };
-    callbacks.progress = [cb](int step, int total) {
-      bool has = SINSR_HAS_FIELD(cb, sinsr_sample_callbacks, progress) && cb->progress != nullptr;
-      return !has || cb->progress(cb->user, step, total) == 0;
-    };
+    SampleCallbacks callbacks = adapt(cb);
     Sampler& impl = sp(s);
     with_stream(o, in[0].device(), [&] {
       at::NoGradGuard no_grad;
@@ -120,7 +135,32 @@ sinsr_status* sp_timestep_kind(sinsr_sampler* s, sinsr_timestep_info* out) {
   });
 }
 
+sinsr_status* sp_training_example(sinsr_sampler* s, const sinsr_call_options* o, DLManagedTensor* x0,
+                                  DLManagedTensor* y, const sinsr_sample_callbacks* cb, sinsr_training_example* out) {
+  return guard("training_example", [&] {
+    auto in = adopt({x0, y});
+    require(out != nullptr && in[0].defined() && in[1].defined(), SINSR_ERR_INVALID_ARGUMENT, "null argument");
+    require(cb != nullptr && SINSR_HAS_FIELD(cb, sinsr_sample_callbacks, noise), SINSR_ERR_INVALID_ARGUMENT,
+            "training callbacks missing or too small");
+    require(SINSR_HAS_FIELD(out, sinsr_training_example, target), SINSR_ERR_ABI, "training example struct too small");
+    Sampler& impl = sp(s);
+    with_stream(o, in[0].device(), [&] {
+      at::NoGradGuard no_grad;
+      TrainingExample ex = impl.training_example(in[0], in[1], adapt(cb));
+      require(ex.x_in.defined() && ex.t.defined() && ex.target.defined(), SINSR_ERR_RUNTIME,
+              "the sampler returned an incomplete training example");
+      out->x_in = to_dlpack(ex.x_in);
+      out->t = to_dlpack(ex.t);
+      out->target = to_dlpack(ex.target);
+    });
+  });
+}
+
 }  // namespace
+
+TrainingExample Sampler::training_example(const at::Tensor&, const at::Tensor&, const SampleCallbacks&) {
+  throw Error(SINSR_ERR_UNSUPPORTED, "this sampler cannot make training examples");
+}
 
 void Sampler::respace(int steps) {
   throw Error(SINSR_ERR_UNSUPPORTED, "this sampler has a fixed number of steps (" + std::to_string(num_steps()) +
@@ -144,6 +184,7 @@ const void* PluginBuilder::sampler_vtable(sinsr_status* (*create)(const char*, s
   v.scale_input = sp_scale_input;
   v.respace = sp_respace;  // 1.1
   v.timestep_kind = sp_timestep_kind;
+  v.training_example = sp_training_example;  // 1.2
   return keep(v);
 }
 

@@ -145,6 +145,15 @@ struct SampleCallbacks {
   std::function<at::Tensor(const at::Tensor& x_in, const at::Tensor& t)> denoise;
   std::function<at::Tensor(const at::Tensor& like)> noise;
   std::function<bool(int step, int total)> progress;  // false = cancel
+  // ABI 1.2: `count` draws from U[0, 1) as a float64 CPU tensor [count].
+  std::function<at::Tensor(int64_t count)> uniform;
+};
+
+// One training step's worth of data for the network (ABI 1.2 training_example).
+struct TrainingExample {
+  at::Tensor x_in;    // network input, scaled as sample() scales it
+  at::Tensor t;       // [N] timesteps as denoise gets them
+  at::Tensor target;  // what the network output is trained towards
 };
 
 class Sampler {
@@ -164,6 +173,10 @@ class Sampler {
   // What this sampler passes as t to the denoise callback; q_sample and scale_input always
   // take int64 indices of its own chain.
   virtual Timesteps timesteps() const { return Timesteps::indices(); }
+  // Training data for the network from clean x0 and the condition y (what prior() takes), on
+  // the chain the network is trained on. Draw randomness only through cb.uniform and cb.noise
+  // (the host replays them). The default refuses (SINSR_ERR_UNSUPPORTED).
+  virtual TrainingExample training_example(const at::Tensor& x0, const at::Tensor& y, const SampleCallbacks& cb);
 };
 
 // A differentiable loss; backward() comes from LibTorch autograd through the tape. forward()
