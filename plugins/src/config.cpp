@@ -1,3 +1,5 @@
+// Config text -> JSON, bounded: configs come from strangers (downloaded YAML files), so size,
+// nesting and the expansion of YAML aliases are limited before anything large is built.
 #include "sinsr/config.hpp"
 
 #include "sinsr/sdk.hpp"
@@ -8,10 +10,15 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 namespace sinsr {
 namespace config {
 namespace {
+
+[[noreturn]] void refuse(const std::string& origin, const std::string& what) {
+  throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, origin + ": " + what);
+}
 
 // YAML scalars carry no type; take the first of null, bool, integer, float that parses.
 json scalar_to_json(const YAML::Node& node) {
@@ -35,93 +42,115 @@ json scalar_to_json(const YAML::Node& node) {
   return s;
 }
 
-json yaml_to_json(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      return nullptr;
-    case YAML::NodeType::Scalar:
-      return scalar_to_json(node);
-    case YAML::NodeType::Sequence: {
-      json a = json::array();
-      for (const auto& item : node) a.push_back(yaml_to_json(item));
-      return a;
+// YAML anchors make the node tree a graph: an alias may point at its own ancestor (a cycle) or
+// repeat a subtree many times over (an "alias bomb"). The conversion walks the graph as a tree,
+// so it refuses a node that is its own ancestor and counts every value it writes.
+class YamlToJson {
+ public:
+  YamlToJson(const std::string& origin, const ParseLimits& limits) : origin_(origin), limits_(limits) {}
+
+  json convert(const YAML::Node& node) {
+    if (++nodes_ > limits_.max_nodes)
+      refuse(origin_, "more than " + std::to_string(limits_.max_nodes) +
+                          " values (YAML aliases expanded; config::parse_limits().max_nodes)");
+    switch (node.Type()) {
+      case YAML::NodeType::Null:
+      case YAML::NodeType::Undefined:
+        return nullptr;
+      case YAML::NodeType::Scalar:
+        return scalar_to_json(node);
+      case YAML::NodeType::Sequence:
+      case YAML::NodeType::Map:
+        break;
     }
-    case YAML::NodeType::Map: {
-      json o = json::object();
-      for (const auto& kv : node) o[kv.first.as<std::string>()] = yaml_to_json(kv.second);
-      return o;
+    if (int(path_.size()) >= limits_.max_depth)
+      refuse(origin_, "nesting deeper than " + std::to_string(limits_.max_depth) + " (config::parse_limits().max_depth)");
+    for (const auto& up : path_)
+      if (up.is(node)) refuse(origin_, "a YAML alias refers to a node that contains it (self-reference)");
+    path_.push_back(node);
+    json out;
+    if (node.IsSequence()) {
+      out = json::array();
+      for (const auto& item : node) out.push_back(convert(item));
+    } else {
+      out = json::object();
+      for (const auto& kv : node) {
+        if (!kv.first.IsScalar()) refuse(origin_, "a mapping key must be a plain value");
+        out[kv.first.Scalar()] = convert(kv.second);
+      }
     }
+    path_.pop_back();
+    return out;
   }
-  return nullptr;
-}
+
+ private:
+  const std::string& origin_;
+  const ParseLimits& limits_;
+  std::vector<YAML::Node> path_;
+  size_t nodes_ = 0;
+};
 
 }  // namespace
 
+ParseLimits& parse_limits() {
+  static ParseLimits limits;
+  return limits;
+}
+
 json parse(const std::string& text, const std::string& origin) {
+  const ParseLimits limits = parse_limits();
+  if (text.size() > limits.max_bytes)
+    refuse(origin, "config text of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
+                       std::to_string(limits.max_bytes) + " (config::parse_limits().max_bytes)");
   auto first = text.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && (text[first] == '{' || text[first] == '[')) {
+    // The callback sees every value with its depth before it is stored.
+    size_t nodes = 0;
+    auto bound = [&](int depth, json::parse_event_t event, json&) {
+      if (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) {
+        if (depth >= limits.max_depth)
+          refuse(origin, "nesting deeper than " + std::to_string(limits.max_depth) +
+                             " (config::parse_limits().max_depth)");
+      }
+      const bool counted = event == json::parse_event_t::value || event == json::parse_event_t::object_start ||
+                           event == json::parse_event_t::array_start;
+      if (counted && ++nodes > limits.max_nodes)
+        refuse(origin, "more than " + std::to_string(limits.max_nodes) + " values (config::parse_limits().max_nodes)");
+      return true;
+    };
     try {
-      return json::parse(text);
+      return json::parse(text, bound);
     } catch (const json::exception& e) {
-      throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, origin + ": invalid JSON: " + e.what());
+      refuse(origin, std::string("invalid JSON: ") + e.what());
     }
   }
   try {
-    return yaml_to_json(YAML::Load(text));
+    YamlToJson convert(origin, limits);
+    return convert.convert(YAML::Load(text));
   } catch (const YAML::Exception& e) {
-    throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, origin + ": invalid YAML/JSON: " + e.what());
+    refuse(origin, std::string("invalid YAML/JSON: ") + e.what());
   }
 }
 
 json load_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw sdk::Error(SINSR_ERR_NOT_FOUND, path + ": cannot open config file");
+  // The size limit before the read: a config path may name a huge file by mistake.
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  in.seekg(0, std::ios::beg);
+  if (size > std::streamoff(parse_limits().max_bytes))
+    refuse(path, "config file of " + std::to_string(size) + " bytes exceeds the limit of " +
+                     std::to_string(parse_limits().max_bytes) + " (config::parse_limits().max_bytes)");
   std::stringstream ss;
   ss << in.rdbuf();
   return parse(ss.str(), path);
-}
-
-json section_params(const json& config, const std::string& section) {
-  if (!config.is_object()) return config;
-  auto sec = config.find(section);
-  if (sec != config.end() && sec->is_object()) {
-    auto params = sec->find("params");
-    return params != sec->end() ? *params : *sec;
-  }
-  auto params = config.find("params");
-  if (params != config.end() && params->is_object()) return *params;
-  return config;
 }
 
 json parse_optional(const char* text, const std::string& origin) {
   if (text == nullptr || *text == '\0') return json::object();
   json j = parse(text, origin);
   return j.is_null() ? json::object() : j;
-}
-
-json resolve(const json& config, const std::string& section) {
-  json base = config.is_object() ? config : json::object();
-  json source = base;
-  auto file = base.find("config_file");
-  if (file != base.end()) {
-    if (!file->is_string()) throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "config_file must be a path string");
-    source = load_file(file->get<std::string>());
-  }
-  json result = section_params(source, section);
-  if (!result.is_object()) result = json::object();
-  if (section == "autoencoder" && !result.contains("scale_factor")) {
-    if (source.contains("diffusion") && source["diffusion"].is_object() &&
-        source["diffusion"].value("params", json::object()).contains("scale_factor"))
-      result["scale_factor"] = source["diffusion"]["params"]["scale_factor"];
-    else if (source.contains("params") && source.contains("scale_factor"))
-      result["scale_factor"] = source["scale_factor"];
-  }
-  if (file != base.end()) {
-    for (auto it = base.begin(); it != base.end(); ++it)
-      if (it.key() != "config_file") result[it.key()] = it.value();
-  }
-  return result;
 }
 
 }  // namespace config
