@@ -778,22 +778,55 @@ struct CallbackBridge {
       return 1;
     }
   }
+  static sinsr_status* uniform(void* user, int64_t count, double* out) {
+    auto* self = static_cast<CallbackBridge*>(user);
+    return sdk::guard("uniform", [&] {
+      require(self->cb->uniform != nullptr, SINSR_ERR_INVALID_ARGUMENT, "no uniform source given");
+      require(count >= 0 && (count == 0 || out != nullptr), SINSR_ERR_INVALID_ARGUMENT, "bad uniform request");
+      at::Tensor u = self->cb->uniform(count).to(at::kCPU, at::kDouble).contiguous();
+      require(u.numel() == count, SINSR_ERR_RUNTIME, "the uniform source returned the wrong count");
+      std::copy_n(u.data_ptr<double>(), count, out);
+    });
+  }
+  sinsr_sample_callbacks table() {
+    sinsr_sample_callbacks t{};
+    t.struct_size = sizeof(t);
+    t.user = this;
+    t.denoise = &CallbackBridge::denoise;
+    t.noise = &CallbackBridge::noise;
+    t.progress = &CallbackBridge::progress;
+    t.uniform = &CallbackBridge::uniform;
+    return t;
+  }
 };
 }  // namespace
 
 at::Tensor SamplerHandle::sample(const at::Tensor& y, const at::Tensor& x_T, const sdk::SampleCallbacks& callbacks) {
   auto l = lock_.lock();
   CallbackBridge bridge{&callbacks};
-  sinsr_sample_callbacks cb{};
-  cb.struct_size = sizeof(cb);
-  cb.user = &bridge;
-  cb.denoise = &CallbackBridge::denoise;
-  cb.noise = &CallbackBridge::noise;
-  cb.progress = &CallbackBridge::progress;
+  const sinsr_sample_callbacks cb = bridge.table();
   DLManagedTensor* out = nullptr;
   const sinsr_call_options opts = call_options_for(y);
   throw_if_error(vt_->sample(self_, &opts, to_dlpack(y), to_dlpack(x_T), &cb, &out), ctx(*component_, "sample"));
   return from_dlpack(out);
+}
+
+sdk::TrainingExample SamplerHandle::training_example(const at::Tensor& x0, const at::Tensor& y,
+                                                    const sdk::SampleCallbacks& draws) {
+  require(SINSR_HAS_FIELD(vt_, sinsr_sampler_vtable, training_example) && vt_->training_example != nullptr,
+          SINSR_ERR_UNSUPPORTED,
+          "sampler '" + component_->name() + "' cannot train a network (it has no training_example call, ABI 1.2)");
+  auto l = lock_.lock();
+  CallbackBridge bridge{&draws};
+  const sinsr_sample_callbacks cb = bridge.table();
+  sinsr_training_example ex{};
+  ex.struct_size = sizeof(ex);
+  const sinsr_call_options opts = call_options_for(x0);
+  throw_if_error(vt_->training_example(self_, &opts, to_dlpack(x0), to_dlpack(y), &cb, &ex),
+                 ctx(*component_, "training_example"));
+  require(ex.x_in != nullptr && ex.t != nullptr && ex.target != nullptr, SINSR_ERR_RUNTIME,
+          "sampler '" + component_->name() + "' returned an incomplete training example");
+  return {from_dlpack(ex.x_in), from_dlpack(ex.t), from_dlpack(ex.target)};
 }
 
 at::Tensor SamplerHandle::q_sample(const at::Tensor& x0, const at::Tensor& y, const at::Tensor& t,

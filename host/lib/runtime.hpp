@@ -205,6 +205,10 @@ class SamplerHandle {
   at::Tensor q_sample(const at::Tensor& x0, const at::Tensor& y, const at::Tensor& t, const at::Tensor& noise);
   at::Tensor scale_input(const at::Tensor& x_t, const at::Tensor& t);
   TimestepKind timestep_kind();  // what sample() passes to denoise as t
+  // ABI 1.2: the network input, timestep and target for clean x0 and condition y, drawn
+  // through draws.uniform and draws.noise. Throws SINSR_ERR_UNSUPPORTED, naming the sampler,
+  // when it cannot train.
+  sdk::TrainingExample training_example(const at::Tensor& x0, const at::Tensor& y, const sdk::SampleCallbacks& draws);
 
  private:
   void respace(int steps);

@@ -45,6 +45,41 @@ c10::IValue dict_get(const c10::IValue& d, const std::string& key, const std::st
 
 }  // namespace
 
+Draws Draws::from(at::Generator generator) {
+  Draws d;
+  d.normal = [generator](const at::Tensor& like) {
+    return at::randn(like.sizes(), generator, at::TensorOptions().dtype(at::kFloat)).to(like.device(), like.scalar_type());
+  };
+  d.uniform = [generator](int64_t count) {
+    return at::rand({count}, generator, at::TensorOptions().dtype(at::kDouble));
+  };
+  return d;
+}
+
+Draws Draws::replay(const at::Tensor& first_normal, const at::Tensor& uniform) {
+  auto used = std::make_shared<bool>(false);
+  auto next = std::make_shared<int64_t>(0);
+  Draws d;
+  d.normal = [first_normal, used](const at::Tensor& like) {
+    if (!*used && first_normal.defined()) {
+      *used = true;
+      require(first_normal.sizes() == like.sizes(), SINSR_ERR_INVALID_ARGUMENT,
+              "replayed noise has shape " + c10::str(first_normal.sizes()) + ", the step draws " + c10::str(like.sizes()));
+      return first_normal.to(like.device(), like.scalar_type());
+    }
+    return at::randn(like.sizes(), like.options());
+  };
+  at::Tensor u = uniform.defined() ? uniform.to(at::kCPU, at::kDouble).contiguous().view(-1) : at::Tensor();
+  d.uniform = [u, next](int64_t count) {
+    require(u.defined() && *next + count <= u.numel(), SINSR_ERR_INVALID_ARGUMENT,
+            "the replayed uniform draws ran out");
+    at::Tensor out = u.narrow(0, *next, count).clone();
+    *next += count;
+    return out;
+  };
+  return d;
+}
+
 struct Trainer::Impl {
   TrainerOptions o;
   c10::Device device = c10::Device(c10::kCPU);
@@ -122,16 +157,12 @@ Trainer::Trainer(host::Runtime& rt, TrainerOptions options) : impl_(new Impl) {
   }
   auto sc = rt.find(SINSR_KIND_SAMPLER, o.sampler.name);
   im.sampler = std::make_unique<SamplerHandle>(sc, o.sampler.config);
-  // The trainer draws int64 step indices itself and hands them to the sampler and the network.
-  const host::TimestepKind ts = im.sampler->timestep_kind();
-  require(ts.kind == SINSR_TIMESTEP_INDEX, SINSR_ERR_UNSUPPORTED,
-          "sampler '" + o.sampler.name + "' passes " + ts.describe() +
-              " as the timestep; training draws int64 step indices, so it needs a sampler that passes those");
-  host::check_timesteps(*im.sampler, *im.model);
+  // Regression never asks the sampler for timesteps; the diffusion modes pair the two.
+  if (o.mode != TrainerOptions::Mode::Regress) host::check_timesteps(*im.sampler, *im.model);
   if (im.teacher) host::check_timesteps(*im.sampler, *im.teacher);
   // The distilled student samples in one step: the sampler respaced to one network call.
   if (o.mode == TrainerOptions::Mode::Distill) im.one_step = std::make_unique<SamplerHandle>(sc, o.sampler.config, 1);
-  if (o.mode == TrainerOptions::Mode::Teacher) {
+  if (o.mode != TrainerOptions::Mode::Distill) {
     im.l_x0 = im.make_loss(rt, o.x0);
   } else {
     im.l_distill = im.make_loss(rt, o.distill);
@@ -179,12 +210,11 @@ double Trainer::lr_at(int64_t step) const {
   return o.lr * std::min(1.0, double(step - 1) / double(o.warmup));
 }
 
-StepResult Trainer::forward_backward(const at::Tensor& lq_in, const at::Tensor& gt_in, const at::Tensor& noise_in,
-                                     const at::Tensor& t_in) {
+StepResult Trainer::forward_backward(const at::Tensor& lq_in, const at::Tensor& gt_in, const Draws& draws) {
   auto& im = *impl_;
   const auto& o = im.o;
   const c10::Device dev = im.device;
-  at::Tensor lq = lq_in.to(dev, at::kFloat), gt = gt_in.to(dev, at::kFloat), noise = noise_in.to(dev, at::kFloat);
+  at::Tensor lq = lq_in.to(dev, at::kFloat), gt = gt_in.to(dev, at::kFloat);
   const int64_t b = lq.size(0);
   im.model->zero_grad();
 
@@ -212,13 +242,20 @@ StepResult Trainer::forward_backward(const at::Tensor& lq_in, const at::Tensor& 
     term.name = name;
     terms.push_back(std::move(term));
   };
+  sdk::SampleCallbacks random;
+  random.noise = draws.normal;
+  random.uniform = draws.uniform;
 
   if (o.mode == TrainerOptions::Mode::Teacher) {
-    require(t_in.defined(), SINSR_ERR_INVALID_ARGUMENT, "teacher training needs timesteps");
-    at::Tensor t = t_in.to(dev, at::kLong);
-    at::Tensor x_t = im.sampler->q_sample(z_gt, z_y, t, noise);
-    auto [out, tape] = im.model->forward_train(im.sampler->scale_input(x_t, t), lq, t);
-    add_term("x0", *im.l_x0, o.x0.weight, std::move(tape), out, z_gt);
+    sdk::TrainingExample ex = im.sampler->training_example(z_gt, z_y, random);
+    auto [out, tape] = im.model->forward_train(ex.x_in, lq, ex.t);
+    add_term("x0", *im.l_x0, o.x0.weight, std::move(tape), out, ex.target);
+    r.pred = out.detach();
+  } else if (o.mode == TrainerOptions::Mode::Regress) {
+    const bool levels = im.model->timestep_kind().kind == SINSR_TIMESTEP_NOISE_LEVEL;
+    at::Tensor t = at::zeros({b}, at::TensorOptions().dtype(levels ? at::kFloat : at::kLong).device(dev));
+    auto [out, tape] = im.model->forward_train(z_y, lq, t);
+    add_term("regress", *im.l_x0, o.x0.weight, std::move(tape), out, z_gt);
     r.pred = out.detach();
   } else {
     const int64_t T = im.sampler->num_steps();
@@ -227,10 +264,10 @@ StepResult Trainer::forward_backward(const at::Tensor& lq_in, const at::Tensor& 
     at::Tensor z_T, z0_teacher;
     {
       at::NoGradGuard no_grad;
-      z_T = im.sampler->prior(z_y, noise);
+      z_T = im.sampler->prior(z_y, draws.normal(z_y));
       sdk::SampleCallbacks cb;
       cb.denoise = [&](const at::Tensor& x_in, const at::Tensor& t) { return im.teacher->forward(x_in, lq, t); };
-      cb.noise = [&](const at::Tensor& like) { return at::randn(like.sizes(), like.options()); };
+      cb.noise = draws.normal;
       z0_teacher = im.sampler->sample(z_y, z_T, cb);
     }
     // Student at T-1 on the prior sample: the distillation objective.
@@ -265,10 +302,10 @@ StepResult Trainer::forward_backward(const at::Tensor& lq_in, const at::Tensor& 
   return r;
 }
 
-StepResult Trainer::step(const at::Tensor& lq, const at::Tensor& gt, const at::Tensor& noise, const at::Tensor& t) {
+StepResult Trainer::step(const at::Tensor& lq, const at::Tensor& gt, const Draws& draws) {
   auto& im = *impl_;
   const auto& o = im.o;
-  StepResult r = forward_backward(lq, gt, noise, t);
+  StepResult r = forward_backward(lq, gt, draws);
   const int64_t k = im.iteration + 1;
   if (im.grad_hook) {
     std::vector<at::Tensor> grads;

@@ -1,6 +1,7 @@
-// Training across the ABI: ResShift teacher training and SinSR distillation assembled from a
-// backbone, an optional codec, a sampler and loss plugins. The optimiser (AdamW), EMA, the
-// learning-rate schedule, gradient all-reduce and checkpoints live here and work for any backbone.
+// Training across the ABI: diffusion training (the sampler makes each example: ABI 1.2
+// training_example), SinSR distillation and plain regression, assembled from a backbone, an
+// optional codec, a sampler and loss plugins. The optimiser (AdamW), EMA, the learning-rate
+// schedule, gradient all-reduce and checkpoints live here and work for any backbone.
 #pragma once
 
 #include "dataset.hpp"
@@ -25,15 +26,30 @@ struct LossTerm {
   double weight = 1.0;
 };
 
+// The random draws of one training step. Replaying the same draws replays the step exactly.
+struct Draws {
+  std::function<at::Tensor(const at::Tensor& like)> normal;  // N(0, 1) with like's shape, dtype, device
+  std::function<at::Tensor(int64_t count)> uniform;          // U[0, 1), float64 CPU [count]
+  // Both from one CPU generator (the device never changes the numbers).
+  static Draws from(at::Generator generator);
+  // The first normal draw is `first_normal`, later ones come from the global generator;
+  // uniform draws are `uniform` in order (refused when they run out).
+  static Draws replay(const at::Tensor& first_normal, const at::Tensor& uniform = {});
+};
+
 struct TrainerOptions {
-  enum class Mode { Teacher, Distill } mode = Mode::Distill;
+  // Teacher: the diffusion objective of the sampler (its training_example: ResShift's x0, SR3's
+  // and SRDiff's noise, ...). Distill: SinSR's three objectives. Regress: the network's output
+  // for (up-sampled LR, LR, t = 0) against the HR image (e.g. pre-training an LR encoder).
+  enum class Mode { Teacher, Distill, Regress } mode = Mode::Distill;
   host::PipelinePart backbone;  // the trained network (distill: the student, initialised from the teacher)
   host::PipelinePart teacher;   // distill: the teacher (name/config default to the backbone's)
   host::PipelinePart codec;     // empty name: pixel space
   host::PipelinePart sampler{"deterministic", json::object(), ""};  // schedule, q_sample, teacher trajectory
   int scale = 4;
 
-  // Losses: teacher mode uses `x0`; distill uses the three SinSR objectives.
+  // Losses: teacher and regress modes use `x0` (prediction vs target); distill uses the three
+  // SinSR objectives.
   LossTerm x0, distill, inverse, gt;
   bool learn_xT = true;       // the inverse objective
   bool use_gt = true;         // the GT-consistency objective (weight: gt.weight)
@@ -58,12 +74,15 @@ class Trainer {
   Trainer(host::Runtime& runtime, TrainerOptions options);
   ~Trainer();
 
-  // One optimisation step on a batch (lq, gt in [-1, 1]) with explicit N(0,1) noise of the
-  // latent shape (and, in teacher mode, timesteps). Steps are numbered from 1.
-  StepResult step(const at::Tensor& lq, const at::Tensor& gt, const at::Tensor& noise, const at::Tensor& t = {});
+  // One optimisation step on a batch (lq, gt in [-1, 1]) with the step's random draws. Steps
+  // are numbered from 1.
+  StepResult step(const at::Tensor& lq, const at::Tensor& gt, const Draws& draws);
+  // The same with `noise` as the first normal draw (distillation's prior noise; benches).
+  StepResult step(const at::Tensor& lq, const at::Tensor& gt, const at::Tensor& noise) {
+    return step(lq, gt, Draws::replay(noise));
+  }
   // Loss and gradients only (no optimiser update): what the parity test inspects.
-  StepResult forward_backward(const at::Tensor& lq, const at::Tensor& gt, const at::Tensor& noise,
-                              const at::Tensor& t = {});
+  StepResult forward_backward(const at::Tensor& lq, const at::Tensor& gt, const Draws& draws);
 
   int64_t iteration() const;
   double lr_at(int64_t step) const;  // the learning rate used by step `step` (1-based)

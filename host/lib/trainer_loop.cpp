@@ -60,7 +60,8 @@ int run_training(host::Runtime& runtime, TrainerOptions options, LoopOptions loo
   const bool main_rank = dist->is_main();
   if (dist->world_size() > 1 && options.device.rfind("cuda", 0) == 0 && options.device == "cuda")
     options.device = "cuda:" + std::to_string(dist->local_rank());
-  const bool teacher_mode = options.mode == TrainerOptions::Mode::Teacher;
+  // Validation samples through the sampler; a regression run has no chain to sample.
+  const bool can_validate = options.mode != TrainerOptions::Mode::Regress;
 
   std::error_code ec;
   if (main_rank) {
@@ -96,19 +97,15 @@ int run_training(host::Runtime& runtime, TrainerOptions options, LoopOptions loo
     log.open(fs::path(loop.out_dir) / "train_log.jsonl", std::ios::app);
     if (!log) throw Error(SINSR_ERR_IO, loop.out_dir + "/train_log.jsonl: cannot open for writing");
   }
-  const int64_t T = trainer.sampler().num_steps();
   auto t_start = std::chrono::steady_clock::now();
   const int64_t first = trainer.iteration() + 1;
   for (int64_t step = first; step <= loop.max_steps; ++step) {
     if (loop.crash_at == step) std::abort();  // test hook: a hard kill between two steps
     Batch batch = dataset.batch(step);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(options.seed, mix_seed(uint64_t(dist->rank()), uint64_t(step))));
-    at::Tensor noise = at::randn(trainer.latent_shape(batch.lr), gen, at::TensorOptions().dtype(at::kFloat));
-    at::Tensor t;
-    if (teacher_mode) t = at::randint(0, T, {batch.lr.size(0)}, gen, at::TensorOptions().dtype(at::kLong));
     StepResult r;
     try {
-      r = trainer.step(batch.lr, batch.hr, noise, t);
+      r = trainer.step(batch.lr, batch.hr, Draws::from(gen));
     } catch (const Error& e) {
       std::cerr << "training stopped: " << e.what() << "\n";
       std::string last = latest_checkpoint(loop.out_dir);
@@ -130,7 +127,7 @@ int run_training(host::Runtime& runtime, TrainerOptions options, LoopOptions loo
       json j = {{"step", step}, {"lr", r.lr}, {"it_per_s", its}, {"losses", r.losses}};
       log << j.dump() << "\n" << std::flush;
     }
-    if (main_rank && loop.val_every > 0 && step % loop.val_every == 0 && !loop.val_lr.empty()) {
+    if (main_rank && can_validate && loop.val_every > 0 && step % loop.val_every == 0 && !loop.val_lr.empty()) {
       auto v = validate(trainer, options, loop.val_lr, loop.val_hr, loop.val_limit);
       std::cerr << "validation at step " << step << ": " << v.summary << "\n";
       log << json{{"step", step}, {"val", v.metrics}}.dump() << "\n" << std::flush;

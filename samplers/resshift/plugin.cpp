@@ -15,7 +15,8 @@ template <Rule R>
 class ResShiftSampler : public sinsr::sdk::Sampler {
  public:
   explicit ResShiftSampler(const nlohmann::json& config)
-      : schedule_(ScheduleOptions::from_json(sinsr::config::resolve(config, "diffusion"))) {}
+      : schedule_(ScheduleOptions::from_json(sinsr::config::resolve(config, "diffusion"))),
+        train_(full_chain(schedule_.options())) {}
 
   int num_steps() const override { return int(schedule_.num_steps()); }
   at::Tensor schedule(const std::string& key) const override { return schedule_.get(key); }
@@ -34,9 +35,36 @@ class ResShiftSampler : public sinsr::sdk::Sampler {
     o.check();
     schedule_ = Schedule(o);
   }
+  // The official training step: t uniform over the full chain, x_t from q_sample, and the
+  // target predict_type names.
+  sinsr::sdk::TrainingExample training_example(const at::Tensor& x0, const at::Tensor& y,
+                                               const sinsr::sdk::SampleCallbacks& cb) override {
+    const int64_t b = x0.size(0), T = train_.num_steps();
+    at::Tensor t = cb.uniform(b).mul_(double(T)).floor_().clamp_(0, double(T - 1)).to(at::kLong).to(x0.device());
+    at::Tensor noise = cb.noise(x0);
+    at::Tensor x_t = train_.q_sample(x0, y, t, noise);
+    at::Tensor target;
+    switch (train_.options().predict) {
+      case sinsr::resshift::Predict::XStart: target = x0; break;
+      case sinsr::resshift::Predict::Epsilon: target = noise; break;
+      case sinsr::resshift::Predict::EpsilonScale:
+        target = noise * train_.coef("sqrt_etas", t, noise) * train_.options().kappa;
+        break;
+      case sinsr::resshift::Predict::Residual: target = y - x0; break;
+    }
+    return {train_.scale_input(x_t, t), t, target};
+  }
 
  private:
+  // Networks train on the whole chain, whatever respacing sampling uses.
+  static Schedule full_chain(ScheduleOptions o) {
+    o.timestep_respacing = 0;
+    o.sample_steps = 0;
+    return Schedule(o);
+  }
+
   Schedule schedule_;
+  Schedule train_;
 };
 
 const char* kSchema = R"json({

@@ -4,8 +4,11 @@
 
 #include "trainer.hpp"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 namespace {
 
+using sinsr::train::Draws;
 using sinsr::train::Trainer;
 using sinsr::train::TrainerOptions;
 using sinsr::host::json;
@@ -32,7 +35,8 @@ TrainerOptions tiny_distill() {
 TEST(DistillParity, OneIterationMatchesTheOfficialCode) {
   auto c = sinsr_test::load("distill_case.pth");
   Trainer trainer(runtime(), tiny_distill());
-  auto r = trainer.forward_backward(sinsr_test::tensor(c, "lq"), sinsr_test::tensor(c, "gt"), sinsr_test::tensor(c, "noise"));
+  auto r = trainer.forward_backward(sinsr_test::tensor(c, "lq"), sinsr_test::tensor(c, "gt"),
+                                    Draws::replay(sinsr_test::tensor(c, "noise")));
   EXPECT_TRUE(sinsr_test::all_close(r.z0_teacher, sinsr_test::tensor(c, "z_start_teacher"), 5e-4));
   EXPECT_TRUE(sinsr_test::all_close(r.pred, sinsr_test::tensor(c, "z0_pred"), 5e-4));
   auto near = [&](const std::string& mine, const std::string& key) {
@@ -64,13 +68,14 @@ TEST(LossShapes, ABatchLossAndPerSampleValuesGiveTheSameStep) {
   auto c = sinsr_test::load("distill_case.pth");
   at::Tensor lq = sinsr_test::tensor(c, "lq"), gt = sinsr_test::tensor(c, "gt"), noise = sinsr_test::tensor(c, "noise");
   at::Tensor t = at::arange(lq.size(0), at::kLong).mul_(7).remainder_(15);
+  at::Tensor u = (t.to(at::kDouble) + 0.5) / 15.0;  // the resshift sampler draws t = floor(u * T)
   auto run = [&](const json& loss_config) {
     auto o = tiny_distill();
     o.mode = TrainerOptions::Mode::Teacher;
     o.backbone.weights = sinsr_test::parity_file("unet_tiny.pth");
     o.x0 = {"mse", loss_config, 0.5};
     Trainer trainer(runtime(), o);
-    auto r = trainer.forward_backward(lq, gt, noise, t);
+    auto r = trainer.forward_backward(lq, gt, Draws::replay(noise, u));
     std::map<std::string, at::Tensor> grads;
     for (auto& s : trainer.model().state())
       if (s.is_parameter) grads[s.name] = s.grad.clone();
@@ -81,6 +86,50 @@ TEST(LossShapes, ABatchLossAndPerSampleValuesGiveTheSameStep) {
   EXPECT_NEAR(batch_loss, sample_loss, 1e-6 * std::abs(sample_loss));
   ASSERT_EQ(batch_grads.size(), sample_grads.size());
   for (auto& [name, g] : sample_grads) EXPECT_TRUE(sinsr_test::all_close(batch_grads.at(name), g, 1e-7, 1e-4)) << name;
+}
+
+// Teacher training asks the sampler for its example (ABI 1.2): for ResShift that is the
+// official step -- x_t = q_sample(x0, y, t, noise), the scaled input, and x0 as the target.
+TEST(TeacherStep, TheSamplerMakesTheOfficialExample) {
+  auto c = sinsr_test::load("distill_case.pth");
+  at::Tensor lq = sinsr_test::tensor(c, "lq"), gt = sinsr_test::tensor(c, "gt"), noise = sinsr_test::tensor(c, "noise");
+  at::Tensor t = at::arange(lq.size(0), at::kLong).mul_(4).add_(3).remainder_(15);
+  auto o = tiny_distill();
+  o.mode = TrainerOptions::Mode::Teacher;
+  o.backbone.weights = sinsr_test::parity_file("unet_tiny.pth");
+  Trainer trainer(runtime(), o);
+  auto r = trainer.forward_backward(lq, gt, Draws::replay(noise, (t.to(at::kDouble) + 0.5) / 15.0));
+
+  at::NoGradGuard no_grad;
+  auto& codec = *trainer.codec();
+  at::Tensor z_y = codec.encode(sinsr::host::upsample_bicubic(lq, 4)), z_gt = codec.encode(gt);
+  auto& s = trainer.sampler();
+  at::Tensor x_in = s.scale_input(s.q_sample(z_gt, z_y, t, noise), t);
+  at::Tensor out = trainer.model().forward(x_in, lq, t);
+  EXPECT_TRUE(sinsr_test::all_close(r.pred, out, 1e-5));
+  EXPECT_NEAR(r.losses.at("x0"), (out - z_gt).pow(2).mean().item<double>(), 1e-6);
+
+  // Replaying the same draws replays the step; other draws give another one.
+  auto again = trainer.forward_backward(lq, gt, Draws::replay(noise, (t.to(at::kDouble) + 0.5) / 15.0));
+  EXPECT_DOUBLE_EQ(again.losses.at("x0"), r.losses.at("x0"));
+  auto other = trainer.forward_backward(lq, gt, Draws::from(at::make_generator<at::CPUGeneratorImpl>(7)));
+  EXPECT_NE(other.losses.at("x0"), r.losses.at("x0"));
+}
+
+// Regression trains the network's output for the up-sampled LR straight against the HR image.
+TEST(RegressStep, TheOutputIsComparedWithTheTarget) {
+  auto c = sinsr_test::load("distill_case.pth");
+  at::Tensor lq = sinsr_test::tensor(c, "lq"), gt = sinsr_test::tensor(c, "gt");
+  auto o = tiny_distill();
+  o.mode = TrainerOptions::Mode::Regress;
+  o.backbone.weights = sinsr_test::parity_file("unet_tiny.pth");
+  Trainer trainer(runtime(), o);
+  auto r = trainer.forward_backward(lq, gt, Draws::from(at::make_generator<at::CPUGeneratorImpl>(1)));
+  at::NoGradGuard no_grad;
+  auto& codec = *trainer.codec();
+  at::Tensor z_y = codec.encode(sinsr::host::upsample_bicubic(lq, 4)), z_gt = codec.encode(gt);
+  at::Tensor out = trainer.model().forward(z_y, lq, at::zeros({lq.size(0)}, at::kLong));
+  EXPECT_NEAR(r.losses.at("regress"), (out - z_gt).pow(2).mean().item<double>(), 1e-6);
 }
 
 TEST(Optimizer, WarmupFollowsTheOfficialSchedule) {
