@@ -21,7 +21,7 @@ mkdir -p "$run"
 common=(--data data/train_photos --max-side 512 --codec space_to_depth --codec-weights none
         --backbone-config models/default_x4/backbone.json --threads "$threads" --seed 20261201)
 
-resume_flag() { ls "$1"/ckpt_*.pth >/dev/null 2>&1 && echo --resume || true; }
+resume_flag() { ls "$1"/ckpt_*.pth >/dev/null 2>&1 && echo --resume || echo --overwrite; }
 done_at() { [ -f "$1/ckpt_$(printf %08d "$2").pth" ]; }
 
 if ! done_at "$run/teacher" "$teacher_steps"; then

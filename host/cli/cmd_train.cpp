@@ -1,5 +1,5 @@
-// sinsr-host train (ResShift teacher) and sinsr-host distill (SinSR student): one option set,
-// every part a plugin chosen by name.
+// sinsr-host train (a diffusion network with its sampler's objective, or plain regression) and
+// sinsr-host distill (SinSR student): one option set, every part a plugin chosen by name.
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "degradation.hpp"
@@ -21,106 +21,116 @@ namespace fs = std::filesystem;
 namespace {
 
 struct LossFlags {
-  std::string name = "mse", config;
-  double weight = 1.0;
+  train::LossTerm defaults;
+  std::string name = defaults.name, config;
+  double weight = defaults.weight;
   void add(po::options_description& opts, const std::string& term, const std::string& what) {
-    opts.add_options()(("loss-" + term).c_str(), po::value(&name)->default_value("mse"),
+    opts.add_options()(("loss-" + term).c_str(), po::value(&name)->default_value(name),
                        ("loss plugin for " + what + " (mse, l1, charbonnier, ...)").c_str())(
         ("loss-" + term + "-config").c_str(), po::value(&config), "its JSON config (e.g. {\"eps\": 1e-3})")(
-        ("weight-" + term).c_str(), po::value(&weight)->default_value(1.0), "its weight");
+        ("weight-" + term).c_str(), po::value(&weight)->default_value(weight, readable(weight)), "its weight");
   }
   train::LossTerm term() const { return {name, config_argument(config), weight}; }
 };
 
 int run(const Args& args, bool distill) {
   const char* cmd = distill ? "distill" : "train";
-  std::string config, backbone, bcfg, bw, teacher, tcfg, tw, codec, ccfg, cw, sampler, scfg, device, resume, out;
-  std::string val_lr, val_hr, degradation, dcfg;
-  std::vector<std::string> plugins, data;
-  int gt_size = 256, max_side = 0, batch = 4, workers = 2, scale = 4, threads = 0, val_limit = 8;
-  int64_t max_steps = 1000, save_every = 500, val_every = 0, log_every = 10, warmup = 5000, crash_at = 0;
-  double lr = 5e-5, wd = 0, ema = 0.999;
-  uint64_t seed = 123456;
-  bool no_inverse = false, no_gt = false;
+  // Every flag is bound to the option struct it fills, so each default exists once: there.
+  train::TrainerOptions o;
+  train::LoopOptions loop;
+  auto& data = loop.data;
+  o.mode = distill ? train::TrainerOptions::Mode::Distill : train::TrainerOptions::Mode::Teacher;
+  std::string config, backbone = "unet_swin", bcfg, teacher, tcfg, codec = "vq_f4", ccfg, scfg, dcfg, objective = "diffusion";
+  std::vector<std::string> plugins;
+  int threads = 0;
+  bool no_inverse = !o.learn_xT, no_gt = !o.use_gt, overwrite = false;
   LossFlags l_x0, l_distill, l_inverse, l_gt;
 
   po::options_description opts(std::string("sinsr-host ") + cmd + " --data DIR --out DIR [options]\n" +
                                (distill ? "Distills a one-step SinSR student from a teacher (the official recipe by default).\n"
-                                        : "Trains a ResShift teacher (x0-prediction MSE at uniformly drawn timesteps).\n") +
+                                        : "Trains a diffusion network with the sampler's objective (ResShift: x0 MSE at uniformly\n"
+                                          "drawn timesteps; eps-prediction samplers: the noise), or plain regression.\n") +
                                "\nOptions");
   // clang-format off
   opts.add_options()
     ("help,h", "this help")
-    ("data", po::value(&data)->required(), "folder of HR training images (repeatable, searched recursively)")
-    ("out,o", po::value(&out)->required(), "run folder: checkpoints, ema.pth, train_log.jsonl")
+    ("data", po::value(&data.folders)->required(), "folder of HR training images (repeatable, searched recursively)")
+    ("out,o", po::value(&loop.out_dir)->required(), "run folder: checkpoints, ema.pth, train_log.jsonl")
     ("plugin", po::value(&plugins), "load a plugin library (repeatable)")
     ("config,c", po::value(&config), "official full YAML for every part (a bare name: an installed config)")
-    ("backbone", po::value(&backbone)->default_value("unet_swin"), "the trained network")
+    ("backbone", po::value(&backbone)->default_value(backbone), "the trained network")
     ("backbone-config", po::value(&bcfg), "its config: file or inline JSON")
-    ("backbone-weights", po::value(&bw), distill ? "student initial weights (default: the teacher's)" : "initial weights (default: random)")
-    ("codec", po::value(&codec)->default_value("vq_f4"), "latent codec, or 'none' for pixel space")
+    ("backbone-weights", po::value(&o.backbone.weights), distill ? "student initial weights (default: the teacher's)" : "initial weights (default: random)")
+    ("codec", po::value(&codec)->default_value(codec), "latent codec, or 'none' for pixel space")
     ("codec-config", po::value(&ccfg), "codec config")
-    ("codec-weights", po::value(&cw), "codec weights")
-    ("sampler", po::value(&sampler)->default_value("deterministic"), "schedule / teacher trajectory")
+    ("codec-weights", po::value(&o.codec.weights), "codec weights")
+    ("sampler", po::value(&o.sampler.name)->default_value(o.sampler.name), "the diffusion: training examples, schedule, teacher trajectory")
     ("sampler-config", po::value(&scfg), "sampler config")
-    ("scale", po::value(&scale)->default_value(4), "SR factor")
-    ("gt-size", po::value(&gt_size)->default_value(256), "HR crop size")
-    ("max-side", po::value(&max_side)->default_value(0), "shrink training photos whose longer side exceeds this "
-                                                         "(MATLAB bicubic, at load; 0: as they are)")
-    ("batch", po::value(&batch)->default_value(4), "batch size per process")
-    ("workers", po::value(&workers)->default_value(2), "data loading threads")
-    ("degradation", po::value(&degradation)->default_value("bicubic"), "bicubic (MATLAB) or realesrgan")
+    ("scale", po::value(&o.scale)->default_value(o.scale), "SR factor")
+    ("gt-size", po::value(&data.gt_size)->default_value(data.gt_size), "HR crop size")
+    ("max-side", po::value(&data.max_side)->default_value(data.max_side), "shrink training photos whose longer side exceeds this "
+                                                                     "(MATLAB bicubic, at load; 0: as they are)")
+    ("batch", po::value(&data.batch_size)->default_value(data.batch_size), "batch size per process")
+    ("workers", po::value(&data.workers)->default_value(data.workers), "data loading threads")
+    ("degradation", po::value(&data.degradation)->default_value(data.degradation), "bicubic (MATLAB) or realesrgan")
     ("degradation-config", po::value(&dcfg), "RealESRGAN parameters: file or inline JSON "
                                              "(default: --config's blocks, else the official values)")
-    ("lr", po::value(&lr)->default_value(lr, readable(lr)), "AdamW learning rate")
-    ("weight-decay", po::value(&wd)->default_value(0.0), "AdamW weight decay")
-    ("warmup", po::value(&warmup)->default_value(5000), "linear warm-up steps (applied after each step, as officially)")
-    ("ema", po::value(&ema)->default_value(0.999), "EMA rate (0: off)")
-    ("max-steps", po::value(&max_steps)->default_value(1000), "stop after this step")
-    ("save-every", po::value(&save_every)->default_value(500), "checkpoint period")
-    ("val-every", po::value(&val_every)->default_value(0), "validation period (0: never)")
-    ("val-lr", po::value(&val_lr), "validation LR folder")
-    ("val-hr", po::value(&val_hr), "validation HR folder (same file names)")
-    ("val-limit", po::value(&val_limit)->default_value(8), "validation images")
-    ("log-every", po::value(&log_every)->default_value(10), "progress line period")
-    ("resume", po::value(&resume)->implicit_value("auto"), "continue from a checkpoint (no value: the latest in --out)")
-    ("seed", po::value(&seed)->default_value(123456), "seed of data and noise")
-    ("device", po::value(&device)->default_value("cpu"), "cpu, cuda, cuda:N")
-    ("threads", po::value(&threads)->default_value(0), "CPU threads (0: all)");
+    ("lr", po::value(&o.lr)->default_value(o.lr, readable(o.lr)), "AdamW learning rate")
+    ("weight-decay", po::value(&o.weight_decay)->default_value(o.weight_decay, readable(o.weight_decay)), "AdamW weight decay")
+    ("warmup", po::value(&o.warmup)->default_value(o.warmup), "linear warm-up steps (applied after each step, as officially)")
+    ("ema", po::value(&o.ema_rate)->default_value(o.ema_rate, readable(o.ema_rate)), "EMA rate (0: off)")
+    ("max-steps", po::value(&loop.max_steps)->default_value(loop.max_steps), "stop after this step")
+    ("save-every", po::value(&loop.save_every)->default_value(loop.save_every), "checkpoint period")
+    ("val-every", po::value(&loop.val_every)->default_value(loop.val_every), "validation period (0: never)")
+    ("val-lr", po::value(&loop.val_lr), "validation LR folder")
+    ("val-hr", po::value(&loop.val_hr), "validation HR folder (same file names)")
+    ("val-limit", po::value(&loop.val_limit)->default_value(loop.val_limit), "validation images")
+    ("log-every", po::value(&loop.log_every)->default_value(loop.log_every), "progress line period")
+    ("resume", po::value(&loop.resume)->implicit_value("auto"), "continue from a checkpoint (no value: the latest in --out)")
+    ("overwrite", po::bool_switch(&overwrite), "start over in a used --out (the old run is moved aside, not deleted)")
+    ("seed", po::value(&o.seed)->default_value(o.seed), "seed of data and noise")
+    ("device", po::value(&o.device)->default_value(o.device), "cpu, cuda, cuda:N")
+    ("threads", po::value(&threads)->default_value(threads), "CPU threads (0: all)");
   if (distill) {
     opts.add_options()
       ("teacher", po::value(&teacher), "teacher backbone (default: the --backbone component)")
       ("teacher-config", po::value(&tcfg), "teacher config (default: the backbone's)")
-      ("teacher-weights", po::value(&tw)->required(), "teacher checkpoint")
+      ("teacher-weights", po::value(&o.teacher.weights)->required(), "teacher checkpoint")
       ("no-inverse", po::bool_switch(&no_inverse), "drop the inverse (x0 -> x_T) objective")
       ("no-gt", po::bool_switch(&no_gt), "drop the GT-consistency objective");
     l_distill.add(opts, "distill", "the distillation objective");
     l_inverse.add(opts, "inverse", "the inverse objective");
     l_gt.add(opts, "gt", "the GT-consistency objective");
   } else {
-    l_x0.add(opts, "x0", "the x0 prediction");
+    opts.add_options()
+      ("objective", po::value(&objective)->default_value(objective),
+       "diffusion (the sampler's training examples) or regress (the network's output for the\n"
+       "up-sampled LR against the HR image, t = 0: e.g. pre-training an LR encoder)");
+    l_x0.add(opts, "x0", "the prediction (x0, noise or image, as the objective says)");
   }
   // clang-format on
   // Test hooks work but stay out of --help.
   po::options_description hidden;
-  hidden.add_options()("crash-at", po::value(&crash_at)->default_value(0), "testing: abort before this step");
+  hidden.add_options()("crash-at", po::value(&loop.crash_at)->default_value(loop.crash_at), "testing: abort before this step");
   po::variables_map vm;
   if (int rc = parse_options(args, opts, vm, cmd, &hidden); rc >= 0) return rc;
   config = resolve_config(config);
 
   // Numbers the loop cannot use are refused here, by flag name, before anything is loaded.
   const std::pair<bool, const char*> bad[] = {
-      {batch < 1, "--batch must be at least 1"},
-      {gt_size < 1 || scale < 1, "--gt-size and --scale must be positive"},
-      {max_side < 0, "--max-side must be 0 (off) or a size"},
-      {workers < 0, "--workers must be 0 or more"},
-      {!(lr >= 0), "--lr must be 0 or more"},
-      {!(wd >= 0), "--weight-decay must be 0 or more"},
-      {warmup < 0, "--warmup must be 0 or more"},
-      {!(ema >= 0 && ema < 1), "--ema must be in [0, 1)"},
-      {max_steps < 1, "--max-steps must be at least 1"},
-      {save_every < 1 || log_every < 1, "--save-every and --log-every must be at least 1"},
-      {val_every < 0, "--val-every must be 0 (never) or a period"},
+      {data.batch_size < 1, "--batch must be at least 1"},
+      {data.gt_size < 1 || o.scale < 1, "--gt-size and --scale must be positive"},
+      {data.max_side < 0, "--max-side must be 0 (off) or a size"},
+      {data.workers < 0, "--workers must be 0 or more"},
+      {!(o.lr >= 0), "--lr must be 0 or more"},
+      {!(o.weight_decay >= 0), "--weight-decay must be 0 or more"},
+      {o.warmup < 0, "--warmup must be 0 or more"},
+      {!(o.ema_rate >= 0 && o.ema_rate < 1), "--ema must be in [0, 1)"},
+      {loop.max_steps < 1, "--max-steps must be at least 1"},
+      {loop.save_every < 1 || loop.log_every < 1, "--save-every and --log-every must be at least 1"},
+      {loop.val_every < 0, "--val-every must be 0 (never) or a period"},
+      {objective != "diffusion" && objective != "regress", "--objective must be diffusion or regress"},
+      {overwrite && !loop.resume.empty(), "--overwrite and --resume exclude each other"},
   };
   for (const auto& [is_bad, message] : bad)
     if (is_bad) {
@@ -132,48 +142,29 @@ int run(const Args& args, bool distill) {
     host::Runtime runtime(threads);
     load_plugins(runtime, plugins);
     host::json whole = config.empty() ? host::json::object() : host::json{{"config_file", config}};
-    train::TrainerOptions o;
-    o.mode = distill ? train::TrainerOptions::Mode::Distill : train::TrainerOptions::Mode::Teacher;
-    o.backbone = {backbone, bcfg.empty() ? whole : config_argument(bcfg), bw};
-    o.teacher = {teacher, config_argument(tcfg), tw};
-    if (codec != "none") o.codec = {codec, ccfg.empty() ? whole : config_argument(ccfg), cw};
-    o.sampler = {sampler, scfg.empty() ? whole : config_argument(scfg), ""};
-    o.scale = scale;
+    if (objective == "regress") o.mode = train::TrainerOptions::Mode::Regress;
+    o.backbone = {backbone, bcfg.empty() ? whole : config_argument(bcfg), o.backbone.weights};
+    o.teacher = {teacher, config_argument(tcfg), o.teacher.weights};
+    if (codec != "none") o.codec = {codec, ccfg.empty() ? whole : config_argument(ccfg), o.codec.weights};
+    else o.codec = {};
+    o.sampler.config = scfg.empty() ? whole : config_argument(scfg);
     o.x0 = l_x0.term();
     o.distill = l_distill.term();
     o.inverse = l_inverse.term();
     o.gt = l_gt.term();
     o.learn_xT = !no_inverse;
     o.use_gt = !no_gt;
-    o.lr = lr;
-    o.weight_decay = wd;
-    o.warmup = warmup;
-    o.ema_rate = ema;
-    o.seed = seed;
-    o.device = device;
-
-    train::LoopOptions loop;
-    loop.data.folders = data;
-    loop.data.gt_size = gt_size;
-    loop.data.max_side = max_side;
-    loop.data.batch_size = batch;
-    loop.data.workers = workers;
-    loop.data.degradation = degradation;
-    if (degradation == "realesrgan" && (!dcfg.empty() || !config.empty()))
-      loop.data.degradation_options = degrade::options_from_json(dcfg.empty() ? config::load_file(config)
-                                                                      : config_contents(dcfg, "--degradation-config"));
-    loop.max_steps = max_steps;
-    loop.save_every = save_every;
-    loop.val_every = val_every;
-    loop.log_every = log_every;
-    loop.out_dir = out;
-    loop.resume = resume;
-    loop.val_lr = val_lr;
-    loop.val_hr = val_hr;
-    loop.val_limit = val_limit;
-    loop.crash_at = crash_at;
+    if (data.degradation == "realesrgan" && (!dcfg.empty() || !config.empty()))
+      data.degradation_options = degrade::options_from_json(dcfg.empty() ? config::load_file(config)
+                                                                 : config_contents(dcfg, "--degradation-config"));
+    loop.existing = overwrite ? train::LoopOptions::Existing::MoveAside : train::LoopOptions::Existing::Refuse;
     loop.config = {{"command", cmd}, {"args", args}};
-    return train::run_training(runtime, o, loop);
+    auto report = train::run_training(runtime, o, loop);
+    std::cerr << "done: " << loop.out_dir << " (step " << report.last_step << ")\n";
+    return 0;
+  } catch (const train::RunInUse& e) {
+    std::cerr << "sinsr-host " << cmd << ": " << e.what() << ": pass --resume to continue it or --overwrite to start over\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "sinsr-host " << cmd << ": " << e.what() << "\n";
     return 1;

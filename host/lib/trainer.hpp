@@ -124,10 +124,25 @@ struct LoopOptions {
   std::string backend = "auto";  // c10d backend when WORLD_SIZE > 1
   json config;                   // stored in checkpoints
   int64_t crash_at = 0;          // testing: abort() right before this step (simulates a kill)
+  // What a fresh run (no `resume`) does when out_dir already holds one (checkpoints or a log):
+  // refuse (RunInUse), or move the old folder aside to "<out_dir>.old-N" and start over.
+  enum class Existing { Refuse, MoveAside } existing = Existing::Refuse;
 };
 
-// Runs to max_steps; returns the process exit code (0, or 1 with the reason printed).
-int run_training(host::Runtime& runtime, TrainerOptions options, LoopOptions loop);
+// out_dir already holds a training run and neither resuming nor moving it aside was asked for.
+struct RunInUse : sdk::Error {
+  using sdk::Error::Error;
+};
+
+struct TrainingReport {
+  int64_t last_step = 0;
+  std::string last_checkpoint;  // "" when none was written
+  std::string moved_aside;      // where an earlier run in out_dir went (Existing::MoveAside)
+};
+
+// Runs to max_steps. A failure throws sdk::Error; a failed step's message names the last
+// checkpoint, which stays intact.
+TrainingReport run_training(host::Runtime& runtime, TrainerOptions options, LoopOptions loop);
 
 }  // namespace train
 }  // namespace sinsr

@@ -53,9 +53,34 @@ std::string format_eta(double seconds) {
   return o.str();
 }
 
+// A folder holds a run when a checkpoint or a training log is in it.
+std::string run_evidence(const std::string& dir) {
+  std::string ckpt = latest_checkpoint(dir);
+  if (!ckpt.empty()) return ckpt;
+  std::error_code ec;
+  fs::path log = fs::path(dir) / "train_log.jsonl";
+  return fs::exists(log, ec) ? log.string() : std::string();
+}
+
+// Renames dir to the first free "<dir>.old-N"; nothing is deleted.
+std::string move_aside(const std::string& dir) {
+  std::string base = fs::path(dir).lexically_normal().string();
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  for (int n = 1; n < 10000; ++n) {
+    std::string target = base + ".old-" + std::to_string(n);
+    std::error_code ec;
+    if (fs::exists(target, ec)) continue;
+    fs::rename(base, target, ec);
+    if (ec) throw Error(SINSR_ERR_IO, dir + ": cannot move the earlier run aside to " + target + ": " + ec.message());
+    return target;
+  }
+  throw Error(SINSR_ERR_IO, dir + ": no free name to move the earlier run aside");
+}
+
 }  // namespace
 
-int run_training(host::Runtime& runtime, TrainerOptions options, LoopOptions loop) {
+TrainingReport run_training(host::Runtime& runtime, TrainerOptions options, LoopOptions loop) {
+  TrainingReport report;
   auto dist = Distributed::from_env(loop.backend);
   const bool main_rank = dist->is_main();
   if (dist->world_size() > 1 && options.device.rfind("cuda", 0) == 0 && options.device == "cuda")
@@ -64,6 +89,12 @@ int run_training(host::Runtime& runtime, TrainerOptions options, LoopOptions loo
   const bool can_validate = options.mode != TrainerOptions::Mode::Regress;
 
   std::error_code ec;
+  if (main_rank && loop.resume.empty()) {
+    std::string used = run_evidence(loop.out_dir);
+    if (!used.empty() && loop.existing == LoopOptions::Existing::Refuse)
+      throw RunInUse(SINSR_ERR_INVALID_ARGUMENT, loop.out_dir + " already holds a training run (" + used + ")");
+    if (!used.empty()) report.moved_aside = move_aside(loop.out_dir);
+  }
   if (main_rank) {
     fs::create_directories(loop.out_dir, ec);
     if (ec) throw Error(SINSR_ERR_IO, loop.out_dir + ": cannot create the output folder: " + ec.message());
@@ -107,10 +138,9 @@ int run_training(host::Runtime& runtime, TrainerOptions options, LoopOptions loo
     try {
       r = trainer.step(batch.lr, batch.hr, Draws::from(gen));
     } catch (const Error& e) {
-      std::cerr << "training stopped: " << e.what() << "\n";
       std::string last = latest_checkpoint(loop.out_dir);
-      if (!last.empty()) std::cerr << "the last checkpoint is intact: " << last << "\n";
-      return 1;
+      throw Error(e.code(), std::string("training stopped: ") + e.what() +
+                                (last.empty() ? std::string() : "; the last checkpoint is intact: " + last));
     }
     if (dist->world_size() > 1)
       for (auto& [k, v] : r.losses) v = dist->allreduce_sum(v) / dist->world_size();
@@ -136,11 +166,13 @@ int run_training(host::Runtime& runtime, TrainerOptions options, LoopOptions loo
       std::string path = (fs::path(loop.out_dir) / checkpoint_name(step)).string();
       trainer.save(path, loop.config);
       trainer.save_ema((fs::path(loop.out_dir) / "ema.pth").string());
+      report.last_checkpoint = path;
     }
+    report.last_step = step;
   }
-  if (main_rank) std::cerr << "done: " << loop.out_dir << "\n";
   dist->barrier();
-  return 0;
+  if (report.last_step == 0) report.last_step = trainer.iteration();
+  return report;
 }
 
 }  // namespace train

@@ -65,6 +65,28 @@ TEST(Training, DivergenceStopsAndKeepsTheLastCheckpoint) {
   EXPECT_NE(r.output.find(last), std::string::npos) << r.output;
 }
 
+// A fresh run never writes into an earlier one: refused unless resumed, or moved aside whole.
+TEST(Training, AUsedRunFolderIsRefusedOrMovedAside) {
+  if (!fs::exists(sinsr_test::data_dir() + "/set5/hr")) GTEST_SKIP();
+  std::string d = tmp("used");
+  fs::remove_all(d + ".old-1");
+  ASSERT_EQ(train(d, "--max-steps 1 --save-every 1").code, 0);
+  const std::string ckpt = d + "/ckpt_00000001.pth";
+  auto before = fs::last_write_time(ckpt);
+  Result again = train(d, "--max-steps 1 --save-every 1");
+  EXPECT_EQ(again.code, 1) << again.output;
+  EXPECT_NE(again.output.find("already holds a training run"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("--resume"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("--overwrite"), std::string::npos) << again.output;
+  EXPECT_EQ(fs::last_write_time(ckpt), before);  // untouched
+
+  Result over = train(d, "--max-steps 1 --save-every 1 --overwrite");
+  ASSERT_EQ(over.code, 0) << over.output;
+  EXPECT_TRUE(fs::exists(d + ".old-1/ckpt_00000001.pth"));  // the earlier run, whole
+  EXPECT_TRUE(fs::exists(ckpt));
+  fs::remove_all(d + ".old-1");
+}
+
 TEST(Training, RefusesNumbersTheLoopCannotUseByFlag) {
   // Each is refused before anything is loaded or written, naming the flag (no LibTorch trace).
   const std::pair<const char*, const char*> cases[] = {
