@@ -1,5 +1,5 @@
 # Exported package: find_package(SinSR) gives SinSR::abi, SinSR::sdk, SinSR::host and
-# sinsr_add_plugin() to out-of-tree plugins.
+# sinsr_add_plugin() / sinsr_add_model() to out-of-tree plugins.
 include(CMakePackageConfigHelpers)
 set(SINSR_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/SinSR)
 install(TARGETS sinsr_abi sinsr_sdk EXPORT SinSRTargets
@@ -11,4 +11,5 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/SinSRConfigVersion.cmake
   COMPATIBILITY SameMajorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/SinSRConfig.cmake ${PROJECT_BINARY_DIR}/SinSRConfigVersion.cmake
   ${PROJECT_SOURCE_DIR}/cmake/SinSRPlugin.cmake ${PROJECT_SOURCE_DIR}/cmake/sinsr_plugin.map
+  ${PROJECT_SOURCE_DIR}/cmake/SinSRModel.cmake ${PROJECT_SOURCE_DIR}/cmake/model_plugin.c.in
   DESTINATION ${SINSR_CMAKE_DIR})
