@@ -1,6 +1,7 @@
 // Backbone "unet_swin": UNetModelSwin configured by the official `model.params` keys (or an
 // official YAML through {"config_file": ...}); cond is the LR image.
 #include "unet_swin.hpp"
+#include "unet_swin_detect.hpp"
 
 #include <sinsr/checkpoint.hpp>
 #include <sinsr/config.hpp>
@@ -11,15 +12,41 @@
 
 namespace {
 
+const char* kSchema = R"json({
+  "config_file": {"type": "string", "doc": "official YAML (model.params; keys this backbone does not know are dropped) or a file with top-level params"},
+  "image_size": {"type": "integer", "default": 64}, "in_channels": {"type": "integer", "default": 6},
+  "model_channels": {"type": "integer", "default": 160}, "out_channels": {"type": "integer", "default": 3},
+  "num_res_blocks": {"default": [2, 2, 2, 2]}, "attention_resolutions": {"default": [64, 32, 16, 8]},
+  "channel_mult": {"default": [1, 2, 2, 4]}, "dropout": {"type": "number", "default": 0},
+  "conv_resample": {"type": "boolean", "default": true}, "num_heads": {"type": "integer", "default": 1},
+  "num_head_channels": {"type": "integer", "default": 32}, "use_scale_shift_norm": {"type": "boolean", "default": true},
+  "swin_depth": {"type": "integer", "default": 2}, "swin_embed_dim": {"type": "integer", "default": 192},
+  "window_size": {"type": "integer", "default": 8}, "mlp_ratio": {"type": "number", "default": 4},
+  "cond_lq": {"type": "boolean", "default": true},
+  "residual_upscale": {"type": "integer", "default": 0, "doc": "not official: > 0 adds the bicubic-upsampled lq (by this factor) to the output"},
+  "residual_unshuffle": {"type": "integer", "default": 1, "doc": "not official: pixel-unshuffle of that residual, matching a space_to_depth codec"},
+  "lq_size": {"type": "integer", "doc": "ResShift form: must equal image_size; adds the 3 lq channels to in_channels"},
+  "dims": {"enum": [2]}, "resblock_updown": {"enum": [false]}, "patch_norm": {"enum": [false]}, "cond_mask": {"enum": [false]},
+  "use_fp16": {"type": "boolean", "doc": "ignored: precision is chosen at run time (fp16/bf16 torso, fp32 time MLP, GroupNorm and head)"}
+})json";
+
+// The params of an official YAML's model section keep only the keys above.
+sinsr::unet_swin::Options options_from(const nlohmann::json& config) {
+  static const std::set<std::string> known = sinsr::config::schema_keys(kSchema);
+  namespace official = sinsr::config::official;
+  return sinsr::unet_swin::Options::from_json(official::params(config, official::Section::Model, known));
+}
+
 class UNetSwinBackbone : public sinsr::sdk::Backbone {
  public:
   explicit UNetSwinBackbone(const nlohmann::json& config)
-      : net_(std::make_shared<sinsr::unet_swin::UNetModelSwin>(
-            sinsr::unet_swin::Options::from_json(sinsr::config::resolve(config, "model")))) {}
+      : net_(std::make_shared<sinsr::unet_swin::UNetModelSwin>(options_from(config))) {}
   torch::nn::Module& module() override { return *net_; }
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cond, const at::Tensor& t) override {
     return net_->forward(x, t, cond);
   }
+  // ABI 1.2 detect_config: the config of an official checkpoint from its shapes (detect.cpp).
+  static sinsr::sdk::Detection detect(const sinsr::sdk::ShapeMap& shapes) { return sinsr::unet_swin::detect(shapes); }
   void to(c10::Device device, at::ScalarType dtype) override { net_->set_precision(device, dtype); }
   // Strict, except that the two derived buffers (recomputed from the config, never learned) may be
   // absent, as in files saved from named_parameters().
@@ -45,23 +72,6 @@ class UNetSwinBackbone : public sinsr::sdk::Backbone {
   std::shared_ptr<sinsr::unet_swin::UNetModelSwin> net_;
 };
 
-const char* kSchema = R"json({
-  "config_file": {"type": "string", "description": "official YAML (model.params) or a file with top-level params"},
-  "image_size": {"type": "integer", "default": 64}, "in_channels": {"type": "integer", "default": 6},
-  "model_channels": {"type": "integer", "default": 160}, "out_channels": {"type": "integer", "default": 3},
-  "num_res_blocks": {"default": [2, 2, 2, 2]}, "attention_resolutions": {"default": [64, 32, 16, 8]},
-  "channel_mult": {"default": [1, 2, 2, 4]}, "dropout": {"type": "number", "default": 0},
-  "conv_resample": {"type": "boolean", "default": true}, "num_heads": {"type": "integer", "default": 1},
-  "num_head_channels": {"type": "integer", "default": 32}, "use_scale_shift_norm": {"type": "boolean", "default": true},
-  "swin_depth": {"type": "integer", "default": 2}, "swin_embed_dim": {"type": "integer", "default": 192},
-  "window_size": {"type": "integer", "default": 8}, "mlp_ratio": {"type": "number", "default": 4},
-  "cond_lq": {"type": "boolean", "default": true},
-  "residual_upscale": {"type": "integer", "default": 0, "description": "not official: > 0 adds the bicubic-upsampled lq (by this factor) to the output"},
-  "residual_unshuffle": {"type": "integer", "default": 1, "description": "not official: pixel-unshuffle of that residual, matching a space_to_depth codec"},
-  "lq_size": {"type": "integer", "description": "ResShift form: must equal image_size; adds the 3 lq channels to in_channels"},
-  "dims": {"enum": [2]}, "resblock_updown": {"enum": [false]}, "patch_norm": {"enum": [false]}, "cond_mask": {"enum": [false]},
-  "use_fp16": {"type": "boolean", "description": "ignored: precision is chosen at run time (fp16/bf16 torso, fp32 time MLP, GroupNorm and head)"}
-})json";
 
 }  // namespace
 

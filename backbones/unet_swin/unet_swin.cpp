@@ -1,5 +1,6 @@
 #include "unet_swin.hpp"
 
+#include <sinsr/config.hpp>
 #include <sinsr/sdk.hpp>
 
 #include <torch/nn/modules/conv.h>
@@ -16,64 +17,66 @@ namespace unet_swin {
 namespace nn = torch::nn;
 using sdk::require;
 
+namespace {
+
+std::vector<int> ints(const std::vector<int64_t>& v) { return std::vector<int>(v.begin(), v.end()); }
+
+}  // namespace
+
+// Ranges are generous but bounded: a config is checked before any weight is allocated.
 Options Options::from_json(const nlohmann::json& p) {
+  using config::IntRange;
+  using config::Range;
+  config::Reader r("backbone 'unet_swin'", p);
   Options o;
-  auto list = [&](const char* key, std::vector<int>& dst) {
-    if (!p.contains(key)) return;
-    if (p[key].is_number()) dst = std::vector<int>(1, p[key].get<int>());
-    else dst = p[key].get<std::vector<int>>();
-  };
-  auto get = [&](const char* key, auto& dst) {
-    if (p.contains(key) && !p[key].is_null()) dst = p[key].get<std::decay_t<decltype(dst)>>();
-  };
-  get("image_size", o.image_size);
-  get("in_channels", o.in_channels);
-  get("model_channels", o.model_channels);
-  get("out_channels", o.out_channels);
-  list("attention_resolutions", o.attention_resolutions);
-  get("cond_lq", o.cond_lq);
-  get("dropout", o.dropout);
-  list("channel_mult", o.channel_mult);
-  get("conv_resample", o.conv_resample);
-  get("num_heads", o.num_heads);
-  get("num_head_channels", o.num_head_channels);
-  get("use_scale_shift_norm", o.use_scale_shift_norm);
-  get("swin_depth", o.swin_depth);
-  get("swin_embed_dim", o.swin_embed_dim);
-  get("window_size", o.window_size);
-  get("mlp_ratio", o.mlp_ratio);
-  get("residual_upscale", o.residual_upscale);
-  get("residual_unshuffle", o.residual_unshuffle);
-  if (p.contains("num_res_blocks")) {
-    if (p["num_res_blocks"].is_number())
-      o.num_res_blocks = std::vector<int>(o.channel_mult.size(), p["num_res_blocks"].get<int>());
-    else
-      o.num_res_blocks = p["num_res_blocks"].get<std::vector<int>>();
-  }
+  const IntRange size = IntRange::between(1, 1 << 16);
+  o.image_size = int(r.integer("image_size", o.image_size, size));
+  o.in_channels = int(r.integer("in_channels", o.in_channels, size));
+  o.model_channels = int(r.integer("model_channels", o.model_channels, size));
+  o.out_channels = int(r.integer("out_channels", o.out_channels, size));
+  // The official short forms: one number for a one-entry list (num_res_blocks: one per level).
+  o.channel_mult = ints(r.integers("channel_mult", {1, 2, 2, 4}, IntRange::between(1, 64), 1, 16, 1));
+  o.attention_resolutions = ints(r.integers("attention_resolutions", {64, 32, 16, 8}, size, 0, 64, 1));
+  o.num_res_blocks =
+      ints(r.integers("num_res_blocks", {2, 2, 2, 2}, IntRange::between(0, 64), 1, 16, o.channel_mult.size()));
+  o.cond_lq = r.boolean("cond_lq", o.cond_lq);
+  o.dropout = r.number("dropout", o.dropout, Range{0, 1, false, true});
+  o.conv_resample = r.boolean("conv_resample", o.conv_resample);
+  o.num_heads = int(r.integer("num_heads", o.num_heads, IntRange::between(-1, 1024)));
+  o.num_head_channels = int(r.integer("num_head_channels", o.num_head_channels, IntRange::between(-1, 1 << 16)));
+  o.use_scale_shift_norm = r.boolean("use_scale_shift_norm", o.use_scale_shift_norm);
+  o.swin_depth = int(r.integer("swin_depth", o.swin_depth, IntRange::between(1, 64)));
+  o.swin_embed_dim = int(r.integer("swin_embed_dim", o.swin_embed_dim, size));
+  o.window_size = int(r.integer("window_size", o.window_size, IntRange::between(1, 1024)));
+  o.mlp_ratio = r.number("mlp_ratio", o.mlp_ratio, Range{0, 64, true, false});
+  o.residual_upscale = int(r.integer("residual_upscale", o.residual_upscale, IntRange::between(0, 64)));
+  o.residual_unshuffle = int(r.integer("residual_unshuffle", o.residual_unshuffle, IntRange::between(1, 64)));
   // ResShift's class takes lq_size and adds the 3 lq channels itself when lq_size == image_size;
   // any other lq_size builds a feature extractor with weights of its own.
-  if (p.contains("lq_size") && !p["lq_size"].is_null()) {
-    require(o.cond_lq && p["lq_size"].get<int>() == o.image_size, SINSR_ERR_UNSUPPORTED,
-            "lq_size " + p["lq_size"].dump() + " differs from image_size " + std::to_string(o.image_size) +
-                " (the lq feature extractor is not supported)");
+  if (r.has("lq_size")) {
+    const int64_t lq_size = r.integer("lq_size", 0, size);
+    if (!o.cond_lq || lq_size != o.image_size)
+      r.fail("lq_size", std::to_string(lq_size) + " differs from image_size " + std::to_string(o.image_size) +
+                            " (the lq feature extractor is not supported)", SINSR_ERR_UNSUPPORTED);
     o.in_channels += 3;
   }
-  require(!p.value("cond_mask", false), SINSR_ERR_UNSUPPORTED, "cond_mask is not supported");
-  require(o.window_size > 0 && o.image_size > 0 && o.model_channels > 0 && !o.channel_mult.empty(),
-          SINSR_ERR_INVALID_ARGUMENT, "image_size, model_channels, window_size and channel_mult must be positive");
-  require(o.num_head_channels == -1 ? o.num_heads > 0 && o.swin_embed_dim % o.num_heads == 0
-                                    : o.num_head_channels > 0 && o.swin_embed_dim % o.num_head_channels == 0,
-          SINSR_ERR_INVALID_ARGUMENT, "swin_embed_dim must split evenly into heads (num_head_channels / num_heads)");
-  require(o.num_res_blocks.size() == o.channel_mult.size(), SINSR_ERR_INVALID_ARGUMENT,
-          "num_res_blocks needs one entry per channel_mult level");
-  require(!p.value("resblock_updown", false), SINSR_ERR_UNSUPPORTED, "resblock_updown is not supported");
-  require(!p.value("patch_norm", false), SINSR_ERR_UNSUPPORTED, "patch_norm is not supported");
-  require(p.value("dims", 2) == 2, SINSR_ERR_UNSUPPORTED, "only dims 2 is supported");
-  require(o.swin_embed_dim % 32 == 0, SINSR_ERR_INVALID_ARGUMENT, "swin_embed_dim must be a multiple of 32");
-  require(o.residual_upscale >= 0 && o.residual_unshuffle >= 1, SINSR_ERR_INVALID_ARGUMENT,
-          "residual_upscale must be >= 0 and residual_unshuffle >= 1");
-  require(o.residual_upscale == 0 || (o.cond_lq && o.out_channels == 3 * o.residual_unshuffle * o.residual_unshuffle),
-          SINSR_ERR_INVALID_ARGUMENT, "residual_upscale needs cond_lq and out_channels = 3 * residual_unshuffle^2");
+  // Official keys with one supported value.
+  if (r.boolean("cond_mask", false)) r.fail("cond_mask", "is not supported", SINSR_ERR_UNSUPPORTED);
+  if (r.boolean("resblock_updown", false)) r.fail("resblock_updown", "is not supported", SINSR_ERR_UNSUPPORTED);
+  if (r.boolean("patch_norm", false)) r.fail("patch_norm", "is not supported", SINSR_ERR_UNSUPPORTED);
+  if (r.integer("dims", 2) != 2) r.fail("dims", "must be 2 (only 2-D is supported)", SINSR_ERR_UNSUPPORTED);
+  r.boolean("use_fp16", false);  // precision is chosen at run time
+  r.finish();
+
+  if (!(o.num_head_channels == -1 ? o.num_heads > 0 && o.swin_embed_dim % o.num_heads == 0
+                                  : o.num_head_channels > 0 && o.swin_embed_dim % o.num_head_channels == 0))
+    r.fail("swin_embed_dim", "must split evenly into heads (num_head_channels, or num_heads when it is -1)");
+  if (o.num_res_blocks.size() != o.channel_mult.size())
+    r.fail("num_res_blocks", "needs one entry per channel_mult level");
+  if (o.swin_embed_dim % 32 != 0) r.fail("swin_embed_dim", "must be a multiple of 32");
+  if (o.model_channels % 32 != 0) r.fail("model_channels", "must be a multiple of 32 (GroupNorm has 32 groups)");
+  if (o.residual_upscale != 0 && !(o.cond_lq && o.out_channels == 3 * o.residual_unshuffle * o.residual_unshuffle))
+    r.fail("residual_upscale", "needs cond_lq and out_channels = 3 * residual_unshuffle^2");
   return o;
 }
 

@@ -2,6 +2,7 @@
 // of pixels into channels (pixel-unshuffle), decode() unfolds them (pixel-shuffle), so a
 // backbone runs at 1/f of the image resolution on 3 f^2 channels. With f = scale the UNet runs
 // at LR resolution: 16x fewer pixels than pixel space at x4, and an ablation of the VQ codec.
+#include <sinsr/config.hpp>
 #include <sinsr/sdk.hpp>
 
 #include <ATen/ATen.h>
@@ -12,14 +13,9 @@ namespace {
 class SpaceToDepthCodec : public sinsr::sdk::Codec {
  public:
   explicit SpaceToDepthCodec(const nlohmann::json& config) {
-    const auto& f = config.contains("factor") ? config["factor"] : nlohmann::json(4);
-    sinsr::sdk::require(f.is_number_integer() && f.get<int64_t>() >= 1 && f.get<int64_t>() <= 64,
-                        SINSR_ERR_INVALID_ARGUMENT,
-                        "space_to_depth config key 'factor' must be an integer in [1, 64], got " + f.dump());
-    factor_ = f.get<int64_t>();
-    for (auto& [key, value] : config.items())
-      sinsr::sdk::require(key == "factor", SINSR_ERR_INVALID_ARGUMENT,
-                          "space_to_depth: unknown config key '" + key + "'");
+    sinsr::config::Reader r("codec 'space_to_depth'", config);
+    factor_ = r.integer("factor", 4, sinsr::config::IntRange::between(1, 64));
+    r.finish();
   }
   torch::nn::Module& module() override { return module_; }
   sinsr_codec_info info() const override {
@@ -54,7 +50,7 @@ class SpaceToDepthCodec : public sinsr::sdk::Codec {
 };
 
 const char* kSchema = R"json({
-  "factor": {"type": "integer", "default": 4, "description": "block size f: latent = [N, 3 f^2, H/f, W/f]"}
+  "factor": {"type": "integer", "default": 4, "doc": "block size f: latent = [N, 3 f^2, H/f, W/f]"}
 })json";
 
 }  // namespace

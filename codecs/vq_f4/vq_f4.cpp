@@ -1,5 +1,6 @@
 #include "vq_f4.hpp"
 
+#include <sinsr/config.hpp>
 #include <sinsr/sdk.hpp>
 
 #include <torch/nn/modules/conv.h>
@@ -15,53 +16,39 @@ namespace vq_f4 {
 namespace nn = torch::nn;
 using sdk::require;
 
+// Ranges are generous but bounded: a config is checked before any weight is allocated.
 Options Options::from_json(const nlohmann::json& p) {
+  using config::IntRange;
+  config::Reader r("codec 'vq_f4'", p);
   Options o;
-  auto get = [](const nlohmann::json& j, const char* key, auto& dst) {
-    if (!j.contains(key) || j[key].is_null()) return;
-    try {
-      dst = j[key].get<std::decay_t<decltype(dst)>>();
-    } catch (const nlohmann::json::exception& e) {
-      throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, std::string("vq_f4 config key '") + key + "': " + e.what());
-    }
-  };
-  get(p, "embed_dim", o.embed_dim);
-  get(p, "n_embed", o.n_embed);
-  get(p, "scale_factor", o.scale_factor);
-  get(p, "attention_chunk", o.attention_chunk);
-  nlohmann::json dd = p.contains("ddconfig") ? p["ddconfig"] : nlohmann::json::object();
-  require(dd.is_object(), SINSR_ERR_INVALID_ARGUMENT, "vq_f4 config key 'ddconfig' must be an object");
-  bool double_z = false;
-  get(dd, "double_z", double_z);
-  require(!double_z, SINSR_ERR_UNSUPPORTED, "vq_f4 config key 'double_z': true is not supported (VQModelTorch has a single z)");
-  get(dd, "z_channels", o.z_channels);
-  get(dd, "resolution", o.resolution);
-  get(dd, "in_channels", o.in_channels);
-  get(dd, "out_ch", o.out_ch);
-  get(dd, "ch", o.ch);
-  get(dd, "ch_mult", o.ch_mult);
-  get(dd, "attn_resolutions", o.attn_resolutions);
-  require(!o.ch_mult.empty(), SINSR_ERR_INVALID_ARGUMENT, "vq_f4 config key 'ch_mult' must not be empty");
-  o.num_res_blocks.assign(o.ch_mult.size(), 2);
-  if (dd.contains("num_res_blocks") && dd["num_res_blocks"].is_number_integer()) {
-    int n = 0;
-    get(dd, "num_res_blocks", n);
-    o.num_res_blocks.assign(o.ch_mult.size(), n);
-  } else {
-    get(dd, "num_res_blocks", o.num_res_blocks);  // ResShift's per-level list
-  }
-  require(o.num_res_blocks.size() == o.ch_mult.size(), SINSR_ERR_INVALID_ARGUMENT,
-          "vq_f4 config key 'num_res_blocks' needs one entry per ch_mult level");
-  for (auto kv : {std::make_pair("embed_dim", o.embed_dim), std::make_pair("n_embed", o.n_embed),
-                  std::make_pair("z_channels", o.z_channels), std::make_pair("in_channels", o.in_channels),
-                  std::make_pair("out_ch", o.out_ch), std::make_pair("ch", o.ch)})
-    require(kv.second > 0, SINSR_ERR_INVALID_ARGUMENT, std::string("vq_f4 config key '") + kv.first + "' must be > 0");
-  for (int m : o.ch_mult) require(m > 0, SINSR_ERR_INVALID_ARGUMENT, "vq_f4 config key 'ch_mult' entries must be > 0");
-  for (int b : o.num_res_blocks)
-    require(b >= 0, SINSR_ERR_INVALID_ARGUMENT, "vq_f4 config key 'num_res_blocks' entries must be >= 0");
-  require(o.scale_factor != 0.0, SINSR_ERR_INVALID_ARGUMENT, "vq_f4 config key 'scale_factor' must not be 0");
-  require(o.ch % 32 == 0, SINSR_ERR_INVALID_ARGUMENT, "vq_f4 config key 'ch' must be a multiple of 32 (GroupNorm has 32 groups)");
-  require(o.attention_chunk > 0, SINSR_ERR_INVALID_ARGUMENT, "vq_f4 config key 'attention_chunk' must be > 0");
+  const IntRange size = IntRange::between(1, 1 << 16);
+  o.embed_dim = int(r.integer("embed_dim", o.embed_dim, size));
+  o.n_embed = int(r.integer("n_embed", o.n_embed, IntRange::between(1, 1 << 24)));
+  o.scale_factor = r.number("scale_factor", o.scale_factor);
+  if (o.scale_factor == 0.0) r.fail("scale_factor", "must not be 0");
+  o.attention_chunk = r.integer("attention_chunk", o.attention_chunk, IntRange::at_least(1));
+  o.quantize_on_decode = r.boolean("quantize_on_decode", o.quantize_on_decode);
+  config::Reader dd = r.object("ddconfig");
+  if (dd.boolean("double_z", false))
+    dd.fail("double_z", "true is not supported (VQModelTorch has a single z)", SINSR_ERR_UNSUPPORTED);
+  o.z_channels = int(dd.integer("z_channels", o.z_channels, size));
+  o.resolution = int(dd.integer("resolution", o.resolution, size));
+  o.in_channels = int(dd.integer("in_channels", o.in_channels, size));
+  o.out_ch = int(dd.integer("out_ch", o.out_ch, size));
+  o.ch = int(dd.integer("ch", o.ch, size));
+  if (o.ch % 32 != 0) dd.fail("ch", "must be a multiple of 32 (GroupNorm has 32 groups), got " + std::to_string(o.ch));
+  const auto ch_mult = dd.integers("ch_mult", {1, 2, 4}, IntRange::between(1, 64), 1, 16);
+  o.ch_mult.assign(ch_mult.begin(), ch_mult.end());
+  // An integer (the official form: the same count per level) or ResShift's per-level list.
+  const auto blocks = dd.integers("num_res_blocks", std::vector<int64_t>(o.ch_mult.size(), 2), IntRange::between(0, 64),
+                                  1, 16, o.ch_mult.size());
+  if (blocks.size() != o.ch_mult.size()) dd.fail("num_res_blocks", "needs one entry per ch_mult level");
+  o.num_res_blocks.assign(blocks.begin(), blocks.end());
+  const auto attn = dd.integers("attn_resolutions", {}, size, 0, 64);
+  o.attn_resolutions.assign(attn.begin(), attn.end());
+  dd.number("dropout", 0.0, config::Range{0, 1, false, true});  // the codec is frozen: no dropout
+  dd.string("padding_mode", "zeros");                           // ignored by the official Encoder/Decoder
+  r.finish();
   return o;
 }
 

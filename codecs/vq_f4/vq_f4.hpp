@@ -26,6 +26,7 @@ struct Options {
   std::vector<int> attn_resolutions = {};
   double scale_factor = 1.0;      // latent = encode(x) * scale_factor
   int64_t attention_chunk = 1024; // attention queries per chunk: memory chunk x pixels, not pixels^2
+  bool quantize_on_decode = true; // the codec's decode(): nearest codes first (the official decode)
   static Options from_json(const nlohmann::json& params);
 };
 

@@ -1,5 +1,6 @@
 #include "losses.hpp"
 
+#include <sinsr/config.hpp>
 #include <sinsr/sdk.hpp>
 
 #include <cmath>
@@ -18,47 +19,15 @@ const char* kind_name(Kind kind) {
   return "?";
 }
 
-namespace {
-
-double number_at(const nlohmann::json& config, const std::string& who, const char* key, double fallback) {
-  auto it = config.find(key);
-  if (it == config.end() || it->is_null()) return fallback;
-  if (!it->is_number())
-    throw Error(SINSR_ERR_INVALID_ARGUMENT, who + ": config key '" + key + "' must be a number, got " + it->dump());
-  double v = it->get<double>();
-  if (!std::isfinite(v)) throw Error(SINSR_ERR_INVALID_ARGUMENT, who + ": config key '" + key + "' must be finite");
-  return v;
-}
-
-}  // namespace
-
 PointwiseOptions parse_options(Kind kind, const nlohmann::json& config) {
-  const std::string who = std::string("loss '") + kind_name(kind) + "'";
+  config::Reader r(std::string("loss '") + kind_name(kind) + "'", config);
   PointwiseOptions o;
-  if (config.is_null()) return o;
-  if (!config.is_object()) throw Error(SINSR_ERR_INVALID_ARGUMENT, who + ": config must be a JSON object");
-  for (auto it = config.begin(); it != config.end(); ++it) {
-    const std::string& k = it.key();
-    bool known = k == "reduction" || k == "weight" || (k == "eps" && kind == Kind::Charbonnier);
-    if (!known) throw Error(SINSR_ERR_INVALID_ARGUMENT, who + ": unknown config key '" + k + "'");
-  }
-  if (auto it = config.find("reduction"); it != config.end() && !it->is_null()) {
-    if (!it->is_string())
-      throw Error(SINSR_ERR_INVALID_ARGUMENT, who + ": config key 'reduction' must be a string, got " + it->dump());
-    const std::string r = it->get<std::string>();
-    if (r == "mean") o.reduction = Reduction::Mean;
-    else if (r == "sum") o.reduction = Reduction::Sum;
-    else if (r == "per_sample") o.reduction = Reduction::PerSample;
-    else
-      throw Error(SINSR_ERR_INVALID_ARGUMENT,
-                  who + ": config key 'reduction' is '" + r + "'; expected 'mean', 'sum' or 'per_sample'");
-  }
-  o.weight = number_at(config, who, "weight", o.weight);
-  if (kind == Kind::Charbonnier) {
-    o.eps = number_at(config, who, "eps", o.eps);
-    // eps = 0 leaves the gradient at zero error undefined.
-    if (!(o.eps > 0)) throw Error(SINSR_ERR_INVALID_ARGUMENT, who + ": config key 'eps' must be > 0");
-  }
+  const std::string reduction = r.string("reduction", "mean", {"mean", "sum", "per_sample"});
+  o.reduction = reduction == "sum" ? Reduction::Sum : reduction == "per_sample" ? Reduction::PerSample : Reduction::Mean;
+  o.weight = r.number("weight", o.weight);
+  // eps = 0 leaves the gradient at zero error undefined.
+  if (kind == Kind::Charbonnier) o.eps = r.number("eps", o.eps, config::Range::above(0));
+  r.finish();
   return o;
 }
 

@@ -94,12 +94,12 @@ struct Reader::State {
   std::deque<Node> nodes;  // a deque keeps references valid as nested readers are added
 };
 
-Reader::Reader(std::string who, const json& params) : state_(std::make_shared<State>()) {
+Reader::Reader(std::string who, const json& params, std::string prefix) : state_(std::make_shared<State>()) {
   state_->who = std::move(who);
   if (!params.is_null() && !params.is_object())
     throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT,
                      state_->who + ": the config must be a JSON object (a mapping), got " + show(params));
-  state_->nodes.push_back({"", params.is_null() ? json::object() : params, {}});
+  state_->nodes.push_back({std::move(prefix), params.is_null() ? json::object() : params, {}});
 }
 
 Reader::Reader(std::shared_ptr<State> state, size_t node) : state_(std::move(state)), node_(node) {}
@@ -220,7 +220,7 @@ void Reader::finish() {
     for (auto it = node.value.begin(); it != node.value.end(); ++it) {
       if (node.known.count(it.key())) continue;
       std::string list;
-      for (const auto& k : node.known) list += (list.empty() ? "" : ", ") + node.prefix + k;
+      for (const auto& k : node.known) list += (list.empty() ? "" : ", ") + k;
       throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, who() + ": unknown key '" + node.prefix + it.key() + "'" +
                                                        (list.empty() ? " (it takes no keys)" : " (known: " + list + ")"));
     }

@@ -1,5 +1,6 @@
 #include "schedule.hpp"
 
+#include <sinsr/config.hpp>
 #include <sinsr/sdk.hpp>
 
 #include <algorithm>
@@ -17,32 +18,6 @@ namespace {
 using json = nlohmann::json;
 
 std::string where(const std::string& key) { return "diffusion.params." + key; }
-
-double number(const json& p, const std::string& key, double fallback) {
-  if (!p.contains(key) || p[key].is_null()) return fallback;
-  require(p[key].is_number(), SINSR_ERR_INVALID_ARGUMENT, where(key) + " must be a number, got " + p[key].dump());
-  return p[key].get<double>();
-}
-
-int integer(const json& p, const std::string& key, int fallback) {
-  if (!p.contains(key) || p[key].is_null()) return fallback;
-  const json& v = p[key];
-  require(v.is_number_integer() || (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()),
-          SINSR_ERR_INVALID_ARGUMENT, where(key) + " must be an integer, got " + v.dump());
-  return int(v.get<double>());
-}
-
-bool boolean(const json& p, const std::string& key, bool fallback) {
-  if (!p.contains(key) || p[key].is_null()) return fallback;
-  require(p[key].is_boolean(), SINSR_ERR_INVALID_ARGUMENT, where(key) + " must be true or false, got " + p[key].dump());
-  return p[key].get<bool>();
-}
-
-std::string text(const json& p, const std::string& key, const std::string& fallback) {
-  if (!p.contains(key) || p[key].is_null()) return fallback;
-  require(p[key].is_string(), SINSR_ERR_INVALID_ARGUMENT, where(key) + " must be a string, got " + p[key].dump());
-  return p[key].get<std::string>();
-}
 
 // numpy.linspace(0, 1, n): i * (1/(n-1)), the last entry set to exactly 1.
 std::vector<double> linspace01(int n) {
@@ -97,51 +72,36 @@ std::set<int64_t> kept_steps(const ScheduleOptions& o) {
 }  // namespace
 
 ScheduleOptions ScheduleOptions::from_json(const json& p) {
-  require(p.is_object(), SINSR_ERR_INVALID_ARGUMENT, "diffusion.params must be a JSON object, got " + p.dump());
-  static const std::set<std::string> known = {
-      "sf", "schedule_name", "schedule_kwargs", "etas_end", "steps", "min_noise_level", "kappa", "weighted_mse",
-      "predict_type", "timestep_respacing", "scale_factor", "normalize_input", "latent_flag", "sample_steps",
-      "clip_denoised", "config_file"};
-  for (auto& [k, v] : p.items()) {
-    if (known.count(k)) continue;
-    std::string list;
-    for (auto& n : known) list += (list.empty() ? "" : ", ") + n;
-    throw Error(SINSR_ERR_INVALID_ARGUMENT, "sampler config: unknown key '" + k + "' (known: " + list + ")");
-  }
+  using config::IntRange;
+  using config::Range;
+  // Keys are named where an official config holds them.
+  config::Reader r("resshift sampler", p, "diffusion.params.");
   ScheduleOptions o;
-  o.schedule_name = text(p, "schedule_name", o.schedule_name);
-  if (p.contains("schedule_kwargs") && !p["schedule_kwargs"].is_null()) {
-    const json& kw = p["schedule_kwargs"];
-    require(kw.is_object(), SINSR_ERR_INVALID_ARGUMENT, where("schedule_kwargs") + " must be a mapping");
-    if (kw.contains("power") && !kw["power"].is_null()) {
-      require(kw["power"].is_number(), SINSR_ERR_INVALID_ARGUMENT, where("schedule_kwargs.power") + " must be a number");
-      o.power = kw["power"].get<double>();
-    }
-    if (kw.contains("sqrt_etas")) {
-      require(kw["sqrt_etas"].is_array(), SINSR_ERR_INVALID_ARGUMENT,
-              where("schedule_kwargs.sqrt_etas") + " must be a list of numbers");
-      for (auto& v : kw["sqrt_etas"]) {
-        require(v.is_number(), SINSR_ERR_INVALID_ARGUMENT, where("schedule_kwargs.sqrt_etas") + " must hold numbers");
-        o.given_sqrt_etas.push_back(v.get<double>());
-      }
-    }
-  }
-  o.steps = integer(p, "steps", o.steps);
-  o.min_noise_level = number(p, "min_noise_level", o.min_noise_level);
-  o.etas_end = number(p, "etas_end", o.etas_end);
-  o.kappa = number(p, "kappa", o.kappa);
-  const std::string pt = text(p, "predict_type", "xstart");
-  if (pt == "xstart") o.predict = Predict::XStart;
-  else if (pt == "epsilon") o.predict = Predict::Epsilon;
-  else if (pt == "epsilon_scale") o.predict = Predict::EpsilonScale;
-  else if (pt == "residual") o.predict = Predict::Residual;
-  else throw Error(SINSR_ERR_INVALID_ARGUMENT, where("predict_type") + ": unknown '" + pt +
-                                                   "' (known: xstart, epsilon, epsilon_scale, residual)");
-  o.normalize_input = boolean(p, "normalize_input", o.normalize_input);
-  o.latent_flag = boolean(p, "latent_flag", o.latent_flag);
-  o.timestep_respacing = integer(p, "timestep_respacing", 0);
-  o.sample_steps = integer(p, "sample_steps", 0);
-  o.clip_denoised = boolean(p, "clip_denoised", o.clip_denoised);
+  o.schedule_name = r.string("schedule_name", o.schedule_name);
+  config::Reader kw = r.object("schedule_kwargs");
+  o.power = kw.number("power", o.power);
+  o.given_sqrt_etas = kw.numbers("sqrt_etas", {}, Range::any(), 100000);
+  kw.ignore({"mat_path"});  // the ldm table from a MATLAB file: refused below with a way out
+  o.steps = int(r.integer("steps", o.steps, IntRange::between(1, 100000)));
+  o.min_noise_level = r.number("min_noise_level", o.min_noise_level, Range::above(0));
+  o.etas_end = r.number("etas_end", o.etas_end, Range{0, 1, true, false});
+  o.kappa = r.number("kappa", o.kappa, Range::above(0));
+  const std::string pt = r.string("predict_type", "xstart", {"xstart", "epsilon", "epsilon_scale", "residual"});
+  o.predict = pt == "epsilon"         ? Predict::Epsilon
+              : pt == "epsilon_scale" ? Predict::EpsilonScale
+              : pt == "residual"      ? Predict::Residual
+                                      : Predict::XStart;
+  o.normalize_input = r.boolean("normalize_input", o.normalize_input);
+  o.latent_flag = r.boolean("latent_flag", o.latent_flag);
+  o.timestep_respacing = int(r.integer("timestep_respacing", 0, IntRange::at_least(0)));
+  o.sample_steps = int(r.integer("sample_steps", 0, IntRange::at_least(0)));
+  o.clip_denoised = r.boolean("clip_denoised", o.clip_denoised);
+  // Official keys the sampler does not use (the codec reads scale_factor).
+  r.integer("sf", 4, IntRange::at_least(1));
+  r.number("scale_factor", 1.0);
+  r.boolean("weighted_mse", false);
+  r.ignore({"config_file"});
+  r.finish();
   o.check();
   return o;
 }

@@ -142,7 +142,7 @@ TEST(ConfigReader, NestedObjectsUsePathsAndShareFinish) {
   Reader dd = r.object("ddconfig");
   EXPECT_EQ(error_of([&] { dd.integer("ch", 128, IntRange::at_least(64)); }),
             "codec 'vq_f4': 'ddconfig.ch' must be an integer >= 64, got 33");
-  EXPECT_EQ(error_of([&] { r.finish(); }), "codec 'vq_f4': unknown key 'ddconfig.typo' (known: ddconfig.ch)");
+  EXPECT_EQ(error_of([&] { r.finish(); }), "codec 'vq_f4': unknown key 'ddconfig.typo' (known: ch)");
   Reader bad("c", json{{"dd", 3}});
   EXPECT_EQ(error_of([&] { bad.object("dd"); }), "c: 'dd' must be an object (a mapping), got 3");
   Reader absent("c", json::object());

@@ -74,8 +74,9 @@ struct Range {
 class Reader {
  public:
   // `who` names the component in errors, e.g. "backbone 'unet_swin'". `params` must be an object
-  // or null (= {}).
-  Reader(std::string who, const json& params);
+  // or null (= {}). `prefix` is put before every key in errors (e.g. "diffusion.params.", where
+  // an official config holds these keys).
+  Reader(std::string who, const json& params, std::string prefix = "");
 
   int64_t integer(const std::string& key, int64_t fallback, IntRange range = {});
   double number(const std::string& key, double fallback, Range range = {});
