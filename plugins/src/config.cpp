@@ -6,10 +6,11 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <vector>
 
 namespace sinsr {
@@ -133,18 +134,23 @@ json parse(const std::string& text, const std::string& origin) {
 }
 
 json load_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw sdk::Error(SINSR_ERR_NOT_FOUND, path + ": cannot open config file");
+  // A device or a pipe (/dev/zero) has no size to check and may never end.
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw sdk::Error(SINSR_ERR_IO, path + ": not a regular file (a config must be a .yaml or .json file)");
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw sdk::Error(SINSR_ERR_NOT_FOUND, path + ": cannot open config file");
-  // The size limit before the read: a config path may name a huge file by mistake.
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  in.seekg(0, std::ios::beg);
-  if (size > std::streamoff(parse_limits().max_bytes))
-    refuse(path, "config file of " + std::to_string(size) + " bytes exceeds the limit of " +
-                     std::to_string(parse_limits().max_bytes) + " (config::parse_limits().max_bytes)");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse(ss.str(), path);
+  if (!in) throw sdk::Error(SINSR_ERR_IO, path + ": cannot open config file");
+  // At most one byte beyond the limit is read, whatever the file grows to meanwhile.
+  const size_t limit = parse_limits().max_bytes;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  std::string text(size_t(std::min<uintmax_t>(ec ? limit : size, limit)) + 1, '\0');
+  in.read(&text[0], std::streamsize(text.size()));
+  text.resize(size_t(in.gcount()));
+  if (text.size() > limit)
+    refuse(path, "config file larger than the limit of " + std::to_string(limit) +
+                     " bytes (config::parse_limits().max_bytes)");
+  return parse(text, path);
 }
 
 json parse_optional(const char* text, const std::string& origin) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <string>
 
 namespace {
@@ -99,6 +100,30 @@ TEST(ConfigParse, MissingFileIsNotFound) {
     EXPECT_EQ(e.code(), SINSR_ERR_NOT_FOUND);
     EXPECT_NE(std::string(e.what()).find("no/such/config.yaml"), std::string::npos);
   }
+}
+
+}  // namespace
+
+namespace {
+
+// A config path naming a device must not read forever (found by the config fuzzer's
+// {"config_file": ...} inputs).
+TEST(ConfigParse, DevicesAndHugeFilesRefused) {
+  try {
+    sinsr::config::load_file("/dev/zero");
+    FAIL();
+  } catch (const sinsr::sdk::Error& e) {
+    EXPECT_EQ(e.code(), SINSR_ERR_IO);
+    EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+  }
+  auto& limits = sinsr::config::parse_limits();
+  const auto saved = limits;
+  limits.max_bytes = 10;
+  const std::string path = ::testing::TempDir() + "big.yaml";
+  { std::ofstream(path) << "a: 1\nb: 2\nc: 3\n"; }
+  EXPECT_THROW(sinsr::config::load_file(path), sinsr::sdk::Error);
+  limits = saved;
+  EXPECT_EQ(sinsr::config::load_file(path), json::parse(R"({"a": 1, "b": 2, "c": 3})"));
 }
 
 }  // namespace

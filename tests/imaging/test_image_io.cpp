@@ -215,3 +215,50 @@ TEST(ImageIO, ReadsTheSharedDataSets) {
 }
 
 }  // namespace
+
+namespace {
+
+uint32_t crc32(const std::string& bytes) {
+  uint32_t c = 0xffffffffu;
+  for (unsigned char b : bytes) {
+    c ^= b;
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+  }
+  return ~c;
+}
+
+std::string be32(uint32_t v) {
+  return {char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)};
+}
+
+std::string chunk(const std::string& type, const std::string& data) {
+  return be32(uint32_t(data.size())) + type + data + be32(crc32(type + data));
+}
+
+// A PNG whose header declares w x h RGB pixels and whose data is a few bytes of nothing.
+std::string png_declaring(uint32_t w, uint32_t h) {
+  std::string ihdr = be32(w) + be32(h) + std::string("\x08\x02\x00\x00\x00", 5);
+  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", std::string("\x78\x9c\x03\x00\x00\x00\x00\x01", 8)) +
+         chunk("IEND", "");
+}
+
+}  // namespace
+
+// Issue 16: a PNG declaring 20000 x 20000 made the reader allocate 4.8 GB before any check.
+TEST(ImageIO, DimensionsAreCheckedBeforeDecoding) {
+  fs::path d = fresh_dir("huge");
+  const std::string path = (d / "huge.png").string();
+  std::ofstream(path, std::ios::binary) << png_declaring(20000, 20000);
+  auto e = error_of([&] { read_image(path); });
+  EXPECT_EQ(e.code(), SINSR_ERR_FORMAT) << e.what();
+  EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("20000x20000"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("SINSR_MAX_IMAGE_PIXELS"), std::string::npos) << e.what();
+  // The limit is the user's to change: a 13x17 image refused under a 100-pixel limit, read without it.
+  const std::string small = (d / "small.png").string();
+  write_image(small, levels({3, 13, 17}, 8));
+  ::setenv("SINSR_MAX_IMAGE_PIXELS", "100", 1);
+  EXPECT_EQ(error_of([&] { read_image(small); }).code(), SINSR_ERR_FORMAT);
+  ::unsetenv("SINSR_MAX_IMAGE_PIXELS");
+  EXPECT_EQ(read_image(small).pixels.size(2), 17);
+}

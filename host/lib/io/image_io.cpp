@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cctype>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <unistd.h>
 
@@ -34,6 +35,19 @@ std::string oiio_error(const std::string& fallback) {
 // float32, clamped to [0,1], NaN -> 0, values * scale rounded half to even (at::round).
 at::Tensor quantise(const at::Tensor& x, double scale) {
   return at::nan_to_num(x.to(at::kFloat), 0.0).clamp(0.0, 1.0).mul(float(scale)).round();
+}
+
+// The largest image read_image() decodes, in pixels: 2^26 (8192 x 8192; 1 GiB as float RGBA).
+// A header may declare any size, so this is checked before anything is allocated; the
+// environment variable SINSR_MAX_IMAGE_PIXELS raises (or lowers) it.
+int64_t max_image_pixels() {
+  const char* env = std::getenv("SINSR_MAX_IMAGE_PIXELS");
+  if (env && *env) {
+    char* end = nullptr;
+    const long long v = std::strtoll(env, &end, 10);
+    if (end && *end == '\0' && v > 0) return v;
+  }
+  return int64_t(1) << 26;
 }
 
 }  // namespace
@@ -68,7 +82,13 @@ Image read_image(const std::string& path) {
   const OIIO::ImageSpec spec = in->spec();
   const int64_t w = spec.width, h = spec.height, c = spec.nchannels;
   if (w <= 0 || h <= 0 || c <= 0) throw Error(SINSR_ERR_FORMAT, path + ": empty image (no pixels or channels)");
-  if (w * h * c > (int64_t(1) << 32)) throw Error(SINSR_ERR_FORMAT, path + ": implausible size " + std::to_string(w) + "x" + std::to_string(h));
+  // The header's word only so far: nothing is allocated before these checks.
+  if (spec.depth > 1) throw Error(SINSR_ERR_FORMAT, path + ": a volume image (depth " + std::to_string(spec.depth) + ")");
+  const int64_t limit = max_image_pixels();
+  if (w * h > limit || c > 64)
+    throw Error(SINSR_ERR_FORMAT, path + ": the header declares " + std::to_string(w) + "x" + std::to_string(h) + " with " +
+                                      std::to_string(c) + " channels, beyond the limit of " + std::to_string(limit) +
+                                      " pixels and 64 channels (SINSR_MAX_IMAGE_PIXELS raises it)");
   at::Tensor hwc = at::empty({h, w, c}, at::kFloat);
   if (!in->read_image(0, 0, 0, int(c), OIIO::TypeDesc::FLOAT, hwc.data_ptr<float>())) {
     std::string err = in->geterror();
