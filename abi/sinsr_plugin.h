@@ -49,7 +49,13 @@ extern "C" {
  *       parameterisation -- x0, noise, a continuous noise level -- without knowing it), and
  *       sinsr_sample_callbacks gains `uniform` (replayable uniform draws, e.g. for timesteps).
  *       New struct sinsr_training_example. A sampler without the call cannot train a network;
- *       a 1.1 plugin loads and runs as before. */
+ *       a 1.1 plugin loads and runs as before.
+ *       Checkpoints that describe their network: sinsr_backbone_vtable and sinsr_codec_vtable
+ *       gain `detect_config`, a static call (no instance) of the plugin that owns the network:
+ *       from the names and shapes of a state dict it writes the config that builds a matching
+ *       network, or refuses keys that are not its network's. New struct sinsr_tensor_shape and
+ *       types sinsr_text_writer, sinsr_detect_config_fn. Absent: no detection (the caller must
+ *       be given the config). */
 
 #define SINSR_ABI_VERSION_MAJOR 1
 #define SINSR_ABI_VERSION_MINOR 2
@@ -163,6 +169,34 @@ typedef struct sinsr_named_tensor {
                               backward); NULL for buffers */
 } sinsr_named_tensor;
 
+/* ---- architecture detection (ABI 1.2) ------------------------------------------------ */
+
+/* One entry of a state dict as detect_config sees it: its name and shape, no data. */
+typedef struct sinsr_tensor_shape {
+  size_t struct_size;
+  const char* name;     /* the key, wrapper prefixes ("module.", "_orig_mod.") stripped */
+  int32_t ndim;
+  const int64_t* shape; /* ndim sizes; may be NULL when ndim is 0 */
+} sinsr_tensor_shape;
+
+/* Receives text from a call; `text` (NUL-terminated) is valid only during the call. */
+typedef void (*sinsr_text_writer)(void* user, const char* text);
+
+/* detect_config(entries, count, write, user), in the backbone and codec tables: static (no
+   instance), callable from any thread, concurrently, any time after sinsr_plugin_entry.
+   `entries` points to `count` pointers, one per state-dict entry (the parameters and whichever
+   buffers the file holds: a file may lack buffers the network recomputes). On success the
+   callee calls write(user, json) exactly once before returning, with
+     {"config": {...}, "assumed": ["key", ...], "assumed_from": "..."}
+   "config": what create() takes to build a network whose state dict has these names and
+   shapes (the weights then load strictly); "assumed": the config keys the shapes cannot tell
+   (nested keys as "a.b"), set to the values of "assumed_from" (optional, e.g. "the official
+   SinSR.yaml"). On error write is not called: SINSR_ERR_NOT_FOUND when the keys are not this
+   component's network, SINSR_ERR_UNSUPPORTED when they are but describe a variant it cannot
+   build, SINSR_ERR_INVALID_ARGUMENT or SINSR_ERR_ABI for bad arguments. */
+typedef sinsr_status* (*sinsr_detect_config_fn)(const sinsr_tensor_shape* const* entries, size_t count,
+                                                sinsr_text_writer write, void* user);
+
 /* ---- backbone: f(x_t, cond, t) -> x0, differentiable --------------------------------- */
 
 typedef struct sinsr_backbone sinsr_backbone;
@@ -197,6 +231,11 @@ typedef struct sinsr_backbone_vtable {
 
   /* What forward()'s t means for this instance. Absent: int64 step indices. */
   sinsr_status* (*timestep_kind)(sinsr_backbone* self, sinsr_timestep_info* out);
+
+  /* ---- ABI 1.2 (check with SINSR_HAS_FIELD; NULL is the same as absent) ---- */
+
+  /* Static: the config of the network a state dict describes (sinsr_detect_config_fn). */
+  sinsr_detect_config_fn detect_config;
 } sinsr_backbone_vtable;
 
 /* ---- codec: latent autoencoder ------------------------------------------------------- */
@@ -222,6 +261,11 @@ typedef struct sinsr_codec_vtable {
   sinsr_status* (*decode)(sinsr_codec* self, const sinsr_call_options* options, DLManagedTensor* latent,
                           DLManagedTensor** image);
   sinsr_status* (*to)(sinsr_codec* self, DLDevice device, DLDataType dtype);
+
+  /* ---- ABI 1.2 (check with SINSR_HAS_FIELD; NULL is the same as absent) ---- */
+
+  /* Static: the config of the network a state dict describes (sinsr_detect_config_fn). */
+  sinsr_detect_config_fn detect_config;
 } sinsr_codec_vtable;
 
 /* ---- sampler: schedule and sampling rule; never owns a network ----------------------- */

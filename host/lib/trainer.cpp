@@ -1,5 +1,7 @@
 #include "trainer.hpp"
 
+#include "weights_info.hpp"
+
 #include <sinsr/checkpoint.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -91,6 +93,7 @@ struct Trainer::Impl {
   std::map<std::string, at::Tensor> ema, exp_avg, exp_avg_sq;
   int64_t iteration = 0;
   std::function<void(const std::vector<at::Tensor>&)> grad_hook;
+  json components;  // what checkpoints say about the network (host::kComponentsKey)
 
   // The loss gets the caller's config as it is: the ABI lets it answer 0-d or per sample.
   std::unique_ptr<LossHandle> make_loss(host::Runtime& rt, const LossTerm& term) {
@@ -176,6 +179,14 @@ Trainer::Trainer(host::Runtime& rt, TrainerOptions options) : impl_(new Impl) {
   }
   im.model->set_training(true);
   im.state = im.model->state();  // after any move: views must point at the final storage
+  // The parts as created, config files resolved: a checkpoint then loads with no config.
+  im.components = {{"backbone", host::stored_component(rt, SINSR_KIND_BACKBONE, o.backbone.name, o.backbone.config)},
+                   {"codec", o.codec.name.empty()
+                                 ? json(nullptr)
+                                 : host::stored_component(rt, SINSR_KIND_CODEC, o.codec.name, o.codec.config)},
+                   {"sampler", host::stored_component(rt, SINSR_KIND_SAMPLER, o.sampler.name, o.sampler.config)},
+                   {"scale", o.scale}};
+  if (o.mode == TrainerOptions::Mode::Distill) im.components["sampler"]["steps"] = 1;  // the student's one step
   if (o.ema_rate > 0)
     for (auto& s : im.state)
       if (!ema_skips(s.value)) im.ema[s.name] = s.value.detach().clone();
@@ -359,9 +370,13 @@ void Trainer::save(const std::string& path, const json& config) const {
   root.insert("optimizer", opt);
   root.insert("seed", int64_t(im.o.seed));
   root.insert("config", config.dump());
+  // Beside state_dict, never inside it: the official strict loaders still read the file.
+  root.insert(host::kComponentsKey, im.components.dump());
   ckpt::save_file(path, root);
 }
 
+// A flat name -> tensor dict, as official loaders (load_state_dict(torch.load(f))) take it: the
+// components stay in the training checkpoint beside it (save()).
 void Trainer::save_ema(const std::string& path) const {
   const auto& im = *impl_;
   ckpt::StateDict out;

@@ -99,10 +99,14 @@ class Trainer {
   void set_gradient_hook(std::function<void(const std::vector<at::Tensor>& grads)> hook);
 
   // Checkpoint: {"state_dict": model (official names), "ema", "optimizer", "iters_start",
-  // "seed", "config"}; written atomically. load() restores everything for an exact resume.
+  // "seed", "config", "sinsr_components"}; written atomically. load() restores everything for an
+  // exact resume. "sinsr_components" (JSON text, host::kComponentsKey) holds the backbone, codec
+  // and sampler as created, config files resolved, so the file loads with no config
+  // (host::weights_info).
   void save(const std::string& path, const json& config) const;
   void load(const std::string& path);
-  // EMA weights as a plain state dict (official names).
+  // EMA weights as a plain state dict (official names), flat for the official loaders: it does
+  // not carry the components (weights_info falls back to detection for it).
   void save_ema(const std::string& path) const;
 
  private:

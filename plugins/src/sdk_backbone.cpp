@@ -186,7 +186,8 @@ sinsr_status* detail::create_backbone(Backbone* (*f)(const json&), const char* c
   return internal::create_boxed<BackboneBox>(f, c, out);
 }
 
-const void* PluginBuilder::backbone_vtable(sinsr_status* (*create)(const char*, sinsr_backbone**)) {
+const void* PluginBuilder::backbone_vtable(sinsr_status* (*create)(const char*, sinsr_backbone**),
+                                           sinsr_detect_config_fn detect) {
   sinsr_backbone_vtable v{};
   v.struct_size = sizeof(v);
   v.create = create;
@@ -202,6 +203,7 @@ const void* PluginBuilder::backbone_vtable(sinsr_status* (*create)(const char*, 
   v.set_training = bb_set_training;
   v.to = bb_to;
   v.timestep_kind = bb_timestep_kind;  // 1.1
+  v.detect_config = detect;            // 1.2
   return keep(v);
 }
 

@@ -79,7 +79,8 @@ sinsr_status* detail::create_codec(Codec* (*f)(const json&), const char* c, sins
   return internal::create_boxed<CodecBox>(f, c, out);
 }
 
-const void* PluginBuilder::codec_vtable(sinsr_status* (*create)(const char*, sinsr_codec**)) {
+const void* PluginBuilder::codec_vtable(sinsr_status* (*create)(const char*, sinsr_codec**),
+                                        sinsr_detect_config_fn detect) {
   sinsr_codec_vtable v{};
   v.struct_size = sizeof(v);
   v.create = create;
@@ -89,6 +90,7 @@ const void* PluginBuilder::codec_vtable(sinsr_status* (*create)(const char*, sin
   v.encode = cd_encode;
   v.decode = cd_decode;
   v.to = cd_to;
+  v.detect_config = detect;  // 1.2
   return keep(v);
 }
 

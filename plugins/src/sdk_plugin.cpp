@@ -62,6 +62,57 @@ const sinsr_plugin_info* PluginBuilder::finish(const char* plugin_name, const ch
   return &built->info;
 }
 
+std::string describe_shape(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+void check_detected(const ShapeMap& given, const ShapeMap& expected, const std::string& what,
+                    const std::function<bool(const std::string&)>& optional) {
+  size_t unexpected = 0, missing = 0;
+  std::string first;
+  for (const auto& [key, shape] : given) {
+    auto it = expected.find(key);
+    if (it == expected.end()) {
+      if (unexpected++ == 0 && first.empty()) first = "'" + key + "' is not in it";
+    } else if (it->second != shape) {
+      throw Error(SINSR_ERR_UNSUPPORTED, what + ": '" + key + "' is " + describe_shape(shape) + " in the weights, " +
+                                             describe_shape(it->second) + " in the network the shapes describe");
+    }
+  }
+  for (const auto& [key, shape] : expected)
+    if (!given.count(key) && !(optional && optional(key)))
+      if (missing++ == 0 && first.empty()) first = "the weights lack '" + key + "'";
+  if (unexpected + missing > 0)
+    throw Error(SINSR_ERR_UNSUPPORTED, what + ": the weights are not the network the shapes describe (" + first + "; " +
+                                           std::to_string(unexpected) + " unexpected and " + std::to_string(missing) +
+                                           " missing entries)");
+}
+
+sinsr_status* detail::detect_config(DetectFn detect, const sinsr_tensor_shape* const* entries, size_t count,
+                                    sinsr_text_writer write, void* user) noexcept {
+  // No prefix: the class's own message ("not a UNetModelSwin state dict: ...") is the answer.
+  return guard("", [&] {
+    require(write != nullptr, SINSR_ERR_INVALID_ARGUMENT, "detect_config: write is null");
+    require(count == 0 || entries != nullptr, SINSR_ERR_INVALID_ARGUMENT, "detect_config: entries is null");
+    ShapeMap shapes;
+    for (size_t i = 0; i < count; ++i) {
+      const sinsr_tensor_shape* e = entries[i];
+      require(SINSR_HAS_FIELD(e, sinsr_tensor_shape, shape), SINSR_ERR_ABI,
+              "detect_config: entry " + std::to_string(i) + " is null or its struct_size is too small");
+      require(e->name != nullptr && e->ndim >= 0 && e->ndim <= 64 && (e->ndim == 0 || e->shape != nullptr),
+              SINSR_ERR_INVALID_ARGUMENT, "detect_config: entry " + std::to_string(i) + " has no name or shape");
+      shapes[e->name] = std::vector<int64_t>(e->shape, e->shape + e->ndim);
+    }
+    Detection d = detect(shapes);
+    nlohmann::ordered_json out = {{"config", d.config}, {"assumed", d.assumed}};
+    if (!d.assumed_from.empty()) out["assumed_from"] = d.assumed_from;
+    const std::string text = out.dump();
+    write(user, text.c_str());
+  });
+}
+
 sinsr_status* plugin_entry(const sinsr_host_api* host_api, const sinsr_plugin_info** out, const char* name,
                            const char* version, void (*register_fn)(PluginBuilder&)) noexcept {
   if (host_api == nullptr || host_api->struct_size < offsetof(sinsr_host_api, log) ||

@@ -53,7 +53,16 @@ FROZEN(sinsr_backbone_vtable, set_training, 88);
 FROZEN(sinsr_backbone_vtable, to, 96);
 // ABI 1.1
 FROZEN(sinsr_backbone_vtable, timestep_kind, 104);
-FROZEN_SIZE_AT_LEAST(sinsr_backbone_vtable, 112);
+// ABI 1.2
+FROZEN(sinsr_backbone_vtable, detect_config, 112);
+FROZEN_SIZE_AT_LEAST(sinsr_backbone_vtable, 120);
+
+// ABI 1.2
+FROZEN(sinsr_tensor_shape, struct_size, 0);
+FROZEN(sinsr_tensor_shape, name, 8);
+FROZEN(sinsr_tensor_shape, ndim, 16);
+FROZEN(sinsr_tensor_shape, shape, 24);
+FROZEN_SIZE_AT_LEAST(sinsr_tensor_shape, 32);
 
 FROZEN(sinsr_codec_info, struct_size, 0);
 FROZEN(sinsr_codec_info, downscale, 8);
@@ -69,14 +78,25 @@ FROZEN(sinsr_codec_vtable, info, 32);
 FROZEN(sinsr_codec_vtable, encode, 40);
 FROZEN(sinsr_codec_vtable, decode, 48);
 FROZEN(sinsr_codec_vtable, to, 56);
-FROZEN_SIZE_AT_LEAST(sinsr_codec_vtable, 64);
+// ABI 1.2
+FROZEN(sinsr_codec_vtable, detect_config, 64);
+FROZEN_SIZE_AT_LEAST(sinsr_codec_vtable, 72);
 
 FROZEN(sinsr_sample_callbacks, struct_size, 0);
 FROZEN(sinsr_sample_callbacks, user, 8);
 FROZEN(sinsr_sample_callbacks, denoise, 16);
 FROZEN(sinsr_sample_callbacks, noise, 24);
 FROZEN(sinsr_sample_callbacks, progress, 32);
-FROZEN_SIZE_AT_LEAST(sinsr_sample_callbacks, 40);
+// ABI 1.2
+FROZEN(sinsr_sample_callbacks, uniform, 40);
+FROZEN_SIZE_AT_LEAST(sinsr_sample_callbacks, 48);
+
+// ABI 1.2
+FROZEN(sinsr_training_example, struct_size, 0);
+FROZEN(sinsr_training_example, x_in, 8);
+FROZEN(sinsr_training_example, t, 16);
+FROZEN(sinsr_training_example, target, 24);
+FROZEN_SIZE_AT_LEAST(sinsr_training_example, 32);
 
 FROZEN(sinsr_sampler_vtable, struct_size, 0);
 FROZEN(sinsr_sampler_vtable, create, 8);
@@ -90,7 +110,9 @@ FROZEN(sinsr_sampler_vtable, scale_input, 64);
 // ABI 1.1
 FROZEN(sinsr_sampler_vtable, respace, 72);
 FROZEN(sinsr_sampler_vtable, timestep_kind, 80);
-FROZEN_SIZE_AT_LEAST(sinsr_sampler_vtable, 88);
+// ABI 1.2
+FROZEN(sinsr_sampler_vtable, training_example, 88);
+FROZEN_SIZE_AT_LEAST(sinsr_sampler_vtable, 96);
 
 FROZEN(sinsr_loss_vtable, struct_size, 0);
 FROZEN(sinsr_loss_vtable, create, 8);

@@ -18,9 +18,11 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -115,8 +117,37 @@ struct ComponentMeta {
   uint32_t flags = 0;              // SINSR_COMPONENT_* bits
 };
 
+// ---- architecture detection (ABI 1.2 detect_config) -------------------------------------
+
+// A state dict's names and shapes, without data (wrapper prefixes such as "module." stripped).
+using ShapeMap = std::map<std::string, std::vector<int64_t>>;
+
+// What a network class says about a state dict: the config its constructor takes to build a
+// network with exactly these names and shapes, and the config keys the shapes cannot tell
+// (nested keys as "a.b"), set to the values of `assumed_from`. Keys keep their order.
+struct Detection {
+  nlohmann::ordered_json config = nlohmann::ordered_json::object();
+  std::vector<std::string> assumed;
+  std::string assumed_from;  // e.g. "the official SinSR.yaml"; may be empty
+};
+
+// For detect(): checks that the network a detected config builds (`expected`, its names and
+// shapes) is exactly the one `given` describes; entries for which `optional` is true (buffers
+// the network recomputes) may be absent from `given`. Otherwise throws
+// Error(SINSR_ERR_UNSUPPORTED, "<what>: <the first difference>").
+void check_detected(const ShapeMap& given, const ShapeMap& expected, const std::string& what,
+                    const std::function<bool(const std::string&)>& optional = nullptr);
+// "[640, 160]"
+std::string describe_shape(const std::vector<int64_t>& shape);
+
 // A network f(x, cond, t). Override module() and forward(); the SDK provides tapes, state
 // listing, gradients, train/eval and checkpoint loading through sinsr::ckpt.
+//
+// Optionally, a class that can recognise its own checkpoints declares
+//   static sinsr::sdk::Detection detect(const sinsr::sdk::ShapeMap& shapes);
+// (the same for a Codec): add_backbone / add_codec pick it up and publish it as the table's
+// detect_config. It throws Error(SINSR_ERR_NOT_FOUND) when the keys are not its network's and
+// Error(SINSR_ERR_UNSUPPORTED) for a variant of its network it cannot build.
 class Backbone {
  public:
   virtual ~Backbone() = default;
@@ -216,6 +247,26 @@ template <class T>
 sinsr_status* loss_create(const char* c, sinsr_loss** out) {
   return create_loss(&construct<Loss, T>, c, out);
 }
+
+// detect_config over a class's static detect(): converts the entries, writes the JSON answer.
+using DetectFn = Detection (*)(const ShapeMap&);
+sinsr_status* detect_config(DetectFn detect, const sinsr_tensor_shape* const* entries, size_t count,
+                            sinsr_text_writer write, void* user) noexcept;
+template <class T, class = void>
+struct has_detect : std::false_type {};
+template <class T>
+struct has_detect<T, std::void_t<decltype(static_cast<DetectFn>(&T::detect))>> : std::true_type {};
+template <class T>
+sinsr_status* detect_entry(const sinsr_tensor_shape* const* entries, size_t count, sinsr_text_writer write,
+                           void* user) {
+  return detect_config(static_cast<DetectFn>(&T::detect), entries, count, write, user);
+}
+// The table entry for T: NULL when T has no static detect().
+template <class T>
+sinsr_detect_config_fn detect_entry_of() {
+  if constexpr (has_detect<T>::value) return &detect_entry<T>;
+  else return nullptr;
+}
 }  // namespace detail
 
 class PluginBuilder {
@@ -223,11 +274,12 @@ class PluginBuilder {
   // T is constructed from the component's JSON config (parsed, defaults not applied).
   template <class T>
   PluginBuilder& add_backbone(ComponentMeta meta) {
-    return add(SINSR_KIND_BACKBONE, std::move(meta), backbone_vtable(&detail::backbone_create<T>));
+    return add(SINSR_KIND_BACKBONE, std::move(meta),
+               backbone_vtable(&detail::backbone_create<T>, detail::detect_entry_of<T>()));
   }
   template <class T>
   PluginBuilder& add_codec(ComponentMeta meta) {
-    return add(SINSR_KIND_CODEC, std::move(meta), codec_vtable(&detail::codec_create<T>));
+    return add(SINSR_KIND_CODEC, std::move(meta), codec_vtable(&detail::codec_create<T>, detail::detect_entry_of<T>()));
   }
   template <class T>
   PluginBuilder& add_sampler(ComponentMeta meta) {
@@ -245,8 +297,11 @@ class PluginBuilder {
   const sinsr_plugin_info* finish(const char* plugin_name, const char* plugin_version);
 
  private:
-  static const void* backbone_vtable(sinsr_status* (*create)(const char*, sinsr_backbone**));
-  static const void* codec_vtable(sinsr_status* (*create)(const char*, sinsr_codec**));
+  // detect: the ABI 1.2 detect_config entry, or NULL.
+  static const void* backbone_vtable(sinsr_status* (*create)(const char*, sinsr_backbone**),
+                                     sinsr_detect_config_fn detect = nullptr);
+  static const void* codec_vtable(sinsr_status* (*create)(const char*, sinsr_codec**),
+                                  sinsr_detect_config_fn detect = nullptr);
   static const void* sampler_vtable(sinsr_status* (*create)(const char*, sinsr_sampler**));
   static const void* loss_vtable(sinsr_status* (*create)(const char*, sinsr_loss**));
   PluginBuilder& add(int32_t kind, ComponentMeta meta, const void* vtable);

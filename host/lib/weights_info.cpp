@@ -1,0 +1,296 @@
+#include "weights_info.hpp"
+
+#include <sinsr/checkpoint.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+
+namespace sinsr {
+namespace host {
+namespace {
+
+using sdk::Error;
+using sdk::require;
+using ordered_json = nlohmann::ordered_json;
+
+// As sinsr::ckpt names state-dict entries: wrapper prefixes stripped.
+std::string strip_prefixes(std::string name) {
+  for (const char* prefix : {"module.", "_orig_mod."})
+    while (name.rfind(prefix, 0) == 0) name = name.substr(std::strlen(prefix));
+  return name;
+}
+
+json parse_components(const std::string& text, const std::string& path) {
+  json j;
+  try {
+    j = config::parse(text, path + ": " + kComponentsKey);
+  } catch (const Error& e) {
+    throw Error(SINSR_ERR_FORMAT, e.what());
+  }
+  require(j.is_object(), SINSR_ERR_FORMAT, path + ": '" + kComponentsKey + "' is not a JSON object");
+  return j;
+}
+
+// A safetensors file: 8-byte little-endian header size, then a JSON header. Reads only the
+// header; false when the file is not one.
+bool safetensors_header(const std::string& path, json& header) {
+  std::ifstream in(path, std::ios::binary);
+  require(bool(in), SINSR_ERR_IO, path + ": cannot open");
+  unsigned char head[9];
+  if (!in.read(reinterpret_cast<char*>(head), 9) || head[8] != '{') return false;
+  uint64_t size = 0;
+  for (int i = 7; i >= 0; --i) size = (size << 8) | head[i];
+  in.seekg(0, std::ios::end);
+  const uint64_t file_size = uint64_t(in.tellg());
+  require(size <= ckpt::limits::kMaxSafetensorsHeaderBytes && size <= file_size - 8, SINSR_ERR_FORMAT,
+          path + ": safetensors header size " + std::to_string(size) + " is beyond the file or the limit");
+  std::string text(size, '\0');
+  in.seekg(8);
+  require(bool(in.read(&text[0], std::streamsize(size))), SINSR_ERR_IO, path + ": cannot read the safetensors header");
+  try {
+    header = config::parse(text, path + " (safetensors header)");  // bounded depth and size
+  } catch (const Error& e) {
+    throw Error(SINSR_ERR_FORMAT, e.what());
+  }
+  require(header.is_object(), SINSR_ERR_FORMAT, path + ": the safetensors header is not a JSON object");
+  return true;
+}
+
+bool all_tensors(const c10::impl::GenericDict& d) {
+  if (d.size() == 0) return false;
+  for (auto& kv : d)
+    if (!kv.key().isString() || !kv.value().isTensor()) return false;
+  return true;
+}
+
+sinsr_detect_config_fn detect_of(const Component& c) {
+  const void* vt = c.desc->vtable;
+  if (vt == nullptr) return nullptr;
+  if (c.kind() == SINSR_KIND_BACKBONE) {
+    auto* t = static_cast<const sinsr_backbone_vtable*>(vt);
+    return SINSR_HAS_FIELD(t, sinsr_backbone_vtable, detect_config) ? t->detect_config : nullptr;
+  }
+  if (c.kind() == SINSR_KIND_CODEC) {
+    auto* t = static_cast<const sinsr_codec_vtable*>(vt);
+    return SINSR_HAS_FIELD(t, sinsr_codec_vtable, detect_config) ? t->detect_config : nullptr;
+  }
+  return nullptr;
+}
+
+// "key=value" for every leaf of `config` not in `skip` (nested objects flattened to their leaves).
+void describe(const ordered_json& config, const std::string& path, const std::vector<std::string>& skip,
+              std::string& out) {
+  for (auto it = config.begin(); it != config.end(); ++it) {
+    const std::string key = path.empty() ? it.key() : path + "." + it.key();
+    if (it->is_object()) {
+      describe(*it, key, skip, out);
+    } else if (std::find(skip.begin(), skip.end(), key) == skip.end()) {
+      out += " " + it.key() + "=" + it->dump();
+    }
+  }
+}
+
+// The value at a dotted path ("ddconfig.resolution"), or null.
+ordered_json at_path(const ordered_json& j, const std::string& path) {
+  const ordered_json* p = &j;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = path.find('.', start);
+    const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!p->is_object() || !p->contains(key)) return nullptr;
+    p = &(*p)[key];
+    if (dot == std::string::npos) return *p;
+    start = dot + 1;
+  }
+}
+
+std::string describe_stored(const json& stored) {
+  std::string s;
+  for (const char* kind : {"backbone", "codec", "sampler"}) {
+    auto it = stored.find(kind);
+    std::string what = "none";
+    if (it != stored.end() && it->is_object() && it->contains("name") && (*it)["name"].is_string()) {
+      what = (*it)["name"].get<std::string>();
+      if (it->contains("model") && (*it)["model"].is_string())
+        what += " (model " + (*it)["model"].get<std::string>() + ")";
+      if (it->contains("steps") && (*it)["steps"].is_number_integer())
+        what += " (" + std::to_string((*it)["steps"].get<int64_t>()) + " step" +
+                ((*it)["steps"].get<int64_t>() == 1 ? ")" : "s)");
+    }
+    s += std::string(s.empty() ? "" : ", ") + kind + " " + what;
+  }
+  if (stored.contains("scale") && stored["scale"].is_number_integer())
+    s += ", scale " + std::to_string(stored["scale"].get<int64_t>());
+  return s;
+}
+
+}  // namespace
+
+sdk::ShapeMap read_shapes(const std::string& path, json* stored_components) {
+  if (stored_components) *stored_components = nullptr;
+  sdk::ShapeMap shapes;
+  json header;
+  if (safetensors_header(path, header)) {
+    for (auto it = header.begin(); it != header.end(); ++it) {
+      if (it.key() == "__metadata__") {
+        if (stored_components && it->is_object() && it->contains(kComponentsKey) && (*it)[kComponentsKey].is_string())
+          *stored_components = parse_components((*it)[kComponentsKey].get<std::string>(), path);
+        continue;
+      }
+      auto shape = it->is_object() ? it->find("shape") : it->end();
+      require(shape != it->end() && shape->is_array(), SINSR_ERR_FORMAT,
+              path + ": tensor '" + it.key() + "' has no shape");
+      std::vector<int64_t>& s = shapes[strip_prefixes(it.key())];
+      for (auto& d : *shape) {
+        require(d.is_number_integer() && d.get<int64_t>() >= 0, SINSR_ERR_FORMAT,
+                path + ": tensor '" + it.key() + "' has a bad shape");
+        s.push_back(d.get<int64_t>());
+      }
+    }
+    return shapes;
+  }
+
+  c10::IValue root = ckpt::read_file(path);
+  require(root.isGenericDict(), SINSR_ERR_FORMAT, path + ": top level is not a dict");
+  auto dict = root.toGenericDict();
+  auto stored = dict.find(c10::IValue(std::string(kComponentsKey)));
+  if (stored_components && stored != dict.end() && stored->value().isString())
+    *stored_components = parse_components(stored->value().toStringRef(), path);
+  // The state dict where sinsr::ckpt::read_state_dict finds it: the top level, or the first of
+  // the usual nesting keys.
+  c10::optional<c10::impl::GenericDict> chosen;
+  if (all_tensors(dict)) {
+    chosen = dict;
+  } else {
+    for (const char* k : {"state_dict", "params_ema", "ema", "model", "model_state_dict", "net", "params", "network"}) {
+      auto it = dict.find(c10::IValue(std::string(k)));
+      if (it != dict.end() && it->value().isGenericDict() && all_tensors(it->value().toGenericDict())) {
+        chosen = it->value().toGenericDict();
+        break;
+      }
+    }
+  }
+  if (!chosen) {
+    // Let the reader say why (or find what this shortcut missed).
+    for (auto& [name, t] : ckpt::read_state_dict(path)) shapes[name] = t.sizes().vec();
+    return shapes;
+  }
+  for (auto& kv : *chosen) shapes[strip_prefixes(kv.key().toStringRef())] = kv.value().toTensor().sizes().vec();
+  return shapes;
+}
+
+WeightsInfo weights_info(const Runtime& runtime, int32_t kind, const std::string& path) {
+  require(kind == SINSR_KIND_BACKBONE || kind == SINSR_KIND_CODEC, SINSR_ERR_INVALID_ARGUMENT,
+          "weights_info: kind must be backbone or codec");
+  const std::string kind_name = sinsr_kind_name(kind);
+  WeightsInfo info;
+  json stored;
+  const sdk::ShapeMap shapes = read_shapes(path, &stored);
+
+  if (stored.is_object()) {
+    info.source = "stored";
+    info.components = stored;
+    auto part = stored.find(kind_name);
+    if (part != stored.end() && part->is_object()) {
+      if (part->contains("name") && (*part)["name"].is_string()) info.component = (*part)["name"].get<std::string>();
+      if (part->contains("config") && (*part)["config"].is_object()) info.config = (*part)["config"];
+    }
+    info.summary = "stored: " + describe_stored(stored);
+    return info;
+  }
+
+  // The ABI sees the shapes as an array of pointers to entries that point into `shapes`.
+  std::vector<sinsr_tensor_shape> entries;
+  entries.reserve(shapes.size());
+  for (const auto& [name, shape] : shapes) {
+    sinsr_tensor_shape e{};
+    e.struct_size = sizeof(e);
+    e.name = name.c_str();
+    e.ndim = int32_t(shape.size());
+    e.shape = shape.data();
+    entries.push_back(e);
+  }
+  std::vector<const sinsr_tensor_shape*> pointers;
+  for (const auto& e : entries) pointers.push_back(&e);
+
+  std::vector<std::string> answers;
+  for (const auto& c : runtime.components()) {
+    if (c->kind() != kind) continue;
+    sinsr_detect_config_fn detect = detect_of(*c);
+    if (detect == nullptr) continue;  // a model (no table of its own: its base answers) or no detection
+    std::string text;
+    sinsr_status* status = detect(
+        pointers.data(), pointers.size(),
+        [](void* user, const char* t) { *static_cast<std::string*>(user) = t ? t : ""; }, &text);
+    if (status != nullptr) {
+      const sinsr_host_api* api = host_api();
+      answers.push_back(c->name() + ": " + (api->status_message(status) ? api->status_message(status) : "refused"));
+      api->status_release(status);
+      continue;
+    }
+    ordered_json answer;
+    try {
+      answer = ordered_json::parse(text);
+    } catch (const std::exception& e) {
+      answers.push_back(c->name() + ": unreadable answer (" + e.what() + ")");
+      continue;
+    }
+    if (!answer.is_object() || !answer.contains("config") || !answer["config"].is_object()) {
+      answers.push_back(c->name() + ": answer without a config object");
+      continue;
+    }
+    info.source = "detected";
+    info.component = c->name();
+    info.config = json::parse(answer["config"].dump());
+    if (answer.contains("assumed") && answer["assumed"].is_array())
+      for (auto& k : answer["assumed"])
+        if (k.is_string()) info.assumed.push_back(k.get<std::string>());
+    if (answer.contains("assumed_from") && answer["assumed_from"].is_string())
+      info.assumed_from = answer["assumed_from"].get<std::string>();
+    info.summary = "detected: " + info.component;
+    describe(answer["config"], "", info.assumed, info.summary);
+    if (!info.assumed.empty()) {
+      info.summary += info.assumed_from.empty() ? " (assumed:" : " (assumed from " + info.assumed_from + ":";
+      for (size_t i = 0; i < info.assumed.size(); ++i) {
+        const std::string& k = info.assumed[i];
+        info.summary += (i ? ", " : " ") + k.substr(k.rfind('.') + 1) + "=" + at_path(answer["config"], k).dump();
+      }
+      info.summary += ")";
+    }
+    return info;
+  }
+  info.summary = path + ": no stored configs, and no loaded " + kind_name + " recognises its weights";
+  if (!answers.empty()) {
+    info.summary += " (";
+    for (size_t i = 0; i < answers.size(); ++i) info.summary += (i ? "; " : "") + answers[i];
+    info.summary += ")";
+  }
+  return info;
+}
+
+json stored_component(const Runtime& runtime, int32_t kind, const std::string& name, const json& config) {
+  auto c = runtime.find(kind, name);  // a shipped model comes back resolved onto its base
+  // What the component is created with: its default config under the caller's.
+  json merged = c->default_config();
+  if (!merged.is_object()) merged = json::object();
+  if (config.is_object())
+    for (auto it = config.begin(); it != config.end(); ++it) merged[it.key()] = it.value();
+  std::string base = name;
+  for (const auto& raw : runtime.components())
+    if (raw->kind() == kind && raw->name() == name && !raw->base().empty()) base = raw->base();
+  // A "config_file" (or an official config inline) becomes the params the component reads.
+  const char* section = kind == SINSR_KIND_BACKBONE ? "model" : kind == SINSR_KIND_CODEC ? "autoencoder" : "diffusion";
+  const auto known = config::schema_keys(c->desc->config_schema ? c->desc->config_schema : "{}");
+  namespace official = config::official;
+  const official::Section s = kind == SINSR_KIND_BACKBONE ? official::Section::Model
+                              : kind == SINSR_KIND_CODEC  ? official::Section::Autoencoder
+                                                          : official::Section::Diffusion;
+  json resolved = known.empty() ? config::resolve(merged, section) : official::params(merged, s, known);
+  json out = {{"name", base}, {"config", resolved}};
+  if (base != name) out["model"] = name;
+  return out;
+}
+
+}  // namespace host
+}  // namespace sinsr
