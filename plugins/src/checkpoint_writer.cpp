@@ -4,10 +4,12 @@
 
 #include <caffe2/serialize/inline_container.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 namespace sinsr {
@@ -141,20 +143,26 @@ class Pickler {
 
 }  // namespace
 
-// Temporary file in the same directory, fsync, rename: a crash never leaves a torn file.
+// Temporary file in the same directory, fsync, rename: a crash never leaves a torn file, and
+// the previous file stays whole until the new one is complete.
 void write_atomic(const std::string& path, const c10::IValue& value) {
   Pickler p;
   p.dump(value);
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
+  // pid + counter: two threads (or processes) saving the same path never share a temporary.
+  static std::atomic<unsigned> counter{0};
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  try {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     if (!f) throw Error(SINSR_ERR_IO, path + ": cannot open " + tmp + " for writing");
     bool ok = true;
     {
+      // A failed write is remembered, not reported to LibTorch's writer: it would throw, and
+      // its destructor then finishes the archive and throws again, which terminates the process
+      // (found by the disk-full test). The error is raised once the writer is gone.
       caffe2::serialize::PyTorchStreamWriter writer([&](const void* buf, size_t n) -> size_t {
-        f.write(static_cast<const char*>(buf), std::streamsize(n));
+        if (ok) f.write(static_cast<const char*>(buf), std::streamsize(n));
         if (!f) ok = false;
-        return ok ? n : 0;
+        return n;
       });
       writer.writeRecord("data.pkl", p.out.data(), p.out.size());
       for (size_t k = 0; k < p.storages.size(); ++k) {
@@ -164,11 +172,13 @@ void write_atomic(const std::string& path, const c10::IValue& value) {
       writer.writeEndOfFile();
     }
     f.flush();
-    if (!f || !ok) {
-      f.close();
-      std::remove(tmp.c_str());
-      throw Error(SINSR_ERR_IO, path + ": write failed (disk full?)");
-    }
+    if (!f || !ok) throw Error(SINSR_ERR_IO, path + ": write failed (disk full?)");
+  } catch (const Error&) {
+    std::remove(tmp.c_str());
+    throw;
+  } catch (const std::exception& e) {  // LibTorch's writer reports a failed write as c10::Error
+    std::remove(tmp.c_str());
+    throw Error(SINSR_ERR_IO, path + ": write failed: " + e.what());
   }
   if (FILE* fh = std::fopen(tmp.c_str(), "rb")) {
     ::fsync(fileno(fh));
@@ -177,6 +187,13 @@ void write_atomic(const std::string& path, const c10::IValue& value) {
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());
     throw Error(SINSR_ERR_IO, path + ": cannot replace the file");
+  }
+  // The rename itself reaches the disk with the folder's entry.
+  const std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/') + 1);
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
   }
 }
 
