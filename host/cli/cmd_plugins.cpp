@@ -23,15 +23,11 @@ const char* safety_name(int32_t mode) {
   }
 }
 
-std::string abi_text(uint32_t v) {
-  return std::to_string(SINSR_VERSION_GET_MAJOR(v)) + "." + std::to_string(SINSR_VERSION_GET_MINOR(v));
-}
-
 nlohmann::json describe(const host::Component& c, bool with_schema) {
   nlohmann::json j = {{"kind", sinsr_kind_name(c.kind())},
                       {"name", c.name()},
                       {"version", c.desc->version ? c.desc->version : ""},
-                      {"abi_version", abi_text(c.abi_version)},
+                      {"abi_version", host::version_string(c.abi_version)},
                       {"thread_safety", safety_name(c.desc->thread_safety)},
                       {"plugin", c.plugin_name},
                       {"file", c.file},
@@ -98,7 +94,8 @@ int cmd_plugins(const Args& args) {
     for (const auto& c : comps)
       std::cout << std::left << std::setw(10) << sinsr_kind_name(c->kind()) << std::setw(16) << c->name()
                 << std::setw(10) << (c->desc->version ? c->desc->version : "") << std::setw(6)
-                << abi_text(c->abi_version) << std::setw(14) << safety_name(c->desc->thread_safety) << c->file << "\n";
+                << host::version_string(c->abi_version) << std::setw(14) << safety_name(c->desc->thread_safety)
+                << c->file << "\n";
     if (comps.empty()) std::cout << "(no plugins found; use --plugin FILE or SINSR_PLUGIN_PATH)\n";
     return 0;
   }

@@ -1,4 +1,6 @@
-#include "runtime.hpp"
+// The plugin loader (libraries checked against this host's ABI) and the registry of their
+// components, with shipped models resolved onto their base.
+#include "registry.hpp"
 
 #include <sinsr/config.hpp>
 
@@ -8,25 +10,14 @@
 
 #include <dlfcn.h>
 
-#if defined(SINSR_WITH_CUDA)
-#include <c10/cuda/CUDAStream.h>
-#endif
-
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <sstream>
 #include <thread>
 
 namespace fs = std::filesystem;
-
-struct sinsr_status {
-  int32_t code;
-  std::string message;
-};
 
 namespace sinsr {
 namespace host {
@@ -34,38 +25,6 @@ namespace {
 
 using sdk::Error;
 using sdk::require;
-
-sinsr_status g_out_of_memory{SINSR_ERR_OUT_OF_MEMORY, "out of memory"};
-
-sinsr_status* status_create(int32_t code, const char* message) {
-  try {
-    return new sinsr_status{code == SINSR_OK ? SINSR_ERR_RUNTIME : code, message ? message : ""};
-  } catch (...) {
-    return &g_out_of_memory;  // static: status_release never frees it
-  }
-}
-int32_t status_code(const sinsr_status* s) { return s ? s->code : SINSR_OK; }
-const char* status_message(const sinsr_status* s) { return s ? s->message.c_str() : ""; }
-void status_release(sinsr_status* s);
-
-void log_message(int32_t level, const char* source, const char* message) {
-  static const char* names[] = {"debug", "info", "warning", "error"};
-  if (level < SINSR_LOG_INFO) return;
-  const char* name = (level >= 0 && level <= 3) ? names[level] : "log";
-  std::fprintf(stderr, "[%s] %s: %s\n", name, source ? source : "plugin", message ? message : "");
-}
-
-const sinsr_host_api kHostApi = {sizeof(sinsr_host_api), SINSR_ABI_VERSION, &status_create, &status_code,
-                                 &status_message, &status_release, &log_message};
-
-void status_release(sinsr_status* s) {
-  if (s != &g_out_of_memory) delete s;
-}
-
-// The host's copy of the SDK reports through the same table the plugins get.
-struct InstallHost {
-  InstallHost() { sdk::set_host(&kHostApi); }
-} install_host;
 
 // v1 sizes: what a struct must at least hold for this host to use it.
 constexpr size_t kInfoV1 = offsetof(sinsr_plugin_info, components) + sizeof(void*);
@@ -81,10 +40,6 @@ size_t vtable_v1_size(int32_t kind) {
   }
 }
 
-std::string version_text(uint32_t v) {
-  return std::to_string(SINSR_VERSION_GET_MAJOR(v)) + "." + std::to_string(SINSR_VERSION_GET_MINOR(v));
-}
-
 bool looks_like_shared_library(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   char magic[4] = {0, 0, 0, 0};
@@ -93,14 +48,16 @@ bool looks_like_shared_library(const std::string& path) {
 }
 
 std::string take_message(sinsr_status* st) {
-  std::string m = status_message(st);
-  status_release(st);
+  std::string m = host_api()->status_message(st);
+  host_api()->status_release(st);
   return m;
 }
 
 }  // namespace
 
-const sinsr_host_api* host_api() { return &kHostApi; }
+std::string version_string(uint32_t v) {
+  return std::to_string(SINSR_VERSION_GET_MAJOR(v)) + "." + std::to_string(SINSR_VERSION_GET_MINOR(v));
+}
 
 // ---- components ------------------------------------------------------------------------
 
@@ -191,12 +148,12 @@ void Runtime::load_file(const std::string& path_in) {
   const sinsr_plugin_info* info = nullptr;
   sinsr_status* st = nullptr;
   try {
-    st = entry(&kHostApi, &info);
+    st = entry(host_api(), &info);
   } catch (...) {
     throw Error(SINSR_ERR_RUNTIME, path + ": plugin entry threw an exception across the C ABI");
   }
   if (st) {
-    int32_t code = status_code(st);
+    int32_t code = host_api()->status_code(st);
     throw Error(static_cast<sinsr_code>(code), path + ": plugin refused to load: " + take_message(st));
   }
   if (info == nullptr) throw Error(SINSR_ERR_ABI, path + ": plugin entry returned no descriptor");
@@ -204,11 +161,11 @@ void Runtime::load_file(const std::string& path_in) {
     throw Error(SINSR_ERR_ABI, path + ": plugin descriptor struct too small (" + std::to_string(info->struct_size) +
                                    " bytes, ABI 1.0 needs " + std::to_string(kInfoV1) + ")");
   if (SINSR_VERSION_GET_MAJOR(info->abi_version) != SINSR_ABI_VERSION_MAJOR)
-    throw Error(SINSR_ERR_ABI, path + ": plugin built for ABI " + version_text(info->abi_version) +
-                                   ", this host implements ABI " + version_text(SINSR_ABI_VERSION));
+    throw Error(SINSR_ERR_ABI, path + ": plugin built for ABI " + version_string(info->abi_version) +
+                                   ", this host implements ABI " + version_string(SINSR_ABI_VERSION));
   if (info->min_abi_version > SINSR_ABI_VERSION)
-    throw Error(SINSR_ERR_ABI, path + ": plugin needs host ABI " + version_text(info->min_abi_version) +
-                                   " or newer, this host implements ABI " + version_text(SINSR_ABI_VERSION));
+    throw Error(SINSR_ERR_ABI, path + ": plugin needs host ABI " + version_string(info->min_abi_version) +
+                                   " or newer, this host implements ABI " + version_string(SINSR_ABI_VERSION));
   if (info->num_components > 0 && info->components == nullptr)
     throw Error(SINSR_ERR_FORMAT, path + ": descriptor lists components but no array");
   library->info = info;
@@ -411,6 +368,15 @@ std::shared_ptr<Component> Runtime::find(int32_t kind, const std::string& name) 
                                        "' (loaded: " + (available.empty() ? "none" : available) + ")");
 }
 
+std::string Runtime::default_backbone(const std::vector<std::string>& files) const {
+  std::string name;
+  for (const auto& f : files)
+    for (const auto& c : from_file(f))
+      if (c->kind() == SINSR_KIND_BACKBONE) name = c->name();
+  if (!name.empty()) return name;
+  return find_or_null(SINSR_KIND_BACKBONE, kDefaultModel) ? kDefaultModel : kFallbackBackbone;
+}
+
 std::vector<std::shared_ptr<Component>> Runtime::from_file(const std::string& path) const {
   std::error_code ec;
   std::string abs = fs::absolute(path, ec).lexically_normal().string();
@@ -419,472 +385,6 @@ std::vector<std::shared_ptr<Component>> Runtime::from_file(const std::string& pa
   for (const auto& c : components_)
     if (c->file == abs) out.push_back(c);
   return out;
-}
-
-// ---- handles ---------------------------------------------------------------------------
-
-CallLock::CallLock(const Component& c) {
-  if (c.desc->thread_safety == SINSR_THREAD_SERIAL) mutex_ = c.serial;
-  else if (c.desc->thread_safety == SINSR_THREAD_PER_INSTANCE) mutex_ = std::make_shared<std::mutex>();
-}
-
-std::unique_lock<std::mutex> CallLock::lock() const {
-  return mutex_ ? std::unique_lock<std::mutex>(*mutex_) : std::unique_lock<std::mutex>();
-}
-
-Tape::~Tape() {
-  if (tape_ && release_) release_(tape_);
-}
-
-sinsr_call_options call_options_for(const at::Tensor& t) {
-  sinsr_call_options o{};
-  o.struct_size = sizeof(o);
-  o.cuda_stream = nullptr;
-#if defined(SINSR_WITH_CUDA)
-  // The ABI never assumes a stream: a plugin runs on the one the host is using.
-  if (t.defined() && t.is_cuda()) o.cuda_stream = c10::cuda::getCurrentCUDAStream(t.device().index()).stream();
-#else
-  (void)t;
-#endif
-  return o;
-}
-
-std::string TimestepKind::describe() const {
-  if (kind == SINSR_TIMESTEP_INDEX) return "int64 step indices";
-  if (kind == SINSR_TIMESTEP_NOISE_LEVEL) return "noise levels in '" + unit + "'";
-  return "timesteps of unknown kind " + std::to_string(kind);
-}
-
-namespace {
-
-using sdk::from_dlpack;
-using sdk::throw_if_error;
-using sdk::to_dlpack;
-
-template <class VT>
-const VT* vtable_of(const Component& c, int32_t kind) {
-  require(c.kind() == kind, SINSR_ERR_INVALID_ARGUMENT,
-          "component '" + c.name() + "' is a " + sinsr_kind_name(c.kind()) + ", not a " + sinsr_kind_name(kind));
-  return static_cast<const VT*>(c.desc->vtable);
-}
-
-std::string ctx(const Component& c, const char* what) { return c.name() + " " + what; }
-
-DLDevice dl_device(c10::Device d) {
-  DLDevice out;
-  out.device_type = d.is_cuda() ? kDLCUDA : kDLCPU;
-  out.device_id = d.has_index() ? d.index() : 0;
-  return out;
-}
-
-DLDataType dl_dtype(at::ScalarType t) {
-  DLDataType d;
-  d.lanes = 1;
-  switch (t) {
-    case at::kHalf: d.code = kDLFloat; d.bits = 16; break;
-    case at::kBFloat16: d.code = kDLBfloat; d.bits = 16; break;
-    case at::kDouble: d.code = kDLFloat; d.bits = 64; break;
-    case at::kFloat: d.code = kDLFloat; d.bits = 32; break;
-    default:
-      throw Error(SINSR_ERR_INVALID_ARGUMENT, std::string("models run in float16, bfloat16, float32 or float64, not ") +
-                                                  c10::toString(t));
-  }
-  return d;
-}
-
-// A timestep_kind() answer, checked: a known kind, and a unit for noise levels.
-TimestepKind timestep_kind_of(const Component& c, const sinsr_timestep_info& info) {
-  const std::string who = std::string(sinsr_kind_name(c.kind())) + " '" + c.name() + "'";
-  TimestepKind k;
-  k.kind = info.kind;
-  if (info.kind == SINSR_TIMESTEP_INDEX) return k;
-  require(info.kind == SINSR_TIMESTEP_NOISE_LEVEL, SINSR_ERR_FORMAT,
-          who + " declares an unknown timestep kind " + std::to_string(info.kind));
-  require(info.unit != nullptr && *info.unit != '\0', SINSR_ERR_FORMAT,
-          who + " declares noise-level timesteps without naming their unit");
-  k.unit = info.unit;
-  return k;
-}
-
-sinsr_timestep_info empty_timestep_info() {
-  sinsr_timestep_info info{};
-  info.struct_size = sizeof(info);
-  info.kind = SINSR_TIMESTEP_INDEX;
-  info.unit = nullptr;
-  return info;
-}
-
-template <class Handle, class VT, class Self>
-Self* create_instance(const Component& c, const VT* vt, const json& config) {
-  Self* self = nullptr;
-  std::string text = with_defaults(c, config).dump();
-  throw_if_error(vt->create(text.c_str(), &self), ctx(c, "create"));
-  require(self != nullptr, SINSR_ERR_RUNTIME, ctx(c, "create") + ": plugin returned no instance");
-  return self;
-}
-
-}  // namespace
-
-BackboneHandle::BackboneHandle(std::shared_ptr<Component> c, const json& config)
-    : component_(std::move(c)),
-      vt_(vtable_of<sinsr_backbone_vtable>(*component_, SINSR_KIND_BACKBONE)),
-      lock_(*component_) {
-  self_ = create_instance<BackboneHandle, sinsr_backbone_vtable, sinsr_backbone>(*component_, vt_, config);
-}
-
-BackboneHandle::~BackboneHandle() {
-  if (self_) vt_->destroy(self_);
-}
-
-void BackboneHandle::load_weights(const std::string& path, const json& options) {
-  auto l = lock_.lock();
-  std::string opts = options.dump();
-  throw_if_error(vt_->load_weights(self_, path.c_str(), opts.c_str()), ctx(*component_, "load_weights"));
-}
-
-void BackboneHandle::save_weights(const std::string& path) {
-  auto l = lock_.lock();
-  throw_if_error(vt_->save_weights(self_, path.c_str()), ctx(*component_, "save_weights"));
-}
-
-at::Tensor BackboneHandle::forward(const at::Tensor& x, const at::Tensor& cond, const at::Tensor& t) {
-  auto l = lock_.lock();
-  DLManagedTensor* out = nullptr;
-  const sinsr_call_options opts = call_options_for(x);
-  throw_if_error(vt_->forward(self_, &opts, to_dlpack(x), to_dlpack(cond), to_dlpack(t), &out, nullptr),
-                 ctx(*component_, "forward"));
-  return from_dlpack(out);
-}
-
-std::pair<at::Tensor, std::unique_ptr<Tape>> BackboneHandle::forward_train(const at::Tensor& x, const at::Tensor& cond,
-                                                                           const at::Tensor& t) {
-  auto l = lock_.lock();
-  DLManagedTensor* out = nullptr;
-  sinsr_tape* tape = nullptr;
-  const sinsr_call_options opts = call_options_for(x);
-  throw_if_error(vt_->forward(self_, &opts, to_dlpack(x), to_dlpack(cond), to_dlpack(t), &out, &tape),
-                 ctx(*component_, "forward"));
-  auto vt = vt_;
-  auto self = self_;
-  std::unique_ptr<Tape> tp(new Tape([vt, self](sinsr_tape* tt) { vt->tape_release(self, tt); }, tape));
-  return {from_dlpack(out), std::move(tp)};
-}
-
-std::pair<at::Tensor, at::Tensor> BackboneHandle::backward(std::unique_ptr<Tape> tape, const at::Tensor& grad_out,
-                                                           bool want_input_grads) {
-  require(tape != nullptr, SINSR_ERR_INVALID_ARGUMENT, "backward without a tape");
-  auto l = lock_.lock();
-  DLManagedTensor* gx = nullptr;
-  DLManagedTensor* gc = nullptr;
-  const sinsr_call_options opts = call_options_for(grad_out);
-  throw_if_error(vt_->backward(self_, &opts, tape->take(), to_dlpack(grad_out), want_input_grads ? &gx : nullptr,
-                               want_input_grads ? &gc : nullptr),
-                 ctx(*component_, "backward"));
-  return {from_dlpack(gx), from_dlpack(gc)};
-}
-
-std::vector<NamedTensor> BackboneHandle::state() {
-  auto l = lock_.lock();
-  size_t n = 0;
-  throw_if_error(vt_->state_count(self_, &n), ctx(*component_, "state_count"));
-  std::vector<NamedTensor> out;
-  out.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    sinsr_named_tensor nt{};
-    nt.struct_size = sizeof(nt);
-    throw_if_error(vt_->state_get(self_, i, &nt), ctx(*component_, "state_get"));
-    NamedTensor e;
-    e.name = nt.name ? nt.name : "";
-    e.is_parameter = nt.is_parameter != 0;
-    e.value = from_dlpack(nt.value);
-    e.grad = from_dlpack(nt.grad);
-    out.push_back(std::move(e));
-  }
-  return out;
-}
-
-void BackboneHandle::zero_grad() {
-  auto l = lock_.lock();
-  throw_if_error(vt_->zero_grad(self_), ctx(*component_, "zero_grad"));
-}
-
-void BackboneHandle::set_training(bool training) {
-  auto l = lock_.lock();
-  throw_if_error(vt_->set_training(self_, training ? 1 : 0), ctx(*component_, "set_training"));
-}
-
-void BackboneHandle::to(c10::Device device, at::ScalarType dtype) {
-  auto l = lock_.lock();
-  throw_if_error(vt_->to(self_, dl_device(device), dl_dtype(dtype)), ctx(*component_, "to"));
-}
-
-TimestepKind BackboneHandle::timestep_kind() {
-  if (!SINSR_HAS_FIELD(vt_, sinsr_backbone_vtable, timestep_kind) || vt_->timestep_kind == nullptr)
-    return TimestepKind();  // a 1.0 table: int64 step indices
-  auto l = lock_.lock();
-  sinsr_timestep_info info = empty_timestep_info();
-  throw_if_error(vt_->timestep_kind(self_, &info), ctx(*component_, "timestep_kind"));
-  return timestep_kind_of(*component_, info);
-}
-
-CodecHandle::CodecHandle(std::shared_ptr<Component> c, const json& config)
-    : component_(std::move(c)), vt_(vtable_of<sinsr_codec_vtable>(*component_, SINSR_KIND_CODEC)), lock_(*component_) {
-  self_ = create_instance<CodecHandle, sinsr_codec_vtable, sinsr_codec>(*component_, vt_, config);
-}
-
-CodecHandle::~CodecHandle() {
-  if (self_) vt_->destroy(self_);
-}
-
-void CodecHandle::load_weights(const std::string& path, const json& options) {
-  auto l = lock_.lock();
-  std::string opts = options.dump();
-  throw_if_error(vt_->load_weights(self_, path.c_str(), opts.c_str()), ctx(*component_, "load_weights"));
-}
-
-sinsr_codec_info CodecHandle::info() {
-  auto l = lock_.lock();
-  sinsr_codec_info info{};
-  info.struct_size = sizeof(info);
-  throw_if_error(vt_->info(self_, &info), ctx(*component_, "info"));
-  return info;
-}
-
-at::Tensor CodecHandle::encode(const at::Tensor& image) {
-  auto l = lock_.lock();
-  DLManagedTensor* out = nullptr;
-  const sinsr_call_options opts = call_options_for(image);
-  throw_if_error(vt_->encode(self_, &opts, to_dlpack(image), &out), ctx(*component_, "encode"));
-  return from_dlpack(out);
-}
-
-at::Tensor CodecHandle::decode(const at::Tensor& latent) {
-  auto l = lock_.lock();
-  DLManagedTensor* out = nullptr;
-  const sinsr_call_options opts = call_options_for(latent);
-  throw_if_error(vt_->decode(self_, &opts, to_dlpack(latent), &out), ctx(*component_, "decode"));
-  return from_dlpack(out);
-}
-
-void CodecHandle::to(c10::Device device, at::ScalarType dtype) {
-  auto l = lock_.lock();
-  throw_if_error(vt_->to(self_, dl_device(device), dl_dtype(dtype)), ctx(*component_, "to"));
-}
-
-SamplerHandle::SamplerHandle(std::shared_ptr<Component> c, const json& config, int steps)
-    : component_(std::move(c)),
-      vt_(vtable_of<sinsr_sampler_vtable>(*component_, SINSR_KIND_SAMPLER)),
-      lock_(*component_) {
-  require(steps >= 0, SINSR_ERR_INVALID_ARGUMENT, "sampler '" + component_->name() + "': steps must be >= 0");
-  self_ = create_instance<SamplerHandle, sinsr_sampler_vtable, sinsr_sampler>(*component_, vt_, config);
-  if (steps == 0) return;
-  try {
-    respace(steps);
-  } catch (...) {
-    vt_->destroy(self_);  // the destructor does not run for a constructor that throws
-    self_ = nullptr;
-    throw;
-  }
-}
-
-void SamplerHandle::respace(int steps) {
-  const std::string who = "sampler '" + component_->name() + "' cannot respace to " + std::to_string(steps) + " steps";
-  if (!SINSR_HAS_FIELD(vt_, sinsr_sampler_vtable, respace) || vt_->respace == nullptr)
-    throw Error(SINSR_ERR_UNSUPPORTED, who + ": its function table has no respace call (plugin " +
-                                           component_->file + ", ABI " + version_text(component_->abi_version) +
-                                           "), so it runs only its own " + std::to_string(num_steps()) + " steps");
-  {
-    auto l = lock_.lock();
-    throw_if_error(vt_->respace(self_, steps), who);
-  }
-  const int n = num_steps();
-  require(n == steps, SINSR_ERR_RUNTIME,
-          "sampler '" + component_->name() + "' accepted respace(" + std::to_string(steps) + ") but reports " +
-              std::to_string(n) + " steps");
-}
-
-TimestepKind SamplerHandle::timestep_kind() {
-  if (!SINSR_HAS_FIELD(vt_, sinsr_sampler_vtable, timestep_kind) || vt_->timestep_kind == nullptr)
-    return TimestepKind();  // a 1.0 table: int64 step indices
-  auto l = lock_.lock();
-  sinsr_timestep_info info = empty_timestep_info();
-  throw_if_error(vt_->timestep_kind(self_, &info), ctx(*component_, "timestep_kind"));
-  return timestep_kind_of(*component_, info);
-}
-
-void check_timesteps(SamplerHandle& sampler, BackboneHandle& backbone) {
-  const TimestepKind passes = sampler.timestep_kind(), takes = backbone.timestep_kind();
-  if (passes == takes) return;
-  throw Error(SINSR_ERR_INVALID_ARGUMENT, "sampler '" + sampler.component().name() + "' passes " + passes.describe() +
-                                              " as the timestep, but backbone '" + backbone.component().name() +
-                                              "' takes " + takes.describe() + ": pick a sampler and a backbone that agree");
-}
-
-SamplerHandle::~SamplerHandle() {
-  if (self_) vt_->destroy(self_);
-}
-
-int SamplerHandle::num_steps() {
-  auto l = lock_.lock();
-  int32_t n = 0;
-  throw_if_error(vt_->num_steps(self_, &n), ctx(*component_, "num_steps"));
-  return n;
-}
-
-at::Tensor SamplerHandle::schedule(const std::string& key) {
-  auto l = lock_.lock();
-  DLManagedTensor* out = nullptr;
-  throw_if_error(vt_->schedule(self_, key.c_str(), &out), ctx(*component_, "schedule"));
-  return from_dlpack(out);
-}
-
-at::Tensor SamplerHandle::prior(const at::Tensor& y, const at::Tensor& noise) {
-  auto l = lock_.lock();
-  DLManagedTensor* out = nullptr;
-  const sinsr_call_options opts = call_options_for(y);
-  throw_if_error(vt_->prior(self_, &opts, to_dlpack(y), to_dlpack(noise), &out), ctx(*component_, "prior"));
-  return from_dlpack(out);
-}
-
-namespace {
-// Bridges C callbacks to the C++ ones; an exception inside becomes a status for the plugin.
-struct CallbackBridge {
-  const sdk::SampleCallbacks* cb;
-
-  static sinsr_status* denoise(void* user, DLManagedTensor* x_in, DLManagedTensor* t, DLManagedTensor** out) {
-    auto* self = static_cast<CallbackBridge*>(user);
-    return sdk::guard("denoise", [&] {
-      at::Tensor x = from_dlpack(x_in);
-      at::Tensor tt = from_dlpack(t);
-      *out = to_dlpack(self->cb->denoise(x, tt));
-    });
-  }
-  static sinsr_status* noise(void* user, const DLTensor* like, DLManagedTensor** out) {
-    auto* self = static_cast<CallbackBridge*>(user);
-    return sdk::guard("noise", [&] {
-      require(self->cb->noise != nullptr, SINSR_ERR_INVALID_ARGUMENT, "no noise source given");
-      std::vector<int64_t> shape(like->shape, like->shape + like->ndim);
-      at::Tensor proto = at::empty(shape, at::TensorOptions()
-                                               .dtype(sdk::scalar_type_of(like->dtype))
-                                               .device(sdk::device_of(like->device)));
-      *out = to_dlpack(self->cb->noise(proto));
-    });
-  }
-  static int32_t progress(void* user, int32_t step, int32_t total) {
-    auto* self = static_cast<CallbackBridge*>(user);
-    try {
-      return (!self->cb->progress || self->cb->progress(step, total)) ? 0 : 1;
-    } catch (...) {
-      return 1;
-    }
-  }
-  static sinsr_status* uniform(void* user, int64_t count, double* out) {
-    auto* self = static_cast<CallbackBridge*>(user);
-    return sdk::guard("uniform", [&] {
-      require(self->cb->uniform != nullptr, SINSR_ERR_INVALID_ARGUMENT, "no uniform source given");
-      require(count >= 0 && (count == 0 || out != nullptr), SINSR_ERR_INVALID_ARGUMENT, "bad uniform request");
-      at::Tensor u = self->cb->uniform(count).to(at::kCPU, at::kDouble).contiguous();
-      require(u.numel() == count, SINSR_ERR_RUNTIME, "the uniform source returned the wrong count");
-      std::copy_n(u.data_ptr<double>(), count, out);
-    });
-  }
-  sinsr_sample_callbacks table() {
-    sinsr_sample_callbacks t{};
-    t.struct_size = sizeof(t);
-    t.user = this;
-    t.denoise = &CallbackBridge::denoise;
-    t.noise = &CallbackBridge::noise;
-    t.progress = &CallbackBridge::progress;
-    t.uniform = &CallbackBridge::uniform;
-    return t;
-  }
-};
-}  // namespace
-
-at::Tensor SamplerHandle::sample(const at::Tensor& y, const at::Tensor& x_T, const sdk::SampleCallbacks& callbacks) {
-  auto l = lock_.lock();
-  CallbackBridge bridge{&callbacks};
-  const sinsr_sample_callbacks cb = bridge.table();
-  DLManagedTensor* out = nullptr;
-  const sinsr_call_options opts = call_options_for(y);
-  throw_if_error(vt_->sample(self_, &opts, to_dlpack(y), to_dlpack(x_T), &cb, &out), ctx(*component_, "sample"));
-  return from_dlpack(out);
-}
-
-sdk::TrainingExample SamplerHandle::training_example(const at::Tensor& x0, const at::Tensor& y,
-                                                    const sdk::SampleCallbacks& draws) {
-  require(SINSR_HAS_FIELD(vt_, sinsr_sampler_vtable, training_example) && vt_->training_example != nullptr,
-          SINSR_ERR_UNSUPPORTED,
-          "sampler '" + component_->name() + "' cannot train a network (it has no training_example call, ABI 1.2)");
-  auto l = lock_.lock();
-  CallbackBridge bridge{&draws};
-  const sinsr_sample_callbacks cb = bridge.table();
-  sinsr_training_example ex{};
-  ex.struct_size = sizeof(ex);
-  const sinsr_call_options opts = call_options_for(x0);
-  throw_if_error(vt_->training_example(self_, &opts, to_dlpack(x0), to_dlpack(y), &cb, &ex),
-                 ctx(*component_, "training_example"));
-  require(ex.x_in != nullptr && ex.t != nullptr && ex.target != nullptr, SINSR_ERR_RUNTIME,
-          "sampler '" + component_->name() + "' returned an incomplete training example");
-  return {from_dlpack(ex.x_in), from_dlpack(ex.t), from_dlpack(ex.target)};
-}
-
-at::Tensor SamplerHandle::q_sample(const at::Tensor& x0, const at::Tensor& y, const at::Tensor& t,
-                                   const at::Tensor& noise) {
-  auto l = lock_.lock();
-  DLManagedTensor* out = nullptr;
-  const sinsr_call_options opts = call_options_for(x0);
-  throw_if_error(vt_->q_sample(self_, &opts, to_dlpack(x0), to_dlpack(y), to_dlpack(t), to_dlpack(noise), &out),
-                 ctx(*component_, "q_sample"));
-  return from_dlpack(out);
-}
-
-at::Tensor SamplerHandle::scale_input(const at::Tensor& x_t, const at::Tensor& t) {
-  auto l = lock_.lock();
-  DLManagedTensor* out = nullptr;
-  const sinsr_call_options opts = call_options_for(x_t);
-  throw_if_error(vt_->scale_input(self_, &opts, to_dlpack(x_t), to_dlpack(t), &out), ctx(*component_, "scale_input"));
-  return from_dlpack(out);
-}
-
-LossHandle::LossHandle(std::shared_ptr<Component> c, const json& config)
-    : component_(std::move(c)), vt_(vtable_of<sinsr_loss_vtable>(*component_, SINSR_KIND_LOSS)), lock_(*component_) {
-  self_ = create_instance<LossHandle, sinsr_loss_vtable, sinsr_loss>(*component_, vt_, config);
-}
-
-LossHandle::~LossHandle() {
-  if (self_) vt_->destroy(self_);
-}
-
-at::Tensor LossHandle::forward(const at::Tensor& pred, const at::Tensor& target) {
-  auto l = lock_.lock();
-  DLManagedTensor* out = nullptr;
-  const sinsr_call_options opts = call_options_for(pred);
-  throw_if_error(vt_->forward(self_, &opts, to_dlpack(pred), to_dlpack(target), &out, nullptr),
-                 ctx(*component_, "forward"));
-  return from_dlpack(out);
-}
-
-std::pair<at::Tensor, std::unique_ptr<Tape>> LossHandle::forward_train(const at::Tensor& pred, const at::Tensor& target) {
-  auto l = lock_.lock();
-  DLManagedTensor* out = nullptr;
-  sinsr_tape* tape = nullptr;
-  const sinsr_call_options opts = call_options_for(pred);
-  throw_if_error(vt_->forward(self_, &opts, to_dlpack(pred), to_dlpack(target), &out, &tape),
-                 ctx(*component_, "forward"));
-  auto vt = vt_;
-  auto self = self_;
-  std::unique_ptr<Tape> tp(new Tape([vt, self](sinsr_tape* tt) { vt->tape_release(self, tt); }, tape));
-  return {from_dlpack(out), std::move(tp)};
-}
-
-at::Tensor LossHandle::backward(std::unique_ptr<Tape> tape, const at::Tensor& grad_loss) {
-  require(tape != nullptr, SINSR_ERR_INVALID_ARGUMENT, "backward without a tape");
-  auto l = lock_.lock();
-  DLManagedTensor* out = nullptr;
-  const sinsr_call_options opts = call_options_for(grad_loss);
-  throw_if_error(vt_->backward(self_, &opts, tape->take(), to_dlpack(grad_loss), &out), ctx(*component_, "backward"));
-  return from_dlpack(out);
 }
 
 }  // namespace host

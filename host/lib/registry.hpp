@@ -1,0 +1,99 @@
+// The plugin loader and registry: loads plugin libraries, checks their descriptors against this
+// host's ABI, and keeps their components by kind and name (resolving shipped models onto their
+// base). The handles that call a component live in handles.hpp; runtime.hpp includes both.
+#pragma once
+
+#include "sinsr_host.h"
+
+#include <sinsr/sdk.hpp>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace sinsr {
+namespace host {
+
+using json = nlohmann::json;
+
+// The host's own service table (statuses, logging), handed to every plugin.
+const sinsr_host_api* host_api();
+
+// An ABI version as "major.minor".
+std::string version_string(uint32_t v);
+
+struct Component {
+  const sinsr_component* desc = nullptr;
+  std::string file;         // library path
+  std::string plugin_name;
+  std::string plugin_version;
+  uint32_t abi_version = 0;
+  std::shared_ptr<void> library;      // keeps the library loaded while handles live
+  std::shared_ptr<std::mutex> serial;  // for SINSR_THREAD_SERIAL components
+  std::shared_ptr<void> storage;       // a resolved model's host-owned descriptor and strings
+
+  int32_t kind() const { return desc->kind; }
+  std::string name() const { return desc->name; }
+  std::string default_weights_path() const;  // resolved beside the library, or ""
+  json default_config() const;               // {} when none
+  // ABI 1.1 fields (empty / {} / false for a 1.0 component).
+  std::string base() const;          // a shipped model: the component implementing it
+  json preferred_pipeline() const;   // what the model was trained with
+  bool needs_weights() const;        // false: SINSR_COMPONENT_NO_WEIGHTS
+};
+
+// The shipped default model (models/default_x4, a backbone plugin of that name) and the network
+// run when it is not installed. Front ends take their default backbone from here
+// (Runtime::default_backbone), so renaming the shipped model is a change in one place.
+constexpr const char* kDefaultModel = "student";
+constexpr const char* kFallbackBackbone = "unet_swin";
+
+class Runtime {
+ public:
+  explicit Runtime(int num_threads = 0);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Loads one library; throws Error with the refusal reason (the registry is unchanged).
+  void load_file(const std::string& path);
+  // Loads every shared library in a folder; returns the refusal messages (others still load).
+  std::vector<std::string> load_dir(const std::string& path);
+  // File or folder; a folder's refusals are joined into one Error after the rest loaded.
+  void load(const std::string& path);
+  // SINSR_PLUGIN_PATH entries, then the plugin folder of this install/build tree. Returns refusals.
+  std::vector<std::string> load_default_paths();
+
+  const std::vector<std::shared_ptr<Component>>& components() const { return components_; }
+  // Throws SINSR_ERR_NOT_FOUND listing the available names of that kind. A shipped model
+  // (ABI 1.1 `base`) comes back resolved: its base's function table with the model's name,
+  // merged default config, weights and preferred pipeline.
+  std::shared_ptr<Component> find(int32_t kind, const std::string& name) const;
+  std::shared_ptr<Component> find_or_null(int32_t kind, const std::string& name) const;
+  // The single component of a kind a library provides (for `--plugin student.so` defaults).
+  std::vector<std::shared_ptr<Component>> from_file(const std::string& path) const;
+
+  // The backbone to run when the caller names none: the last backbone one of `files` provides
+  // (a `--plugin student.so`), else the shipped default model kDefaultModel when loaded, else
+  // kFallbackBackbone.
+  std::string default_backbone(const std::vector<std::string>& files = {}) const;
+
+  // The folder the installed/built plugins live in, derived from libsinsr_host's location.
+  static std::string builtin_plugin_dir();
+
+ private:
+  struct Library;
+  std::vector<std::shared_ptr<Library>> libraries_;
+  std::vector<std::shared_ptr<Component>> components_;
+  mutable std::map<const Component*, std::shared_ptr<Component>> resolved_;  // models, resolved once
+  mutable std::mutex mutex_;
+  std::shared_ptr<Component> resolve_locked(const std::shared_ptr<Component>& model) const;
+};
+
+// Merges a component's default_config under the caller's config (caller wins).
+json with_defaults(const Component& c, const json& config);
+
+}  // namespace host
+}  // namespace sinsr
