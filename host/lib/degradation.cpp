@@ -1,13 +1,13 @@
 #include "degradation.hpp"
 
+#include "quantise.hpp"
 #include "seed.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <sinsr/sdk.hpp>
 
 #if SINSR_WITH_IMAGE_IO
-#include <OpenImageIO/filesystem.h>
-#include <OpenImageIO/imageio.h>
+#include "io/jpeg.hpp"
 #endif
 
 #include <algorithm>
@@ -19,144 +19,7 @@ namespace degrade {
 
 namespace {
 
-using json = nlohmann::json;
 constexpr double kPi = 3.14159265358979323846;
-
-[[noreturn]] void bad(const std::string& key, const std::string& what) {
-  throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "degradation option '" + key + "': " + what);
-}
-
-// ---- options from JSON ----
-
-double number(const json& j, const std::string& key) {
-  if (!j.is_number()) bad(key, "expected a number, got " + j.dump());
-  return j.get<double>();
-}
-
-void read_number(const json& src, const char* key, double& dst) {
-  if (src.contains(key)) dst = number(src.at(key), key);
-}
-void read_int(const json& src, const char* key, int& dst) {
-  if (!src.contains(key)) return;
-  const json& j = src.at(key);
-  if (!j.is_number_integer() && !(j.is_number() && std::floor(j.get<double>()) == j.get<double>()))
-    bad(key, "expected an integer, got " + j.dump());
-  dst = static_cast<int>(j.get<double>());
-}
-void read_bool(const json& src, const char* key, bool& dst) {
-  if (!src.contains(key)) return;
-  const json& j = src.at(key);
-  if (!j.is_boolean()) bad(key, "expected true or false, got " + j.dump());
-  dst = j.get<bool>();
-}
-template <size_t N>
-void read_array(const json& src, const char* key, std::array<double, N>& dst) {
-  if (!src.contains(key)) return;
-  const json& j = src.at(key);
-  if (!j.is_array() || j.size() != N) bad(key, "expected a list of " + std::to_string(N) + " numbers, got " + j.dump());
-  for (size_t i = 0; i < N; ++i) dst[i] = number(j[i], key);
-}
-void read_doubles(const json& src, const char* key, std::vector<double>& dst) {
-  if (!src.contains(key)) return;
-  const json& j = src.at(key);
-  if (!j.is_array()) bad(key, "expected a list of numbers, got " + j.dump());
-  dst.clear();
-  for (const auto& v : j) dst.push_back(number(v, key));
-}
-void read_strings(const json& src, const char* key, std::vector<std::string>& dst) {
-  if (!src.contains(key)) return;
-  const json& j = src.at(key);
-  if (!j.is_array()) bad(key, "expected a list of kernel names, got " + j.dump());
-  dst.clear();
-  for (const auto& v : j) {
-    if (!v.is_string()) bad(key, "expected kernel names, got " + v.dump());
-    dst.push_back(v.get<std::string>());
-  }
-}
-
-void apply(const json& s, Options& o) {
-  read_int(s, "sf", o.sf);
-  read_array(s, "resize_prob", o.resize_prob);
-  read_array(s, "resize_range", o.resize_range);
-  read_number(s, "gaussian_noise_prob", o.gaussian_noise_prob);
-  read_array(s, "noise_range", o.noise_range);
-  read_array(s, "poisson_scale_range", o.poisson_scale_range);
-  read_number(s, "gray_noise_prob", o.gray_noise_prob);
-  read_array(s, "jpeg_range", o.jpeg_range);
-  read_number(s, "second_order_prob", o.second_order_prob);
-  read_number(s, "second_blur_prob", o.second_blur_prob);
-  read_array(s, "resize_prob2", o.resize_prob2);
-  read_array(s, "resize_range2", o.resize_range2);
-  read_number(s, "gaussian_noise_prob2", o.gaussian_noise_prob2);
-  read_array(s, "noise_range2", o.noise_range2);
-  read_array(s, "poisson_scale_range2", o.poisson_scale_range2);
-  read_number(s, "gray_noise_prob2", o.gray_noise_prob2);
-  read_array(s, "jpeg_range2", o.jpeg_range2);
-  read_bool(s, "resize_back", o.resize_back);
-  read_int(s, "blur_kernel_size", o.blur_kernel_size);
-  read_strings(s, "kernel_list", o.kernel_list);
-  read_doubles(s, "kernel_prob", o.kernel_prob);
-  read_number(s, "sinc_prob", o.sinc_prob);
-  read_array(s, "blur_sigma", o.blur_sigma);
-  read_array(s, "betag_range", o.betag_range);
-  read_array(s, "betap_range", o.betap_range);
-  read_int(s, "blur_kernel_size2", o.blur_kernel_size2);
-  read_strings(s, "kernel_list2", o.kernel_list2);
-  read_doubles(s, "kernel_prob2", o.kernel_prob2);
-  read_number(s, "sinc_prob2", o.sinc_prob2);
-  read_array(s, "blur_sigma2", o.blur_sigma2);
-  read_array(s, "betag_range2", o.betag_range2);
-  read_array(s, "betap_range2", o.betap_range2);
-  read_number(s, "final_sinc_prob", o.final_sinc_prob);
-}
-
-// ---- validation ----
-
-void check_prob(const char* key, double p) {
-  if (!(p >= 0 && p <= 1)) bad(key, "probability " + std::to_string(p) + " is outside [0, 1]");
-}
-void check_range(const char* key, Range r, double lo, double hi) {
-  if (!(r[0] <= r[1])) bad(key, "range [" + std::to_string(r[0]) + ", " + std::to_string(r[1]) + "] is reversed");
-  if (!(r[0] >= lo && r[1] <= hi))
-    bad(key, "range [" + std::to_string(r[0]) + ", " + std::to_string(r[1]) + "] must lie in [" + std::to_string(lo) +
-                 ", " + std::to_string(hi) + "]");
-}
-void check_weights(const char* key, const double* w, size_t n) {
-  double sum = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (!(w[i] >= 0) || !std::isfinite(w[i])) bad(key, "weights must be finite and non-negative");
-    sum += w[i];
-  }
-  if (!(sum > 0)) bad(key, "weights sum to zero");
-}
-void check_resize_range(const char* key, Range r) {
-  // Down-scales are drawn from [r0, 1], up-scales from [1, r1].
-  if (!(r[0] > 0 && r[0] <= 1 && r[1] >= 1 && std::isfinite(r[1])))
-    bad(key, "expected [down, up] with 0 < down <= 1 <= up");
-}
-const std::vector<std::string>& kernel_names() {
-  static const std::vector<std::string> names{"iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso",
-                                              "plateau_aniso"};
-  return names;
-}
-void check_kernels(const char* size_key, int size, const char* list_key, const std::vector<std::string>& list,
-                   const char* prob_key, const std::vector<double>& prob, const char* sigma_key, Range sigma,
-                   const char* bg_key, Range bg, const char* bp_key, Range bp) {
-  // Sizes are drawn from range(3, size, 2) and zero-padded to size, so size must be odd and >= 5.
-  if (size < 5 || size % 2 == 0) bad(size_key, "must be an odd number >= 5, got " + std::to_string(size));
-  if (list.empty()) bad(list_key, "is empty");
-  for (const auto& n : list)
-    if (std::find(kernel_names().begin(), kernel_names().end(), n) == kernel_names().end())
-      bad(list_key, "unknown kernel type '" + n + "'");
-  if (prob.size() != list.size())
-    bad(prob_key, "has " + std::to_string(prob.size()) + " entries for " + std::to_string(list.size()) + " kernel types");
-  check_weights(prob_key, prob.data(), prob.size());
-  check_range(sigma_key, sigma, 1e-6, 1e6);
-  check_range(bg_key, bg, 1e-6, 1e6);
-  check_range(bp_key, bp, 1e-6, 1e6);
-  if (bg[0] > 1 || bg[1] < 1) bad(bg_key, "must contain 1 (beta is drawn from [min, 1] or [1, max])");
-  if (bp[0] > 1 || bp[1] < 1) bad(bp_key, "must contain 1 (beta is drawn from [min, 1] or [1, max])");
-}
 
 // ---- kernels ----
 
@@ -210,7 +73,8 @@ double draw_resize_scale(Rng& rng, const std::array<double, 3>& prob, Range rang
   }
 }
 
-at::Tensor quantise8(const at::Tensor& x) { return at::clamp(at::round(x * 255.0), 0, 255) / 255.0; }
+// To the 8-bit levels a saved PNG keeps, as float in [0,1].
+at::Tensor quantise8(const at::Tensor& x) { return imaging::to_uint8(x).to(x.scalar_type()).div(255.0); }
 
 // 2^ceil(log2(number of distinct 8-bit levels in q255)).
 double poisson_levels(const at::Tensor& q255) {
@@ -219,7 +83,7 @@ double poisson_levels(const at::Tensor& q255) {
 }
 
 at::Tensor poisson_noise(const at::Tensor& img, at::Generator& gen) {
-  at::Tensor q = at::clamp(at::round(img * 255.0), 0, 255);
+  at::Tensor q = imaging::to_uint8(img).to(img.scalar_type());
   const double vals = poisson_levels(q);
   q = q / 255.0;
   return at::poisson(q * vals, gen) / vals - q;
@@ -253,58 +117,6 @@ size_t Rng::choice(const double* w, size_t n) {
     if (u < acc) return i;
   }
   return last;
-}
-
-void validate(const Options& o) {
-  if (o.sf < 1) bad("sf", "must be >= 1");
-  check_weights("resize_prob", o.resize_prob.data(), 3);
-  check_resize_range("resize_range", o.resize_range);
-  check_prob("gaussian_noise_prob", o.gaussian_noise_prob);
-  check_range("noise_range", o.noise_range, 0, 1e6);
-  check_range("poisson_scale_range", o.poisson_scale_range, 0, 1e6);
-  check_prob("gray_noise_prob", o.gray_noise_prob);
-  check_range("jpeg_range", o.jpeg_range, 1, 100);
-  check_prob("second_order_prob", o.second_order_prob);
-  check_prob("second_blur_prob", o.second_blur_prob);
-  check_weights("resize_prob2", o.resize_prob2.data(), 3);
-  check_resize_range("resize_range2", o.resize_range2);
-  check_prob("gaussian_noise_prob2", o.gaussian_noise_prob2);
-  check_range("noise_range2", o.noise_range2, 0, 1e6);
-  check_range("poisson_scale_range2", o.poisson_scale_range2, 0, 1e6);
-  check_prob("gray_noise_prob2", o.gray_noise_prob2);
-  check_range("jpeg_range2", o.jpeg_range2, 1, 100);
-  check_kernels("blur_kernel_size", o.blur_kernel_size, "kernel_list", o.kernel_list, "kernel_prob", o.kernel_prob,
-                "blur_sigma", o.blur_sigma, "betag_range", o.betag_range, "betap_range", o.betap_range);
-  check_prob("sinc_prob", o.sinc_prob);
-  check_kernels("blur_kernel_size2", o.blur_kernel_size2, "kernel_list2", o.kernel_list2, "kernel_prob2", o.kernel_prob2,
-                "blur_sigma2", o.blur_sigma2, "betag_range2", o.betag_range2, "betap_range2", o.betap_range2);
-  check_prob("sinc_prob2", o.sinc_prob2);
-  check_prob("final_sinc_prob", o.final_sinc_prob);
-}
-
-Options options_from_json(const json& config) {
-  if (!config.is_object())
-    throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "degradation options: expected an object, got " + config.dump());
-  Options o;
-  bool sectioned = false;
-  // Kernel keys first (data.train.params in SinSR, opts in ResShift's testing config), then the
-  // degradation block.
-  if (config.contains("data") && config["data"].is_object() && config["data"].contains("train") &&
-      config["data"]["train"].is_object() && config["data"]["train"].contains("params")) {
-    apply(config["data"]["train"]["params"], o);
-    sectioned = true;
-  }
-  if (config.contains("opts") && config["opts"].is_object()) {
-    apply(config["opts"], o);
-    sectioned = true;
-  }
-  if (config.contains("degradation") && config["degradation"].is_object()) {
-    apply(config["degradation"], o);
-    sectioned = true;
-  }
-  if (!sectioned) apply(config, o);
-  validate(o);
-  return o;
 }
 
 at::Tensor gaussian_kernel(int k, double sx, double sy, double theta) {
@@ -453,48 +265,16 @@ at::Tensor add_poisson_noise(const at::Tensor& chw, double scale, bool gray, at:
 }
 
 at::Tensor jpeg(const at::Tensor& chw, int quality) {
+#if SINSR_WITH_IMAGE_IO
+  // The official training uses DiffJPEG, a differentiable tensor approximation of JPEG; offline
+  // LR making has no gradient to carry, so a real codec gives the genuine artefacts, including
+  // libjpeg's rounding and its 4:2:0 chroma.
+  return io::jpeg_round_trip(chw, quality);
+#else
   if (quality < 1 || quality > 100)
     throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "jpeg: quality must be in 1..100, got " + std::to_string(quality));
   if (chw.dim() != 3 || (chw.size(0) != 1 && chw.size(0) != 3))
     throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "jpeg: expected a [C,H,W] image with 1 or 3 channels");
-#if SINSR_WITH_IMAGE_IO
-  // The official training uses DiffJPEG, a differentiable tensor approximation of JPEG; offline
-  // LR making has no gradient to carry, so a real codec (libjpeg via OpenImageIO) gives the
-  // genuine artefacts, including libjpeg's rounding and its 4:2:0 chroma.
-  using namespace OIIO;
-  const int c = int(chw.size(0)), h = int(chw.size(1)), w = int(chw.size(2));
-  at::Tensor hwc = at::clamp(at::round(at::clamp(chw.to(at::kFloat), 0, 1) * 255.0), 0, 255)
-                       .to(at::kByte)
-                       .permute({1, 2, 0})
-                       .contiguous();
-  std::vector<unsigned char> encoded;
-  {
-    Filesystem::IOVecOutput sink(encoded);
-    ImageSpec spec(w, h, c, TypeDesc::UINT8);
-    spec.attribute("Compression", "jpeg:" + std::to_string(quality));
-    spec.attribute("jpeg:subsampling", "4:2:0");
-    void* proxy = &sink;
-    spec.attribute("oiio:ioproxy", TypeDesc::PTR, &proxy);
-    auto out = ImageOutput::create("jpg");
-    if (!out || !out->supports("ioproxy") || !out->open("degrade.jpg", spec) ||
-        !out->write_image(TypeDesc::UINT8, hwc.data_ptr<uint8_t>()) || !out->close())
-      throw sdk::Error(SINSR_ERR_RUNTIME, "jpeg: encoding failed: " + (out ? out->geterror() : OIIO::geterror()));
-  }
-  Filesystem::IOMemReader source(encoded.data(), encoded.size());
-  ImageSpec config;
-  void* proxy = &source;
-  config.attribute("oiio:ioproxy", TypeDesc::PTR, &proxy);
-  auto in = ImageInput::open("degrade.jpg", &config);
-  if (!in) throw sdk::Error(SINSR_ERR_RUNTIME, "jpeg: decoding failed: " + OIIO::geterror());
-  const ImageSpec& got = in->spec();
-  if (got.width != w || got.height != h || got.nchannels != c)
-    throw sdk::Error(SINSR_ERR_RUNTIME, "jpeg: decoded image has another shape");
-  at::Tensor dec = at::empty({h, w, c}, at::kByte);
-  if (!in->read_image(0, 0, 0, c, TypeDesc::UINT8, dec.data_ptr<uint8_t>()))
-    throw sdk::Error(SINSR_ERR_RUNTIME, "jpeg: decoding failed: " + in->geterror());
-  in->close();
-  return dec.permute({2, 0, 1}).to(chw.scalar_type()).div(255.0).contiguous();
-#else
   throw sdk::Error(SINSR_ERR_UNSUPPORTED,
                    "jpeg: this build has no image I/O (SINSR_WITH_IMAGE_IO off), so the JPEG degradation step is unavailable");
 #endif

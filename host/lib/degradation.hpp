@@ -1,12 +1,14 @@
-// The RealESRGAN second-order degradation used to make SinSR / ResShift training pairs
-// (spec/degradation.md): random blur kernels, resizes, Gaussian/Poisson noise and JPEG, applied to
-// one image. Every draw comes from one seed, so (image, scale, seed, options) fixes the result.
+// The RealESRGAN second-order degradation used to make SinSR / ResShift training pairs (the
+// official RealESRGANDataset and its degradation step): random blur kernels, resizes,
+// Gaussian/Poisson noise and JPEG, applied to one image. Every draw comes from one seed, so
+// (image, scale, seed, options) fixes the result. The options and their parsing:
+// degradation_options.hpp.
 #pragma once
 
-#include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
+#include "degradation_options.hpp"
 
-#include <array>
+#include <ATen/ATen.h>
+
 #include <cstdint>
 #include <random>
 #include <string>
@@ -14,57 +16,6 @@
 
 namespace sinsr {
 namespace degrade {
-
-using Range = std::array<double, 2>;
-
-// The official parameters (configs/SinSR.yaml: the `degradation` block and the kernel keys of
-// `data.train.params`), with its values as defaults.
-struct Options {
-  int sf = 4;
-  // First order.
-  std::array<double, 3> resize_prob{0.2, 0.7, 0.1};  // up, down, keep
-  Range resize_range{0.15, 1.5};
-  double gaussian_noise_prob = 0.5;
-  Range noise_range{1, 30};
-  Range poisson_scale_range{0.05, 3.0};
-  double gray_noise_prob = 0.4;
-  Range jpeg_range{30, 95};
-  // Second order.
-  double second_order_prob = 0.5;
-  double second_blur_prob = 0.8;
-  std::array<double, 3> resize_prob2{0.3, 0.4, 0.3};
-  Range resize_range2{0.3, 1.2};
-  double gaussian_noise_prob2 = 0.5;
-  Range noise_range2{1, 25};
-  Range poisson_scale_range2{0.05, 2.5};
-  double gray_noise_prob2 = 0.4;
-  Range jpeg_range2{30, 95};
-  bool resize_back = false;  // bicubic the LR back to the input size (official option, off)
-  // Kernels. Sizes are drawn from range(3, blur_kernel_size, 2), as the official dataset does.
-  int blur_kernel_size = 21;
-  std::vector<std::string> kernel_list{"iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso"};
-  std::vector<double> kernel_prob{0.45, 0.25, 0.12, 0.03, 0.12, 0.03};
-  double sinc_prob = 0.1;
-  Range blur_sigma{0.2, 3.0};
-  Range betag_range{0.5, 4.0};
-  Range betap_range{1, 2.0};
-  int blur_kernel_size2 = 15;
-  std::vector<std::string> kernel_list2{"iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso"};
-  std::vector<double> kernel_prob2{0.45, 0.25, 0.12, 0.03, 0.12, 0.03};
-  double sinc_prob2 = 0.1;
-  Range blur_sigma2{0.2, 1.5};
-  Range betag_range2{0.5, 4.0};
-  Range betap_range2{1, 2.0};
-  double final_sinc_prob = 0.8;
-};
-
-// Options from JSON (a parsed official YAML): a full config (its `degradation` block, then
-// `data.train.params` or ResShift's `opts` for the kernel keys) or a flat object of the keys above.
-// Keys not listed are ignored (the official blocks carry paths etc.); a listed key of the wrong
-// type or size, or a probability/range out of bounds, throws SINSR_ERR_INVALID_ARGUMENT naming it.
-Options options_from_json(const nlohmann::json& config);
-// Checks the values (as options_from_json does); degrade() calls it too.
-void validate(const Options& o);
 
 // Random source for the scalar draws and the noise tensors. One seed -> one stream.
 class Rng {
