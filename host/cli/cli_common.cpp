@@ -34,6 +34,12 @@ host::json config_contents(const std::string& value, const std::string& option) 
   return fs::exists(value, ec) ? config::load_file(value) : config::parse(value, option);
 }
 
+std::string error_text(const std::exception& e) {
+  if (const auto* missing = dynamic_cast<const host::MissingWeights*>(&e))
+    return std::string(e.what()) + " (--" + missing->part() + "-weights)";
+  return e.what();
+}
+
 int usage_error(const std::string& command, const std::string& message) {
   std::cerr << "sinsr-host " << command << ": " << message << " (see `sinsr-host " << command << " --help`)\n";
   return 2;

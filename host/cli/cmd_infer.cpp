@@ -1,5 +1,5 @@
 // sinsr-host infer: a file or a folder of LR images in, SR images out. Needs image I/O; a
-// build without it keeps the placeholder in pending.cpp (the C API pipeline still works).
+// build without it lists the command and says so (main.cpp; the C API pipeline still works there).
 #if SINSR_WITH_IMAGE_IO
 #include "cli_common.hpp"
 #include "commands.hpp"
@@ -78,20 +78,28 @@ std::string seconds(double s) {
   return o.str();
 }
 
+// Infer's own defaults for what PipelineOptions leaves to the caller (the C API has none: no
+// codec there is pixel space); a model's preferred pipeline wins over both.
+constexpr const char* kDefaultCodec = "vq_f4";
+constexpr const char* kDefaultSampler = "single-step";
+
 }  // namespace
 
 int cmd_infer(const Args& args) {
-  std::string input, output, backbone, codec, sampler, config, bcfg, ccfg, scfg, bw, cw, device, precision, ext, format;
+  // Flags write straight into the options, whose defaults are the defaults shown by --help.
+  host::PipelineOptions o;
+  std::string input, output, backbone, codec, sampler, config, bcfg, ccfg, scfg, bw, cw, ext, format;
   std::vector<std::string> plugins, stray;
-  int steps = 0, scale = 4, chop_size = 512, chop_stride = 0, chop_batch = 1, pad_multiple = 64, threads = 0, bits = 0;
+  int threads = 0, bits = 0;
   int gpu = -1;
-  uint64_t seed = 12345;
   bool quiet = false, skip_existing = false;
   po::options_description opts(
       "sinsr-host infer -i INPUT -o OUTPUT [options]\n"
       "Upscales an image or every image of a folder (png, jpg, tif, exr, ...). With a folder the\n"
       "output is a folder; unreadable images are reported, skipped, and make the exit code 1.\n"
       "Short options follow realesrgan-ncnn-vulkan: -i -o -s -t -g -j -f -n.\n"
+      "A model's preferred pipeline (codec, sampler, steps, scale, tile size, pad multiple) wins over\n"
+      "the defaults below, never over what is given.\n"
       "Progress: one line per image on stderr ([k/N] name  (time)); on a terminal also the tiles.\n"
       "Threads: the same -j gives the same bytes on every run, but another -j may change a few pixels\n"
       "by a level or two (LibTorch splits sums across threads). Set5 x4, -j 1 against -j 2: the shipped\n"
@@ -103,13 +111,15 @@ int cmd_infer(const Args& args) {
     ("help,h", "this help")
     ("input,i", po::value(&input)->required(), "LR image file or folder")
     ("output,o", po::value(&output)->required(), "SR image file, or folder (created) for a folder input")
-    ("backbone,n", po::value(&backbone), "model or backbone by name, from the plugin path (e.g. -n student; default: the "
-                                         "--plugin's backbone, else the shipped model 'student', else unet_swin)")
-    ("scale,s", po::value(&scale)->default_value(4), "upscaling factor; a model or pipeline with another fixed factor "
-                                                     "refuses it (default: the model's)")
-    ("chop-size,t", po::value(&chop_size)->default_value(512), "tile size in LR pixels (0: never tile; default: the model's, else 512)")
+    ("backbone,n", po::value(&backbone), (std::string("model or backbone by name, from the plugin path (e.g. -n ") +
+                                          host::kDefaultModel + "; default: the --plugin's backbone, else the "
+                                          "shipped model '" + host::kDefaultModel + "', else " +
+                                          host::kFallbackBackbone + ")").c_str())
+    ("scale,s", po::value(&o.scale)->default_value(o.scale), "upscaling factor; a model or pipeline with another fixed "
+                                                             "factor refuses it")
+    ("chop-size,t", po::value(&o.chop_size)->default_value(o.chop_size), "tile size in LR pixels (0: never tile)")
     ("gpu,g", po::value(&gpu), "GPU index: 0 = cuda:0; -1 or absent: the CPU (--device says the same)")
-    ("threads,j", po::value(&threads)->default_value(0), "CPU threads (0: all)")
+    ("threads,j", po::value(&threads)->default_value(threads), "CPU threads (0: all)")
     ("format,f", po::value(&format), "output format: png, jpg, webp, tif, exr, bmp, ... for files and folders; "
                                      "wins over the output file's extension (the file is renamed, said on stderr)")
     ("plugin", po::value(&plugins), "load a plugin library (repeatable); a library's single backbone becomes the default")
@@ -117,20 +127,23 @@ int cmd_infer(const Args& args) {
                                      "a bare name (sinsr_x4) is looked up in the installed configs")
     ("backbone-config", po::value(&bcfg), "backbone config: YAML/JSON file or inline JSON")
     ("backbone-weights,w", po::value(&bw), "backbone checkpoint (.pth / .safetensors); default: the plugin's own")
-    ("codec", po::value(&codec)->default_value("vq_f4"), "codec component, or 'none' for pixel space (default: the model's, else vq_f4)")
+    ("codec", po::value(&codec)->default_value(kDefaultCodec), "codec component, or 'none' for pixel space")
     ("codec-config", po::value(&ccfg), "codec config: file or inline JSON")
     ("codec-weights", po::value(&cw), "codec checkpoint")
-    ("sampler", po::value(&sampler)->default_value("single-step"), "stochastic | deterministic | single-step | any loaded sampler (default: the model's, else single-step)")
+    ("sampler", po::value(&sampler)->default_value(kDefaultSampler), "stochastic | deterministic | single-step | "
+                                                                      "any loaded sampler")
     ("sampler-config", po::value(&scfg), "sampler config: file or inline JSON")
-    ("steps", po::value(&steps)->default_value(0), "respace the sampler to N steps (deterministic + 1 = SinSR one-step); default: the model's, else the sampler's own")
-    ("seed", po::value(&seed)->default_value(12345), "noise seed (the same seed gives the same image)")
-    ("device", po::value(&device)->default_value("cpu"), "cpu, cuda, cuda:N")
-    ("precision", po::value(&precision)->default_value("fp32"), "fp32, fp16 (CUDA), bf16")
-    ("chop-stride", po::value(&chop_stride)->default_value(0), "LR tile stride (0: 7/8 of the tile)")
-    ("chop-batch", po::value(&chop_batch)->default_value(1), "tiles per network call")
-    ("pad-multiple", po::value(&pad_multiple)->default_value(64), "reflect-pad LR tiles to a multiple of this (64 official; "
-                                                                  "pixel-space models need only their own stride)")
-    ("bits", po::value(&bits)->default_value(0), "output bit depth 8 or 16 (0: like the input)")
+    ("steps", po::value(&o.steps)->default_value(o.steps), "respace the sampler to N steps (deterministic + 1 = SinSR "
+                                                           "one-step; 0: the sampler's own)")
+    ("seed", po::value(&o.seed)->default_value(o.seed), "noise seed (the same seed gives the same image)")
+    ("device", po::value(&o.device)->default_value(o.device), "cpu, cuda, cuda:N")
+    ("precision", po::value(&o.precision)->default_value(o.precision), "fp32, fp16 (CUDA), bf16")
+    ("chop-stride", po::value(&o.chop_stride)->default_value(o.chop_stride), "LR tile stride (0: 7/8 of the tile)")
+    ("chop-batch", po::value(&o.chop_batch)->default_value(o.chop_batch), "tiles per network call")
+    ("pad-multiple", po::value(&o.pad_multiple)->default_value(o.pad_multiple), "reflect-pad LR tiles to a multiple of "
+                                                                                "this (64 official; pixel-space models "
+                                                                                "need only their own stride)")
+    ("bits", po::value(&bits)->default_value(bits), "output bit depth 8 or 16 (0: like the input)")
     ("ext", po::value(&ext)->default_value("png"), "output file type for folder runs (older spelling of -f)")
     ("skip-existing", po::bool_switch(&skip_existing), "folder runs: keep outputs that already exist")
     ("quiet,q", po::bool_switch(&quiet), "no progress lines");
@@ -155,7 +168,7 @@ int cmd_infer(const Args& args) {
   if (int rc = parse_options(args, opts, vm, "infer", &hidden, &positional, refuse_stray); rc >= 0) return rc;
   auto given = [&](const char* name) { return vm.count(name) && !vm[name].defaulted(); };
   if (bits != 0 && bits != 8 && bits != 16) return usage_error("infer", "--bits must be 8 or 16");
-  if (scale < 1) return usage_error("infer", "-s/--scale must be at least 1");
+  if (o.scale < 1) return usage_error("infer", "-s/--scale must be at least 1");
   if (threads < 0) return usage_error("infer", "-j/--threads must be 0 (all) or more");
 
   // -g: realesrgan's GPU index, onto --device.
@@ -172,9 +185,9 @@ int cmd_infer(const Args& args) {
         std::cerr << "sinsr-host infer: -g " << gpu << ": no such GPU (" << at::getNumGPUs() << " CUDA device(s), from 0)\n";
         return 1;
       }
-      device = "cuda:" + std::to_string(gpu);
+      o.device = "cuda:" + std::to_string(gpu);
     } else {
-      device = "cpu";
+      o.device = "cpu";
     }
   }
 
@@ -191,59 +204,42 @@ int cmd_infer(const Args& args) {
   try {
     host::Runtime runtime(threads);
     load_plugins(runtime, plugins);
-    // The backbone: --backbone, else the one a --plugin library provides, else the shipped
-    // default model (`student`), else unet_swin.
-    if (backbone.empty()) {
-      for (const auto& p : plugins)
-        for (const auto& c : runtime.from_file(p))
-          if (c->kind() == SINSR_KIND_BACKBONE) backbone = c->name();
-      if (backbone.empty()) backbone = runtime.find_or_null(SINSR_KIND_BACKBONE, "student") ? "student" : "unet_swin";
-    }
-    // A shipped model states its factor: it was trained for it, and its codec fixes it.
-    const auto model = runtime.find(SINSR_KIND_BACKBONE, backbone);
-    const host::json preferred = model->preferred_pipeline();
-    const bool model_scale = preferred.is_object() && preferred.contains("scale") && preferred["scale"].is_number_integer();
-    if (given("scale") && model_scale && preferred["scale"].get<int>() != scale)
-      return usage_error("infer", "-s " + std::to_string(scale) + ": model '" + backbone + "' upscales x" +
-                                      std::to_string(preferred["scale"].get<int>()) + " only; use -s " +
-                                      std::to_string(preferred["scale"].get<int>()) + " or another model (-n)");
-
-    host::PipelineOptions o;
+    if (backbone.empty()) backbone = runtime.default_backbone(plugins);
     host::json whole = config.empty() ? host::json::object() : host::json{{"config_file", config}};
     o.backbone = {backbone, bcfg.empty() ? whole : config_argument(bcfg), bw};
     if (codec != "none") o.codec = {codec, ccfg.empty() ? whole : config_argument(ccfg), cw};
     o.sampler = {sampler, scfg.empty() ? whole : config_argument(scfg), ""};
-    o.steps = steps;
-    o.scale = scale;
-    o.seed = seed;
-    o.device = device;
-    o.precision = precision;
-    o.chop_size = chop_size;
-    o.chop_stride = chop_stride;
-    o.pad_multiple = pad_multiple;
-    o.chop_batch = chop_batch;
     // What the user typed wins over a model's preferred pipeline; our defaults do not.
     for (const char* key : {"codec", "sampler", "steps", "scale", "pad_multiple", "chop_size"}) {
       std::string flag(key);
       std::replace(flag.begin(), flag.end(), '_', '-');
       if (given(flag.c_str())) o.explicit_keys.insert(key);
     }
+    // A model's fixed factor against -s, as a usage error before anything is loaded.
+    const host::json preferred = runtime.find(SINSR_KIND_BACKBONE, backbone)->preferred_pipeline();
+    const int fixed_scale = host::PipelineOptions::fixed_scale(preferred);
+    try {
+      o.check_scale(preferred, "model '" + backbone + "'");
+    } catch (const sdk::Error& e) {
+      return usage_error("infer", "-s " + std::to_string(o.scale) + ": " + e.what() + "; use -s " +
+                                      std::to_string(fixed_scale) + " or another model (-n)");
+    }
     host::Pipeline pipeline(runtime, o);
 
     // Any other pipeline has the factor its codec and backbone allow, known only by trying: an
     // asked-for -s is tried on one smallest tile (one network call) before any image is read.
-    if (given("scale") && !model_scale) {
+    if (given("scale") && fixed_scale == 0) {
       const int64_t m = pipeline.options().pad_multiple;
       try {
         pipeline.run_batch(at::zeros({1, 3, m, m}), [](const at::Tensor& like) { return at::zeros_like(like); });
       } catch (const std::exception& e) {
-        std::string why = "-s " + std::to_string(scale) + ": this pipeline (backbone '" + backbone + "'";
+        std::string why = "-s " + std::to_string(o.scale) + ": this pipeline (backbone '" + backbone + "'";
         const std::string& cname = pipeline.options().codec.name;
         if (!cname.empty()) {
           host::CodecHandle c(runtime.find(SINSR_KIND_CODEC, cname), pipeline.options().codec.config);
           why += ", codec '" + cname + "' at 1/" + std::to_string(c.info().downscale) + " of the image size";
         }
-        std::cerr << "sinsr-host infer: " << why << ") cannot upscale x" << scale << " (" << e.what() << ")\n";
+        std::cerr << "sinsr-host infer: " << why << ") cannot upscale x" << o.scale << " (" << e.what() << ")\n";
         return 2;
       }
     }
@@ -321,7 +317,7 @@ int cmd_infer(const Args& args) {
     }
     return 0;
   } catch (const std::exception& e) {
-    std::cerr << "sinsr-host infer: " << e.what() << "\n";
+    std::cerr << "sinsr-host infer: " << error_text(e) << "\n";
     return 1;
   }
 }

@@ -2,6 +2,7 @@
 // Boost.Program_options, prints its own --help, and returns the process exit code.
 #pragma once
 
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,10 @@ int cmd_eval(const Args& args);
 int cmd_degrade(const Args& args);
 int cmd_bench(const Args& args);
 int cmd_export(const Args& args);
+
+// A library error as the command line says it: a part without weights (host::MissingWeights)
+// gets the flag that gives them, --<part>-weights (cli_common.cpp).
+std::string error_text(const std::exception& e);
 
 // Whether a word is a subcommand's name (infer uses it to refuse lines that are both).
 bool is_command_name(const std::string& word);

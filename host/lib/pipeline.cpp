@@ -90,6 +90,19 @@ PipelineOptions PipelineOptions::from_json(const json& spec) {
   return o;
 }
 
+int PipelineOptions::fixed_scale(const json& preferred) {
+  if (!preferred.is_object() || !preferred.contains("scale") || !preferred["scale"].is_number_integer()) return 0;
+  return preferred["scale"].get<int>();
+}
+
+void PipelineOptions::check_scale(const json& preferred, const std::string& who) const {
+  // A model was trained for its factor, and its codec fixes it: another one is the caller's mistake.
+  const int fixed = fixed_scale(preferred);
+  if (fixed == 0 || fixed == scale || !explicit_keys.count("scale")) return;
+  throw Error(SINSR_ERR_INVALID_ARGUMENT,
+              who + " upscales x" + std::to_string(fixed) + " only, not x" + std::to_string(scale));
+}
+
 void PipelineOptions::apply_preferred(const json& preferred, const std::string& who) {
   if (preferred.is_null() || preferred.empty()) return;
   const std::string where = who + ": preferred pipeline";
@@ -97,20 +110,27 @@ void PipelineOptions::apply_preferred(const json& preferred, const std::string& 
   static const std::set<std::string> known = {"codec", "sampler", "steps", "scale", "pad_multiple", "chop_size"};
   for (auto& [k, v] : preferred.items())
     require(known.count(k) > 0, SINSR_ERR_FORMAT, where + ": unknown key '" + k + "'");
+  check_scale(preferred, who);
   auto take = [&](const char* key) { return preferred.contains(key) && !explicit_keys.count(key); };
   auto integer = [&](const char* key, int& dst) {
     require(preferred[key].is_number_integer(), SINSR_ERR_FORMAT, where + ": '" + key + "' must be an integer");
     dst = preferred[key].get<int>();
   };
   try {
-    // A part taken from the preference keeps weights the caller named for it.
+    // A part taken from the preference keeps weights the caller named for it. A part the caller
+    // named as the preference does, without a config of its own, takes the preferred config:
+    // naming the model's own sampler must not drop the settings it was trained with.
     auto part = [&](const char* key, PipelinePart& dst) {
+      if (!preferred.contains(key)) return;
       PipelinePart p = part_from_json(preferred[key], key);
+      const bool unset = !explicit_keys.count(key);
+      const bool same_without_config = p.name == dst.name && (dst.config.is_null() || dst.config.empty());
+      if (!unset && !same_without_config) return;
       if (p.weights.empty()) p.weights = dst.weights;
       dst = p;
     };
-    if (take("codec")) part("codec", codec);
-    if (take("sampler")) part("sampler", sampler);
+    part("codec", codec);
+    part("sampler", sampler);
   } catch (const Error& e) {
     throw Error(SINSR_ERR_FORMAT, where + ": " + e.what());
   }
@@ -191,7 +211,7 @@ Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl),
   require(!o.backbone.name.empty(), SINSR_ERR_INVALID_ARGUMENT, "no backbone given");
   // A shipped model's preferred pipeline fills what the caller left unset, before any check.
   auto bc = runtime.find(SINSR_KIND_BACKBONE, o.backbone.name);
-  o.apply_preferred(bc->preferred_pipeline(), "backbone '" + bc->name() + "'");
+  o.apply_preferred(bc->preferred_pipeline(), "model '" + bc->name() + "'");
   check_options(o);
   require(!o.sampler.name.empty(), SINSR_ERR_INVALID_ARGUMENT, "no sampler given");
 
@@ -207,15 +227,6 @@ Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl),
   require(impl_->dtype != at::kHalf || impl_->device.is_cuda(), SINSR_ERR_UNSUPPORTED,
           "fp16 runs on CUDA only; use fp32 or bf16 on the CPU");
 
-  // Weights: the given file, else the plugin's shipped default; "none" runs the part untrained.
-  auto load_part = [](auto& handle, const PipelinePart& p, const Component& c, const char* kind) {
-    if (p.weights.empty() && !c.needs_weights()) return;
-    std::string w = p.weights.empty() ? c.default_weights_path() : p.weights;
-    require(!w.empty(), SINSR_ERR_INVALID_ARGUMENT,
-            std::string(kind) + " '" + p.name + "' has no weights: pass them (--" + kind +
-                "-weights), or \"none\" to run it untrained");
-    if (w != "none") handle.load_weights(w);
-  };
   impl_->own_backbone = std::make_unique<BackboneHandle>(bc, o.backbone.config);
   impl_->backbone = impl_->own_backbone.get();
   // The sampler next: a step count it cannot serve, or timesteps the backbone does not take,
@@ -224,14 +235,14 @@ Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl),
       std::make_unique<SamplerHandle>(runtime.find(SINSR_KIND_SAMPLER, o.sampler.name), o.sampler.config, o.steps);
   impl_->sampler = impl_->own_sampler.get();
   check_timesteps(*impl_->sampler, *impl_->backbone);
-  load_part(*impl_->backbone, o.backbone, *bc, "backbone");
+  load_part_weights(*impl_->backbone, o.backbone.weights, "backbone");
   impl_->backbone->set_training(false);
 
   if (!o.codec.name.empty()) {
     auto cc = runtime.find(SINSR_KIND_CODEC, o.codec.name);
     impl_->own_codec = std::make_unique<CodecHandle>(cc, o.codec.config);
     impl_->codec = impl_->own_codec.get();
-    load_part(*impl_->codec, o.codec, *cc, "codec");
+    load_part_weights(*impl_->codec, o.codec.weights, "codec");
   }
 
   if (impl_->device != c10::Device(c10::kCPU) || impl_->dtype != at::kFloat) {
@@ -263,7 +274,7 @@ at::Tensor Pipeline::run_batch(const at::Tensor& y0, const std::function<at::Ten
   at::Tensor z0 = im.sampler->sample(z_y, x_T, cb);
   at::Tensor img = im.codec ? out(im.codec->decode(in(z0))) : z0;
   require(img.size(2) >= h * s && img.size(3) >= w * s, SINSR_ERR_RUNTIME,
-          "decoded image is smaller than the LR size times the scale: check the codec's downscale against --scale");
+          "decoded image is smaller than the LR size times the scale: check the codec's downscale against the scale");
   return img.narrow(2, 0, h * s).narrow(3, 0, w * s).clamp(-1.0, 1.0);
 }
 

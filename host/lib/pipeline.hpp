@@ -40,9 +40,16 @@ struct PipelineOptions {
 
   // The JSON form the C API takes (see abi/sinsr_host.h).
   static PipelineOptions from_json(const json& spec);
-  // Takes the preferred pipeline's values for the keys not in explicit_keys. `who` names the
-  // component in errors.
+  // Takes the preferred pipeline's values for the keys not in explicit_keys, and the preferred
+  // config of a codec or sampler the caller named as the preference but gave no config. Refuses
+  // (check_scale) an explicit scale the preference fixes otherwise. `who` names the component
+  // in errors ("model 'student'").
   void apply_preferred(const json& preferred, const std::string& who);
+  // The factor a preferred pipeline fixes; 0 when it fixes none.
+  static int fixed_scale(const json& preferred);
+  // SINSR_ERR_INVALID_ARGUMENT "<who> upscales xN only, not xM" when "scale" is explicit and the
+  // preference fixes another factor.
+  void check_scale(const json& preferred, const std::string& who) const;
 };
 
 // PyTorch-style bicubic (A = -0.75, align_corners false, no antialias), as the official code

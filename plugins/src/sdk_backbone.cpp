@@ -70,14 +70,14 @@ BackboneBox* bb(sinsr_backbone* s) {
 void bb_destroy(sinsr_backbone* s) { delete reinterpret_cast<BackboneBox*>(s); }
 
 sinsr_status* bb_load(sinsr_backbone* s, const char* path, const char* options) {
-  return guard("load_weights", [&] {
+  return guard("", [&] {
     require(path != nullptr, SINSR_ERR_INVALID_ARGUMENT, "path is null");
     bb(s)->impl->load_weights(path, config::parse_optional(options, "load options"));
   });
 }
 
 sinsr_status* bb_save(sinsr_backbone* s, const char* path) {
-  return guard("save_weights", [&] {
+  return guard("", [&] {
     require(path != nullptr, SINSR_ERR_INVALID_ARGUMENT, "path is null");
     bb(s)->impl->save_weights(path);
   });
@@ -85,7 +85,7 @@ sinsr_status* bb_save(sinsr_backbone* s, const char* path) {
 
 sinsr_status* bb_forward(sinsr_backbone* s, const sinsr_call_options* o, DLManagedTensor* x, DLManagedTensor* cond,
                          DLManagedTensor* t, DLManagedTensor** out, sinsr_tape** tape) {
-  return guard("backbone forward", [&] {
+  return guard("", [&] {
     auto in = adopt({x, cond, t});
     require(s != nullptr && out != nullptr, SINSR_ERR_INVALID_ARGUMENT, "null handle or output pointer");
     require(in[0].defined() && in[2].defined(), SINSR_ERR_INVALID_ARGUMENT, "x and t are required");
@@ -112,7 +112,7 @@ sinsr_status* bb_forward(sinsr_backbone* s, const sinsr_call_options* o, DLManag
 sinsr_status* bb_backward(sinsr_backbone* s, const sinsr_call_options* o, sinsr_tape* tape, DLManagedTensor* grad_out,
                           DLManagedTensor** grad_x, DLManagedTensor** grad_cond) {
   std::unique_ptr<BackboneTape> rec(reinterpret_cast<BackboneTape*>(tape));
-  return guard("backbone backward", [&] {
+  return guard("", [&] {
     auto in = adopt({grad_out});
     require(s != nullptr && rec != nullptr, SINSR_ERR_INVALID_ARGUMENT, "null handle or tape");
     require(in[0].defined(), SINSR_ERR_INVALID_ARGUMENT, "grad_out is required");
@@ -131,7 +131,7 @@ sinsr_status* bb_backward(sinsr_backbone* s, const sinsr_call_options* o, sinsr_
 void bb_tape_release(sinsr_backbone*, sinsr_tape* tape) { delete reinterpret_cast<BackboneTape*>(tape); }
 
 sinsr_status* bb_state_count(sinsr_backbone* s, size_t* count) {
-  return guard("state_count", [&] {
+  return guard("", [&] {
     require(count != nullptr, SINSR_ERR_INVALID_ARGUMENT, "count is null");
     BackboneBox* b = bb(s);
     fill_state(b->impl->module(), b->state);
@@ -140,25 +140,25 @@ sinsr_status* bb_state_count(sinsr_backbone* s, size_t* count) {
 }
 
 sinsr_status* bb_state_get(sinsr_backbone* s, size_t index, sinsr_named_tensor* out) {
-  return guard("state_get", [&] {
+  return guard("", [&] {
     BackboneBox* b = bb(s);
     state_entry(b->impl->module(), b->state, index, out);
   });
 }
 
 sinsr_status* bb_zero_grad(sinsr_backbone* s) {
-  return guard("zero_grad", [&] {
+  return guard("", [&] {
     for (auto& p : bb(s)->impl->module().parameters(true))
       if (p.grad().defined()) p.mutable_grad().zero_();
   });
 }
 
 sinsr_status* bb_set_training(sinsr_backbone* s, int32_t training) {
-  return guard("set_training", [&] { bb(s)->impl->module().train(training != 0); });
+  return guard("", [&] { bb(s)->impl->module().train(training != 0); });
 }
 
 sinsr_status* bb_to(sinsr_backbone* s, DLDevice device, DLDataType dtype) {
-  return guard("to", [&] {
+  return guard("", [&] {
     BackboneBox* b = bb(s);
     b->impl->to(device_of(device), scalar_type_of(dtype));
     b->state = StateCache();
@@ -166,7 +166,7 @@ sinsr_status* bb_to(sinsr_backbone* s, DLDevice device, DLDataType dtype) {
 }
 
 sinsr_status* bb_timestep_kind(sinsr_backbone* s, sinsr_timestep_info* out) {
-  return guard("timestep_kind", [&] {
+  return guard("", [&] {
     BackboneBox* b = bb(s);
     internal::write_timesteps(b->impl->timesteps(), b->units, out);
   });

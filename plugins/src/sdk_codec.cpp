@@ -23,14 +23,14 @@ Codec& cd(sinsr_codec* s) {
 void cd_destroy(sinsr_codec* s) { delete reinterpret_cast<CodecBox*>(s); }
 
 sinsr_status* cd_load(sinsr_codec* s, const char* path, const char* options) {
-  return guard("load_weights", [&] {
+  return guard("", [&] {
     require(path != nullptr, SINSR_ERR_INVALID_ARGUMENT, "path is null");
     cd(s).load_weights(path, config::parse_optional(options, "load options"));
   });
 }
 
 sinsr_status* cd_info(sinsr_codec* s, sinsr_codec_info* out) {
-  return guard("codec info", [&] {
+  return guard("", [&] {
     require(out != nullptr, SINSR_ERR_INVALID_ARGUMENT, "out is null");
     require(out->struct_size >= offsetof(sinsr_codec_info, image_channels) + sizeof(int32_t), SINSR_ERR_ABI,
             "sinsr_codec_info.struct_size too small");
@@ -42,9 +42,9 @@ sinsr_status* cd_info(sinsr_codec* s, sinsr_codec_info* out) {
 }
 
 template <class Fn>
-sinsr_status* cd_apply(const char* what, sinsr_codec* s, const sinsr_call_options* o, DLManagedTensor* in,
+sinsr_status* cd_apply(sinsr_codec* s, const sinsr_call_options* o, DLManagedTensor* in,
                        DLManagedTensor** out, Fn fn) {
-  return guard(what, [&] {
+  return guard("", [&] {
     auto t = adopt({in});
     require(out != nullptr && t[0].defined(), SINSR_ERR_INVALID_ARGUMENT, "null input or output pointer");
     Codec& c = cd(s);
@@ -56,15 +56,15 @@ sinsr_status* cd_apply(const char* what, sinsr_codec* s, const sinsr_call_option
 }
 
 sinsr_status* cd_encode(sinsr_codec* s, const sinsr_call_options* o, DLManagedTensor* image, DLManagedTensor** latent) {
-  return cd_apply("encode", s, o, image, latent, [](Codec& c, const at::Tensor& x) { return c.encode(x); });
+  return cd_apply(s, o, image, latent, [](Codec& c, const at::Tensor& x) { return c.encode(x); });
 }
 
 sinsr_status* cd_decode(sinsr_codec* s, const sinsr_call_options* o, DLManagedTensor* latent, DLManagedTensor** image) {
-  return cd_apply("decode", s, o, latent, image, [](Codec& c, const at::Tensor& z) { return c.decode(z); });
+  return cd_apply(s, o, latent, image, [](Codec& c, const at::Tensor& z) { return c.decode(z); });
 }
 
 sinsr_status* cd_to(sinsr_codec* s, DLDevice device, DLDataType dtype) {
-  return guard("to", [&] { cd(s).to(device_of(device), scalar_type_of(dtype)); });
+  return guard("", [&] { cd(s).to(device_of(device), scalar_type_of(dtype)); });
 }
 
 }  // namespace

@@ -26,7 +26,7 @@ void ls_destroy(sinsr_loss* s) { delete reinterpret_cast<LossBox*>(s); }
 
 sinsr_status* ls_forward(sinsr_loss* s, const sinsr_call_options* o, DLManagedTensor* pred, DLManagedTensor* target,
                          DLManagedTensor** loss, sinsr_tape** tape) {
-  return guard("loss forward", [&] {
+  return guard("", [&] {
     auto in = adopt({pred, target});
     require(loss != nullptr && in[0].defined() && in[1].defined(), SINSR_ERR_INVALID_ARGUMENT, "null argument");
     require(in[0].sizes() == in[1].sizes(), SINSR_ERR_INVALID_ARGUMENT, "pred and target shapes differ");
@@ -51,7 +51,7 @@ sinsr_status* ls_forward(sinsr_loss* s, const sinsr_call_options* o, DLManagedTe
 sinsr_status* ls_backward(sinsr_loss* s, const sinsr_call_options* o, sinsr_tape* tape, DLManagedTensor* grad_loss,
                           DLManagedTensor** grad_pred) {
   std::unique_ptr<LossTape> rec(reinterpret_cast<LossTape*>(tape));
-  return guard("loss backward", [&] {
+  return guard("", [&] {
     auto in = adopt({grad_loss});
     require(s != nullptr && rec != nullptr && grad_pred != nullptr, SINSR_ERR_INVALID_ARGUMENT, "null argument");
     at::Tensor g = in[0].defined() ? in[0].to(rec->loss.scalar_type()).reshape(rec->loss.sizes())

@@ -129,7 +129,7 @@ sinsr_status* plugin_entry(const sinsr_host_api* host_api, const sinsr_plugin_in
   internal::set_log_source(name);  // sdk::log names the plugin
   static std::mutex mutex;
   static const sinsr_plugin_info* info = nullptr;
-  return guard("plugin registration", [&] {
+  return guard("", [&] {
     require(out != nullptr, SINSR_ERR_INVALID_ARGUMENT, "out is null");
     std::lock_guard<std::mutex> lock(mutex);
     if (info == nullptr) {

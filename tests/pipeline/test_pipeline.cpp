@@ -198,6 +198,27 @@ TEST(PipelineErrors, BadOptionsAreRefusedClearly) {
   }
 }
 
+// The weights rule is the runtime's (resolve_weights), its error names the part and the
+// component, never a command-line flag.
+TEST(PipelineErrors, MissingWeightsNameThePartNotAFlag) {
+  auto o = pixel("tiny_convnet", "single-step", 0, 0);
+  o.backbone.weights = "";
+  try {
+    Pipeline p(runtime(), o);
+    FAIL() << "ran without weights";
+  } catch (const sinsr::host::MissingWeights& e) {
+    EXPECT_EQ(e.part(), "backbone");
+    EXPECT_EQ(e.component_name(), "tiny_convnet");
+    EXPECT_EQ(e.code(), SINSR_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(std::string(e.what()).find("--"), std::string::npos) << e.what();
+  }
+  const auto& c = *runtime().find(SINSR_KIND_BACKBONE, "tiny_convnet");
+  EXPECT_EQ(sinsr::host::resolve_weights(c, "none", "backbone"), "");
+  EXPECT_EQ(sinsr::host::resolve_weights(c, "w.pth", "backbone"), "w.pth");
+  EXPECT_EQ(sinsr::host::resolve_weights(c, "", "backbone", /*required=*/false), "");
+  EXPECT_THROW(sinsr::host::resolve_weights(c, "", "teacher"), sinsr::host::MissingWeights);
+}
+
 TEST(PipelineCApi, RunsAnHwcImageAndReportsErrors) {
   sinsr_runtime* rt = nullptr;
   ASSERT_EQ(sinsr_runtime_create(nullptr, &rt), nullptr);
