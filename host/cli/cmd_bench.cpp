@@ -103,7 +103,7 @@ int bench_memory(host::Runtime& runtime, const std::string& config_path, const s
   // the first size.
   pipeline->upscale_any(at::rand({3, chop, chop}));
   const bool exact = reset_peak_rss();
-  std::printf("peak resident memory, LR tile %d (chop stride %d), %s\n", chop, chop * 7 / 8,
+  std::printf("peak resident memory, LR tile %d (chop stride %d), %s\n", chop, pipeline->options().chop_stride,
               exact ? "high-water mark reset before each size" : "process peak so far (no per-run reset here)");
   std::printf("%-12s %8s %12s %14s %16s %8s\n", "LR size", "tiles", "peak MiB", "image bufs MiB", "peak - bufs MiB",
               "ratio");
@@ -137,20 +137,25 @@ int cmd_bench(const Args& args) {
   std::string memory_sizes = "64,128,256";
   int threads = 0, repeats = 3, latent = 64, image = 256, distill_size = 256, distill_batch = 1, chop = 64;
   bool no_cuda = false;
-  opts.add_options()("help,h", "show this help")("plugin", po::value(&plugins)->composing(),
-                                                 "load a plugin library (repeatable)")(
-      "config", po::value(&config_path), "model config: a file, or the bare name of an installed config (default: sinsr_x4.yaml of this installation)")(
-      "threads", po::value(&threads), "intra-op threads for the second column (default: all cores)")(
-      "repeats", po::value(&repeats), "timed calls per measurement (median reported)")(
-      "latent", po::value(&latent), "UNet latent size (default 64)")(
-      "image", po::value(&image), "VQ image size (default 256)")(
-      "only", po::value(&what), "unet, vq, distill or memory (default: unet and vq)")(
-      "distill-size", po::value(&distill_size), "distill: HR crop size (latent = size / 4 with the codec)")(
-      "distill-batch", po::value(&distill_batch), "distill: batch size")(
-      "codec-config", po::value(&codec_config), "distill, memory: codec config (default: --config)")(
-      "memory-sizes", po::value(&memory_sizes), "memory: LR image sizes, comma-separated (default 64,128,256)")(
-      "chop-size", po::value(&chop), "memory: LR tile size (default 64)")(
-      "no-cuda", po::bool_switch(&no_cuda), "leave out the CUDA column even when a GPU is present");
+  // clang-format off
+  opts.add_options()
+    ("help,h", "show this help")
+    ("plugin", po::value(&plugins)->composing(), "load a plugin library (repeatable)")
+    ("config", po::value(&config_path), "model config: a file, or the bare name of an installed config "
+                                        "(default: sinsr_x4.yaml of this installation)")
+    ("threads", po::value(&threads), "intra-op threads for the second column (default: all cores)")
+    ("repeats", po::value(&repeats)->default_value(repeats), "timed calls per measurement (median reported)")
+    ("latent", po::value(&latent)->default_value(latent), "UNet latent size")
+    ("image", po::value(&image)->default_value(image), "VQ image size")
+    ("only", po::value(&what), "unet, vq, distill or memory (default: unet and vq)")
+    ("distill-size", po::value(&distill_size)->default_value(distill_size), "distill: HR crop size (latent = size / 4 "
+                                                                           "with the codec)")
+    ("distill-batch", po::value(&distill_batch)->default_value(distill_batch), "distill: batch size")
+    ("codec-config", po::value(&codec_config), "distill, memory: codec config (default: --config)")
+    ("memory-sizes", po::value(&memory_sizes)->default_value(memory_sizes), "memory: LR image sizes, comma-separated")
+    ("chop-size", po::value(&chop)->default_value(chop), "memory: LR tile size")
+    ("no-cuda", po::bool_switch(&no_cuda), "leave out the CUDA column even when a GPU is present");
+  // clang-format on
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(args).options(opts).run(), vm);

@@ -1,6 +1,6 @@
 // sinsr-host degrade: HR images in, LR images out, by the RealESRGAN second-order degradation
 // (the official training degradation) or MATLAB bicubic. Needs image I/O; a build without it
-// keeps the placeholder in pending.cpp.
+// lists the command and says so (main.cpp).
 #if SINSR_WITH_IMAGE_IO
 #include "cli_common.hpp"
 #include "commands.hpp"
@@ -65,10 +65,11 @@ int cmd_degrade(const Args& args) {
     ("in,i", po::value(&input)->required(), "HR image folder (or one HR image)")
     ("out,o", po::value(&output)->required(), "LR folder (created)")
     ("seed", po::value(&seed), "degradation seed, required by realesrgan mode (the same seed gives the same images)")
-    ("scale", po::value(&scale)->default_value(0, "config sf, else 4"), "downscaling factor")
+    ("scale", po::value(&scale)->default_value(0, "config sf, else " + std::to_string(degrade::Options().sf)),
+     "downscaling factor")
     ("config,c", po::value(&config), "degradation parameters: the official YAML (its `degradation` block and kernel keys), "
                                       "a file of the keys, inline JSON, or the bare name of an installed config; "
-                                      "default: configs/SinSR.yaml's values")
+                                      "default: the official SinSR.yaml's values")
     ("mode", po::value(&mode)->default_value("realesrgan"), "realesrgan | bicubic")
     ("ext", po::value(&ext)->default_value("png"), "output file type")
     ("threads", po::value(&threads)->default_value(0), "CPU threads (0: all)")

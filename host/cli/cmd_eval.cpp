@@ -5,6 +5,7 @@
 #include "commands.hpp"
 #include "imresize.hpp"
 #include "io/image_io.hpp"
+#include "io/pairs.hpp"
 #include "metrics.hpp"
 
 #include <sinsr/sdk.hpp>
@@ -14,41 +15,19 @@
 #include <boost/program_options.hpp>
 
 #include <cmath>
-#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
-#include <map>
 #include <sstream>
 
 namespace sinsr {
 namespace cli {
 
 namespace po = boost::program_options;
-namespace fs = std::filesystem;
 
 namespace {
 
-
 std::string size_str(const at::Tensor& chw) { return std::to_string(chw.size(2)) + "x" + std::to_string(chw.size(1)); }
-
-// stem -> file; two files with one stem (a.png, a.jpg) are a problem, not a silent choice.
-std::map<std::string, std::string> by_stem(const std::string& dir, const std::string& suffix, std::vector<std::string>& problems) {
-  std::map<std::string, std::string> out;
-  std::map<std::string, bool> dup;
-  for (auto& f : io::list_images(dir)) {
-    std::string stem = fs::path(f).stem().string();
-    if (!suffix.empty() && stem.size() > suffix.size() && stem.compare(stem.size() - suffix.size(), suffix.size(), suffix) == 0)
-      stem.resize(stem.size() - suffix.size());
-    auto [it, fresh] = out.emplace(stem, f);
-    if (!fresh) {
-      problems.push_back(f + ": same name as " + it->second + "; neither is evaluated");
-      dup[stem] = true;
-    }
-  }
-  for (auto& [stem, _] : dup) out.erase(stem);
-  return out;
-}
 
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
@@ -112,22 +91,15 @@ int cmd_eval(const Args& args) {
   if (border < 0) border = scale;
   try {
     const std::string src = pred.empty() ? bicubic_from : pred;
-    std::vector<std::string> problems;
-    std::map<std::string, std::string> preds = by_stem(src, pred.empty() ? "" : suffix, problems);
-    std::map<std::string, std::string> gts = by_stem(gt, "", problems);
-    for (auto& [stem, f] : preds)
-      if (!gts.count(stem)) problems.push_back(f + ": no ground truth named " + stem + ".* in " + gt);
-    for (auto& [stem, f] : gts)
-      if (!preds.count(stem)) problems.push_back(f + ": no " + (pred.empty() ? "LR image" : "prediction") + " for it in " + src);
-
-    size_t pairs = 0;
-    for (auto& [stem, f] : gts) pairs += preds.count(stem);
-    if (pairs == 0) {
+    io::Pairing paired = io::pair_by_stem(src, gt, pred.empty() ? "LR image" : "prediction", "ground truth",
+                                          pred.empty() ? "" : suffix);
+    std::vector<std::string>& problems = paired.problems;
+    if (paired.pairs.empty()) {
       // Say why rather than print a table of nothing with zero means.
       for (auto& p : problems) std::cerr << "error: " << p << "\n";
-      const std::string why = preds.empty() ? "no images in " + src
-                              : gts.empty() ? "no images in " + gt
-                                            : "no file names in common between " + src + " and " + gt;
+      const std::string why = paired.first_count == 0    ? "no images in " + src
+                              : paired.second_count == 0 ? "no images in " + gt
+                                                         : "no file names in common between " + src + " and " + gt;
       std::cerr << "sinsr-host eval: no image pairs to evaluate: " << why << "\n";
       return 1;
     }
@@ -138,22 +110,20 @@ int cmd_eval(const Args& args) {
     const int name_w = 24;
     std::cout << std::left << std::setw(name_w) << "image" << std::right << std::setw(12) << "size" << std::setw(10) << "PSNR"
               << std::setw(10) << "SSIM" << std::setw(10) << "detail" << "\n";
-    for (auto& [stem, gf] : gts) {
-      auto it = preds.find(stem);
-      if (it == preds.end()) continue;
+    for (const auto& [stem, pf, gf] : paired.pairs) {
       try {
         at::Tensor g = io::read_image(gf).pixels;
-        at::Tensor p = io::read_image(it->second).pixels;
+        at::Tensor p = io::read_image(pf).pixels;
         if (pred.empty()) p = imaging::imresize(p, double(scale));
         if (p.size(1) != g.size(1) || p.size(2) != g.size(2))
-          throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, it->second + ": size " + size_str(p) + (pred.empty() ? " after x" + std::to_string(scale) : "") +
+          throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, pf + ": size " + size_str(p) + (pred.empty() ? " after x" + std::to_string(scale) : "") +
                                                           " differs from the ground truth " + gf + " (" + size_str(g) + ")");
         const at::Tensor pu = io::color_uint8_hwc(p), gu = io::color_uint8_hwc(g);
         metrics::Scores s = metrics::evaluate(pu, gu, border, mode);
         const double d = metrics::detail(pu, gu, border);
         std::cout << std::left << std::setw(name_w) << stem << std::right << std::setw(12) << size_str(g) << std::setw(10)
                   << num(s.psnr, 4) << std::setw(10) << num(s.ssim, 4) << std::setw(10) << num(d, 4) << "\n";
-        rows.push_back({{"image", stem}, {"pred", it->second}, {"gt", gf}, {"psnr", s.psnr}, {"ssim", s.ssim}, {"detail", d}});
+        rows.push_back({{"image", stem}, {"pred", pf}, {"gt", gf}, {"psnr", s.psnr}, {"ssim", s.ssim}, {"detail", d}});
         sum_p += s.psnr;
         sum_s += s.ssim;
         ++n;

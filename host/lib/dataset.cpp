@@ -1,4 +1,5 @@
 #include "dataset.hpp"
+#include "quantise.hpp"
 #include "seed.hpp"
 
 #include <sinsr/sdk.hpp>
@@ -20,7 +21,6 @@ namespace train {
 
 namespace fs = std::filesystem;
 using sdk::Error;
-
 
 struct Dataset::Impl {
   DatasetOptions o;
@@ -72,7 +72,7 @@ Dataset::Dataset(DatasetOptions options) : impl_(new Impl) {
         std::cerr << "warning: " << all[i] << ": smaller than the crop size " << o.gt_size << ", skipped\n";
         continue;
       }
-      im.images.push_back(px.mul(255).round().clamp(0, 255).to(at::kByte).contiguous());
+      im.images.push_back(imaging::to_uint8(px).contiguous());
       im.files.push_back(all[i]);
     } catch (const std::exception& e) {
       std::cerr << "warning: skipping unreadable training image: " << e.what() << "\n";

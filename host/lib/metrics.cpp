@@ -1,5 +1,7 @@
 #include "metrics.hpp"
 
+#include "quantise.hpp"
+
 #include <sinsr/sdk.hpp>
 
 #include <cmath>
@@ -50,11 +52,11 @@ at::Tensor prepare(const at::Tensor& x, int border, bool y_channel, const char* 
   return crop(t, border, who).to(at::kDouble);
 }
 
-// pyiqa's Y on the 0..255 scale, not rounded, float32 [H,W,1]; border-cropped first as pyiqa does.
+// pyiqa's Y on the 0..255 scale, not rounded, float32 [H,W,1]; border-cropped first as pyiqa does
+// (its rgb2ycbcr takes [0,1] pixels and divides by 255, its PSNR multiplies by 255 again).
 at::Tensor pyiqa_y(const at::Tensor& x, int border, const char* who) {
   at::Tensor rgb = crop(gray_to_rgb(x), border, who).to(at::kFloat).div(255.0f);
-  at::Tensor w = at::tensor({65.481f, 128.553f, 24.966f}, at::kFloat);
-  return ((at::matmul(rgb, w) + 16.0f) / 255.0f * 255.0f).unsqueeze(2);
+  return (bt601_y(rgb, 1.0) / 255.0f * 255.0f).unsqueeze(2);
 }
 
 // cv2.getGaussianKernel(11, 1.5); the 2-D window is its outer product (pyiqa's fspecial is the
@@ -110,17 +112,16 @@ double sobel_magnitude_mean(const at::Tensor& y) {
   return (gx * gx + gy * gy).sqrt().mean().item<double>();
 }
 
-// rgb2ycbcrTorch (float32, clamped) then img_as_ubyte (x*255 rounded half to even).
+// rgb2ycbcrTorch (float32, on 0..255 values, then /255 and clamped) then img_as_ubyte.
 at::Tensor float_to_uint8(const at::Tensor& nchw01, bool y_channel) {
   require(nchw01.dim() == 4 && (nchw01.size(1) == 3 || nchw01.size(1) == 1), SINSR_ERR_INVALID_ARGUMENT,
           "batch metrics: expected [N,3,H,W] or [N,1,H,W] images");
   at::Tensor x = nchw01.to(at::kCPU, at::kFloat);
   if (y_channel) {
     if (x.size(1) == 1) x = x.expand({-1, 3, -1, -1});
-    at::Tensor w = at::tensor({65.481f, 128.553f, 24.966f}).view({1, 3, 1, 1});
-    x = ((x * 255.0f * w).sum(1, true) / 255.0f + 16.0f) / 255.0f;
+    x = (bt601_y(x.permute({0, 2, 3, 1}) * 255.0f, 255.0) / 255.0f).unsqueeze(1);
   }
-  return x.clamp(0.0, 1.0).mul(255.0f).round().to(at::kByte);
+  return imaging::to_uint8(x);
 }
 
 }  // namespace
@@ -134,11 +135,18 @@ Mode parse_mode(const std::string& name) {
 
 const char* mode_name(Mode m) { return m == Mode::y ? "y" : m == Mode::rgb ? "rgb" : "pyiqa"; }
 
+at::Tensor bt601_y(const at::Tensor& rgb, double rgb_max) {
+  require(rgb.is_floating_point() && rgb.dim() >= 1 && rgb.size(-1) == 3, SINSR_ERR_INVALID_ARGUMENT,
+          "bt601_y: expected floating RGB along the last dimension");
+  at::Tensor w = at::tensor({65.481, 128.553, 24.966}, rgb.scalar_type());
+  if (rgb_max != 1.0) w = w / rgb_max;
+  return at::matmul(rgb, w) + 16.0;
+}
+
 at::Tensor rgb_to_y_uint8(const at::Tensor& x) {
   at::Tensor rgb = gray_to_rgb(as_hwc(x, "rgb_to_y_uint8"));
   require(rgb.size(2) == 3, SINSR_ERR_INVALID_ARGUMENT, "rgb_to_y_uint8: expected 1 or 3 channels");
-  at::Tensor w = at::tensor({65.481, 128.553, 24.966}, at::kDouble) / 255.0;
-  return (at::matmul(rgb.to(at::kDouble), w) + 16.0).round().to(at::kByte);
+  return bt601_y(rgb.to(at::kDouble), 255.0).round().to(at::kByte);
 }
 
 double psnr(const at::Tensor& a, const at::Tensor& b, int border, bool y_channel) {

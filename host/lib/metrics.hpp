@@ -20,6 +20,12 @@ enum class Mode { y, rgb, pyiqa };
 Mode parse_mode(const std::string& name);  // "y" | "rgb" | "pyiqa"; SINSR_ERR_INVALID_ARGUMENT otherwise
 const char* mode_name(Mode m);
 
+// The one Y-channel formula of every mode (the official rgb2ycbcr, ITU-R BT.601 studio range):
+// Y = 16 + 65.481 R' + 128.553 G' + 24.966 B', R' = R / rgb_max, on the 0..255 scale, not rounded.
+// rgb: floating, RGB along the last dimension in [0, rgb_max] (255: byte values, 1: [0,1]); the
+// weights are divided by rgb_max before the product, as the official code does; rgb's dtype.
+at::Tensor bt601_y(const at::Tensor& rgb, double rgb_max);
+
 // [H,W,3] uint8 RGB or [H,W] / [H,W,1] gray -> [H,W] uint8 Y = round(16 + (65.481 R + 128.553 G +
 // 24.966 B) / 255), the official rgb2ycbcr(only_y=True).
 at::Tensor rgb_to_y_uint8(const at::Tensor& hwc);

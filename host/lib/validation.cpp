@@ -3,15 +3,13 @@
 #include "metrics.hpp"
 #if SINSR_WITH_IMAGE_IO
 #include "io/image_io.hpp"
+#include "io/pairs.hpp"
 #endif
 
-#include <filesystem>
 #include <sstream>
 
 namespace sinsr {
 namespace train {
-
-namespace fs = std::filesystem;
 
 Validation validate(Trainer& trainer, const TrainerOptions& options, const std::string& lr_dir,
                     const std::string& hr_dir, int limit) {
@@ -25,21 +23,26 @@ Validation validate(Trainer& trainer, const TrainerOptions& options, const std::
   host::Pipeline pipeline(trainer.model(), trainer.codec(), trainer.inference_sampler(), po);
   double sum_p = 0, sum_s = 0;
   int n = 0, scored = 0;
-  for (const auto& lr : io::list_images(lr_dir)) {
+  // With HR images: the LR images that have one of the same name (io::pair_by_stem, as eval
+  // pairs); without: every LR image, upscaled only.
+  std::vector<io::ImagePair> work;
+  if (hr_dir.empty()) {
+    for (const auto& lr : io::list_images(lr_dir)) work.push_back({"", lr, ""});
+  } else {
+    work = io::pair_by_stem(lr_dir, hr_dir, "LR image", "HR image").pairs;
+  }
+  for (const auto& item : work) {
     if (n >= limit) break;
-    at::Tensor sr = pipeline.upscale_any(io::read_image(lr).pixels);
+    at::Tensor sr = pipeline.upscale_any(io::read_image(item.first).pixels);
     ++n;
-    if (hr_dir.empty()) continue;
-    for (const auto& hr : io::list_images(hr_dir)) {
-      if (fs::path(hr).stem() != fs::path(lr).stem()) continue;
-      at::Tensor g = io::read_image(hr).pixels;
-      if (g.size(1) != sr.size(1) || g.size(2) != sr.size(2)) break;
-      // As `sinsr-host eval` scores them: 8-bit, Y channel, the scale as border.
-      metrics::Scores m = metrics::evaluate(io::color_uint8_hwc(sr), io::color_uint8_hwc(g), options.scale, metrics::Mode::y);
-      sum_p += m.psnr;
-      sum_s += m.ssim;
-      ++scored;
-    }
+    if (item.second.empty()) continue;
+    at::Tensor g = io::read_image(item.second).pixels;
+    if (g.size(1) != sr.size(1) || g.size(2) != sr.size(2)) continue;
+    // As `sinsr-host eval` scores them: 8-bit, Y channel, the scale as border.
+    metrics::Scores m = metrics::evaluate(io::color_uint8_hwc(sr), io::color_uint8_hwc(g), options.scale, metrics::Mode::y);
+    sum_p += m.psnr;
+    sum_s += m.ssim;
+    ++scored;
   }
   std::ostringstream s;
   s << n << " images";
