@@ -26,11 +26,21 @@ struct Subcommand {
   bool takes_plugin, takes_threads;  // which global options it accepts
 };
 
+// Commands that read or write image files exist only in builds with image I/O (their files are
+// empty otherwise); without it they stay listed and say why they cannot run.
+#if SINSR_WITH_IMAGE_IO
+#define SINSR_IMAGE_COMMAND(f) (&f)
+#else
+#define SINSR_IMAGE_COMMAND(f) nullptr
+#endif
+
 const Subcommand kCommands[] = {
-    {"infer", &sinsr::cli::cmd_infer, "upscale an image or a folder of images", true, true},
+    {"infer", SINSR_IMAGE_COMMAND(sinsr::cli::cmd_infer), "upscale an image or a folder of images", true, true},
     {"plugins", &sinsr::cli::cmd_plugins, "list or inspect the loaded plugin components", true, false},
-    {"eval", &sinsr::cli::cmd_eval, "PSNR/SSIM of predictions against ground truth, paired by file name", false, false},
-    {"degrade", &sinsr::cli::cmd_degrade, "make LR images (MATLAB bicubic or RealESRGAN degradation)", false, true},
+    {"eval", SINSR_IMAGE_COMMAND(sinsr::cli::cmd_eval),
+     "PSNR/SSIM of predictions against ground truth, paired by file name", false, false},
+    {"degrade", SINSR_IMAGE_COMMAND(sinsr::cli::cmd_degrade),
+     "make LR images (MATLAB bicubic or RealESRGAN degradation)", false, true},
     {"train", &sinsr::cli::cmd_train, "train a ResShift teacher", true, true},
     {"distill", &sinsr::cli::cmd_distill, "distill a SinSR one-step student from a teacher", true, true},
     {"bench", &sinsr::cli::cmd_bench, "time the networks and the distillation step", true, true},
@@ -52,6 +62,25 @@ void print_usage(std::ostream& out) {
          "thread count may change a few pixels by a level or two (`sinsr-host infer --help`).\n\n"
          "Plugins: --plugin FILE, SINSR_PLUGIN_PATH (folders or files, ':'-separated), and the plugin\n"
          "folder of this installation.\n";
+}
+
+const Subcommand* find_command(const std::string& name) {
+  for (const auto& c : kCommands)
+    if (name == c.name) return &c;
+  return nullptr;
+}
+
+int run_command(const Subcommand& c, const sinsr::cli::Args& args) {
+  if (!c.run) {
+    std::cerr << "sinsr-host " << c.name << ": not available in this build (built without image I/O)\n";
+    return 1;
+  }
+  try {
+    return c.run(args);
+  } catch (const std::exception& e) {
+    std::cerr << "sinsr-host " << c.name << ": " << sinsr::cli::error_text(e) << "\n";
+    return 1;
+  }
 }
 
 std::string command_list() {
@@ -108,11 +137,7 @@ void tune_allocator() {
 
 }  // namespace
 
-bool sinsr::cli::is_command_name(const std::string& word) {
-  for (const auto& c : kCommands)
-    if (word == c.name) return true;
-  return false;
-}
+bool sinsr::cli::is_command_name(const std::string& word) { return find_command(word) != nullptr; }
 
 int main(int argc, char** argv) {
   tune_allocator();
@@ -136,10 +161,7 @@ int main(int argc, char** argv) {
   const int at = take_globals(args, globals, plugin, threads);
   if (at < 0) return 2;
   const std::string word = size_t(at) < args.size() ? args[at] : "";
-  const Subcommand* command = nullptr;
-  for (const auto& c : kCommands)
-    if (word == c.name) command = &c;
-  if (command) {
+  if (const Subcommand* command = find_command(word)) {
     const char* refused = plugin && !command->takes_plugin ? "--plugin" : threads && !command->takes_threads ? "--threads" : nullptr;
     if (refused) {
       std::cerr << "sinsr-host " << command->name << ": takes no " << refused << " (see `sinsr-host " << command->name
@@ -148,12 +170,7 @@ int main(int argc, char** argv) {
     }
     sinsr::cli::Args rest = globals;
     rest.insert(rest.end(), args.begin() + at + 1, args.end());
-    try {
-      return command->run(rest);
-    } catch (const std::exception& e) {
-      std::cerr << "sinsr-host " << command->name << ": " << e.what() << "\n";
-      return 1;
-    }
+    return run_command(*command, rest);
   }
   if (word == "help") {
     print_usage(std::cout);
@@ -161,14 +178,7 @@ int main(int argc, char** argv) {
   }
   // No command word: options (or only global options) make an infer line, which refuses a
   // command name further on itself.
-  if (word.empty() || word[0] == '-') {
-    try {
-      return sinsr::cli::cmd_infer(args);
-    } catch (const std::exception& e) {
-      std::cerr << "sinsr-host infer: " << e.what() << "\n";
-      return 1;
-    }
-  }
+  if (word.empty() || word[0] == '-') return run_command(*find_command("infer"), args);
   std::cerr << "sinsr-host: unknown command '" << word << "' (commands: " << command_list()
             << "; see `sinsr-host --help`)\n";
   return 2;
