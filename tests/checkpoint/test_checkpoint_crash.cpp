@@ -54,6 +54,7 @@ TEST(CheckpointCrash, KilledMidWriteLeavesThePreviousFileIntact) {
   sinsr::ckpt::save_state_dict(path, {{"w", at::arange(1000, at::kFloat)}});
   const std::string before = bytes_of(path);
   // The new state is ~4 MB; the child may write 64 kB of any file before the kernel kills it.
+  // Made before the fork: a forked child must not start LibTorch's thread pool.
   const sinsr::ckpt::StateDict bigger = {{"w", at::ones({1 << 20}, at::kFloat)}};
   const int status = in_child_with_file_limit(64 << 10, false, [&] {
     sinsr::ckpt::save_state_dict(path, bigger);
@@ -72,9 +73,11 @@ TEST(CheckpointCrash, AFailedWriteIsReportedAndCleanedUp) {
   const std::string path = (d / "model.pth").string();
   sinsr::ckpt::save_state_dict(path, {{"w", at::arange(10, at::kFloat)}});
   const std::string before = bytes_of(path);
+  // Made before the fork: a forked child must not start LibTorch's thread pool.
+  const sinsr::ckpt::StateDict bigger = {{"w", at::ones({1 << 20}, at::kFloat)}};
   const int status = in_child_with_file_limit(64 << 10, true, [&] {
     try {
-      sinsr::ckpt::save_state_dict(path, {{"w", at::ones({1 << 20}, at::kFloat)}});
+      sinsr::ckpt::save_state_dict(path, bigger);
     } catch (const sinsr::sdk::Error& e) {
       return e.code() == SINSR_ERR_IO && std::string(e.what()).find(path) != std::string::npos ? 42 : 2;
     } catch (...) {

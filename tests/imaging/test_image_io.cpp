@@ -7,8 +7,12 @@
 #include <sinsr/sdk.hpp>
 
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -261,4 +265,63 @@ TEST(ImageIO, DimensionsAreCheckedBeforeDecoding) {
   EXPECT_EQ(error_of([&] { read_image(small); }).code(), SINSR_ERR_FORMAT);
   ::unsetenv("SINSR_MAX_IMAGE_PIXELS");
   EXPECT_EQ(read_image(small).pixels.size(2), 17);
+}
+
+namespace {
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Runs `body` in a child whose files may not grow beyond `max_bytes`; returns its wait status.
+template <class F>
+int with_file_limit(rlim_t max_bytes, bool ignore_sigxfsz, F&& body) {
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    struct rlimit lim = {max_bytes, max_bytes};
+    ::setrlimit(RLIMIT_FSIZE, &lim);
+    if (ignore_sigxfsz) std::signal(SIGXFSZ, SIG_IGN);
+    ::_exit(body());
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return status;
+}
+
+}  // namespace
+
+// Issue 16, no silent data loss: an image write cut midway (the process killed inside write(2),
+// or the write failing as on a full disk) leaves the previous file as it was.
+TEST(ImageIO, AnInterruptedWriteLeavesThePreviousFile) {
+  fs::path d = fresh_dir("interrupted");
+  // (Not EXR: OpenEXR's writer waits on its thread pool, which a forked child does not have. The
+  // bytes take the same path for every format.)
+  for (const char* name : {"out.png", "out.tif", "out.jpg", "out.bmp"}) {
+    const std::string path = (d / name).string();
+    write_image(path, levels({3, 8, 8}, 8));
+    const std::string before = file_bytes(path);
+    at::manual_seed(1);
+    // Noise compresses badly: ~30 kB in every format, far past the 4 kB limit. Small enough that
+    // no tensor operation runs on a thread pool, which a forked child could not use.
+    const at::Tensor noisy = at::rand({3, 100, 100});
+    for (bool ignore : {false, true}) {
+      const int status = with_file_limit(4 << 10, ignore, [&] {
+        try {
+          write_image(path, noisy);
+        } catch (const sinsr::sdk::Error& e) {
+          return e.code() == SINSR_ERR_IO ? 42 : 2;
+        } catch (...) {
+          return 3;
+        }
+        return 1;  // the write claimed success
+      });
+      if (ignore) {
+        ASSERT_TRUE(WIFEXITED(status)) << name << ": killed by signal " << WTERMSIG(status);
+        EXPECT_EQ(WEXITSTATUS(status), 42) << name << ": 1 = a cut write reported success, 2/3 = wrong error";
+      }
+      EXPECT_EQ(file_bytes(path), before) << name << (ignore ? " (failed write)" : " (killed)");
+    }
+  }
 }

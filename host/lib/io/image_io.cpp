@@ -2,14 +2,19 @@
 
 #include <sinsr/sdk.hpp>
 
+#include <OpenImageIO/filesystem.h>
 #include <OpenImageIO/imageio.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+
+#include <fcntl.h>
 #include <unistd.h>
 
 namespace sinsr {
@@ -48,6 +53,30 @@ int64_t max_image_pixels() {
     if (end && *end == '\0' && v > 0) return v;
   }
   return int64_t(1) << 26;
+}
+
+// Writes all of `bytes` to `file` and syncs it; on any failure the file is removed and the error
+// names `shown`.
+void write_file(const std::string& file, const std::vector<unsigned char>& bytes, const std::string& shown) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) throw Error(SINSR_ERR_IO, shown + ": cannot write (" + std::strerror(errno) + ")");
+  size_t done = 0;
+  int err = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      err = n < 0 ? errno : EIO;
+      break;
+    }
+    done += size_t(n);
+  }
+  if (!err && ::fsync(fd) != 0) err = errno;
+  if (::close(fd) != 0 && !err) err = errno;
+  if (err) {
+    ::unlink(file.c_str());
+    throw Error(SINSR_ERR_IO, shown + ": write failed (" + std::strerror(err) + ")");
+  }
 }
 
 }  // namespace
@@ -163,6 +192,12 @@ void write_image(const std::string& path, const at::Tensor& chw01, int bits) {
     spec.attribute("oiio:UnassociatedAlpha", 1);  // our colour is not premultiplied
   }
   std::error_code ec;
+  // Encoded in memory, then written by checked system calls: OpenImageIO's PNG writer reports
+  // success when the disk fills up (a truncated file would replace the old one) and its JPEG
+  // writer crashes there (both found by the interrupted-write test).
+  std::vector<unsigned char> encoded;
+  OIIO::Filesystem::IOVecOutput memory(encoded);
+  const bool in_memory = out->supports("ioproxy") && out->set_ioproxy(&memory);
   if (!out->open(tmp.string(), spec)) {
     std::string err = out->geterror();
     fs::remove(tmp, ec);
@@ -175,6 +210,7 @@ void write_image(const std::string& path, const at::Tensor& chw01, int bits) {
     fs::remove(tmp, ec);
     throw Error(SINSR_ERR_IO, path + ": write failed (" + err + ")");
   }
+  if (in_memory) write_file(tmp.string(), encoded, path);
   fs::rename(tmp, target, ec);
   if (ec) {
     std::error_code ignore;
