@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (ASan + UBSan, clang; cmake/SinSRFuzz.cmake) in their own build
+# folder, gathers their seed corpora, and runs each for a given time, printing executions,
+# coverage and findings per target.
+#
+#   tools/fuzz.sh [options] [target...]        (targets: checkpoint config image c_api dlpack)
+#     --seconds N    fuzz each target N seconds (default 60)
+#     --runs N       or N executions each
+#     --smoke        CI: the regression inputs, 30 s per target, and the checkpoint/config/image
+#                    test suites under the sanitizers
+#     --regress      only replay the seeds and regression inputs (no fuzzing)
+#     --build-only   configure and build, run nothing
+#     --build DIR    build folder (default build-fuzz)
+# Environment: SINSR_FUZZ_JOBS (build jobs, default 1), SINSR_PARITY_DIR (default ../shared/parity).
+# Findings (crash-*, leak-*, timeout-*, oom-*) land in DIR/fuzz-findings/<target>/; the exit
+# status is non-zero when there is one. Fuzzers run under nice, one process each, one at a time.
+# The CI smoke costs about 5 minutes of fuzzing and tests plus the sanitizer build (~13 CPU
+# minutes cold, mostly the host library; ccache makes reruns cheap).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+build=build-fuzz
+seconds=60
+runs=""
+mode=fuzz
+targets=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) seconds=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --smoke) mode=smoke; seconds=30; shift ;;
+    --regress) mode=regress; shift ;;
+    --build-only) mode=build; shift ;;
+    --build) build=$2; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
+    *) targets+=("$1"); shift ;;
+  esac
+done
+all=(checkpoint config image c_api dlpack)
+[ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
+for t in "${targets[@]}"; do
+  [[ " ${all[*]} " == *" $t "* ]] || { echo "fuzz.sh: unknown target '$t' (known: ${all[*]})" >&2; exit 2; }
+done
+
+# ---- build ---------------------------------------------------------------------------------
+cc=$(command -v clang-14 || command -v clang || true)
+cxx=$(command -v clang++-14 || command -v clang++ || true)
+if [ -z "$cc" ] || [ -z "$cxx" ]; then
+  echo "fuzz.sh: clang is missing (Debian: apt-get install clang-14 libclang-rt-14-dev)" >&2
+  exit 1
+fi
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  CC=$cc CXX=$cxx cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSINSR_FUZZ=ON >/dev/null
+fi
+build_targets=()
+for t in "${targets[@]}"; do build_targets+=("fuzz_$t"); done
+[ "$mode" != smoke ] || build_targets+=(test_checkpoint test_config test_image_io)
+cmake --build "$build" -j "${SINSR_FUZZ_JOBS:-1}" --target "${build_targets[@]}"
+[ "$mode" != build ] || exit 0
+
+# ---- run-time settings ---------------------------------------------------------------------
+# LibTorch, libgomp and OpenImageIO keep one-time allocations (thread pools, registries) that
+# LeakSanitizer would report; tests/fuzz/lsan.supp names only those libraries.
+# verify_asan_link_order=0: libFuzzer puts libstdc++ before the shared runtime (harmless: it
+# intercepts nothing).
+export ASAN_OPTIONS="verify_asan_link_order=0:detect_leaks=1:abort_on_error=1:allocator_may_return_null=1:detect_odr_violation=1:${ASAN_OPTIONS:-}"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
+export LSAN_OPTIONS="suppressions=$root/tests/fuzz/lsan.supp:print_suppressions=0:${LSAN_OPTIONS:-}"
+export OMP_NUM_THREADS=1
+parity=${SINSR_PARITY_DIR:-$root/../shared/parity}
+# The fuzz targets write each input to a file: a folder in memory when there is one.
+work=$(cd "$build" && pwd)/fuzz-work
+[ -d /dev/shm ] && [ -w /dev/shm ] && work=/dev/shm/sinsr-fuzz-$$
+mkdir -p "$work"
+trap 'case "$work" in /dev/shm/*) rm -rf "$work" ;; esac' EXIT
+
+# ---- corpora: committed seeds and regressions, plus files generated here -------------------
+corpus_of() { echo "$build/fuzz-corpus/$1"; }
+gather() {
+  local t=$1 dir
+  dir=$(corpus_of "$t")
+  mkdir -p "$dir"
+  [ -d "$build/fuzz-seeds" ] || python3 tests/fuzz/make_seeds.py "$build/fuzz-seeds"
+  for src in "$build/fuzz-seeds/$t" "tests/fuzz/regressions/$t"; do
+    [ -d "$src" ] && cp -n "$src"/* "$dir"/ 2>/dev/null || true
+  done
+  case "$t" in
+    checkpoint)
+      # The parity checkpoints small enough to mutate quickly (the others take seconds each).
+      for f in "$parity"/*.pth; do
+        [ -f "$f" ] && [ "$(stat -c %s "$f")" -le 300000 ] && cp -n "$f" "$dir/" || true
+      done
+      ;;
+    config)
+      cp -n configs/*.yaml "$dir/" 2>/dev/null || true
+      for f in "$parity"/*.yaml models/*/*.json; do [ -f "$f" ] && cp -n "$f" "$dir/$(basename "$(dirname "$f")")-$(basename "$f")" || true; done
+      ;;
+    image)
+      # Small images of every format the reader knows, made by oiiotool when it is there.
+      if command -v oiiotool >/dev/null; then
+        for ext in png jpg tif bmp exr webp ppm; do
+          [ -f "$dir/gen-rgb.$ext" ] || oiiotool --pattern checker 8x6 3 -o "$dir/gen-rgb.$ext" >/dev/null 2>&1 || true
+        done
+        [ -f "$dir/gen-rgba16.png" ] || oiiotool --pattern fill:color=0.2,0.4,0.6,0.5 5x7 4 -d uint16 -o "$dir/gen-rgba16.png" >/dev/null 2>&1 || true
+        [ -f "$dir/gen-gray.pgm" ] || oiiotool --pattern constant:color=0.5 4x4 1 -o "$dir/gen-gray.pgm" >/dev/null 2>&1 || true
+      fi
+      ;;
+  esac
+}
+
+status=0
+summary=()
+for t in "${targets[@]}"; do
+  bin=$build/bin/fuzz_$t
+  [ -x "$bin" ] || bin=$(find "$build" -name "fuzz_$t" -type f -perm -u+x | head -1)
+  gather "$t"
+  corpus=$(corpus_of "$t")
+  findings=$build/fuzz-findings/$t
+  mkdir -p "$findings"
+  log=$build/fuzz-logs/$t.log
+  mkdir -p "$(dirname "$log")"
+  # OpenImageIO leaks an error string when libpng longjmps out of a corrupt file; only a full
+  # unwind reaches its frames for lsan.supp to match.
+  asan=$ASAN_OPTIONS
+  [ "$t" != image ] || asan="$asan:fast_unwind_on_malloc=0"
+  common=(-rss_limit_mb=6144 -malloc_limit_mb=4096 -timeout=60 -max_len=1048576 -print_final_stats=1
+          -artifact_prefix="$findings/")
+  # Replay first: every seed and regression input must pass before mutation starts.
+  rc=0
+  if [ "$mode" = regress ] || [ "$mode" = smoke ]; then
+    files=("$corpus"/*)
+    [ -e "${files[0]}" ] || files=()
+    if [ ${#files[@]} -gt 0 ]; then
+      TMPDIR=$work ASAN_OPTIONS=$asan nice "$bin" "${common[@]}" -runs=1 "${files[@]}" >"$log.regress" 2>&1 || rc=$?
+      [ $rc -eq 0 ] || { echo "fuzz.sh: $t: a seed or regression input fails (see $log.regress)" >&2; tail -30 "$log.regress" >&2; }
+    fi
+  fi
+  execs=0 cov="-"
+  if [ $rc -eq 0 ] && [ "$mode" != regress ]; then
+    limit=(-max_total_time="$seconds")
+    [ -z "$runs" ] || limit=(-runs="$runs")
+    TMPDIR=$work ASAN_OPTIONS=$asan nice "$bin" "${common[@]}" "${limit[@]}" "$corpus" >"$log" 2>&1 || rc=$?
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo 0)
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo "-")
+    [ $rc -eq 0 ] || { echo "fuzz.sh: $t: finding (exit $rc), see $log" >&2; grep -m5 -E 'ERROR|runtime error|foreign|SUMMARY' "$log" >&2 || true; }
+  fi
+  nfind=$(find "$findings" -type f | wc -l)
+  [ $rc -eq 0 ] && [ "$nfind" -eq 0 ] || status=1
+  summary+=("$(printf '%-11s %12s %8s %9s' "$t" "${execs:-0}" "${cov:--}" "$nfind")")
+done
+
+echo
+printf '%-11s %12s %8s %9s\n' target executions coverage findings
+printf '%s\n' "${summary[@]}"
+
+if [ "$mode" = smoke ]; then
+  # The existing suites that read hostile input, under ASan + UBSan.
+  ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0" \
+    ctest --test-dir "$build" --output-on-failure -L '^test_(checkpoint|config|image_io)$' --timeout 900 || status=1
+fi
+exit $status
