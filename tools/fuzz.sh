@@ -112,6 +112,8 @@ gather() {
 
 status=0
 summary=()
+stamp=$work/started
+touch "$stamp"
 for t in "${targets[@]}"; do
   bin=$build/bin/fuzz_$t
   [ -x "$bin" ] || bin=$(find "$build" -name "fuzz_$t" -type f -perm -u+x | head -1)
@@ -130,12 +132,9 @@ for t in "${targets[@]}"; do
   # Replay first: every seed and regression input must pass before mutation starts.
   rc=0
   if [ "$mode" = regress ] || [ "$mode" = smoke ]; then
-    files=("$corpus"/*)
-    [ -e "${files[0]}" ] || files=()
-    if [ ${#files[@]} -gt 0 ]; then
-      TMPDIR=$work ASAN_OPTIONS=$asan nice "$bin" "${common[@]}" -runs=1 "${files[@]}" >"$log.regress" 2>&1 || rc=$?
-      [ $rc -eq 0 ] || { echo "fuzz.sh: $t: a seed or regression input fails (see $log.regress)" >&2; tail -30 "$log.regress" >&2; }
-    fi
+    # -runs=0: run every corpus input once, mutate nothing.
+    TMPDIR=$work ASAN_OPTIONS=$asan nice "$bin" "${common[@]}" -runs=0 "$corpus" >"$log.regress" 2>&1 || rc=$?
+    [ $rc -eq 0 ] || { echo "fuzz.sh: $t: a seed or regression input fails (see $log.regress)" >&2; tail -30 "$log.regress" >&2; }
   fi
   execs=0 cov="-"
   if [ $rc -eq 0 ] && [ "$mode" != regress ]; then
@@ -146,9 +145,19 @@ for t in "${targets[@]}"; do
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo "-")
     [ $rc -eq 0 ] || { echo "fuzz.sh: $t: finding (exit $rc), see $log" >&2; grep -m5 -E 'ERROR|runtime error|foreign|SUMMARY' "$log" >&2 || true; }
   fi
-  nfind=$(find "$findings" -type f | wc -l)
-  [ $rc -eq 0 ] && [ "$nfind" -eq 0 ] || status=1
-  summary+=("$(printf '%-11s %12s %8s %9s' "$t" "${execs:-0}" "${cov:--}" "$nfind")")
+  nfind=$(find "$findings" -type f -newer "$stamp" | wc -l)
+  note=""
+  if [ $rc -ne 0 ] || [ "$nfind" -gt 0 ]; then
+    # A target with inputs in tests/fuzz/pending/ has known findings whose fix is on its way
+    # (see tests/fuzz/README.md): reported, not failing the run.
+    if compgen -G "tests/fuzz/pending/$t/*" >/dev/null; then
+      note="known findings pending a fix (tests/fuzz/pending/$t)"
+    else
+      status=1
+      note="FINDING: see $log and $findings"
+    fi
+  fi
+  summary+=("$(printf '%-11s %12s %8s %9s  %s' "$t" "${execs:-0}" "${cov:--}" "$nfind" "$note")")
 done
 
 echo
@@ -157,7 +166,10 @@ printf '%s\n' "${summary[@]}"
 
 if [ "$mode" = smoke ]; then
   # The existing suites that read hostile input, under ASan + UBSan.
-  ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0" \
-    ctest --test-dir "$build" --output-on-failure -L '^test_(checkpoint|config|image_io)$' --timeout 900 || status=1
+  # One process per suite: starting LibTorch under ASan costs seconds, ctest would pay it per test.
+  for suite in test_checkpoint test_config test_image_io; do
+    echo "== $suite (ASan + UBSan)"
+    ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0" timeout 900 "$build/bin/$suite" --gtest_brief=1 || status=1
+  done
 fi
 exit $status
