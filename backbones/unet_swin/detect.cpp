@@ -5,6 +5,8 @@
 // name -> shape map from it, so a config is only returned when the weights load strictly.
 #include "unet_swin_detect.hpp"
 
+#include <sinsr/detect.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -25,32 +27,19 @@ bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
-const Shape* find(const ShapeMap& m, const std::string& key) {
-  auto it = m.find(key);
-  return it == m.end() ? nullptr : &it->second;
-}
+const Shape* find(const ShapeMap& m, const std::string& key) { return sdk::find_shape(m, key); }
 
 bool has_prefix(const ShapeMap& m, const std::string& prefix) {
   auto it = m.lower_bound(prefix);
   return it != m.end() && it->first.compare(0, prefix.size(), prefix) == 0;
 }
 
-[[noreturn]] void unsupported(const std::string& why) {
-  throw Error(SINSR_ERR_UNSUPPORTED, std::string(kCannot) + ": " + why);
-}
+[[noreturn]] void unsupported(const std::string& why) { sdk::refuse_variant(kCannot, why); }
 
 // The shape of `key` with `ndim` dimensions. Missing or of another rank: before the keys are
 // known to be a UNetModelSwin's that means "not ours" (NOT_FOUND), afterwards UNSUPPORTED.
 const Shape& need(const ShapeMap& m, const std::string& key, size_t ndim, bool signature = false) {
-  const Shape* s = find(m, key);
-  std::string why;
-  if (s == nullptr)
-    why = "no '" + key + "'";
-  else if (s->size() != ndim)
-    why = "'" + key + "' is " + sdk::describe_shape(*s) + ", not " + std::to_string(ndim) + "-D";
-  if (why.empty()) return *s;
-  if (signature) throw Error(SINSR_ERR_NOT_FOUND, "not a UNetModelSwin state dict (" + why + ")");
-  unsupported(why);
+  return sdk::need_shape(m, key, ndim, signature, "UNetModelSwin", kCannot);
 }
 
 // The largest N with keys under "<prefix>N.", or -1.

@@ -4,6 +4,8 @@
 // the whole name -> shape map from it, so a config is only returned when the weights load strictly.
 #include "vq_f4_detect.hpp"
 
+#include <sinsr/detect.hpp>
+
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -19,26 +21,13 @@ using Shape = std::vector<int64_t>;
 // Messages carry no component name: the host puts it in front.
 const char* kCannot = "a VQModelTorch this codec cannot build";
 
-const Shape* find(const ShapeMap& m, const std::string& key) {
-  auto it = m.find(key);
-  return it == m.end() ? nullptr : &it->second;
-}
+const Shape* find(const ShapeMap& m, const std::string& key) { return sdk::find_shape(m, key); }
 
-[[noreturn]] void unsupported(const std::string& why) {
-  throw Error(SINSR_ERR_UNSUPPORTED, std::string(kCannot) + ": " + why);
-}
+[[noreturn]] void unsupported(const std::string& why) { sdk::refuse_variant(kCannot, why); }
 
-// As in unet_swin: a missing signature key means "not ours", a missing later key UNSUPPORTED.
+// A missing signature key means "not ours", a missing later key UNSUPPORTED (sinsr/detect.hpp).
 const Shape& need(const ShapeMap& m, const std::string& key, size_t ndim, bool signature = false) {
-  const Shape* s = find(m, key);
-  std::string why;
-  if (s == nullptr)
-    why = "no '" + key + "'";
-  else if (s->size() != ndim)
-    why = "'" + key + "' is " + sdk::describe_shape(*s) + ", not " + std::to_string(ndim) + "-D";
-  if (why.empty()) return *s;
-  if (signature) throw Error(SINSR_ERR_NOT_FOUND, "not a VQModelTorch state dict (" + why + ")");
-  unsupported(why);
+  return sdk::need_shape(m, key, ndim, signature, "VQModelTorch", kCannot);
 }
 
 }  // namespace
