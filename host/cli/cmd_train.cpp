@@ -166,7 +166,7 @@ int run(const Args& args, bool distill) {
     std::cerr << "sinsr-host " << cmd << ": " << e.what() << ": pass --resume to continue it or --overwrite to start over\n";
     return 1;
   } catch (const std::exception& e) {
-    std::cerr << "sinsr-host " << cmd << ": " << e.what() << "\n";
+    std::cerr << "sinsr-host " << cmd << ": " << error_text(e) << "\n";
     return 1;
   }
 }

@@ -133,30 +133,26 @@ Trainer::Trainer(host::Runtime& rt, TrainerOptions options) : impl_(new Impl) {
 
   auto bc = rt.find(SINSR_KIND_BACKBONE, o.backbone.name);
   im.model = std::make_unique<BackboneHandle>(bc, o.backbone.config);
-  std::string own = o.backbone.weights.empty() ? bc->default_weights_path() : o.backbone.weights;
+  // The runtime's one weights rule: the given file, else the plugin's own, "none" = untrained.
   if (o.mode == TrainerOptions::Mode::Distill) {
     const std::string tname = o.teacher.name.empty() ? o.backbone.name : o.teacher.name;
     json tcfg = o.teacher.name.empty() && o.teacher.config.empty() ? o.backbone.config : o.teacher.config;
     auto tc = rt.find(SINSR_KIND_BACKBONE, tname);
     im.teacher = std::make_unique<BackboneHandle>(tc, tcfg);
-    std::string tw = o.teacher.weights.empty() ? tc->default_weights_path() : o.teacher.weights;
-    require(!tw.empty(), SINSR_ERR_INVALID_ARGUMENT, "distillation needs the teacher's weights (--teacher-weights)");
     im.teacher->set_training(false);
-    if (tw != "none") {  // "none": untrained networks, for benchmarks
-      im.teacher->load_weights(tw);
+    const std::string tw = host::load_part_weights(*im.teacher, o.teacher.weights, "teacher");
+    if (!tw.empty()) {  // "none": untrained networks, for benchmarks
       // The student starts as a copy of the teacher unless its own weights are given.
-      im.model->load_weights(own.empty() || own == "none" ? tw : own);
+      const std::string own = host::resolve_weights(*bc, o.backbone.weights, "backbone", false);
+      im.model->load_weights(own.empty() ? tw : own);
     }
-  } else if (!own.empty() && own != "none") {
-    im.model->load_weights(own);
+  } else {
+    host::load_part_weights(*im.model, o.backbone.weights, "backbone", false);
   }
   if (!o.codec.name.empty()) {
     auto cc = rt.find(SINSR_KIND_CODEC, o.codec.name);
     im.codec = std::make_unique<CodecHandle>(cc, o.codec.config);
-    std::string cw = o.codec.weights.empty() ? cc->default_weights_path() : o.codec.weights;
-    require(!cw.empty() || !cc->needs_weights(), SINSR_ERR_INVALID_ARGUMENT,
-            "codec '" + o.codec.name + "' needs weights (--codec-weights)");
-    if (!cw.empty() && cw != "none") im.codec->load_weights(cw);
+    host::load_part_weights(*im.codec, o.codec.weights, "codec");
   }
   auto sc = rt.find(SINSR_KIND_SAMPLER, o.sampler.name);
   im.sampler = std::make_unique<SamplerHandle>(sc, o.sampler.config);
