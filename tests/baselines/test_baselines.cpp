@@ -4,6 +4,7 @@
 // by name with no family-specific host code.
 #include "host_run.hpp"
 #include "parity.hpp"
+#include "plugin_runtime.hpp"
 
 #include "pipeline.hpp"
 #include "runtime.hpp"
@@ -16,14 +17,7 @@ namespace {
 
 using sinsr::host::json;
 
-sinsr::host::Runtime& runtime() {
-  static auto* rt = [] {
-    auto* r = new sinsr::host::Runtime(2);
-    r->load_dir(SINSR_PLUGIN_DIR);
-    return r;
-  }();
-  return *rt;
-}
+sinsr::host::Runtime& runtime() { return sinsr_test::plugin_runtime(); }
 
 const json kSr3 = {{"model_channels", 16}, {"channel_expansions", {1, 2, 2}}, {"emb_expansion", 4},
                    {"resblock_per_down_stage", 2}};

@@ -1,6 +1,7 @@
 // One SinSR distillation iteration against the official code (distill_case.pth): teacher
 // trajectory, the three objectives, and the gradients that reach the student across the ABI.
 #include "parity.hpp"
+#include "plugin_runtime.hpp"
 
 #include "trainer.hpp"
 
@@ -13,14 +14,7 @@ using sinsr::train::Trainer;
 using sinsr::train::TrainerOptions;
 using sinsr::host::json;
 
-sinsr::host::Runtime& runtime() {
-  static auto* rt = [] {
-    auto* r = new sinsr::host::Runtime(2);
-    r->load_dir(SINSR_PLUGIN_DIR);
-    return r;
-  }();
-  return *rt;
-}
+sinsr::host::Runtime& runtime() { return sinsr_test::plugin_runtime(); }
 
 TrainerOptions tiny_distill() {
   TrainerOptions o;
