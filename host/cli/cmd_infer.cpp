@@ -126,7 +126,9 @@ int cmd_infer(const Args& args) {
     ("config,c", po::value(&config), "official full YAML (model / autoencoder / diffusion sections) for all components; "
                                      "a bare name (sinsr_x4) is looked up in the installed configs")
     ("backbone-config", po::value(&bcfg), "backbone config: YAML/JSON file or inline JSON")
-    ("backbone-weights,w", po::value(&bw), "backbone checkpoint (.pth / .safetensors); default: the plugin's own")
+    ("backbone-weights,w", po::value(&bw), "backbone checkpoint (.pth / .safetensors); default: the plugin's own. "
+                                            "Alone (no -n, no config) it names its network: the configs a train "
+                                            "checkpoint stores, else what the plugins detect from its shapes")
     ("codec", po::value(&codec)->default_value(kDefaultCodec), "codec component, or 'none' for pixel space")
     ("codec-config", po::value(&ccfg), "codec config: file or inline JSON")
     ("codec-weights", po::value(&cw), "codec checkpoint")
@@ -204,7 +206,9 @@ int cmd_infer(const Args& args) {
   try {
     host::Runtime runtime(threads);
     load_plugins(runtime, plugins);
-    if (backbone.empty()) backbone = runtime.default_backbone(plugins);
+    // -w alone: the network is what the file stores or its plugin detects (Pipeline).
+    if (backbone.empty() && (bw.empty() || bw == "none" || !bcfg.empty() || !config.empty() || !plugins.empty()))
+      backbone = runtime.default_backbone(plugins);
     host::json whole = config.empty() ? host::json::object() : host::json{{"config_file", config}};
     o.backbone = {backbone, bcfg.empty() ? whole : config_argument(bcfg), bw};
     if (codec != "none") o.codec = {codec, ccfg.empty() ? whole : config_argument(ccfg), cw};
@@ -216,7 +220,8 @@ int cmd_infer(const Args& args) {
       if (given(flag.c_str())) o.explicit_keys.insert(key);
     }
     // A model's fixed factor against -s, as a usage error before anything is loaded.
-    const host::json preferred = runtime.find(SINSR_KIND_BACKBONE, backbone)->preferred_pipeline();
+    const host::json preferred =
+        backbone.empty() ? host::json() : runtime.find(SINSR_KIND_BACKBONE, backbone)->preferred_pipeline();
     const int fixed_scale = host::PipelineOptions::fixed_scale(preferred);
     try {
       o.check_scale(preferred, "model '" + backbone + "'");
@@ -225,6 +230,9 @@ int cmd_infer(const Args& args) {
                                       std::to_string(fixed_scale) + " or another model (-n)");
     }
     host::Pipeline pipeline(runtime, o);
+    if (!quiet)
+      for (const auto& line : pipeline.options().described) std::cerr << line << "\n";
+    backbone = pipeline.options().backbone.name;
 
     // Any other pipeline has the factor its codec and backbone allow, known only by trying: an
     // asked-for -s is tried on one smallest tile (one network call) before any image is read.

@@ -1,5 +1,6 @@
 #include "pipeline.hpp"
 #include "seed.hpp"
+#include "weights_info.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -140,6 +141,45 @@ void PipelineOptions::apply_preferred(const json& preferred, const std::string& 
   if (take("chop_size")) integer("chop_size", chop_size);
 }
 
+void PipelineOptions::apply_weights_info(const Runtime& runtime) {
+  auto no_config = [](const json& c) { return c.is_null() || (c.is_object() && c.empty()); };
+  auto has_file = [](const std::string& w) { return !w.empty() && w != "none"; };
+  if (has_file(backbone.weights) && no_config(backbone.config)) {
+    const WeightsInfo info = weights_info(runtime, SINSR_KIND_BACKBONE, backbone.weights);
+    if (!info.found()) {
+      require(!backbone.name.empty(), SINSR_ERR_NOT_FOUND,
+              info.summary + "; name its backbone and give that backbone's config");
+    } else if (!info.component.empty() && (backbone.name.empty() || backbone.name == info.component)) {
+      // A name that differs (a shipped model, another network) is the caller's choice and keeps
+      // its own config; the load then says whether the weights fit it.
+      backbone.name = info.component;
+      backbone.config = info.config;
+      described.push_back(backbone.weights + ": " + info.summary);
+      if (info.source == "stored") {
+        json preferred = json::object();
+        for (const char* key : {"codec", "sampler"})
+          if (info.components.contains(key)) {
+            const json& part = info.components[key];
+            preferred[key] = part.is_object() ? json{{"name", part.value("name", std::string())},
+                                                     {"config", part.value("config", json::object())}}
+                                              : json(nullptr);
+          }
+        const json& sampler_part = info.components.value("sampler", json());
+        if (sampler_part.is_object() && sampler_part.contains("steps")) preferred["steps"] = sampler_part["steps"];
+        if (info.components.contains("scale")) preferred["scale"] = info.components["scale"];
+        apply_preferred(preferred, backbone.weights);
+      }
+    }
+  }
+  if (!codec.name.empty() && has_file(codec.weights) && no_config(codec.config)) {
+    const WeightsInfo info = weights_info(runtime, SINSR_KIND_CODEC, codec.weights);
+    if (info.found() && info.source == "detected" && info.component == codec.name) {
+      codec.config = info.config;
+      described.push_back(codec.weights + ": " + info.summary);
+    }
+  }
+}
+
 at::Tensor upsample_bicubic(const at::Tensor& x, int64_t scale) {
   if (scale == 1) return x;
   return at::upsample_bicubic2d(x, {x.size(-2) * scale, x.size(-1) * scale}, /*align_corners=*/false, double(scale),
@@ -208,6 +248,7 @@ Pipeline::Pipeline(BackboneHandle& backbone, CodecHandle* codec, SamplerHandle& 
 
 Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl), options_(std::move(options)) {
   auto& o = options_;
+  o.apply_weights_info(runtime);
   require(!o.backbone.name.empty(), SINSR_ERR_INVALID_ARGUMENT, "no backbone given");
   // A shipped model's preferred pipeline fills what the caller left unset, before any check.
   auto bc = runtime.find(SINSR_KIND_BACKBONE, o.backbone.name);

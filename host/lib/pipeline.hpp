@@ -12,6 +12,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace sinsr {
 namespace host {
@@ -37,6 +38,9 @@ struct PipelineOptions {
   // "pad_multiple", "chop_size"); the backbone's preferred pipeline (a shipped model's) fills
   // every other one of them.
   std::set<std::string> explicit_keys;
+  // Filled by Pipeline: one line per weights file that supplied what the caller left out
+  // (weights_info: "stored: ..." / "detected: ..."), for the caller to show.
+  std::vector<std::string> described;
 
   // The JSON form the C API takes (see abi/sinsr_host.h).
   static PipelineOptions from_json(const json& spec);
@@ -50,6 +54,12 @@ struct PipelineOptions {
   // SINSR_ERR_INVALID_ARGUMENT "<who> upscales xN only, not xM" when "scale" is explicit and the
   // preference fixes another factor.
   void check_scale(const json& preferred, const std::string& who) const;
+  // Self-describing weights: a backbone (or codec) with weights but no config takes the config
+  // its file stores or its plugin detects (host::weights_info); a backbone without a name takes
+  // the stored or detected component. Stored components also fill codec, sampler, steps and
+  // scale where the caller left them (as a preferred pipeline does). A backbone with weights
+  // nobody recognises and no name is refused, naming the file.
+  void apply_weights_info(const Runtime& runtime);
 };
 
 // PyTorch-style bicubic (A = -0.75, align_corners false, no antialias), as the official code

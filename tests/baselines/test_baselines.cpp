@@ -114,10 +114,18 @@ TEST(Baselines, TrainAndInferByNameThroughTheCli) {
   ASSERT_EQ(diff.code, 0) << diff.output;
   auto up2 = sinsr_test::run_host("infer -q -i " + lr + " -o " + (dir / "srdiff.png").string() +
                                   " --backbone srdiff --backbone-config " + quoted(kSrdiff) + " -w " +
-                                  (dir / "srdiff/ema.pth").string() +
+                                  (dir / "srdiff/ckpt_00000002.pth").string() +
                                   " --codec none --sampler ddpm --sampler-config '{\"variant\": \"srdiff\"}' --steps 3");
   ASSERT_EQ(up2.code, 0) << up2.output;
   EXPECT_TRUE(fs::exists(dir / "srdiff.png"));
+
+  // The checkpoint alone: `train` stored the parts it was made with, so -w is the whole line.
+  auto up3 = sinsr_test::run_host("infer -i " + lr + " -o " + (dir / "srdiff_w.png").string() + " -w " +
+                                  (dir / "srdiff/ckpt_00000002.pth").string() + " --steps 3");
+  ASSERT_EQ(up3.code, 0) << up3.output;
+  EXPECT_NE(up3.output.find("stored: backbone srdiff, codec none, sampler ddpm, scale 4"), std::string::npos)
+      << up3.output;
+  EXPECT_EQ(sinsr_test::read_bytes(dir / "srdiff_w.png"), sinsr_test::read_bytes(dir / "srdiff.png"));
 }
 
 }  // namespace

@@ -18,15 +18,19 @@ struct HostRun {
   std::string output;  // stdout and stderr together
 };
 
+// A whole file as bytes ("" when unreadable).
+inline std::string read_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 // `sinsr-host <args>` through the shell (args may hold redirections or quotes).
 inline HostRun run_host(const std::string& args) {
   static int calls = 0;
   std::string log = ::testing::TempDir() + "/sinsr_host_" + std::to_string(::getpid()) + "_" +
                     std::to_string(++calls) + ".log";
   int status = std::system((std::string(SINSR_HOST_EXE) + " " + args + " > " + log + " 2>&1").c_str());
-  std::ifstream in(log);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  in.close();
+  std::string text = read_bytes(log);
   std::filesystem::remove(log);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
 }

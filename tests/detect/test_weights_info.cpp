@@ -3,6 +3,7 @@
 #include "host_run.hpp"
 #include "parity.hpp"
 
+#include "pipeline.hpp"
 #include "trainer.hpp"
 #include "weights_info.hpp"
 
@@ -193,6 +194,84 @@ TEST(WeightsInfo, ModelsAreStoredAsTheirBase) {
   EXPECT_EQ(part["model"], "student");
   EXPECT_EQ(part["config"]["residual_upscale"], 4);  // the model's own config, not in any weights
   EXPECT_EQ(part["config"]["dropout"], 0);
+}
+
+// A pipeline given weights and no config takes what the file stores or its plugin detects, and
+// upscales exactly as the same pipeline with the configs spelled out.
+sinsr::host::PipelineOptions spelled_out(const std::string& unet_weights, const std::string& vq_weights) {
+  sinsr::host::PipelineOptions o;
+  o.backbone = {"unet_swin", {{"config_file", sinsr_test::parity_file("tiny-unet.yaml")}}, unet_weights};
+  o.codec = {"vq_f4", {{"config_file", sinsr_test::parity_file("tiny-vq.yaml")}}, vq_weights};
+  o.sampler = {"deterministic", json::object(), ""};
+  o.steps = 1;
+  return o;
+}
+
+at::Tensor upscale_with(sinsr::host::PipelineOptions o, std::vector<std::string>* described = nullptr) {
+  sinsr::host::Pipeline p(runtime(), std::move(o));
+  if (described) *described = p.options().described;
+  at::manual_seed(5);
+  return p.upscale(at::rand({1, 3, 16, 16}));
+}
+
+TEST(WeightsInfo, PipelinesTakeTheirNetworkFromATrainCheckpoint) {
+  using sinsr::train::TrainerOptions;
+  TrainerOptions t;
+  t.mode = TrainerOptions::Mode::Distill;
+  t.backbone = {"unet_swin", {{"config_file", sinsr_test::parity_file("tiny-unet.yaml")}}, ""};
+  t.teacher = {"", json::object(), sinsr_test::parity_file("unet_tiny.pth")};
+  t.codec = {"vq_f4", {{"config_file", sinsr_test::parity_file("tiny-vq.yaml")}}, sinsr_test::parity_file("vq_tiny.pth")};
+  t.sampler = {"deterministic", json::object(), ""};
+  const auto dir = sinsr_test::fresh_dir("weights_info_pipeline");
+  const std::string ckpt = (dir / "ckpt.pth").string();
+  sinsr::train::Trainer(runtime(), t).save(ckpt, json::object());
+
+  // Only the weights: backbone, codec, sampler and its one step come from the checkpoint.
+  sinsr::host::PipelineOptions o;
+  o.backbone.weights = ckpt;
+  o.codec.weights = sinsr_test::parity_file("vq_tiny.pth");
+  std::vector<std::string> described;
+  at::Tensor got = upscale_with(o, &described);
+  ASSERT_EQ(described.size(), 1u);
+  EXPECT_EQ(described[0], ckpt + ": stored: backbone unet_swin, codec vq_f4, sampler deterministic (1 step), scale 4");
+  EXPECT_TRUE(at::equal(got, upscale_with(spelled_out(ckpt, sinsr_test::parity_file("vq_tiny.pth")))));
+
+  // What the caller names wins over what is stored.
+  o.codec = {"", json::object(), ""};
+  o.explicit_keys.insert("codec");
+  sinsr::host::Pipeline pixel(runtime(), o);
+  EXPECT_TRUE(pixel.options().codec.name.empty());
+  EXPECT_EQ(pixel.options().sampler.name, "deterministic");
+}
+
+TEST(WeightsInfo, PipelinesDetectOfficialCheckpoints) {
+  const std::string unet = sinsr_test::parity_file("unet_tiny_official.pth");
+  const std::string vq = sinsr_test::parity_file("vq_tiny_official.pth");
+  sinsr::host::PipelineOptions o;
+  o.backbone.weights = unet;
+  o.codec = {"vq_f4", json::object(), vq};
+  o.sampler = {"deterministic", json::object(), ""};
+  o.steps = 1;
+  std::vector<std::string> described;
+  at::Tensor got = upscale_with(o, &described);
+  ASSERT_EQ(described.size(), 2u);
+  EXPECT_TRUE(starts_with(described[0], unet + ": detected: unet_swin model_channels=32")) << described[0];
+  EXPECT_TRUE(starts_with(described[1], vq + ": detected: vq_f4 embed_dim=3")) << described[1];
+  EXPECT_TRUE(at::equal(got, upscale_with(spelled_out(unet, vq))));
+}
+
+TEST(WeightsInfo, UnrecognisedWeightsWithoutANameAreRefusedNamingTheFile) {
+  sinsr::host::PipelineOptions o;
+  o.backbone.weights = sinsr_test::parity_file("vq_tiny.pth");
+  o.sampler = {"deterministic", json::object(), ""};
+  try {
+    sinsr::host::Pipeline p(runtime(), o);
+    FAIL() << "a file no backbone recognises built a pipeline";
+  } catch (const sinsr::sdk::Error& e) {
+    EXPECT_EQ(e.code(), SINSR_ERR_NOT_FOUND);
+    EXPECT_TRUE(contains(e.what(), o.backbone.weights)) << e.what();
+    EXPECT_TRUE(contains(e.what(), "name its backbone")) << e.what();
+  }
 }
 
 }  // namespace

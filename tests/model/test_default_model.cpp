@@ -25,11 +25,6 @@ at::Tensor hwc_uint8(const at::Tensor& chw01) {
   return chw01.mul(255.0).round_().clamp_(0, 255).to(at::kByte).permute({1, 2, 0}).contiguous();
 }
 
-std::string bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 }  // namespace
 
 TEST(DefaultModel, ReadmeCommandBeatsBicubicAndTheCardFormGivesTheSameBytes) {
@@ -40,7 +35,7 @@ TEST(DefaultModel, ReadmeCommandBeatsBicubicAndTheCardFormGivesTheSameBytes) {
   r = run_host("--sampler deterministic --plugin " SINSR_PLUGIN_DIR "/student.so -i " + lr + " -o " +
                (out / "b.png").string() + " --threads 2 -q");
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_EQ(bytes(out / "a.png"), bytes(out / "b.png")) << "the two forms of the command disagree";
+  EXPECT_EQ(sinsr_test::read_bytes(out / "a.png"), sinsr_test::read_bytes(out / "b.png")) << "the two forms of the command disagree";
 
   auto hr = sinsr::io::read_image(kSample + "/hr/autumn.png").pixels;
   auto sr = sinsr::io::read_image((out / "a.png").string()).pixels;
