@@ -94,22 +94,48 @@ void require(bool condition, sinsr_code code, const std::string& message) {
 
 // ---- tensors ---------------------------------------------------------------------------
 
+namespace {
+[[noreturn]] void refuse_dlpack(DLManagedTensor* m, const std::string& why) {
+  release(m);
+  throw Error(SINSR_ERR_INVALID_ARGUMENT, "DLPack tensor: " + why);
+}
+}  // namespace
+
 at::Tensor from_dlpack(DLManagedTensor* m) {
   if (m == nullptr) return at::Tensor();
-  if (m->dl_tensor.data == nullptr && m->dl_tensor.ndim > 0) {
-    int64_t numel = 1;
-    for (int i = 0; i < m->dl_tensor.ndim; ++i) numel *= m->dl_tensor.shape[i];
-    if (numel != 0) {
-      release(m);
-      throw Error(SINSR_ERR_INVALID_ARGUMENT, "DLPack tensor with null data");
+  // Everything the importer would read through is checked first: a refusal is an sdk::Error
+  // (never a c10::Error, never signed overflow) and releases the input exactly once.
+  const DLTensor& t = m->dl_tensor;
+  if (t.ndim < 0) refuse_dlpack(m, "negative ndim " + std::to_string(t.ndim));
+  if (t.ndim > 0 && t.shape == nullptr) refuse_dlpack(m, "ndim " + std::to_string(t.ndim) + " with a null shape");
+  if (t.dtype.lanes != 1) refuse_dlpack(m, std::to_string(t.dtype.lanes) + " lanes (only scalar dtypes)");
+  int64_t numel = 1;
+  for (int i = 0; i < t.ndim; ++i) {
+    if (t.shape[i] < 0) refuse_dlpack(m, "negative size " + std::to_string(t.shape[i]) + " in dimension " + std::to_string(i));
+    if (__builtin_mul_overflow(numel, t.shape[i], &numel)) refuse_dlpack(m, "element count overflows 64 bits");
+  }
+  if (t.data == nullptr) {
+    if (numel != 0) refuse_dlpack(m, "null data for " + std::to_string(numel) + " elements");
+    // Nothing to borrow: an empty tensor of the type, and the producer's memory given back now.
+    at::ScalarType type = at::kFloat;
+    try {
+      type = scalar_type_of(t.dtype);
+    } catch (const Error& e) {
+      refuse_dlpack(m, e.what());
     }
+    std::vector<int64_t> sizes(t.shape, t.shape + t.ndim);
+    release(m);
+    return at::empty(sizes, at::TensorOptions().dtype(type));
   }
   try {
     return at::fromDLPack(m);
+  } catch (const c10::Error& e) {
+    refuse_dlpack(m, e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    // fromDLPack refused it (a dtype or device it does not know) without taking ownership.
+    refuse_dlpack(m, e.what());
   } catch (...) {
-    // fromDLPack refused it (e.g. an unsupported dtype) without taking ownership.
-    release(m);
-    throw;
+    refuse_dlpack(m, "refused by the importer");
   }
 }
 
