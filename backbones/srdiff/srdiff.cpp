@@ -20,22 +20,22 @@ using sdk::require;
 
 const char* const kConfigSchema = R"json({
   "hidden_size": {"type": "integer", "default": 64,
-    "description": "Unet dim: channels of the first level and width of the time embedding; even, >= 4"},
+    "doc": "Unet dim: channels of the first level and width of the time embedding; even, >= 4"},
   "unet_dim_mults": {"type": ["array", "string"], "default": [1, 2, 2, 4],
-    "description": "multiplier per Unet level, a list or \"1|2|2|4\"; starts with 1; HR H, W multiples of 2^(L-1)"},
-  "dim_mults": {"type": ["array", "string"], "description": "alias of unet_dim_mults"},
-  "rrdb_num_feat": {"type": "integer", "default": 32, "description": "RRDB channels nf (also the Unet's cond_dim)"},
+    "doc": "multiplier per Unet level, a list or \"1|2|2|4\"; starts with 1; HR H, W multiples of 2^(L-1)"},
+  "dim_mults": {"type": ["array", "string"], "doc": "alias of unet_dim_mults"},
+  "rrdb_num_feat": {"type": "integer", "default": 32, "doc": "RRDB channels nf (also the Unet's cond_dim)"},
   "rrdb_num_block": {"type": "integer", "default": 8,
-    "description": "RRDB blocks nb (>= 2); the Unet takes features 2, 5, 8, ... of the nb + 1"},
+    "doc": "RRDB blocks nb (>= 2); the Unet takes features 2, 5, 8, ... of the nb + 1"},
   "rrdb_num_grow_ch": {"type": "integer", "default": 16,
-    "description": "RRDB growth channels gc; absent or null: rrdb_num_feat / 2, as the reference"},
+    "doc": "RRDB growth channels gc; absent or null: rrdb_num_feat / 2, as the reference"},
   "sr_scale": {"type": "integer", "default": 4, "enum": [4, 8],
-    "description": "HR = sr_scale x LR; cond_proj kernel 2s, stride s, padding s/2; RRDB head upconv3 for 8"},
-  "out_dim": {"type": "integer", "default": 3, "enum": [3], "description": "Unet output channels"},
+    "doc": "HR = sr_scale x LR; cond_proj kernel 2s, stride s, padding s/2; RRDB head upconv3 for 8"},
+  "out_dim": {"type": "integer", "default": 3, "enum": [3], "doc": "Unet output channels"},
   "output": {"type": "string", "default": "eps", "enum": ["eps", "rrdb"],
-    "description": "eps: the Unet's noise; rrdb: the RRDB's SR image from the LR (x, t unused), to pre-train it"},
+    "doc": "eps: the Unet's noise; rrdb: the RRDB's SR image from the LR (x, t unused), to pre-train it"},
   "fix_rrdb": {"type": "boolean", "default": true,
-    "description": "eps: rrdb.* frozen (non-parameters, run without autograd); false trains them through the Unet"}
+    "doc": "eps: rrdb.* frozen (non-parameters, run without autograd); false trains them through the Unet"}
 })json";
 
 namespace {

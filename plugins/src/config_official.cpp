@@ -89,6 +89,20 @@ json params(const json& config, Section section, const std::set<std::string>& kn
   return adapt(config, section, &known);
 }
 
+json native_file(const json& config) {
+  if (!config.is_object()) return config;
+  auto file = config.find("config_file");
+  if (file == config.end() || !file->is_string()) return config;  // a component's own refusal
+  json source = load_file(file->get<std::string>());
+  for (const char* part : {"model", "autoencoder", "diffusion", "params"})
+    if (member_object(source, part)) return config;
+  if (!source.is_object())
+    throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, file->get<std::string>() + ": a config file must hold a mapping");
+  for (auto it = config.begin(); it != config.end(); ++it)
+    if (it.key() != "config_file") source[it.key()] = it.value();
+  return source;
+}
+
 }  // namespace official
 
 json resolve(const json& config, const std::string& section) {

@@ -35,7 +35,7 @@ sinsr_status* create_boxed(Base* (*factory)(const json&), const char* config, Ha
   return guard("create", [&] {
     require(out != nullptr, SINSR_ERR_INVALID_ARGUMENT, "out is null");
     *out = nullptr;
-    json cfg = config::parse_optional(config, "component config");
+    json cfg = config::official::native_file(config::parse_optional(config, "component config"));
     auto box = std::make_unique<Box>();
     box->impl.reset(factory(cfg));
     *out = reinterpret_cast<Handle*>(box.release());

@@ -5,17 +5,46 @@
 #include <sinsr/config.hpp>
 #include <sinsr/sdk.hpp>
 
+#include <set>
+#include <string>
+
 namespace {
+
+const char* kSchema = R"json({
+  "schedule_name": {"type": "string", "default": "exponential", "enum": ["exponential", "ldm"]},
+  "schedule_kwargs": {"type": "object", "default": {"power": 0.3}, "doc": "power; for ldm: sqrt_etas (list)"},
+  "steps": {"type": "integer", "default": 15, "doc": "T, the diffusion length the model was trained with"},
+  "min_noise_level": {"type": "number", "default": 0.04},
+  "etas_end": {"type": "number", "default": 0.99, "doc": "sqrt(eta) at the last step"},
+  "kappa": {"type": "number", "default": 2.0},
+  "predict_type": {"type": "string", "default": "xstart", "enum": ["xstart", "epsilon", "epsilon_scale", "residual"]},
+  "normalize_input": {"type": "boolean", "default": true},
+  "latent_flag": {"type": "boolean", "default": true},
+  "timestep_respacing": {"type": ["integer", "null"], "doc": "official respacing: keeps int(T/S*x), x < S"},
+  "sample_steps": {"type": "integer", "doc": "sample with S evenly spaced steps keeping the first and the last (1 = SinSR one-step); the host's step count (ABI respace) does the same"},
+  "clip_denoised": {"type": "boolean", "default": false, "doc": "clamp predicted x0 to [-1,1] (pixel-space models)"},
+  "sf": {"type": "integer", "doc": "accepted, unused by the sampler"},
+  "scale_factor": {"type": "number", "doc": "accepted, unused by the sampler"},
+  "weighted_mse": {"type": "boolean", "doc": "accepted, unused by the sampler"},
+  "config_file": {"type": "string", "doc": "an official YAML; its diffusion.params are used, other keys override"}
+})json";
 
 using sinsr::resshift::Rule;
 using sinsr::resshift::Schedule;
 using sinsr::resshift::ScheduleOptions;
 
+// An official YAML's diffusion part keeps only the keys above.
+nlohmann::json params(const nlohmann::json& config) {
+  static const std::set<std::string> known = sinsr::config::schema_keys(kSchema);
+  namespace official = sinsr::config::official;
+  return official::params(config, official::Section::Diffusion, known);
+}
+
 template <Rule R>
 class ResShiftSampler : public sinsr::sdk::Sampler {
  public:
   explicit ResShiftSampler(const nlohmann::json& config)
-      : schedule_(ScheduleOptions::from_json(sinsr::config::resolve(config, "diffusion"))),
+      : schedule_(ScheduleOptions::from_json(params(config))),
         train_(full_chain(schedule_.options())) {}
 
   int num_steps() const override { return int(schedule_.num_steps()); }
@@ -66,25 +95,6 @@ class ResShiftSampler : public sinsr::sdk::Sampler {
   Schedule schedule_;
   Schedule train_;
 };
-
-const char* kSchema = R"json({
-  "schedule_name": {"type": "string", "default": "exponential", "enum": ["exponential", "ldm"]},
-  "schedule_kwargs": {"type": "object", "default": {"power": 0.3}, "description": "power; for ldm: sqrt_etas (list)"},
-  "steps": {"type": "integer", "default": 15, "description": "T, the diffusion length the model was trained with"},
-  "min_noise_level": {"type": "number", "default": 0.04},
-  "etas_end": {"type": "number", "default": 0.99, "description": "sqrt(eta) at the last step"},
-  "kappa": {"type": "number", "default": 2.0},
-  "predict_type": {"type": "string", "default": "xstart", "enum": ["xstart", "epsilon", "epsilon_scale", "residual"]},
-  "normalize_input": {"type": "boolean", "default": true},
-  "latent_flag": {"type": "boolean", "default": true},
-  "timestep_respacing": {"type": ["integer", "null"], "description": "official respacing: keeps int(T/S*x), x < S"},
-  "sample_steps": {"type": "integer", "description": "sample with S evenly spaced steps keeping the first and the last (1 = SinSR one-step); the host's step count (ABI respace) does the same"},
-  "clip_denoised": {"type": "boolean", "default": false, "description": "clamp predicted x0 to [-1,1] (pixel-space models)"},
-  "sf": {"type": "integer", "description": "accepted, unused by the sampler"},
-  "scale_factor": {"type": "number", "description": "accepted, unused by the sampler"},
-  "weighted_mse": {"type": "boolean", "description": "accepted, unused by the sampler"},
-  "config_file": {"type": "string", "description": "an official YAML; its diffusion.params are used, other keys override"}
-})json";
 
 }  // namespace
 

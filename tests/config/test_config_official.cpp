@@ -98,4 +98,23 @@ TEST(ConfigOfficial, ResolveKeepsEveryKey) {
   EXPECT_THROW(sinsr::config::resolve(json::object(), "unet"), sinsr::sdk::Error);
 }
 
+// The SDK's rule before every create: a native config file becomes its contents (other keys
+// over them); an official file, or no file, is left to the component.
+TEST(ConfigOfficial, NativeFileBecomesItsContents) {
+  const std::string native = write_temp("native_sr3.json", R"({"inner_channel": 8, "norm_groups": 4})");
+  EXPECT_EQ(official::native_file({{"config_file", native}, {"norm_groups", 2}}),
+            json::parse(R"({"inner_channel": 8, "norm_groups": 2})"));
+  const std::string yaml = write_temp("native.yaml", "variant: srdiff\nsteps: 7\n");
+  EXPECT_EQ(official::native_file({{"config_file", yaml}}), json::parse(R"({"variant": "srdiff", "steps": 7})"));
+  const std::string whole = write_temp("official_whole.yaml", kOfficial);
+  const json official_file = {{"config_file", whole}};
+  EXPECT_EQ(official::native_file(official_file), official_file);
+  const json plain = {{"steps", 4}};
+  EXPECT_EQ(official::native_file(plain), plain);
+  EXPECT_EQ(official::native_file({{"config_file", 3}}), json({{"config_file", 3}}));  // the component says why
+  const std::string list = write_temp("native_list.json", "[1, 2]");
+  EXPECT_THROW(official::native_file({{"config_file", list}}), sinsr::sdk::Error);
+  EXPECT_THROW(official::native_file({{"config_file", "no/such.json"}}), sinsr::sdk::Error);
+}
+
 }  // namespace

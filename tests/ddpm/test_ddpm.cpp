@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <set>
 
@@ -476,6 +477,18 @@ TEST(Config, VariantsAndSchema) {
   for (auto it = resolved.begin(); it != resolved.end(); ++it) read.insert(it.key());
   EXPECT_EQ(keys, read);
   EXPECT_EQ(Options::from_json(defaults).to_json(), sr3.to_json());
+}
+
+// A config file through the SDK's create (what `--sampler-config file.json` sends): its
+// contents, with keys given beside it on top.
+TEST(Config, ConfigFileThroughTheSdk) {
+  const std::string path = ::testing::TempDir() + "ddpm_native.json";
+  std::ofstream(path) << R"({"variant": "srdiff", "train_steps": 40})";
+  EXPECT_EQ(handle({{"config_file", path}})->num_steps(), 40);
+  EXPECT_EQ(handle({{"config_file", path}, {"sample_steps", 8}})->num_steps(), 8);
+  int code = 0;
+  EXPECT_NE(error_of([&] { handle({{"config_file", path}, {"typo", 1}}); }, &code).find("typo"), std::string::npos);
+  EXPECT_EQ(code, SINSR_ERR_INVALID_ARGUMENT);
 }
 
 TEST(Config, LinearResidualEndsAtBeta0999) {

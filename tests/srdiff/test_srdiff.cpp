@@ -390,7 +390,7 @@ TEST(SRDiff, ConfigIsStrict) {
   for (const char* key : {"hidden_size", "unet_dim_mults", "dim_mults", "rrdb_num_feat", "rrdb_num_block",
                           "rrdb_num_grow_ch", "sr_scale", "out_dim", "output", "fix_rrdb"}) {
     ASSERT_TRUE(schema.contains(key)) << key;
-    EXPECT_TRUE(schema[key].contains("description")) << key;
+    EXPECT_TRUE(schema[key].contains("doc")) << key;
     EXPECT_NO_THROW(
         Options::from_json(schema[key].contains("default") ? json{{key, schema[key]["default"]}} : json::object()))
         << key;

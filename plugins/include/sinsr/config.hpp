@@ -139,6 +139,13 @@ enum class Section { Model, Autoencoder, Diffusion };
 // diffusion.params (or a top-level scale_factor beside params) is added when the section lacks it.
 json params(const json& config, Section section, const std::set<std::string>& known);
 
+// {"config_file": path, other keys...} naming a component's native config (a file with none of
+// the official parts model / autoencoder / diffusion and no top-level params): the file's
+// contents with the other keys over them. Anything else comes back unchanged. The SDK applies
+// it before every create, so any component takes a config file; official files stay for the
+// components that read them (params above).
+json native_file(const json& config);
+
 }  // namespace official
 
 // The previous interface of the adapter: `section` is "model", "autoencoder" or "diffusion";
