@@ -57,9 +57,9 @@ typedef struct sinsr_component_info {
   const char* version;
   const char* summary;
   const char* config_schema;
-  const char* file;          /* the library it came from */
+  const char* file; /* the library it came from */
   const char* plugin_name;
-  uint32_t abi_version;      /* the ABI the plugin was built with */
+  uint32_t abi_version; /* the ABI the plugin was built with */
 } sinsr_component_info;
 
 /* Strings stay valid while the runtime lives. */

@@ -20,9 +20,9 @@
 #ifndef SINSR_PLUGIN_H
 #define SINSR_PLUGIN_H
 
+#include <dlpack/dlpack.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <dlpack/dlpack.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -59,7 +59,7 @@ extern "C" {
 
 #define SINSR_ABI_VERSION_MAJOR 1
 #define SINSR_ABI_VERSION_MINOR 2
-#define SINSR_MAKE_VERSION(major, minor) ((((uint32_t)(major)) << 16) | ((uint32_t)(minor) & 0xffffu))
+#define SINSR_MAKE_VERSION(major, minor) ((((uint32_t)(major)) << 16) | ((uint32_t)(minor)&0xffffu))
 #define SINSR_VERSION_GET_MAJOR(v) (((uint32_t)(v)) >> 16)
 #define SINSR_VERSION_GET_MINOR(v) (((uint32_t)(v)) & 0xffffu)
 #define SINSR_ABI_VERSION SINSR_MAKE_VERSION(SINSR_ABI_VERSION_MAJOR, SINSR_ABI_VERSION_MINOR)
@@ -85,8 +85,8 @@ typedef enum sinsr_code {
   SINSR_ERR_IO = 5,               /* reading or writing a file */
   SINSR_ERR_FORMAT = 6,           /* corrupt or refused file content */
   SINSR_ERR_OUT_OF_MEMORY = 7,
-  SINSR_ERR_CANCELLED = 8,        /* a progress callback asked to stop */
-  SINSR_ERR_RUNTIME = 9           /* anything else raised inside a component */
+  SINSR_ERR_CANCELLED = 8, /* a progress callback asked to stop */
+  SINSR_ERR_RUNTIME = 9    /* anything else raised inside a component */
 } sinsr_code;
 
 typedef struct sinsr_status sinsr_status; /* opaque; NULL is success */
@@ -162,11 +162,11 @@ typedef struct sinsr_tape sinsr_tape;
 /* One entry of a component's state (parameters and buffers, official key names). */
 typedef struct sinsr_named_tensor {
   size_t struct_size;
-  const char* name;        /* valid while the instance lives */
-  int32_t is_parameter;    /* 0 for buffers: no gradient, not optimised */
-  DLManagedTensor* value;  /* zero-copy view; in-place writes change the model */
-  DLManagedTensor* grad;   /* zero-copy view of the accumulated gradient (zeros before any
-                              backward); NULL for buffers */
+  const char* name;       /* valid while the instance lives */
+  int32_t is_parameter;   /* 0 for buffers: no gradient, not optimised */
+  DLManagedTensor* value; /* zero-copy view; in-place writes change the model */
+  DLManagedTensor* grad;  /* zero-copy view of the accumulated gradient (zeros before any
+                             backward); NULL for buffers */
 } sinsr_named_tensor;
 
 /* ---- architecture detection (ABI 1.2) ------------------------------------------------ */
@@ -174,7 +174,7 @@ typedef struct sinsr_named_tensor {
 /* One entry of a state dict as detect_config sees it: its name and shape, no data. */
 typedef struct sinsr_tensor_shape {
   size_t struct_size;
-  const char* name;     /* the key, wrapper prefixes ("module.", "_orig_mod.") stripped */
+  const char* name; /* the key, wrapper prefixes ("module.", "_orig_mod.") stripped */
   int32_t ndim;
   const int64_t* shape; /* ndim sizes; may be NULL when ndim is 0 */
 } sinsr_tensor_shape;
@@ -212,8 +212,7 @@ typedef struct sinsr_backbone_vtable {
      unless timestep_kind (1.1) says otherwise. tape: NULL for inference; otherwise receives a
      tape for backward(). */
   sinsr_status* (*forward)(sinsr_backbone* self, const sinsr_call_options* options, DLManagedTensor* x,
-                           DLManagedTensor* cond, DLManagedTensor* t, DLManagedTensor** out,
-                           sinsr_tape** tape);
+                           DLManagedTensor* cond, DLManagedTensor* t, DLManagedTensor** out, sinsr_tape** tape);
   /* Consumes the tape. Accumulates parameter gradients; grad_x / grad_cond may be NULL when
      not wanted. */
   sinsr_status* (*backward)(sinsr_backbone* self, const sinsr_call_options* options, sinsr_tape* tape,
@@ -244,7 +243,7 @@ typedef struct sinsr_codec sinsr_codec;
 
 typedef struct sinsr_codec_info {
   size_t struct_size;
-  int32_t downscale;       /* spatial factor image -> latent */
+  int32_t downscale; /* spatial factor image -> latent */
   int32_t latent_channels;
   int32_t image_channels;
 } sinsr_codec_info;
@@ -314,8 +313,7 @@ typedef struct sinsr_sampler_vtable {
                           DLManagedTensor* x_T, const sinsr_sample_callbacks* callbacks, DLManagedTensor** x0);
   /* Forward process: x_t ~ q(x_t | x0, y) with the given noise; t: int64 [N]. */
   sinsr_status* (*q_sample)(sinsr_sampler* self, const sinsr_call_options* options, DLManagedTensor* x0,
-                            DLManagedTensor* y, DLManagedTensor* t, DLManagedTensor* noise,
-                            DLManagedTensor** x_t);
+                            DLManagedTensor* y, DLManagedTensor* t, DLManagedTensor* noise, DLManagedTensor** x_t);
   /* The network input for x_t at timestep t (e.g. ResShift's x_t / sqrt(eta_t kappa^2 + 1)). */
   sinsr_status* (*scale_input)(sinsr_sampler* self, const sinsr_call_options* options, DLManagedTensor* x_t,
                                DLManagedTensor* t, DLManagedTensor** x_in);
@@ -374,16 +372,16 @@ typedef struct sinsr_loss_vtable {
 
 typedef struct sinsr_component {
   size_t struct_size;
-  int32_t kind;           /* sinsr_kind */
-  int32_t thread_safety;  /* sinsr_thread_safety */
-  const char* name;       /* unique per kind across all loaded plugins */
-  const char* version;    /* the component's own version, e.g. "1.0.0" */
-  const char* summary;    /* one line */
-  const char* config_schema;  /* JSON object: key -> {"type", "default", "doc"} */
-  const char* default_config; /* JSON used when the caller gives none; may be NULL */
+  int32_t kind;                /* sinsr_kind */
+  int32_t thread_safety;       /* sinsr_thread_safety */
+  const char* name;            /* unique per kind across all loaded plugins */
+  const char* version;         /* the component's own version, e.g. "1.0.0" */
+  const char* summary;         /* one line */
+  const char* config_schema;   /* JSON object: key -> {"type", "default", "doc"} */
+  const char* default_config;  /* JSON used when the caller gives none; may be NULL */
   const char* default_weights; /* file beside the plugin library loaded when no weights are
                                   named; may be NULL */
-  const void* vtable;     /* sinsr_<kind>_vtable*, chosen by kind; NULL when `base` is set */
+  const void* vtable;          /* sinsr_<kind>_vtable*, chosen by kind; NULL when `base` is set */
 
   /* ---- ABI 1.1 (check with SINSR_HAS_FIELD) ---- */
 

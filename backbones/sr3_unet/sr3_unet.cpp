@@ -53,10 +53,14 @@ Options Options::from_json(const json& c) {
 }
 
 json Options::to_json() const {
-  return {{"model_channels", model_channels}, {"channel_expansions", channel_expansions},
-          {"emb_expansion", emb_expansion},   {"resblock_per_down_stage", resblock_per_down_stage},
-          {"dropout", dropout},               {"in_channels", in_channels},
-          {"out_channels", out_channels},     {"attention", attention}};
+  return {{"model_channels", model_channels},
+          {"channel_expansions", channel_expansions},
+          {"emb_expansion", emb_expansion},
+          {"resblock_per_down_stage", resblock_per_down_stage},
+          {"dropout", dropout},
+          {"in_channels", in_channels},
+          {"out_channels", out_channels},
+          {"attention", attention}};
 }
 
 at::Tensor gamma_frequencies(int64_t channels) {
@@ -72,9 +76,9 @@ at::Tensor upsample_condition(const at::Tensor& cond, int64_t height, int64_t wi
           "sr3_unet: cond (the LR image) must be [N,3,h,w]");
   const int64_t h = cond.size(2), w = cond.size(3);
   if (h == height && w == width) return cond.clamp(-1, 1);
-  require(h <= height && w <= width && h > 0 && w > 0, SINSR_ERR_INVALID_ARGUMENT,
-          "sr3_unet: cond is " + str({h, w}) + ", larger than x " + str({height, width}) +
-              " (it must be the LR image)");
+  require(
+      h <= height && w <= width && h > 0 && w > 0, SINSR_ERR_INVALID_ARGUMENT,
+      "sr3_unet: cond is " + str({h, w}) + ", larger than x " + str({height, width}) + " (it must be the LR image)");
   // The scale factors as nn.Upsample(scale_factor=s) passes them, so x4 matches the reference exactly.
   at::Tensor up = at::upsample_bicubic2d(cond, {height, width}, /*align_corners=*/false, double(height) / double(h),
                                          double(width) / double(w));

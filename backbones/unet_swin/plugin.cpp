@@ -72,10 +72,10 @@ class UNetSwinBackbone : public sinsr::sdk::Backbone {
   std::shared_ptr<sinsr::unet_swin::UNetModelSwin> net_;
 };
 
-
 }  // namespace
 
 SINSR_PLUGIN("unet_swin", "1.0.0") {
   plugin.add_backbone<UNetSwinBackbone>(
-      {"unet_swin", "1.0.0", "UNetModelSwin, the ResShift/SinSR denoiser (official checkpoints load unchanged)", kSchema});
+      {"unet_swin", "1.0.0", "UNetModelSwin, the ResShift/SinSR denoiser (official checkpoints load unchanged)",
+       kSchema});
 }

@@ -56,8 +56,10 @@ Options Options::from_json(const nlohmann::json& p) {
   if (r.has("lq_size")) {
     const int64_t lq_size = r.integer("lq_size", 0, size);
     if (!o.cond_lq || lq_size != o.image_size)
-      r.fail("lq_size", std::to_string(lq_size) + " differs from image_size " + std::to_string(o.image_size) +
-                            " (the lq feature extractor is not supported)", SINSR_ERR_UNSUPPORTED);
+      r.fail("lq_size",
+             std::to_string(lq_size) + " differs from image_size " + std::to_string(o.image_size) +
+                 " (the lq feature extractor is not supported)",
+             SINSR_ERR_UNSUPPORTED);
     o.in_channels += 3;
   }
   // Official keys with one supported value.
@@ -179,7 +181,8 @@ struct SwinBlock : nn::Module {
     // Official init: truncated normal, std 0.02, cut at +-2 (absolute).
     table = attn->register_parameter("relative_position_bias_table",
                                      at::randn({(2 * window - 1) * (2 * window - 1), heads}).mul_(0.02).clamp_(-2, 2));
-    at::Tensor r = at::arange(window * window, at::kLong).div(window, "floor"), c = at::arange(window * window, at::kLong).remainder(window);
+    at::Tensor r = at::arange(window * window, at::kLong).div(window, "floor"),
+               c = at::arange(window * window, at::kLong).remainder(window);
     index = attn->register_buffer("relative_position_index",
                                   (r.unsqueeze(1) - r.unsqueeze(0) + window - 1) * (2 * window - 1) +
                                       (c.unsqueeze(1) - c.unsqueeze(0) + window - 1));
@@ -202,7 +205,8 @@ struct SwinBlock : nn::Module {
     at::Tensor u = gn(norm1, t);
     if (shift > 0) u = u.roll({-shift, -shift}, {2, 3});
     const int64_t nh = H / w, nw = W / w, nW = nh * nw, N = w * w;
-    at::Tensor win = u.permute({0, 2, 3, 1}).reshape({n, nh, w, nw, w, dim}).permute({0, 1, 3, 2, 4, 5}).reshape({n * nW, N, dim});
+    at::Tensor win =
+        u.permute({0, 2, 3, 1}).reshape({n, nh, w, nw, w, dim}).permute({0, 1, 3, 2, 4, 5}).reshape({n * nW, N, dim});
     at::Tensor q3 = qkv->forward(win).reshape({n * nW, N, 3, heads, d}).permute({2, 0, 3, 1, 4});
     at::Tensor q = q3[0] * std::pow(double(d), -0.5), k = q3[1], v = q3[2];
     at::Tensor a = at::matmul(q, k.transpose(-2, -1));
@@ -233,9 +237,9 @@ struct SwinLayer : Layer {
     register_module("patch_embed", pe);
     register_module("patch_unembed", pu);
     for (int k = 0; k < o.swin_depth; ++k)
-      blocks.push_back(list->register_module(std::to_string(k),
-                                             std::make_shared<SwinBlock>(D, heads, ds, o.window_size,
-                                                                         k % 2 ? o.window_size / 2 : 0, o.mlp_ratio)));
+      blocks.push_back(list->register_module(
+          std::to_string(k),
+          std::make_shared<SwinBlock>(D, heads, ds, o.window_size, k % 2 ? o.window_size / 2 : 0, o.mlp_ratio)));
     register_module("blocks", list);
   }
   at::Tensor run(const at::Tensor& h, const at::Tensor&) override {
@@ -266,7 +270,8 @@ struct UNetModelSwin::Block : nn::Module {
 
 at::Tensor timestep_embedding(const at::Tensor& t, int64_t dim) {
   const int64_t half = dim / 2;
-  at::Tensor freqs = at::exp(-std::log(10000.0) * at::arange(half, at::TensorOptions().dtype(at::kFloat).device(t.device())) / double(half));
+  at::Tensor freqs = at::exp(-std::log(10000.0) *
+                             at::arange(half, at::TensorOptions().dtype(at::kFloat).device(t.device())) / double(half));
   at::Tensor args = t.to(at::kFloat).unsqueeze(1) * freqs.unsqueeze(0);
   at::Tensor emb = at::cat({args.cos(), args.sin()}, 1);
   if (dim % 2) emb = at::cat({emb, at::zeros_like(emb.narrow(1, 0, 1))}, 1);
@@ -285,7 +290,8 @@ at::Tensor shifted_window_mask(int64_t H, int64_t W, int64_t w, int64_t s) {
 UNetModelSwin::UNetModelSwin(const Options& o) : o_(o) {
   const int64_t C = o.model_channels, E = 4 * C;
   auto has_attn = [&](int64_t ds) {
-    return std::find(o.attention_resolutions.begin(), o.attention_resolutions.end(), ds) != o.attention_resolutions.end();
+    return std::find(o.attention_resolutions.begin(), o.attention_resolutions.end(), ds) !=
+           o.attention_resolutions.end();
   };
   time_embed_ = holder();
   time_embed_->register_module("0", nn::Linear(C, E));
@@ -365,8 +371,10 @@ at::Tensor UNetModelSwin::forward(const at::Tensor& x, const at::Tensor& t, cons
   if (lq.defined()) {
     at::Tensor c = lq.to(x.scalar_type());
     if (c.size(2) != x.size(2) || c.size(3) != x.size(3)) {
-      if (c.size(2) > x.size(2)) c = at::pixel_unshuffle(c, 2);
-      else c = at::upsample_nearest2d(c, {c.size(2) * 4, c.size(3) * 4}, 4.0, 4.0);
+      if (c.size(2) > x.size(2))
+        c = at::pixel_unshuffle(c, 2);
+      else
+        c = at::upsample_nearest2d(c, {c.size(2) * 4, c.size(3) * 4}, 4.0, 4.0);
     }
     h = at::cat({x, c}, 1);
   }

@@ -29,8 +29,7 @@ class SpaceToDepthCodec : public sinsr::sdk::Codec {
   at::Tensor encode(const at::Tensor& image) override {
     sinsr::sdk::require(image.dim() == 4 && image.size(2) % factor_ == 0 && image.size(3) % factor_ == 0,
                         SINSR_ERR_INVALID_ARGUMENT,
-                        "space_to_depth: image must be [N,C,H,W] with H and W multiples of " +
-                            std::to_string(factor_));
+                        "space_to_depth: image must be [N,C,H,W] with H and W multiples of " + std::to_string(factor_));
     return at::pixel_unshuffle(image, factor_);
   }
   at::Tensor decode(const at::Tensor& latent) override {

@@ -226,7 +226,8 @@ VQModel::VQModel(const Options& o) : o_(o) {
   decoder_ = register_module("decoder", std::make_shared<Coder>(o, false));
   auto q = holder();
   auto emb = holder();
-  codebook_ = emb->register_parameter("weight", at::rand({o.n_embed, o.embed_dim}).mul_(2.0 / o.n_embed).sub_(1.0 / o.n_embed));
+  codebook_ =
+      emb->register_parameter("weight", at::rand({o.n_embed, o.embed_dim}).mul_(2.0 / o.n_embed).sub_(1.0 / o.n_embed));
   q->register_module("embedding", emb);
   register_module("quantize", q);
   quant_conv_ = register_module("quant_conv", conv(o.z_channels, o.embed_dim, 1).ptr());
@@ -244,7 +245,8 @@ void VQModel::set_attention_chunk(int64_t n) {
 namespace {
 void check_input(const at::Tensor& x, int64_t channels, const VQModel& m, const char* what) {
   require(x.defined() && x.dim() == 4, SINSR_ERR_INVALID_ARGUMENT,
-          std::string("vq_f4: ") + what + " must be [N,C,H,W], got " + (x.defined() ? std::to_string(x.dim()) + "-D" : "none"));
+          std::string("vq_f4: ") + what + " must be [N,C,H,W], got " +
+              (x.defined() ? std::to_string(x.dim()) + "-D" : "none"));
   require(x.size(1) == channels, SINSR_ERR_INVALID_ARGUMENT,
           std::string("vq_f4: ") + what + " has " + std::to_string(x.size(1)) + " channels, the config says " +
               std::to_string(channels));

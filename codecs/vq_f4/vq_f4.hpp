@@ -3,8 +3,8 @@
 #pragma once
 
 #include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
 #include <torch/nn/module.h>
+#include <nlohmann/json.hpp>
 
 #include <memory>
 #include <vector>
@@ -24,17 +24,17 @@ struct Options {
   std::vector<int> ch_mult = {1, 2, 4};
   std::vector<int> num_res_blocks = {2, 2, 2};
   std::vector<int> attn_resolutions = {};
-  double scale_factor = 1.0;      // latent = encode(x) * scale_factor
-  int64_t attention_chunk = 1024; // attention queries per chunk: memory chunk x pixels, not pixels^2
-  bool quantize_on_decode = true; // the codec's decode(): nearest codes first (the official decode)
+  double scale_factor = 1.0;       // latent = encode(x) * scale_factor
+  int64_t attention_chunk = 1024;  // attention queries per chunk: memory chunk x pixels, not pixels^2
+  bool quantize_on_decode = true;  // the codec's decode(): nearest codes first (the official decode)
   static Options from_json(const nlohmann::json& params);
 };
 
 struct Quantized {
-  at::Tensor quant;    // [N,C,H,W]
-  at::Tensor indices;  // [N,H,W] int64
-  at::Tensor margin;   // [N,H,W] second-best minus best squared distance
-  at::Tensor emb_loss; // the quantiser's training loss (legacy form, beta 0.25); unused at inference
+  at::Tensor quant;     // [N,C,H,W]
+  at::Tensor indices;   // [N,H,W] int64
+  at::Tensor margin;    // [N,H,W] second-best minus best squared distance
+  at::Tensor emb_loss;  // the quantiser's training loss (legacy form, beta 0.25); unused at inference
 };
 
 class VQModel : public torch::nn::Module {

@@ -108,8 +108,9 @@ std::string resolve_config(const std::string& value) {
         if (installed.find(it->path().filename().string()) == std::string::npos)
           installed += (installed.empty() ? "" : ", ") + it->path().filename().string();
     }
-  throw sdk::Error(SINSR_ERR_NOT_FOUND, "--config " + value + ": no such file" +
-                                           (installed.empty() ? std::string() : ", nor an installed config (" + installed + ")"));
+  throw sdk::Error(SINSR_ERR_NOT_FOUND,
+                   "--config " + value + ": no such file" +
+                       (installed.empty() ? std::string() : ", nor an installed config (" + installed + ")"));
 }
 
 }  // namespace cli

@@ -122,8 +122,8 @@ int bench_memory(host::Runtime& runtime, const std::string& config_path, const s
     double bufs = double(n * n * 3 * 2 + n * s * n * s * 4) * 4 / (1024.0 * 1024.0);
     double rest = peak - bufs;
     if (first == 0) first = rest;
-    std::printf("%-12s %8d %12.1f %14.1f %16.1f %7.2fx\n", (std::to_string(n) + "x" + std::to_string(n)).c_str(),
-                tiles, peak, bufs, rest, rest / first);
+    std::printf("%-12s %8d %12.1f %14.1f %16.1f %7.2fx\n", (std::to_string(n) + "x" + std::to_string(n)).c_str(), tiles,
+                peak, bufs, rest, rest / first);
   }
   return 0;
 }
@@ -255,13 +255,13 @@ int cmd_bench(const Args& args) {
       r.ms_cuda = time_ms(repeats, [&] { on_gpu.step(lq, gt, noise); });
     }
     rows.push_back(r);
-    std::printf("distillation: %.3f it/s at 1 thread, %.3f it/s at %d threads", 1000.0 / r.ms_one,
-                1000.0 / r.ms_many, threads);
+    std::printf("distillation: %.3f it/s at 1 thread, %.3f it/s at %d threads", 1000.0 / r.ms_one, 1000.0 / r.ms_many,
+                threads);
     if (cuda) std::printf(", %.3f it/s on CUDA", 1000.0 / r.ms_cuda);
     std::printf("\n");
   }
-  std::printf("device: cpu%s   threads: 1 vs %d   repeats: %d (median)   config: %s\n",
-              cuda ? " + cuda:0 (fp32)" : "", threads, repeats, config_path.c_str());
+  std::printf("device: cpu%s   threads: 1 vs %d   repeats: %d (median)   config: %s\n", cuda ? " + cuda:0 (fp32)" : "",
+              threads, repeats, config_path.c_str());
   if (!cuda) std::printf("cuda: %s\n", no_cuda ? "left out (--no-cuda)" : "no CUDA device here, column skipped");
   std::printf("%-40s %12s %12s %8s", "what", "1 thread ms", "N threads ms", "speedup");
   if (cuda) std::printf(" %12s %10s", "cuda ms", "vs N thr");

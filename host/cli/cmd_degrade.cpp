@@ -117,9 +117,11 @@ int cmd_degrade(const Args& args) {
         const std::string name = fs::path(src).filename().string();
         const fs::path dst = fs::path(output) / (fs::path(src).stem().string() + "." + ext);
         const fs::path key = canonical_or_self(dst);
-        if (inputs.count(key)) throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "refusing to overwrite the input " + dst.string());
+        if (inputs.count(key))
+          throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "refusing to overwrite the input " + dst.string());
         if (claimed.count(key))
-          throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "its output " + dst.string() + " is already written for " + claimed[key]);
+          throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT,
+                           "its output " + dst.string() + " is already written for " + claimed[key]);
         claimed[key] = src;
 
         io::Image img = io::read_image(src);
@@ -141,7 +143,8 @@ int cmd_degrade(const Args& args) {
         failures.push_back(src);
       }
     }
-    if (!quiet) std::cerr << "wrote " << written << " LR image(s) (x" << scale << ", " << mode << ") to " << output << "\n";
+    if (!quiet)
+      std::cerr << "wrote " << written << " LR image(s) (x" << scale << ", " << mode << ") to " << output << "\n";
     if (!failures.empty()) {
       std::cerr << failures.size() << " image(s) failed:\n";
       for (const auto& f : failures) std::cerr << "  " << f << "\n";

@@ -91,8 +91,8 @@ int cmd_eval(const Args& args) {
   if (border < 0) border = scale;
   try {
     const std::string src = pred.empty() ? bicubic_from : pred;
-    io::Pairing paired = io::pair_by_stem(src, gt, pred.empty() ? "LR image" : "prediction", "ground truth",
-                                          pred.empty() ? "" : suffix);
+    io::Pairing paired =
+        io::pair_by_stem(src, gt, pred.empty() ? "LR image" : "prediction", "ground truth", pred.empty() ? "" : suffix);
     std::vector<std::string>& problems = paired.problems;
     if (paired.pairs.empty()) {
       // Say why rather than print a table of nothing with zero means.
@@ -108,21 +108,24 @@ int cmd_eval(const Args& args) {
     double sum_p = 0, sum_s = 0, sum_d = 0;
     int n = 0, n_d = 0;
     const int name_w = 24;
-    std::cout << std::left << std::setw(name_w) << "image" << std::right << std::setw(12) << "size" << std::setw(10) << "PSNR"
-              << std::setw(10) << "SSIM" << std::setw(10) << "detail" << "\n";
+    std::cout << std::left << std::setw(name_w) << "image" << std::right << std::setw(12) << "size" << std::setw(10)
+              << "PSNR" << std::setw(10) << "SSIM" << std::setw(10) << "detail"
+              << "\n";
     for (const auto& [stem, pf, gf] : paired.pairs) {
       try {
         at::Tensor g = io::read_image(gf).pixels;
         at::Tensor p = io::read_image(pf).pixels;
         if (pred.empty()) p = imaging::imresize(p, double(scale));
         if (p.size(1) != g.size(1) || p.size(2) != g.size(2))
-          throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, pf + ": size " + size_str(p) + (pred.empty() ? " after x" + std::to_string(scale) : "") +
-                                                          " differs from the ground truth " + gf + " (" + size_str(g) + ")");
+          throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT,
+                           pf + ": size " + size_str(p) + (pred.empty() ? " after x" + std::to_string(scale) : "") +
+                               " differs from the ground truth " + gf + " (" + size_str(g) + ")");
         const at::Tensor pu = io::color_uint8_hwc(p), gu = io::color_uint8_hwc(g);
         metrics::Scores s = metrics::evaluate(pu, gu, border, mode);
         const double d = metrics::detail(pu, gu, border);
-        std::cout << std::left << std::setw(name_w) << stem << std::right << std::setw(12) << size_str(g) << std::setw(10)
-                  << num(s.psnr, 4) << std::setw(10) << num(s.ssim, 4) << std::setw(10) << num(d, 4) << "\n";
+        std::cout << std::left << std::setw(name_w) << stem << std::right << std::setw(12) << size_str(g)
+                  << std::setw(10) << num(s.psnr, 4) << std::setw(10) << num(s.ssim, 4) << std::setw(10) << num(d, 4)
+                  << "\n";
         rows.push_back({{"image", stem}, {"pred", pf}, {"gt", gf}, {"psnr", s.psnr}, {"ssim", s.ssim}, {"detail", d}});
         sum_p += s.psnr;
         sum_s += s.ssim;
@@ -137,9 +140,9 @@ int cmd_eval(const Args& args) {
     }
     const double mp = n ? sum_p / n : 0, ms = n ? sum_s / n : 0;
     const double md = n_d ? sum_d / n_d : std::nan("");  // over the images whose ground truth has a gradient
-    std::cout << std::left << std::setw(name_w) << "mean" << std::right << std::setw(12) << "" << std::setw(10) << num(mp, 4)
-              << std::setw(10) << num(ms, 4) << std::setw(10) << num(md, 4) << "   (" << n << " images, " << metrics::mode_name(mode)
-              << ", border " << border;
+    std::cout << std::left << std::setw(name_w) << "mean" << std::right << std::setw(12) << "" << std::setw(10)
+              << num(mp, 4) << std::setw(10) << num(ms, 4) << std::setw(10) << num(md, 4) << "   (" << n << " images, "
+              << metrics::mode_name(mode) << ", border " << border;
     if (n_d != n) std::cout << "; detail over " << n_d << ": flat ground truth gives nan";
     std::cout << ")\n";
     if (!csv.empty()) {
@@ -147,8 +150,9 @@ int cmd_eval(const Args& args) {
       f << "image,pred,gt,psnr,ssim,detail\n";
       for (auto& r : rows)
         f << csv_field(r["image"].get<std::string>()) << "," << csv_field(r["pred"].get<std::string>()) << ","
-          << csv_field(r["gt"].get<std::string>()) << "," << num(r["psnr"].get<double>(), 6) << "," << num(r["ssim"].get<double>(), 6)
-          << "," << num(r["detail"].is_null() ? std::nan("") : r["detail"].get<double>(), 6) << "\n";
+          << csv_field(r["gt"].get<std::string>()) << "," << num(r["psnr"].get<double>(), 6) << ","
+          << num(r["ssim"].get<double>(), 6) << ","
+          << num(r["detail"].is_null() ? std::nan("") : r["detail"].get<double>(), 6) << "\n";
       f << "(mean),,," << num(mp, 6) << "," << num(ms, 6) << "," << num(md, 6) << "\n";
       if (!f) throw sdk::Error(SINSR_ERR_IO, csv + ": cannot write");
     }
@@ -156,10 +160,10 @@ int cmd_eval(const Args& args) {
       std::ofstream f(json_out);
       // JSON has no infinity or NaN: identical pairs give psnr null there, a flat ground truth
       // detail null (and mean_detail null when no image has a gradient; detail_count says how many).
-      f << nlohmann::json{{"images", rows},          {"mean_psnr", mp},   {"mean_ssim", ms},
-                          {"mean_detail", md},       {"detail_count", n_d},
-                          {"count", n},              {"border", border},  {"scale", scale},
-                          {"mode", metrics::mode_name(mode)}, {"bicubic", pred.empty()}, {"problems", problems}}
+      f << nlohmann::json{{"images", rows},          {"mean_psnr", mp},     {"mean_ssim", ms},
+                          {"mean_detail", md},       {"detail_count", n_d}, {"count", n},
+                          {"border", border},        {"scale", scale},      {"mode", metrics::mode_name(mode)},
+                          {"bicubic", pred.empty()}, {"problems", problems}}
                .dump(2)
         << "\n";
       if (!f) throw sdk::Error(SINSR_ERR_IO, json_out + ": cannot write");

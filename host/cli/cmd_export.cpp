@@ -34,9 +34,12 @@ int cmd_export(const Args& args) {
   po::variables_map vm;
   if (int rc = parse_options(args, opts, vm, "export"); rc >= 0) return rc;
   at::ScalarType target;
-  if (dtype == "fp32") target = at::kFloat;
-  else if (dtype == "fp16") target = at::kHalf;
-  else if (dtype == "bf16") target = at::kBFloat16;
+  if (dtype == "fp32")
+    target = at::kFloat;
+  else if (dtype == "fp16")
+    target = at::kHalf;
+  else if (dtype == "bf16")
+    target = at::kBFloat16;
   else {
     std::cerr << "sinsr-host export: --dtype must be fp32, fp16 or bf16, not '" << dtype << "'\n";
     return 2;

@@ -10,6 +10,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <unistd.h>
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -17,7 +18,6 @@
 #include <iomanip>
 #include <iostream>
 #include <sstream>
-#include <unistd.h>
 
 namespace sinsr {
 namespace cli {
@@ -161,8 +161,9 @@ int cmd_infer(const Args& args) {
     const auto& words = parsed["stray"].as<std::vector<std::string>>();
     for (const auto& word : words)
       if (is_command_name(word)) {
-        std::cerr << "sinsr-host: this line is an infer line and also names the command '" << word
-                  << "': write the command first; only --plugin and --threads/-j may precede it (see `sinsr-host --help`)\n";
+        std::cerr
+            << "sinsr-host: this line is an infer line and also names the command '" << word
+            << "': write the command first; only --plugin and --threads/-j may precede it (see `sinsr-host --help`)\n";
         return 2;
       }
     return usage_error("infer", "unexpected argument '" + words[0] + "'");
@@ -184,7 +185,8 @@ int cmd_infer(const Args& args) {
         return 1;
       }
       if (size_t(gpu) >= at::getNumGPUs()) {
-        std::cerr << "sinsr-host infer: -g " << gpu << ": no such GPU (" << at::getNumGPUs() << " CUDA device(s), from 0)\n";
+        std::cerr << "sinsr-host infer: -g " << gpu << ": no such GPU (" << at::getNumGPUs()
+                  << " CUDA device(s), from 0)\n";
         return 1;
       }
       o.device = "cuda:" + std::to_string(gpu);
@@ -290,7 +292,8 @@ int cmd_infer(const Args& args) {
     size_t written = 0;
     for (size_t k = 0; k < jobs.size(); ++k) {
       const auto& [src, dst] = jobs[k];
-      std::string label = "[" + std::to_string(k + 1) + "/" + std::to_string(jobs.size()) + "] " + src.filename().string();
+      std::string label =
+          "[" + std::to_string(k + 1) + "/" + std::to_string(jobs.size()) + "] " + src.filename().string();
       try {
         std::string guard = same_file_guard(src, dst);
         if (!guard.empty()) throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, guard);
@@ -308,16 +311,19 @@ int cmd_infer(const Args& args) {
         int out_bits = bits ? bits : (img.bits >= 16 ? 16 : 8);
         io::write_image(dst.string(), sr, out_bits);
         ++written;
-        progress.line(label + "  (" + seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + ")");
+        progress.line(label + "  (" +
+                      seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + ")");
       } catch (const std::exception& e) {
         progress.clear();
         std::string msg = e.what();
-        std::cerr << "error: " << (msg.find(src.string()) == std::string::npos ? src.string() + ": " : "") << msg << "\n";
+        std::cerr << "error: " << (msg.find(src.string()) == std::string::npos ? src.string() + ": " : "") << msg
+                  << "\n";
         failures.push_back(src.string());
       }
     }
     progress.clear();
-    if (!quiet) std::cerr << "wrote " << written << " image(s) to " << (folder ? output : jobs[0].second.string()) << "\n";
+    if (!quiet)
+      std::cerr << "wrote " << written << " image(s) to " << (folder ? output : jobs[0].second.string()) << "\n";
     if (!failures.empty()) {
       std::cerr << failures.size() << " image(s) failed:\n";
       for (const auto& f : failures) std::cerr << "  " << f << "\n";

@@ -90,7 +90,8 @@ int cmd_plugins(const Args& args) {
       return 0;
     }
     std::cout << std::left << std::setw(10) << "KIND" << std::setw(16) << "NAME" << std::setw(10) << "VERSION"
-              << std::setw(6) << "ABI" << std::setw(14) << "THREADS" << "FILE\n";
+              << std::setw(6) << "ABI" << std::setw(14) << "THREADS"
+              << "FILE\n";
     for (const auto& c : comps)
       std::cout << std::left << std::setw(10) << sinsr_kind_name(c->kind()) << std::setw(16) << c->name()
                 << std::setw(10) << (c->desc->version ? c->desc->version : "") << std::setw(6)

@@ -40,17 +40,19 @@ int run(const Args& args, bool distill) {
   train::LoopOptions loop;
   auto& data = loop.data;
   o.mode = distill ? train::TrainerOptions::Mode::Distill : train::TrainerOptions::Mode::Teacher;
-  std::string config, backbone = "unet_swin", bcfg, teacher, tcfg, codec = "vq_f4", ccfg, scfg, dcfg, objective = "diffusion";
+  std::string config, backbone = "unet_swin", bcfg, teacher, tcfg, codec = "vq_f4", ccfg, scfg, dcfg,
+                      objective = "diffusion";
   std::vector<std::string> plugins;
   int threads = 0;
   bool no_inverse = !o.learn_xT, no_gt = !o.use_gt, overwrite = false;
   LossFlags l_x0, l_distill, l_inverse, l_gt;
 
-  po::options_description opts(std::string("sinsr-host ") + cmd + " --data DIR --out DIR [options]\n" +
-                               (distill ? "Distills a one-step SinSR student from a teacher (the official recipe by default).\n"
-                                        : "Trains a diffusion network with the sampler's objective (ResShift: x0 MSE at uniformly\n"
-                                          "drawn timesteps; eps-prediction samplers: the noise), or plain regression.\n") +
-                               "\nOptions");
+  po::options_description opts(
+      std::string("sinsr-host ") + cmd + " --data DIR --out DIR [options]\n" +
+      (distill ? "Distills a one-step SinSR student from a teacher (the official recipe by default).\n"
+               : "Trains a diffusion network with the sampler's objective (ResShift: x0 MSE at uniformly\n"
+                 "drawn timesteps; eps-prediction samplers: the noise), or plain regression.\n") +
+      "\nOptions");
   // clang-format off
   opts.add_options()
     ("help,h", "this help")
@@ -111,7 +113,8 @@ int run(const Args& args, bool distill) {
   // clang-format on
   // Test hooks work but stay out of --help.
   po::options_description hidden;
-  hidden.add_options()("crash-at", po::value(&loop.crash_at)->default_value(loop.crash_at), "testing: abort before this step");
+  hidden.add_options()("crash-at", po::value(&loop.crash_at)->default_value(loop.crash_at),
+                       "testing: abort before this step");
   po::variables_map vm;
   if (int rc = parse_options(args, opts, vm, cmd, &hidden); rc >= 0) return rc;
   config = resolve_config(config);
@@ -145,8 +148,10 @@ int run(const Args& args, bool distill) {
     if (objective == "regress") o.mode = train::TrainerOptions::Mode::Regress;
     o.backbone = {backbone, bcfg.empty() ? whole : config_argument(bcfg), o.backbone.weights};
     o.teacher = {teacher, config_argument(tcfg), o.teacher.weights};
-    if (codec != "none") o.codec = {codec, ccfg.empty() ? whole : config_argument(ccfg), o.codec.weights};
-    else o.codec = {};
+    if (codec != "none")
+      o.codec = {codec, ccfg.empty() ? whole : config_argument(ccfg), o.codec.weights};
+    else
+      o.codec = {};
     o.sampler.config = scfg.empty() ? whole : config_argument(scfg);
     o.x0 = l_x0.term();
     o.distill = l_distill.term();
@@ -155,15 +160,16 @@ int run(const Args& args, bool distill) {
     o.learn_xT = !no_inverse;
     o.use_gt = !no_gt;
     if (data.degradation == "realesrgan" && (!dcfg.empty() || !config.empty()))
-      data.degradation_options = degrade::options_from_json(dcfg.empty() ? config::load_file(config)
-                                                                 : config_contents(dcfg, "--degradation-config"));
+      data.degradation_options = degrade::options_from_json(
+          dcfg.empty() ? config::load_file(config) : config_contents(dcfg, "--degradation-config"));
     loop.existing = overwrite ? train::LoopOptions::Existing::MoveAside : train::LoopOptions::Existing::Refuse;
     loop.config = {{"command", cmd}, {"args", args}};
     auto report = train::run_training(runtime, o, loop);
     std::cerr << "done: " << loop.out_dir << " (step " << report.last_step << ")\n";
     return 0;
   } catch (const train::RunInUse& e) {
-    std::cerr << "sinsr-host " << cmd << ": " << e.what() << ": pass --resume to continue it or --overwrite to start over\n";
+    std::cerr << "sinsr-host " << cmd << ": " << e.what()
+              << ": pass --resume to continue it or --overwrite to start over\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "sinsr-host " << cmd << ": " << error_text(e) << "\n";

@@ -44,14 +44,16 @@ const Subcommand kCommands[] = {
     {"train", &sinsr::cli::cmd_train, "train a ResShift teacher", true, true},
     {"distill", &sinsr::cli::cmd_distill, "distill a SinSR one-step student from a teacher", true, true},
     {"bench", &sinsr::cli::cmd_bench, "time the networks and the distillation step", true, true},
-    {"export", &sinsr::cli::cmd_export, "write a checkpoint's weights as a plain state dict (fp32/fp16/bf16)", false, false},
+    {"export", &sinsr::cli::cmd_export, "write a checkpoint's weights as a plain state dict (fp32/fp16/bf16)", false,
+     false},
 };
 
 void print_usage(std::ostream& out) {
   out << "usage: sinsr-host [global options] <command> [options]\n"
          "       sinsr-host [infer options]        (no command: infer)\n\n"
          "commands:\n";
-  for (const auto& c : kCommands) out << "  " << c.name << std::string(10 - std::strlen(c.name), ' ') << c.summary << "\n";
+  for (const auto& c : kCommands)
+    out << "  " << c.name << std::string(10 - std::strlen(c.name), ' ') << c.summary << "\n";
   out << "\n`sinsr-host <command> --help` describes each command's options.\n\n"
          "Global options: --plugin FILE (repeatable) and --threads N (or -j N) may precede the command\n"
          "and are passed to it as if written after its name (`sinsr-host --plugin x.so plugins list`);\n"
@@ -162,7 +164,9 @@ int main(int argc, char** argv) {
   if (at < 0) return 2;
   const std::string word = size_t(at) < args.size() ? args[at] : "";
   if (const Subcommand* command = find_command(word)) {
-    const char* refused = plugin && !command->takes_plugin ? "--plugin" : threads && !command->takes_threads ? "--threads" : nullptr;
+    const char* refused = plugin && !command->takes_plugin     ? "--plugin"
+                          : threads && !command->takes_threads ? "--threads"
+                                                               : nullptr;
     if (refused) {
       std::cerr << "sinsr-host " << command->name << ": takes no " << refused << " (see `sinsr-host " << command->name
                 << " --help`)\n";

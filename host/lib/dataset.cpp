@@ -42,19 +42,20 @@ Dataset::Dataset(DatasetOptions options) : impl_(new Impl) {
   auto& o = im.o;
   if (o.batch_size < 1 || o.gt_size < 1 || o.scale < 1)
     throw Error(SINSR_ERR_INVALID_ARGUMENT, "batch_size, gt_size and scale must be positive");
-  if (o.gt_size % o.scale != 0)
-    throw Error(SINSR_ERR_INVALID_ARGUMENT, "gt_size must be a multiple of the scale");
+  if (o.gt_size % o.scale != 0) throw Error(SINSR_ERR_INVALID_ARGUMENT, "gt_size must be a multiple of the scale");
   if (o.max_side != 0 && o.max_side < o.gt_size)
     throw Error(SINSR_ERR_INVALID_ARGUMENT, "max_side (" + std::to_string(o.max_side) +
                                                 ") must be 0 or at least the crop size " + std::to_string(o.gt_size));
-  if (o.degradation == "realesrgan") degrade::validate(o.degradation_options);
+  if (o.degradation == "realesrgan")
+    degrade::validate(o.degradation_options);
   else if (o.degradation != "bicubic")
     throw Error(SINSR_ERR_INVALID_ARGUMENT, "unknown degradation '" + o.degradation + "' (bicubic or realesrgan)");
   std::vector<std::string> all;
   for (const auto& folder : o.folders) {
     std::error_code ec;
     if (!fs::is_directory(folder, ec)) throw Error(SINSR_ERR_NOT_FOUND, folder + ": not a folder");
-    for (auto it = fs::recursive_directory_iterator(folder, ec); it != fs::recursive_directory_iterator(); it.increment(ec))
+    for (auto it = fs::recursive_directory_iterator(folder, ec); it != fs::recursive_directory_iterator();
+         it.increment(ec))
       if (it->is_regular_file(ec) && io::has_image_extension(it->path().string())) all.push_back(it->path().string());
   }
   std::sort(all.begin(), all.end());

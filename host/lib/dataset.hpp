@@ -20,21 +20,21 @@ struct DatasetOptions {
   // Photos whose longer side exceeds this are first shrunk to it (MATLAB bicubic, once at load):
   // a small crop of a 2560-pixel wallpaper is mostly smooth sky. 0: keep the photos as they are.
   int max_side = 0;
-  int scale = 4;                     // LR = HR / scale
-  int batch_size = 4;                // per rank
-  bool flips = true;                 // horizontal/vertical flips and 90-degree rotations
-  std::string degradation = "bicubic";  // "bicubic" or "realesrgan"
+  int scale = 4;                         // LR = HR / scale
+  int batch_size = 4;                    // per rank
+  bool flips = true;                     // horizontal/vertical flips and 90-degree rotations
+  std::string degradation = "bicubic";   // "bicubic" or "realesrgan"
   degrade::Options degradation_options;  // for "realesrgan"; the official values by default
   uint64_t seed = 0;
-  int rank = 0;                      // data sharding: rank r takes files r, r+W, ...
+  int rank = 0;  // data sharding: rank r takes files r, r+W, ...
   int world_size = 1;
-  int workers = 2;                   // prefetch threads
-  int prefetch = 4;                  // batches kept ready
+  int workers = 2;   // prefetch threads
+  int prefetch = 4;  // batches kept ready
 };
 
 struct Batch {
-  at::Tensor hr;  // [B,3,gt,gt] float32 in [-1, 1]
-  at::Tensor lr;  // [B,3,gt/scale,gt/scale] float32 in [-1, 1]
+  at::Tensor hr;      // [B,3,gt,gt] float32 in [-1, 1]
+  at::Tensor lr;      // [B,3,gt/scale,gt/scale] float32 in [-1, 1]
   int64_t index = 0;  // batch number (deterministic given seed and index)
 };
 

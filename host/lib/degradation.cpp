@@ -31,7 +31,8 @@ std::array<double, 3> inverse_sigma(double sx, double sy, double theta) {
 }
 
 void check_size(int k) {
-  if (k < 1 || k % 2 == 0) throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "blur kernel: size must be odd, got " + std::to_string(k));
+  if (k < 1 || k % 2 == 0)
+    throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "blur kernel: size must be odd, got " + std::to_string(k));
 }
 
 // Evaluates f(d) on the grid and normalises.
@@ -140,7 +141,8 @@ at::Tensor sinc_kernel(int k, double omega_c, int pad_to) {
   for (int i = 0; i < k; ++i)
     for (int j = 0; j < k; ++j) {
       const double r = std::hypot(i - c, j - c);
-      const double val = r == 0 ? omega_c * omega_c / (4 * kPi) : omega_c * std::cyl_bessel_j(1.0, omega_c * r) / (2 * kPi * r);
+      const double val =
+          r == 0 ? omega_c * omega_c / (4 * kPi) : omega_c * std::cyl_bessel_j(1.0, omega_c * r) / (2 * kPi * r);
       v[size_t(i) * k + j] = val;
       sum += val;
     }
@@ -164,7 +166,8 @@ at::Tensor random_mixed_kernel(Rng& rng, const std::vector<std::string>& list, c
   if (list.empty() || list.size() != prob.size())
     throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "random_mixed_kernel: kernel list and probabilities differ in length");
   const std::string& type = list[rng.choice(prob.data(), prob.size())];
-  const bool iso = type.size() >= 3 && type.compare(type.size() - 3, 3, "iso") == 0 && type.find("aniso") == std::string::npos;
+  const bool iso =
+      type.size() >= 3 && type.compare(type.size() - 3, 3, "iso") == 0 && type.find("aniso") == std::string::npos;
   const double sx = rng.uniform(sigma[0], sigma[1]);
   double sy = sx, theta = 0;
   if (!iso) {
@@ -192,9 +195,10 @@ Kernels random_kernels(Rng& rng, const Options& o) {
     return pad_kernel(kernel, size);
   };
   Kernels out;
-  out.kernel1 = blur(o.blur_kernel_size, o.sinc_prob, o.kernel_list, o.kernel_prob, o.blur_sigma, o.betag_range, o.betap_range);
-  out.kernel2 =
-      blur(o.blur_kernel_size2, o.sinc_prob2, o.kernel_list2, o.kernel_prob2, o.blur_sigma2, o.betag_range2, o.betap_range2);
+  out.kernel1 =
+      blur(o.blur_kernel_size, o.sinc_prob, o.kernel_list, o.kernel_prob, o.blur_sigma, o.betag_range, o.betap_range);
+  out.kernel2 = blur(o.blur_kernel_size2, o.sinc_prob2, o.kernel_list2, o.kernel_prob2, o.blur_sigma2, o.betag_range2,
+                     o.betap_range2);
   if (rng.uniform() < o.final_sinc_prob) {
     const int k = draw_kernel_size(rng, o.blur_kernel_size2);
     out.sinc_kernel = sinc_kernel(k, rng.uniform(kPi / 3, kPi), o.blur_kernel_size2);
@@ -213,7 +217,8 @@ at::Tensor filter2d(const at::Tensor& chw, const at::Tensor& kernel) {
   const int64_t p = k / 2;
   at::Tensor x = chw.unsqueeze(1);  // channels as a batch of one-channel images
   // torch's reflect padding needs more pixels than the pad; tiny images fall back to replicate.
-  x = (p < chw.size(1) && p < chw.size(2)) ? at::reflection_pad2d(x, {p, p, p, p}) : at::replication_pad2d(x, {p, p, p, p});
+  x = (p < chw.size(1) && p < chw.size(2)) ? at::reflection_pad2d(x, {p, p, p, p})
+                                           : at::replication_pad2d(x, {p, p, p, p});
   at::Tensor w = kernel.to(chw.scalar_type()).view({1, 1, k, k});
   return at::conv2d(x, w).squeeze(1);
 }
@@ -275,14 +280,16 @@ at::Tensor jpeg(const at::Tensor& chw, int quality) {
     throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "jpeg: quality must be in 1..100, got " + std::to_string(quality));
   if (chw.dim() != 3 || (chw.size(0) != 1 && chw.size(0) != 3))
     throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "jpeg: expected a [C,H,W] image with 1 or 3 channels");
-  throw sdk::Error(SINSR_ERR_UNSUPPORTED,
-                   "jpeg: this build has no image I/O (SINSR_WITH_IMAGE_IO off), so the JPEG degradation step is unavailable");
+  throw sdk::Error(
+      SINSR_ERR_UNSUPPORTED,
+      "jpeg: this build has no image I/O (SINSR_WITH_IMAGE_IO off), so the JPEG degradation step is unavailable");
 #endif
 }
 
 at::Tensor degrade(const at::Tensor& hr_chw01, int scale, uint64_t seed, const Options& o) {
   validate(o);
-  if (scale < 1) throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "degrade: scale must be >= 1, got " + std::to_string(scale));
+  if (scale < 1)
+    throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "degrade: scale must be >= 1, got " + std::to_string(scale));
   if (hr_chw01.dim() != 3 || (hr_chw01.size(0) != 1 && hr_chw01.size(0) != 3))
     throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "degrade: expected a [C,H,W] image with C = 1 or 3");
   const int64_t H = hr_chw01.size(1), W = hr_chw01.size(2);

@@ -134,7 +134,8 @@ void check_kernels(const char* size_key, int size, const char* list_key, const s
     if (std::find(kernel_types().begin(), kernel_types().end(), n) == kernel_types().end())
       bad(list_key, "unknown kernel type '" + n + "'");
   if (prob.size() != list.size())
-    bad(prob_key, "has " + std::to_string(prob.size()) + " entries for " + std::to_string(list.size()) + " kernel types");
+    bad(prob_key,
+        "has " + std::to_string(prob.size()) + " entries for " + std::to_string(list.size()) + " kernel types");
   check_weights(prob_key, prob.data(), prob.size());
   check_range(sigma_key, sigma, 1e-6, 1e6);
   check_range(bg_key, bg, 1e-6, 1e6);
@@ -146,8 +147,8 @@ void check_kernels(const char* size_key, int size, const char* list_key, const s
 }  // namespace
 
 const std::vector<std::string>& kernel_types() {
-  static const std::vector<std::string> names{"iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso",
-                                              "plateau_aniso"};
+  static const std::vector<std::string> names{"iso",         "aniso",        "generalized_iso", "generalized_aniso",
+                                              "plateau_iso", "plateau_aniso"};
   return names;
 }
 
@@ -172,8 +173,9 @@ void validate(const Options& o) {
   check_kernels("blur_kernel_size", o.blur_kernel_size, "kernel_list", o.kernel_list, "kernel_prob", o.kernel_prob,
                 "blur_sigma", o.blur_sigma, "betag_range", o.betag_range, "betap_range", o.betap_range);
   check_prob("sinc_prob", o.sinc_prob);
-  check_kernels("blur_kernel_size2", o.blur_kernel_size2, "kernel_list2", o.kernel_list2, "kernel_prob2", o.kernel_prob2,
-                "blur_sigma2", o.blur_sigma2, "betag_range2", o.betag_range2, "betap_range2", o.betap_range2);
+  check_kernels("blur_kernel_size2", o.blur_kernel_size2, "kernel_list2", o.kernel_list2, "kernel_prob2",
+                o.kernel_prob2, "blur_sigma2", o.blur_sigma2, "betag_range2", o.betag_range2, "betap_range2",
+                o.betap_range2);
   check_prob("sinc_prob2", o.sinc_prob2);
   check_prob("final_sinc_prob", o.final_sinc_prob);
 }

@@ -13,10 +13,9 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #define SINSR_HAVE_GLOO 1
 #endif
-#if defined(SINSR_WITH_CUDA) && defined(USE_C10D_NCCL) && \
-    __has_include(<torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>)
-#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#if defined(SINSR_WITH_CUDA) && defined(USE_C10D_NCCL) && __has_include(<torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>)
 #include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #define SINSR_HAVE_NCCL 1
 #endif
 
@@ -91,8 +90,8 @@ int64_t env_int(const char* name, int64_t fallback, int64_t lo, int64_t hi) {
                 std::string("environment variable ") + name + "='" + s + "' is not an integer");
   if (x < lo || x > hi)
     throw Error(SINSR_ERR_INVALID_ARGUMENT, std::string("environment variable ") + name + "=" + s +
-                                                " is out of range [" + std::to_string(lo) + ", " +
-                                                std::to_string(hi) + "]");
+                                                " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                                                "]");
   return x;
 }
 
@@ -102,9 +101,7 @@ std::string message_of(const std::exception& e) {
   return e.what();
 }
 
-bool is_loopback(const std::string& addr) {
-  return addr == "localhost" || addr == "::1" || addr.rfind("127.", 0) == 0;
-}
+bool is_loopback(const std::string& addr) { return addr == "localhost" || addr == "::1" || addr.rfind("127.", 0) == 0; }
 
 // Tensors of one dtype and device, packed together up to the bucket size.
 struct Bucket {
@@ -156,7 +153,7 @@ struct Distributed::Impl {
   int world = 1;
   int local_rank = 0;
   int cuda_device = 0;  // NCCL only
-  std::string where;  // "MASTER_ADDR:MASTER_PORT", for messages
+  std::string where;    // "MASTER_ADDR:MASTER_PORT", for messages
   c10::intrusive_ptr<c10d::Store> store;
   std::unique_ptr<Comm> comm;
 
@@ -233,8 +230,8 @@ std::unique_ptr<Distributed> Distributed::from_env(const std::string& backend) {
 #endif
 
   const auto timeout_ms = std::chrono::duration_cast<std::chrono::milliseconds>(rendezvous_timeout);
-  const std::string who = "distributed rendezvous of rank " + std::to_string(im.rank) + "/" + std::to_string(im.world) +
-                          " at " + im.where;
+  const std::string who =
+      "distributed rendezvous of rank " + std::to_string(im.rank) + "/" + std::to_string(im.world) + " at " + im.where;
   const std::string limit = std::to_string(rendezvous_timeout.count()) + " s (SINSR_DIST_TIMEOUT)";
   try {
     c10d::TCPStoreOptions so;
@@ -256,8 +253,8 @@ std::unique_ptr<Distributed> Distributed::from_env(const std::string& backend) {
     for (int r = 0; r < im.world; ++r) keys.push_back("arrived/" + std::to_string(r));
     im.store->wait(keys, timeout_ms);
   } catch (const std::exception& e) {
-    throw Error(SINSR_ERR_RUNTIME, who + ": not all " + std::to_string(im.world) + " ranks (WORLD_SIZE) joined within " +
-                                       limit + ": " + message_of(e));
+    throw Error(SINSR_ERR_RUNTIME, who + ": not all " + std::to_string(im.world) +
+                                       " ranks (WORLD_SIZE) joined within " + limit + ": " + message_of(e));
   }
 
   im.run("process group creation", [&] {
@@ -294,14 +291,15 @@ void Distributed::allreduce_mean(const std::vector<at::Tensor>& tensors, double 
   if (!(bucket_mb > 0)) throw Error(SINSR_ERR_INVALID_ARGUMENT, "allreduce_mean: bucket_mb must be > 0");
   for (const auto& t : tensors)
     if (t.defined() && !at::isFloatingType(t.scalar_type()))
-      throw Error(SINSR_ERR_INVALID_ARGUMENT, std::string("allreduce_mean: tensors must be floating point, got ") +
-                                                  c10::toString(t.scalar_type()));
+      throw Error(SINSR_ERR_INVALID_ARGUMENT,
+                  std::string("allreduce_mean: tensors must be floating point, got ") + c10::toString(t.scalar_type()));
   at::NoGradGuard no_grad;
   const double cap = std::min(bucket_mb * 1024.0 * 1024.0, double(std::numeric_limits<int64_t>::max() / 2));
   const double inv_world = 1.0 / double(impl_->world);
   for (auto& b : make_buckets(tensors, int64_t(cap))) {
     at::Tensor flat = flatten(b);
-    impl_->run("allreduce", [&] { impl_->on_comm_device(flat, [&](at::Tensor& x) { impl_->comm->allreduce_sum(x); }); });
+    impl_->run("allreduce",
+               [&] { impl_->on_comm_device(flat, [&](at::Tensor& x) { impl_->comm->allreduce_sum(x); }); });
     flat.mul_(inv_world);
     unflatten(flat, b);
   }

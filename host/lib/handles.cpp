@@ -15,8 +15,10 @@ using sdk::to_dlpack;
 // ---- shared pieces ----------------------------------------------------------------------
 
 CallLock::CallLock(const Component& c) {
-  if (c.desc->thread_safety == SINSR_THREAD_SERIAL) mutex_ = c.serial;
-  else if (c.desc->thread_safety == SINSR_THREAD_PER_INSTANCE) mutex_ = std::make_shared<std::mutex>();
+  if (c.desc->thread_safety == SINSR_THREAD_SERIAL)
+    mutex_ = c.serial;
+  else if (c.desc->thread_safety == SINSR_THREAD_PER_INSTANCE)
+    mutex_ = std::make_shared<std::mutex>();
 }
 
 std::unique_lock<std::mutex> CallLock::lock() const {
@@ -67,13 +69,25 @@ DLDataType dl_dtype(at::ScalarType t) {
   DLDataType d;
   d.lanes = 1;
   switch (t) {
-    case at::kHalf: d.code = kDLFloat; d.bits = 16; break;
-    case at::kBFloat16: d.code = kDLBfloat; d.bits = 16; break;
-    case at::kDouble: d.code = kDLFloat; d.bits = 64; break;
-    case at::kFloat: d.code = kDLFloat; d.bits = 32; break;
+    case at::kHalf:
+      d.code = kDLFloat;
+      d.bits = 16;
+      break;
+    case at::kBFloat16:
+      d.code = kDLBfloat;
+      d.bits = 16;
+      break;
+    case at::kDouble:
+      d.code = kDLFloat;
+      d.bits = 64;
+      break;
+    case at::kFloat:
+      d.code = kDLFloat;
+      d.bits = 32;
+      break;
     default:
-      throw Error(SINSR_ERR_INVALID_ARGUMENT, std::string("models run in float16, bfloat16, float32 or float64, not ") +
-                                                  c10::toString(t));
+      throw Error(SINSR_ERR_INVALID_ARGUMENT,
+                  std::string("models run in float16, bfloat16, float32 or float64, not ") + c10::toString(t));
   }
   return d;
 }
@@ -193,7 +207,8 @@ at::Tensor LossHandle::forward(const at::Tensor& pred, const at::Tensor& target)
   });
 }
 
-std::pair<at::Tensor, std::unique_ptr<Tape>> LossHandle::forward_train(const at::Tensor& pred, const at::Tensor& target) {
+std::pair<at::Tensor, std::unique_ptr<Tape>> LossHandle::forward_train(const at::Tensor& pred,
+                                                                       const at::Tensor& target) {
   sinsr_tape* tape = nullptr;
   const sinsr_call_options opts = call_options_for(pred);
   at::Tensor out = call_tensor("forward", [&](DLManagedTensor** o) {

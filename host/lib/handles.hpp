@@ -160,8 +160,8 @@ class BackboneHandle : public BackboneBase {
  public:
   using BackboneBase::BackboneBase;
   using BackboneBase::load_weights;
-  using BackboneBase::to;
   using BackboneBase::timestep_kind;  // what forward() takes as t
+  using BackboneBase::to;
 
   void save_weights(const std::string& path);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cond, const at::Tensor& t);

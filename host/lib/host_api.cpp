@@ -34,7 +34,7 @@ void log_message(int32_t level, const char* source, const char* message) {
 }
 
 const sinsr_host_api kHostApi = {sizeof(sinsr_host_api), SINSR_ABI_VERSION, &status_create, &status_code,
-                                 &status_message, &status_release, &log_message};
+                                 &status_message,        &status_release,   &log_message};
 
 void status_release(sinsr_status* s) {
   if (s != &g_out_of_memory) delete s;

@@ -17,8 +17,10 @@ using sdk::require;
 
 // uint8 [H,W] / [H,W,C] -> [H,W,C].
 at::Tensor as_hwc(const at::Tensor& x, const char* who) {
-  require(x.defined() && x.scalar_type() == at::kByte, SINSR_ERR_INVALID_ARGUMENT, std::string(who) + ": expected uint8 images");
-  require(x.dim() == 2 || x.dim() == 3, SINSR_ERR_INVALID_ARGUMENT, std::string(who) + ": expected [H,W] or [H,W,C] images");
+  require(x.defined() && x.scalar_type() == at::kByte, SINSR_ERR_INVALID_ARGUMENT,
+          std::string(who) + ": expected uint8 images");
+  require(x.dim() == 2 || x.dim() == 3, SINSR_ERR_INVALID_ARGUMENT,
+          std::string(who) + ": expected [H,W] or [H,W,C] images");
   return x.dim() == 2 ? x.unsqueeze(2) : x;
 }
 
@@ -28,8 +30,8 @@ at::Tensor gray_to_rgb(const at::Tensor& hwc) { return hwc.size(2) == 1 ? hwc.ex
 std::pair<at::Tensor, at::Tensor> pair_hwc(const at::Tensor& a, const at::Tensor& b, const char* who) {
   at::Tensor x = as_hwc(a, who), y = as_hwc(b, who);
   require(x.size(0) == y.size(0) && x.size(1) == y.size(1), SINSR_ERR_INVALID_ARGUMENT,
-          std::string(who) + ": images differ in size (" + std::to_string(x.size(1)) + "x" + std::to_string(x.size(0)) + " vs " +
-              std::to_string(y.size(1)) + "x" + std::to_string(y.size(0)) + ")");
+          std::string(who) + ": images differ in size (" + std::to_string(x.size(1)) + "x" + std::to_string(x.size(0)) +
+              " vs " + std::to_string(y.size(1)) + "x" + std::to_string(y.size(0)) + ")");
   if (x.size(2) != y.size(2)) {
     if (x.size(2) == 1) x = x.expand({-1, -1, y.size(2)});
     if (y.size(2) == 1) y = y.expand({-1, -1, x.size(2)});
@@ -41,8 +43,8 @@ std::pair<at::Tensor, at::Tensor> pair_hwc(const at::Tensor& a, const at::Tensor
 at::Tensor crop(const at::Tensor& hwc, int border, const char* who) {
   const int64_t h = hwc.size(0), w = hwc.size(1);
   require(border >= 0 && 2 * int64_t(border) < h && 2 * int64_t(border) < w, SINSR_ERR_INVALID_ARGUMENT,
-          std::string(who) + ": border crop " + std::to_string(border) + " leaves nothing of a " + std::to_string(w) + "x" +
-              std::to_string(h) + " image");
+          std::string(who) + ": border crop " + std::to_string(border) + " leaves nothing of a " + std::to_string(w) +
+              "x" + std::to_string(h) + " image");
   return hwc.narrow(0, border, h - 2 * border).narrow(1, border, w - 2 * border);
 }
 

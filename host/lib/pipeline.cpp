@@ -64,8 +64,9 @@ uint64_t tile_seed(uint64_t seed, int64_t index) { return index == 0 ? seed : mi
 
 PipelineOptions PipelineOptions::from_json(const json& spec) {
   require(spec.is_object(), SINSR_ERR_INVALID_ARGUMENT, "pipeline spec must be a JSON object");
-  static const std::set<std::string> known = {"backbone", "codec", "sampler", "steps", "scale", "seed", "device",
-                                              "precision", "pad_multiple", "chop_size", "chop_stride", "chop_batch"};
+  static const std::set<std::string> known = {"backbone",     "codec",     "sampler",     "steps",
+                                              "scale",        "seed",      "device",      "precision",
+                                              "pad_multiple", "chop_size", "chop_stride", "chop_batch"};
   for (auto& [k, v] : spec.items())
     require(known.count(k) > 0, SINSR_ERR_INVALID_ARGUMENT, "pipeline spec: unknown key '" + k + "'");
   PipelineOptions o;
@@ -309,7 +310,9 @@ at::Tensor Pipeline::run_batch(const at::Tensor& y0, const std::function<at::Ten
   at::Tensor x_T = im.sampler->prior(z_y, noise(z_y));
   at::Tensor lq_in = in(lq);
   sdk::SampleCallbacks cb;
-  cb.denoise = [&](const at::Tensor& x_in, const at::Tensor& t) { return out(im.backbone->forward(in(x_in), lq_in, t)); };
+  cb.denoise = [&](const at::Tensor& x_in, const at::Tensor& t) {
+    return out(im.backbone->forward(in(x_in), lq_in, t));
+  };
   cb.noise = noise;
   cb.progress = [](int, int) { return true; };
   at::Tensor z0 = im.sampler->sample(z_y, x_T, cb);
@@ -366,7 +369,7 @@ at::Tensor Pipeline::upscale(const at::Tensor& image01, const std::function<bool
       const Tile& t = tiles[first + k];
       bool single = tiles.size() == 1;
       at::Tensor win = single ? at::ones({th * s, tw * s}, at::kFloat)
-                              : tile_window(th * s, tw * s, ramp, t.r > 0, t.r + th < h, t.c > 0, t.c + tw < w);
+                              : tile_window(th * s, tw * s, ramp, t.r > 0, t.r + th<h, t.c> 0, t.c + tw < w);
       acc.narrow(2, t.r * s, th * s).narrow(3, t.c * s, tw * s).add_(sr.narrow(0, int64_t(k), 1) * win);
       wsum.narrow(2, t.r * s, th * s).narrow(3, t.c * s, tw * s).add_(win);
     }

@@ -18,22 +18,22 @@ namespace sinsr {
 namespace host {
 
 struct PipelinePart {
-  std::string name;       // component name; for the codec, empty = pixel space
+  std::string name;              // component name; for the codec, empty = pixel space
   json config = json::object();  // component JSON; {"config_file": "x.yaml"} reads an official YAML
-  std::string weights;    // empty: the component's default weights, if it names any
+  std::string weights;           // empty: the component's default weights, if it names any
 };
 
 struct PipelineOptions {
   PipelinePart backbone, codec, sampler;
-  int steps = 0;               // > 0: respace the sampler to this many steps (ABI respace)
-  int scale = 4;               // LR -> SR factor
-  uint64_t seed = 12345;       // noise of every image and tile starts from this seed
-  std::string device = "cpu";  // "cpu", "cuda", "cuda:1"
+  int steps = 0;                   // > 0: respace the sampler to this many steps (ABI respace)
+  int scale = 4;                   // LR -> SR factor
+  uint64_t seed = 12345;           // noise of every image and tile starts from this seed
+  std::string device = "cpu";      // "cpu", "cuda", "cuda:1"
   std::string precision = "fp32";  // "fp32", "fp16", "bf16" (networks; schedules stay fp32/64)
-  int pad_multiple = 64;       // the LR tile is reflect-padded to a multiple of this
-  int chop_size = 512;         // LR tile size; 0 = never tile
-  int chop_stride = 0;         // 0: chop_size * 7 / 8 (448 for 512, the official choice)
-  int chop_batch = 1;          // tiles per network call
+  int pad_multiple = 64;           // the LR tile is reflect-padded to a multiple of this
+  int chop_size = 512;             // LR tile size; 0 = never tile
+  int chop_stride = 0;             // 0: chop_size * 7 / 8 (448 for 512, the official choice)
+  int chop_batch = 1;              // tiles per network call
   // Keys of from_json's spec the caller chose ("codec", "sampler", "steps", "scale",
   // "pad_multiple", "chop_size"); the backbone's preferred pipeline (a shipped model's) fills
   // every other one of them.

@@ -26,11 +26,11 @@ std::string version_string(uint32_t v);
 
 struct Component {
   const sinsr_component* desc = nullptr;
-  std::string file;         // library path
+  std::string file;  // library path
   std::string plugin_name;
   std::string plugin_version;
   uint32_t abi_version = 0;
-  std::shared_ptr<void> library;      // keeps the library loaded while handles live
+  std::shared_ptr<void> library;       // keeps the library loaded while handles live
   std::shared_ptr<std::mutex> serial;  // for SINSR_THREAD_SERIAL components
   std::shared_ptr<void> storage;       // a resolved model's host-owned descriptor and strings
 
@@ -39,9 +39,9 @@ struct Component {
   std::string default_weights_path() const;  // resolved beside the library, or ""
   json default_config() const;               // {} when none
   // ABI 1.1 fields (empty / {} / false for a 1.0 component).
-  std::string base() const;          // a shipped model: the component implementing it
-  json preferred_pipeline() const;   // what the model was trained with
-  bool needs_weights() const;        // false: SINSR_COMPONENT_NO_WEIGHTS
+  std::string base() const;         // a shipped model: the component implementing it
+  json preferred_pipeline() const;  // what the model was trained with
+  bool needs_weights() const;       // false: SINSR_COMPONENT_NO_WEIGHTS
 };
 
 // The shipped default model (models/default_x4, a backbone plugin of that name) and the network

@@ -84,7 +84,8 @@ json Component::preferred_pipeline() const {
   if (!SINSR_HAS_FIELD(desc, sinsr_component, preferred_pipeline) || desc->preferred_pipeline == nullptr)
     return json::object();
   json p = config::parse_optional(desc->preferred_pipeline, name() + " preferred pipeline");
-  require(p.is_object(), SINSR_ERR_FORMAT, file + ": component '" + name() + "': preferred pipeline is not a JSON object");
+  require(p.is_object(), SINSR_ERR_FORMAT,
+          file + ": component '" + name() + "': preferred pipeline is not a JSON object");
   return p;
 }
 
@@ -121,8 +122,7 @@ void Runtime::load_file(const std::string& path_in) {
   std::string path = ec ? path_in : p.lexically_normal().string();
   if (!fs::exists(path, ec)) throw Error(SINSR_ERR_NOT_FOUND, path_in + ": plugin file not found");
   if (fs::is_directory(path, ec)) throw Error(SINSR_ERR_INVALID_ARGUMENT, path + ": is a folder, not a plugin file");
-  if (!looks_like_shared_library(path))
-    throw Error(SINSR_ERR_FORMAT, path + ": not a shared library");
+  if (!looks_like_shared_library(path)) throw Error(SINSR_ERR_FORMAT, path + ": not a shared library");
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (const auto& l : libraries_)
@@ -142,8 +142,8 @@ void Runtime::load_file(const std::string& path_in) {
   }
   if (!library->lib.has(SINSR_PLUGIN_ENTRY_SYMBOL))
     throw Error(SINSR_ERR_FORMAT, path + ": not a SinSR plugin (no " SINSR_PLUGIN_ENTRY_SYMBOL " symbol)");
-  auto& entry = library->lib.get<sinsr_status*(const sinsr_host_api*, const sinsr_plugin_info**)>(
-      SINSR_PLUGIN_ENTRY_SYMBOL);
+  auto& entry =
+      library->lib.get<sinsr_status*(const sinsr_host_api*, const sinsr_plugin_info**)>(SINSR_PLUGIN_ENTRY_SYMBOL);
 
   const sinsr_plugin_info* info = nullptr;
   sinsr_status* st = nullptr;
@@ -210,8 +210,9 @@ void Runtime::load_file(const std::string& path_in) {
     };
     for (const auto& o : components_)
       if (clash(o))
-        throw Error(SINSR_ERR_INVALID_ARGUMENT, std::string("two ") + sinsr_kind_name(o->kind()) + " components named '" +
-                                                    o->name() + "': " + o->file + " and " + path);
+        throw Error(SINSR_ERR_INVALID_ARGUMENT, std::string("two ") + sinsr_kind_name(o->kind()) +
+                                                    " components named '" + o->name() + "': " + o->file + " and " +
+                                                    path);
     for (size_t j = 0; j < i; ++j)
       if (clash(found[j]))
         throw Error(SINSR_ERR_INVALID_ARGUMENT, path + ": provides two " + sinsr_kind_name(found[i]->kind()) +

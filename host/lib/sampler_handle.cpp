@@ -32,9 +32,8 @@ struct CallbackBridge {
     return sdk::guard("", [&] {
       require(self->cb->noise != nullptr, SINSR_ERR_INVALID_ARGUMENT, "no noise source given");
       std::vector<int64_t> shape(like->shape, like->shape + like->ndim);
-      at::Tensor proto = at::empty(shape, at::TensorOptions()
-                                               .dtype(sdk::scalar_type_of(like->dtype))
-                                               .device(sdk::device_of(like->device)));
+      at::Tensor proto = at::empty(
+          shape, at::TensorOptions().dtype(sdk::scalar_type_of(like->dtype)).device(sdk::device_of(like->device)));
       *out = to_dlpack(self->cb->noise(proto));
     });
   }
@@ -80,8 +79,8 @@ SamplerHandle::SamplerHandle(std::shared_ptr<Component> c, const json& config, i
 void SamplerHandle::respace(int steps) {
   const std::string who = "sampler '" + component_->name() + "' cannot respace to " + std::to_string(steps) + " steps";
   if (!SINSR_HAS_FIELD(vt_, sinsr_sampler_vtable, respace) || vt_->respace == nullptr)
-    throw Error(SINSR_ERR_UNSUPPORTED, who + ": its function table has no respace call (plugin " +
-                                           component_->file + ", ABI " + version_string(component_->abi_version) +
+    throw Error(SINSR_ERR_UNSUPPORTED, who + ": its function table has no respace call (plugin " + component_->file +
+                                           ", ABI " + version_string(component_->abi_version) +
                                            "), so it runs only its own " + std::to_string(num_steps()) + " steps");
   {
     auto l = lock_.lock();
@@ -105,9 +104,8 @@ at::Tensor SamplerHandle::schedule(const std::string& key) {
 
 at::Tensor SamplerHandle::prior(const at::Tensor& y, const at::Tensor& noise) {
   const sinsr_call_options opts = call_options_for(y);
-  return call_tensor("prior", [&](DLManagedTensor** out) {
-    return vt_->prior(self_, &opts, to_dlpack(y), to_dlpack(noise), out);
-  });
+  return call_tensor(
+      "prior", [&](DLManagedTensor** out) { return vt_->prior(self_, &opts, to_dlpack(y), to_dlpack(noise), out); });
 }
 
 at::Tensor SamplerHandle::sample(const at::Tensor& y, const at::Tensor& x_T, const sdk::SampleCallbacks& callbacks) {
@@ -120,7 +118,7 @@ at::Tensor SamplerHandle::sample(const at::Tensor& y, const at::Tensor& x_T, con
 }
 
 sdk::TrainingExample SamplerHandle::training_example(const at::Tensor& x0, const at::Tensor& y,
-                                                    const sdk::SampleCallbacks& draws) {
+                                                     const sdk::SampleCallbacks& draws) {
   require(SINSR_HAS_FIELD(vt_, sinsr_sampler_vtable, training_example) && vt_->training_example != nullptr,
           SINSR_ERR_UNSUPPORTED,
           "sampler '" + component_->name() + "' cannot train a network (it has no training_example call, ABI 1.2)");
@@ -155,7 +153,8 @@ void check_timesteps(SamplerHandle& sampler, BackboneHandle& backbone) {
   if (passes == takes) return;
   throw Error(SINSR_ERR_INVALID_ARGUMENT, "sampler '" + sampler.component().name() + "' passes " + passes.describe() +
                                               " as the timestep, but backbone '" + backbone.component().name() +
-                                              "' takes " + takes.describe() + ": pick a sampler and a backbone that agree");
+                                              "' takes " + takes.describe() +
+                                              ": pick a sampler and a backbone that agree");
 }
 
 }  // namespace host

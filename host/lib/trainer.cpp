@@ -50,7 +50,8 @@ c10::IValue dict_get(const c10::IValue& d, const std::string& key, const std::st
 Draws Draws::from(at::Generator generator) {
   Draws d;
   d.normal = [generator](const at::Tensor& like) {
-    return at::randn(like.sizes(), generator, at::TensorOptions().dtype(at::kFloat)).to(like.device(), like.scalar_type());
+    return at::randn(like.sizes(), generator, at::TensorOptions().dtype(at::kFloat))
+        .to(like.device(), like.scalar_type());
   };
   d.uniform = [generator](int64_t count) {
     return at::rand({count}, generator, at::TensorOptions().dtype(at::kDouble));
@@ -65,8 +66,9 @@ Draws Draws::replay(const at::Tensor& first_normal, const at::Tensor& uniform) {
   d.normal = [first_normal, used](const at::Tensor& like) {
     if (!*used && first_normal.defined()) {
       *used = true;
-      require(first_normal.sizes() == like.sizes(), SINSR_ERR_INVALID_ARGUMENT,
-              "replayed noise has shape " + c10::str(first_normal.sizes()) + ", the step draws " + c10::str(like.sizes()));
+      require(
+          first_normal.sizes() == like.sizes(), SINSR_ERR_INVALID_ARGUMENT,
+          "replayed noise has shape " + c10::str(first_normal.sizes()) + ", the step draws " + c10::str(like.sizes()));
       return first_normal.to(like.device(), like.scalar_type());
     }
     return at::randn(like.sizes(), like.options());
@@ -176,12 +178,12 @@ Trainer::Trainer(host::Runtime& rt, TrainerOptions options) : impl_(new Impl) {
   im.model->set_training(true);
   im.state = im.model->state();  // after any move: views must point at the final storage
   // The parts as created, config files resolved: a checkpoint then loads with no config.
-  im.components = {{"backbone", host::stored_component(rt, SINSR_KIND_BACKBONE, o.backbone.name, o.backbone.config)},
-                   {"codec", o.codec.name.empty()
-                                 ? json(nullptr)
-                                 : host::stored_component(rt, SINSR_KIND_CODEC, o.codec.name, o.codec.config)},
-                   {"sampler", host::stored_component(rt, SINSR_KIND_SAMPLER, o.sampler.name, o.sampler.config)},
-                   {"scale", o.scale}};
+  im.components = {
+      {"backbone", host::stored_component(rt, SINSR_KIND_BACKBONE, o.backbone.name, o.backbone.config)},
+      {"codec", o.codec.name.empty() ? json(nullptr)
+                                     : host::stored_component(rt, SINSR_KIND_CODEC, o.codec.name, o.codec.config)},
+      {"sampler", host::stored_component(rt, SINSR_KIND_SAMPLER, o.sampler.name, o.sampler.config)},
+      {"scale", o.scale}};
   if (o.mode == TrainerOptions::Mode::Distill) im.components["sampler"]["steps"] = 1;  // the student's one step
   if (o.ema_rate > 0)
     for (auto& s : im.state)

@@ -51,13 +51,13 @@ struct TrainerOptions {
   // Losses: teacher and regress modes use `x0` (prediction vs target); distill uses the three
   // SinSR objectives.
   LossTerm x0, distill, inverse, gt;
-  bool learn_xT = true;       // the inverse objective
-  bool use_gt = true;         // the GT-consistency objective (weight: gt.weight)
+  bool learn_xT = true;  // the inverse objective
+  bool use_gt = true;    // the GT-consistency objective (weight: gt.weight)
 
   // AdamW and the official schedule: linear warm-up applied after each step.
   double lr = 5e-5, weight_decay = 0.0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   int64_t warmup = 5000;
-  double ema_rate = 0.999;    // 0: no EMA
+  double ema_rate = 0.999;  // 0: no EMA
 
   uint64_t seed = 123456;
   std::string device = "cpu";
@@ -119,7 +119,7 @@ struct LoopOptions {
   DatasetOptions data;
   int64_t max_steps = 1000;
   int64_t save_every = 500;
-  int64_t val_every = 0;         // 0: no validation
+  int64_t val_every = 0;  // 0: no validation
   int64_t log_every = 10;
   std::string out_dir = "runs/sinsr";
   std::string resume;            // "": fresh; "auto": latest checkpoint in out_dir; or a file

@@ -133,7 +133,8 @@ TrainingReport run_training(host::Runtime& runtime, TrainerOptions options, Loop
   for (int64_t step = first; step <= loop.max_steps; ++step) {
     if (loop.crash_at == step) std::abort();  // test hook: a hard kill between two steps
     Batch batch = dataset.batch(step);
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(options.seed, mix_seed(uint64_t(dist->rank()), uint64_t(step))));
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(
+        mix_seed(options.seed, mix_seed(uint64_t(dist->rank()), uint64_t(step))));
     StepResult r;
     try {
       r = trainer.step(batch.lr, batch.hr, Draws::from(gen));

@@ -39,7 +39,8 @@ Validation validate(Trainer& trainer, const TrainerOptions& options, const std::
     at::Tensor g = io::read_image(item.second).pixels;
     if (g.size(1) != sr.size(1) || g.size(2) != sr.size(2)) continue;
     // As `sinsr-host eval` scores them: 8-bit, Y channel, the scale as border.
-    metrics::Scores m = metrics::evaluate(io::color_uint8_hwc(sr), io::color_uint8_hwc(g), options.scale, metrics::Mode::y);
+    metrics::Scores m =
+        metrics::evaluate(io::color_uint8_hwc(sr), io::color_uint8_hwc(g), options.scale, metrics::Mode::y);
     sum_p += m.psnr;
     sum_s += m.ssim;
     ++scored;

@@ -23,7 +23,9 @@ PointwiseOptions parse_options(Kind kind, const nlohmann::json& config) {
   config::Reader r(std::string("loss '") + kind_name(kind) + "'", config);
   PointwiseOptions o;
   const std::string reduction = r.string("reduction", "mean", {"mean", "sum", "per_sample"});
-  o.reduction = reduction == "sum" ? Reduction::Sum : reduction == "per_sample" ? Reduction::PerSample : Reduction::Mean;
+  o.reduction = reduction == "sum"          ? Reduction::Sum
+                : reduction == "per_sample" ? Reduction::PerSample
+                                            : Reduction::Mean;
   o.weight = r.number("weight", o.weight);
   // eps = 0 leaves the gradient at zero error undefined.
   if (kind == Kind::Charbonnier) o.eps = r.number("eps", o.eps, config::Range::above(0));

@@ -101,8 +101,9 @@ StateDict pick_state_dict(const std::string& path, const std::string& key) {
   StateDict out;
   for (auto& kv : *chosen) {
     if (!kv.key().isString() || !kv.value().isTensor())
-      fail(path, "state dict entry " + (kv.key().isString() ? detail::excerpt(kv.key().toStringRef()) : std::string("?")) +
-                      " is not a tensor");
+      fail(path, "state dict entry " +
+                     (kv.key().isString() ? detail::excerpt(kv.key().toStringRef()) : std::string("?")) +
+                     " is not a tensor");
     out.emplace_back(strip_prefixes(kv.key().toStringRef()), kv.value().toTensor());
   }
   return out;
@@ -148,7 +149,8 @@ LoadReport load_into(torch::nn::Module& module, const StateDict& state, bool str
     }
     seen[name] = true;
     if (it->second.sizes() != src.sizes()) {
-      report.mismatched.push_back(name + ": file " + shape_str(src.sizes()) + " vs module " + shape_str(it->second.sizes()));
+      report.mismatched.push_back(name + ": file " + shape_str(src.sizes()) + " vs module " +
+                                  shape_str(it->second.sizes()));
       continue;
     }
     copies.emplace_back(it->second, src);

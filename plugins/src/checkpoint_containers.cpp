@@ -62,7 +62,8 @@ void check_zip_directory(const std::string& path, const std::string& z) {
   uint64_t count = rd(z, eocd + 10, 2), cd_size = rd(z, eocd + 12, 4), cd_off = rd(z, eocd + 16, 4);
   if (eocd >= 20 && rd(z, eocd - 20, 4) == 0x07064b50) {  // zip64 locator -> zip64 end record
     uint64_t rec = rd(z, eocd - 20 + 8, 8);
-    if (rec > n || n - rec < 56 || rd(z, rec, 4) != 0x06064b50) fail(path, "unreadable zip checkpoint: bad zip64 record");
+    if (rec > n || n - rec < 56 || rd(z, rec, 4) != 0x06064b50)
+      fail(path, "unreadable zip checkpoint: bad zip64 record");
     count = rd(z, rec + 32, 8);
     cd_size = rd(z, rec + 40, 8);
     cd_off = rd(z, rec + 48, 8);
@@ -97,12 +98,14 @@ void check_zip_directory(const std::string& path, const std::string& z) {
         x += 4 + len;
       }
     }
-    bool plausible = comp <= n && ((method == 0 && uncomp == comp) ||
-                                   (method == 8 && uncomp / limits::kMaxZipExpansion <= comp));
+    bool plausible =
+        comp <= n && ((method == 0 && uncomp == comp) || (method == 8 && uncomp / limits::kMaxZipExpansion <= comp));
     if (!plausible) {
       if (method == 8)
-        fail_limit(path, "zip record " + excerpt(name) + " declares " + std::to_string(uncomp) +
-                             " bytes, more than its compressed data can hold", "kMaxZipExpansion", limits::kMaxZipExpansion);
+        fail_limit(path,
+                   "zip record " + excerpt(name) + " declares " + std::to_string(uncomp) +
+                       " bytes, more than its compressed data can hold",
+                   "kMaxZipExpansion", limits::kMaxZipExpansion);
       fail(path, "zip record " + excerpt(name) + " declares " + std::to_string(uncomp) + " bytes, but the file has " +
                      std::to_string(n) + (method == 0 ? "" : " (or an unsupported compression)"));
     }
@@ -124,7 +127,8 @@ Value read_zip(const std::string& path, const std::string& bytes) {
       if (!reader.hasRecord(record)) fail(path, "missing tensor record " + excerpt(record));
       auto rec = reader.getRecord(record);  // its declared size was checked above
       size_t nbytes = std::get<1>(rec), elem = c10::elementSize(dtype);
-      if (nbytes % elem) fail(path, "storage " + excerpt(key) + " has a size that is not a multiple of its element size");
+      if (nbytes % elem)
+        fail(path, "storage " + excerpt(key) + " has a size that is not a multiple of its element size");
       auto t = at::empty({int64_t(nbytes / elem)}, at::TensorOptions().dtype(dtype));
       fill(t, static_cast<const char*>(std::get<0>(rec).get()), nbytes);
       cache[key] = t;
@@ -208,9 +212,8 @@ namespace {
 
 at::ScalarType safetensors_dtype(const std::string& name, const std::string& path) {
   static const std::map<std::string, at::ScalarType> types = {
-      {"F32", at::kFloat}, {"F64", at::kDouble}, {"F16", at::kHalf}, {"BF16", at::kBFloat16},
-      {"I64", at::kLong},  {"I32", at::kInt},    {"I16", at::kShort}, {"I8", at::kChar},
-      {"U8", at::kByte},   {"BOOL", at::kBool},
+      {"F32", at::kFloat}, {"F64", at::kDouble}, {"F16", at::kHalf}, {"BF16", at::kBFloat16}, {"I64", at::kLong},
+      {"I32", at::kInt},   {"I16", at::kShort},  {"I8", at::kChar},  {"U8", at::kByte},       {"BOOL", at::kBool},
   };
   auto it = types.find(name);
   if (it == types.end()) fail(path, "unsupported safetensors dtype " + excerpt(name));
@@ -220,9 +223,12 @@ at::ScalarType safetensors_dtype(const std::string& name, const std::string& pat
 // A JSON integer in [0, max]; floats (-1.5, 1e300) and negatives are refused, never converted.
 uint64_t json_count(const sdk::json& j, uint64_t max, const std::string& path, const std::string& what) {
   uint64_t v = 0;
-  if (j.is_number_unsigned()) v = j.get<uint64_t>();
-  else if (j.is_number_integer() && j.get<int64_t>() >= 0) v = uint64_t(j.get<int64_t>());
-  else fail(path, what + " is not a non-negative integer");
+  if (j.is_number_unsigned())
+    v = j.get<uint64_t>();
+  else if (j.is_number_integer() && j.get<int64_t>() >= 0)
+    v = uint64_t(j.get<int64_t>());
+  else
+    fail(path, what + " is not a non-negative integer");
   if (v > max) fail(path, what + " is out of range");
   return v;
 }
@@ -270,8 +276,10 @@ c10::IValue read_safetensors(const std::string& path, const std::string& bytes) 
     if (sh == info.end() || !sh->is_array()) fail(path, what + " has no shape");
     if (off == info.end() || !off->is_array() || off->size() != 2) fail(path, what + " has no data_offsets pair");
     Entry e{json_count((*off)[0], data_size, path, what + " data_offsets[0]"),
-            json_count((*off)[1], data_size, path, what + " data_offsets[1]"), name,
-            safetensors_dtype(dt->get<std::string>(), path), {}};
+            json_count((*off)[1], data_size, path, what + " data_offsets[1]"),
+            name,
+            safetensors_dtype(dt->get<std::string>(), path),
+            {}};
     if (sh->size() > limits::kMaxTensorDims)
       fail_limit(path, what + " has too many dimensions", "kMaxTensorDims", limits::kMaxTensorDims);
     int64_t numel = 1, nbytes = 0;

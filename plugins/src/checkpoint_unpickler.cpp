@@ -17,12 +17,10 @@ namespace {
 
 at::ScalarType storage_dtype(const std::string& global, const std::string& path) {
   static const std::map<std::string, at::ScalarType> types = {
-      {"torch.FloatStorage", at::kFloat},   {"torch.DoubleStorage", at::kDouble},
-      {"torch.HalfStorage", at::kHalf},     {"torch.BFloat16Storage", at::kBFloat16},
-      {"torch.LongStorage", at::kLong},     {"torch.IntStorage", at::kInt},
-      {"torch.ShortStorage", at::kShort},   {"torch.CharStorage", at::kChar},
-      {"torch.ByteStorage", at::kByte},     {"torch.BoolStorage", at::kBool},
-      {"torch.UntypedStorage", at::kByte},
+      {"torch.FloatStorage", at::kFloat},       {"torch.DoubleStorage", at::kDouble}, {"torch.HalfStorage", at::kHalf},
+      {"torch.BFloat16Storage", at::kBFloat16}, {"torch.LongStorage", at::kLong},     {"torch.IntStorage", at::kInt},
+      {"torch.ShortStorage", at::kShort},       {"torch.CharStorage", at::kChar},     {"torch.ByteStorage", at::kByte},
+      {"torch.BoolStorage", at::kBool},         {"torch.UntypedStorage", at::kByte},
   };
   auto it = types.find(global);
   if (it == types.end()) fail(path, "unsupported storage type " + excerpt(global));
@@ -44,11 +42,17 @@ Value Unpickler::run() {
 
 void Unpickler::dispatch(uint8_t op) {
   switch (op) {
-    case 0x80: u8(); break;                   // PROTO
-    case 0x95: take(8); break;                // FRAME
+    case 0x80: u8(); break;     // PROTO
+    case 0x95: take(8); break;  // FRAME
     case '(': mark(); break;
     case 'N': push(node(Node::None)); break;
-    case 0x88: case 0x89: { auto v = node(Node::Bool); v->b = op == 0x88; push(v); break; }
+    case 0x88:
+    case 0x89: {
+      auto v = node(Node::Bool);
+      v->b = op == 0x88;
+      push(v);
+      break;
+    }
     case 'J': push(int_node(int32_t(le(4)))); break;
     case 'K': push(int_node(int64_t(le(1)))); break;
     case 'M': push(int_node(int64_t(le(2)))); break;
@@ -58,7 +62,8 @@ void Unpickler::dispatch(uint8_t op) {
       break;
     }
     case 0x8b: push(int_node(long_bytes(le(4)))); break;  // LONG4
-    case 'I': case 'L': push(text_int(line())); break;
+    case 'I':
+    case 'L': push(text_int(line())); break;
     case 'G': {
       uint64_t bits = 0;
       for (int k = 0; k < 8; ++k) bits = (bits << 8) | u8();
@@ -67,8 +72,10 @@ void Unpickler::dispatch(uint8_t op) {
       push(v);
       break;
     }
-    case 'X': case 'T': push(str_node(str(le(4)), Node::Str)); break;  // T: py2 str, text in practice
-    case 0x8c: case 'U': push(str_node(str(u8()), Node::Str)); break;
+    case 'X':
+    case 'T': push(str_node(str(le(4)), Node::Str)); break;  // T: py2 str, text in practice
+    case 0x8c:
+    case 'U': push(str_node(str(u8()), Node::Str)); break;
     case 0x8d: push(str_node(str(le(8)), Node::Str)); break;
     case 'B': push(str_node(str(le(4)), Node::Bytes)); break;
     case 'C': push(str_node(str(u8()), Node::Bytes)); break;
@@ -87,7 +94,9 @@ void Unpickler::dispatch(uint8_t op) {
     }
     case 'l': push(sequence(Node::List, pop_mark())); break;
     case 't': push(sequence(Node::Tuple, pop_mark())); break;
-    case 0x85: case 0x86: case 0x87: {  // TUPLE1..3
+    case 0x85:
+    case 0x86:
+    case 0x87: {  // TUPLE1..3
       size_t n = op - 0x84;
       need(n);
       std::vector<Value> xs(stack_.end() - n, stack_.end());
@@ -102,9 +111,22 @@ void Unpickler::dispatch(uint8_t op) {
     case 'h': push(memo_get(le(1))); break;
     case 'j': push(memo_get(le(4))); break;
     case 'g': push(memo_get(line_uint())); break;
-    case 'a': { auto x = pop(); append(top(), x); break; }
-    case 'e': { auto xs = pop_mark(); for (auto& x : xs) append(top(), x); break; }
-    case 's': { auto v = pop(); auto k = pop(); set_item(top(), k, v); break; }
+    case 'a': {
+      auto x = pop();
+      append(top(), x);
+      break;
+    }
+    case 'e': {
+      auto xs = pop_mark();
+      for (auto& x : xs) append(top(), x);
+      break;
+    }
+    case 's': {
+      auto v = pop();
+      auto k = pop();
+      set_item(top(), k, v);
+      break;
+    }
     case 'u': {
       auto xs = pop_mark();
       if (xs.size() % 2) fail(path_, "malformed pickle (odd number of dict items)");
@@ -112,20 +134,37 @@ void Unpickler::dispatch(uint8_t op) {
       break;
     }
     case '0':  // POP: like Python, an empty frame pops its mark
-      if (stack_.size() > (marks_.empty() ? 0 : marks_.back())) stack_.pop_back();
-      else pop_mark();
+      if (stack_.size() > (marks_.empty() ? 0 : marks_.back()))
+        stack_.pop_back();
+      else
+        pop_mark();
       break;
     case '1': pop_mark(); break;
     case '2': push(top()); break;
-    case 'c': { auto mod = line(); auto name = line(); push(global(mod + "." + name)); break; }
+    case 'c': {
+      auto mod = line();
+      auto name = line();
+      push(global(mod + "." + name));
+      break;
+    }
     case 0x93: {  // STACK_GLOBAL
       auto name = pop(), mod = pop();
-      if (mod->kind != Node::Str || name->kind != Node::Str) fail(path_, "malformed pickle (STACK_GLOBAL of non-strings)");
+      if (mod->kind != Node::Str || name->kind != Node::Str)
+        fail(path_, "malformed pickle (STACK_GLOBAL of non-strings)");
       push(global(mod->s + "." + name->s));
       break;
     }
-    case 'R': case 0x81: { auto args = pop(); auto fn = pop(); push(reduce(fn, args)); break; }
-    case 'b': pop(); top(); break;  // BUILD: object states carry nothing a tensor map needs
+    case 'R':
+    case 0x81: {
+      auto args = pop();
+      auto fn = pop();
+      push(reduce(fn, args));
+      break;
+    }
+    case 'b':
+      pop();
+      top();
+      break;  // BUILD: object states carry nothing a tensor map needs
     case 'Q': push(persistent(pop())); break;
     case 'P': push(persistent(str_node(line(), Node::Str))); break;
     default: {
@@ -167,7 +206,8 @@ int64_t Unpickler::long_bytes(uint64_t n) {
 }
 
 std::string Unpickler::str(uint64_t n) {
-  if (n > limits::kMaxStringBytes) fail_limit(path_, "pickled string too long", "kMaxStringBytes", limits::kMaxStringBytes);
+  if (n > limits::kMaxStringBytes)
+    fail_limit(path_, "pickled string too long", "kMaxStringBytes", limits::kMaxStringBytes);
   const char* at = take(n);  // checks n against what is left of the input first
   return std::string(at, size_t(n));
 }
@@ -207,7 +247,8 @@ Value Unpickler::text_int(std::string s) {
 // ---- values -----------------------------------------------------------------------------
 
 Value Unpickler::node(Node::Kind k) {
-  if (++values_ > limits::kMaxValues) fail_limit(path_, "pickle creates too many values", "kMaxValues", limits::kMaxValues);
+  if (++values_ > limits::kMaxValues)
+    fail_limit(path_, "pickle creates too many values", "kMaxValues", limits::kMaxValues);
   auto v = std::make_shared<Node>();
   v->kind = k;
   return v;
@@ -227,8 +268,7 @@ Value Unpickler::str_node(std::string s, Node::Kind k) {
 
 void Unpickler::adopt(Node& parent, const Value& child) {
   if (child.get() == &parent) fail(path_, "refusing a self-referential pickle (a container inside itself)");
-  if (child->height >= limits::kMaxDepth)
-    fail_limit(path_, "pickle nested too deeply", "kMaxDepth", limits::kMaxDepth);
+  if (child->height >= limits::kMaxDepth) fail_limit(path_, "pickle nested too deeply", "kMaxDepth", limits::kMaxDepth);
   child->contained = true;
   parent.height = std::max(parent.height, child->height + 1);
 }
@@ -293,7 +333,8 @@ std::vector<Value> Unpickler::pop_mark() {
   if (marks_.empty()) fail(path_, "malformed pickle (no mark)");
   size_t k = marks_.back();
   marks_.pop_back();
-  std::vector<Value> xs(std::make_move_iterator(stack_.begin() + std::ptrdiff_t(k)), std::make_move_iterator(stack_.end()));
+  std::vector<Value> xs(std::make_move_iterator(stack_.begin() + std::ptrdiff_t(k)),
+                        std::make_move_iterator(stack_.end()));
   stack_.resize(k);
   return xs;
 }
@@ -328,10 +369,15 @@ std::vector<int64_t> Unpickler::int_tuple(const Value& v, const char* what) {
 
 // The equivalent of torch.load(weights_only=True): only these names may appear at all.
 Value Unpickler::global(const std::string& name) {
-  static const char* const allowed[] = {
-      "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor",
-      "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state", "_codecs.encode",
-      "torch.device", "builtins.dict", "__builtin__.dict"};
+  static const char* const allowed[] = {"collections.OrderedDict",
+                                        "torch._utils._rebuild_tensor_v2",
+                                        "torch._utils._rebuild_tensor",
+                                        "torch._utils._rebuild_parameter",
+                                        "torch._utils._rebuild_parameter_with_state",
+                                        "_codecs.encode",
+                                        "torch.device",
+                                        "builtins.dict",
+                                        "__builtin__.dict"};
   bool ok = std::find(std::begin(allowed), std::end(allowed), name) != std::end(allowed);
   if (!ok && name.rfind("torch.", 0) == 0 && name.size() > 13 && name.compare(name.size() - 7, 7, "Storage") == 0)
     ok = name.find('.', 6) == std::string::npos;  // torch.FloatStorage and friends
@@ -370,8 +416,9 @@ Value Unpickler::rebuild_tensor(const std::vector<Value>& a) {
   int64_t offset = as_int(a[1], "storage offset");
   auto size = int_tuple(a[2], "tensor size");
   auto stride = int_tuple(a[3], "tensor stride");
-  if (stride.size() != size.size()) fail(path_, "tensor record with " + std::to_string(size.size()) +
-                                                    " sizes but " + std::to_string(stride.size()) + " strides");
+  if (stride.size() != size.size())
+    fail(path_, "tensor record with " + std::to_string(size.size()) + " sizes but " + std::to_string(stride.size()) +
+                    " strides");
   if (offset < 0) fail(path_, "tensor with a negative storage offset");
   // numel and its byte count must fit int64 (LibTorch computes them unchecked); the last
   // element addressed, offset + sum (size-1)*stride, must lie inside the storage.

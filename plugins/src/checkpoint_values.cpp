@@ -78,7 +78,8 @@ c10::IValue to_ivalue(const Value& root, const std::string& path) {
       const Node* c = child(n, f.next++);
       if (done.count(c)) continue;
       if (open.count(c)) fail(path, "refusing a self-referential pickle");
-      if (stack.size() > limits::kMaxDepth) fail_limit(path, "pickle nested too deeply", "kMaxDepth", limits::kMaxDepth);
+      if (stack.size() > limits::kMaxDepth)
+        fail_limit(path, "pickle nested too deeply", "kMaxDepth", limits::kMaxDepth);
       open.insert(c);
       stack.push_back({c, 0});
       continue;
@@ -89,8 +90,10 @@ c10::IValue to_ivalue(const Value& root, const std::string& path) {
       case Node::Bool: out = c10::IValue(n.b); break;
       case Node::Int: out = c10::IValue(n.i); break;
       case Node::Float: out = c10::IValue(n.f); break;
-      case Node::Str: case Node::Bytes: out = c10::IValue(n.s); break;
-      case Node::Tensor: case Node::Storage: out = c10::IValue(n.tensor); break;
+      case Node::Str:
+      case Node::Bytes: out = c10::IValue(n.s); break;
+      case Node::Tensor:
+      case Node::Storage: out = c10::IValue(n.tensor); break;
       case Node::Global: out = c10::IValue("<" + n.s + ">"); break;
       case Node::Tuple: {
         std::vector<c10::IValue> xs;

@@ -107,17 +107,22 @@ class Pickler {
     op('R');
   }
   void value(const c10::IValue& v) {
-    if (v.isNone()) op('N');
-    else if (v.isBool()) op(v.toBool() ? 0x88 : 0x89);
-    else if (v.isInt()) integer(v.toInt());
+    if (v.isNone())
+      op('N');
+    else if (v.isBool())
+      op(v.toBool() ? 0x88 : 0x89);
+    else if (v.isInt())
+      integer(v.toInt());
     else if (v.isDouble()) {
       op('G');
       double d = v.toDouble();
       uint64_t bits;
       std::memcpy(&bits, &d, 8);
       for (int k = 7; k >= 0; --k) out.push_back(char((bits >> (8 * k)) & 0xff));
-    } else if (v.isString()) text(v.toStringRef());
-    else if (v.isTensor()) tensor(v.toTensor());
+    } else if (v.isString())
+      text(v.toStringRef());
+    else if (v.isTensor())
+      tensor(v.toTensor());
     else if (v.isTuple()) {
       op('(');
       for (auto& x : v.toTupleRef().elements()) value(x);

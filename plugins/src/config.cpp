@@ -56,16 +56,14 @@ class YamlToJson {
                           " values (YAML aliases expanded; config::parse_limits().max_nodes)");
     switch (node.Type()) {
       case YAML::NodeType::Null:
-      case YAML::NodeType::Undefined:
-        return nullptr;
-      case YAML::NodeType::Scalar:
-        return scalar_to_json(node);
+      case YAML::NodeType::Undefined: return nullptr;
+      case YAML::NodeType::Scalar: return scalar_to_json(node);
       case YAML::NodeType::Sequence:
-      case YAML::NodeType::Map:
-        break;
+      case YAML::NodeType::Map: break;
     }
     if (int(path_.size()) >= limits_.max_depth)
-      refuse(origin_, "nesting deeper than " + std::to_string(limits_.max_depth) + " (config::parse_limits().max_depth)");
+      refuse(origin_,
+             "nesting deeper than " + std::to_string(limits_.max_depth) + " (config::parse_limits().max_depth)");
     for (const auto& up : path_)
       if (up.is(node)) refuse(origin_, "a YAML alias refers to a node that contains it (self-reference)");
     path_.push_back(node);
@@ -110,8 +108,8 @@ json parse(const std::string& text, const std::string& origin) {
     auto bound = [&](int depth, json::parse_event_t event, json&) {
       if (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) {
         if (depth >= limits.max_depth)
-          refuse(origin, "nesting deeper than " + std::to_string(limits.max_depth) +
-                             " (config::parse_limits().max_depth)");
+          refuse(origin,
+                 "nesting deeper than " + std::to_string(limits.max_depth) + " (config::parse_limits().max_depth)");
       }
       const bool counted = event == json::parse_event_t::value || event == json::parse_event_t::object_start ||
                            event == json::parse_event_t::array_start;

@@ -48,7 +48,8 @@ json adapt(const json& config, Section section, const std::set<std::string>* kno
   const bool from_file = file != config.end();
   if (from_file) {
     if (!file->is_string())
-      throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "'config_file' must be a path string, got " + file->dump(-1, ' ', false, json::error_handler_t::replace));
+      throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "'config_file' must be a path string, got " +
+                                                       file->dump(-1, ' ', false, json::error_handler_t::replace));
     source = load_file(file->get<std::string>());
   } else if (is_official(config, section)) {
     source = config;
@@ -64,12 +65,13 @@ json adapt(const json& config, Section section, const std::set<std::string>* kno
   // A native file (no section, no params) is the component's own config: nothing is dropped.
   if (known && official_layout) {
     for (auto it = result.begin(); it != result.end();) {
-      if (known->count(it.key())) ++it;
-      else it = result.erase(it);
+      if (known->count(it.key()))
+        ++it;
+      else
+        it = result.erase(it);
     }
   }
-  if (section == Section::Autoencoder && !result.contains("scale_factor") &&
-      (!known || known->count("scale_factor"))) {
+  if (section == Section::Autoencoder && !result.contains("scale_factor") && (!known || known->count("scale_factor"))) {
     const json* diffusion = member_object(source, "diffusion");
     const json* dparams = diffusion ? member_object(*diffusion, "params") : nullptr;
     if (dparams && dparams->contains("scale_factor"))
@@ -107,10 +109,14 @@ json native_file(const json& config) {
 
 json resolve(const json& config, const std::string& section) {
   official::Section s;
-  if (section == "model") s = official::Section::Model;
-  else if (section == "autoencoder") s = official::Section::Autoencoder;
-  else if (section == "diffusion") s = official::Section::Diffusion;
-  else throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "config::resolve: unknown official section '" + section + "'");
+  if (section == "model")
+    s = official::Section::Model;
+  else if (section == "autoencoder")
+    s = official::Section::Autoencoder;
+  else if (section == "diffusion")
+    s = official::Section::Diffusion;
+  else
+    throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "config::resolve: unknown official section '" + section + "'");
   json result = official::adapt(config, s, nullptr);
   return result.is_object() ? result : json::object();
 }

@@ -3,9 +3,9 @@
 
 #include "sinsr/sdk.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <algorithm>
 #include <deque>
 
 namespace sinsr {
@@ -17,7 +17,8 @@ constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
 
 // A value as errors show it: JSON, invalid UTF-8 replaced, long values cut.
 std::string show(const json& v) {
-  if (v.is_number_float() && !std::isfinite(v.get<double>())) return std::isnan(v.get<double>()) ? "nan" : v.get<double>() > 0 ? "inf" : "-inf";
+  if (v.is_number_float() && !std::isfinite(v.get<double>()))
+    return std::isnan(v.get<double>()) ? "nan" : v.get<double>() > 0 ? "inf" : "-inf";
   std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
   return s.size() > 80 ? s.substr(0, 77) + "..." : s;
 }
@@ -157,7 +158,8 @@ bool Reader::boolean(const std::string& key, bool fallback) {
   return v->get<bool>();
 }
 
-std::string Reader::string(const std::string& key, const std::string& fallback, const std::vector<std::string>& allowed) {
+std::string Reader::string(const std::string& key, const std::string& fallback,
+                           const std::vector<std::string>& allowed) {
   const json* v = lookup(key);
   if (!v) return fallback;
   std::string list;
@@ -174,14 +176,15 @@ std::vector<int64_t> Reader::integers(const std::string& key, const std::vector<
                                       size_t min_items, size_t max_items, size_t scalar_repeat) {
   const json* v = lookup(key);
   if (!v) return fallback;
-  const std::string what = "a list of " + std::to_string(min_items) + " to " + std::to_string(max_items) +
-                           " integers" + (scalar_repeat ? " (or one integer)" : "");
+  const std::string what = "a list of " + std::to_string(min_items) + " to " + std::to_string(max_items) + " integers" +
+                           (scalar_repeat ? " (or one integer)" : "");
   int64_t x = 0;
   if (scalar_repeat > 0 && v->is_number()) {
     if (!as_int64(*v, x) || !range(x)) fail(key, "must be " + expected(range, *v) + ", got " + show(*v));
     return std::vector<int64_t>(scalar_repeat, x);
   }
-  if (!v->is_array() || v->size() < min_items || v->size() > max_items) fail(key, "must be " + what + ", got " + show(*v));
+  if (!v->is_array() || v->size() < min_items || v->size() > max_items)
+    fail(key, "must be " + what + ", got " + show(*v));
   std::vector<int64_t> out;
   for (size_t i = 0; i < v->size(); ++i) {
     if (!as_int64((*v)[i], x) || !range(x))
@@ -221,8 +224,9 @@ void Reader::finish() {
       if (node.known.count(it.key())) continue;
       std::string list;
       for (const auto& k : node.known) list += (list.empty() ? "" : ", ") + k;
-      throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, who() + ": unknown key '" + node.prefix + it.key() + "'" +
-                                                       (list.empty() ? " (it takes no keys)" : " (known: " + list + ")"));
+      throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT,
+                       who() + ": unknown key '" + node.prefix + it.key() + "'" +
+                           (list.empty() ? " (it takes no keys)" : " (known: " + list + ")"));
     }
 }
 

@@ -42,8 +42,7 @@ sinsr_status* cd_info(sinsr_codec* s, sinsr_codec_info* out) {
 }
 
 template <class Fn>
-sinsr_status* cd_apply(sinsr_codec* s, const sinsr_call_options* o, DLManagedTensor* in,
-                       DLManagedTensor** out, Fn fn) {
+sinsr_status* cd_apply(sinsr_codec* s, const sinsr_call_options* o, DLManagedTensor* in, DLManagedTensor** out, Fn fn) {
   return guard("", [&] {
     auto t = adopt({in});
     require(out != nullptr && t[0].defined(), SINSR_ERR_INVALID_ARGUMENT, "null input or output pointer");

@@ -54,8 +54,8 @@ sinsr_status* ls_backward(sinsr_loss* s, const sinsr_call_options* o, sinsr_tape
   return guard("", [&] {
     auto in = adopt({grad_loss});
     require(s != nullptr && rec != nullptr && grad_pred != nullptr, SINSR_ERR_INVALID_ARGUMENT, "null argument");
-    at::Tensor g = in[0].defined() ? in[0].to(rec->loss.scalar_type()).reshape(rec->loss.sizes())
-                                   : at::ones_like(rec->loss);
+    at::Tensor g =
+        in[0].defined() ? in[0].to(rec->loss.scalar_type()).reshape(rec->loss.sizes()) : at::ones_like(rec->loss);
     with_stream(o, rec->loss.device(), [&] {
       rec->loss.backward(g);
       *grad_pred = to_dlpack(rec->pred.grad());

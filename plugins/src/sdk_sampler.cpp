@@ -72,8 +72,8 @@ SampleCallbacks adapt(const sinsr_sample_callbacks* cb) {
     return !has || cb->progress(cb->user, step, total) == 0;
   };
   callbacks.uniform = [cb](int64_t count) {
-    require(SINSR_HAS_FIELD(cb, sinsr_sample_callbacks, uniform) && cb->uniform != nullptr,
-            SINSR_ERR_INVALID_ARGUMENT, "this sampler needs a uniform callback (ABI 1.2)");
+    require(SINSR_HAS_FIELD(cb, sinsr_sample_callbacks, uniform) && cb->uniform != nullptr, SINSR_ERR_INVALID_ARGUMENT,
+            "this sampler needs a uniform callback (ABI 1.2)");
     require(count >= 0, SINSR_ERR_INVALID_ARGUMENT, "negative uniform draw count");
     at::Tensor u = at::empty({count}, at::kDouble);
     throw_if_error(cb->uniform(cb->user, count, u.data_ptr<double>()), "uniform callback");

@@ -158,11 +158,11 @@ at::Tensor DdpmSampler::to_chain(const at::Tensor& x0, const at::Tensor& y) cons
 
 at::Tensor DdpmSampler::q_sample(const at::Tensor& x0_in, const at::Tensor& y, const at::Tensor& t,
                                  const at::Tensor& noise) {
-  require(x0_in.defined() && y.defined() && noise.defined() && x0_in.sizes() == noise.sizes() &&
-              x0_in.sizes() == y.sizes(),
-          SINSR_ERR_INVALID_ARGUMENT,
-          "sampler 'ddpm': q_sample: x0 " + shape_of(x0_in) + ", y " + shape_of(y) + " and noise " + shape_of(noise) +
-              " must have one shape");
+  require(
+      x0_in.defined() && y.defined() && noise.defined() && x0_in.sizes() == noise.sizes() && x0_in.sizes() == y.sizes(),
+      SINSR_ERR_INVALID_ARGUMENT,
+      "sampler 'ddpm': q_sample: x0 " + shape_of(x0_in) + ", y " + shape_of(y) + " and noise " + shape_of(noise) +
+          " must have one shape");
   check_indices(t, x0_in, "q_sample");
   const at::ScalarType work = work_type(x0_in);
   const at::Tensor x0 = to_chain(x0_in.to(work), y.to(x0_in.device(), work));
@@ -197,8 +197,7 @@ sdk::Timesteps DdpmSampler::timesteps() const {
 sdk::TrainingExample DdpmSampler::training_example(const at::Tensor& x0_in, const at::Tensor& y,
                                                    const sdk::SampleCallbacks& cb) {
   require(x0_in.defined() && y.defined() && x0_in.dim() >= 1 && x0_in.sizes() == y.sizes(), SINSR_ERR_INVALID_ARGUMENT,
-          "sampler 'ddpm': training_example: x0 " + shape_of(x0_in) + " and y " + shape_of(y) +
-              " must have one shape");
+          "sampler 'ddpm': training_example: x0 " + shape_of(x0_in) + " and y " + shape_of(y) + " must have one shape");
   require(bool(cb.uniform) && bool(cb.noise), SINSR_ERR_INVALID_ARGUMENT,
           "sampler 'ddpm': training_example needs the uniform and noise callbacks");
   const int64_t b = x0_in.size(0), T = train_.size();
@@ -207,8 +206,8 @@ sdk::TrainingExample DdpmSampler::training_example(const at::Tensor& x0_in, cons
   const at::Tensor x0 = to_chain(x0_in.to(work), y.to(dev, work));
   auto draw = [&](int64_t n) {
     at::Tensor u = cb.uniform(n);
-    require(u.defined() && u.numel() == n, SINSR_ERR_RUNTIME, "sampler 'ddpm': the uniform callback returned " +
-                                                                  shape_of(u) + ", expected " + std::to_string(n));
+    require(u.defined() && u.numel() == n, SINSR_ERR_RUNTIME,
+            "sampler 'ddpm': the uniform callback returned " + shape_of(u) + ", expected " + std::to_string(n));
     return u.to(at::kCPU, at::kDouble).reshape({n});
   };
   std::vector<int64_t> shape(size_t(x0.dim()), 1);

@@ -55,7 +55,7 @@ Options Options::from_json(const json& config) {
   const bool srdiff = o.variant == Variant::SRDiff;
 
   o.schedule = r.string("schedule", name_of(o.schedule), {"linear", "cosine"}) == "linear" ? BetaSchedule::Linear
-                                                                                            : BetaSchedule::Cosine;
+                                                                                           : BetaSchedule::Cosine;
   o.train_steps = int(r.integer("train_steps", o.train_steps, steps));
   o.train_beta_start = r.number("train_beta_start", o.train_beta_start, beta);
   o.train_beta_end = r.number("train_beta_end", o.train_beta_end, beta);
@@ -64,8 +64,8 @@ Options Options::from_json(const json& config) {
   o.sample_beta_start = r.number("sample_beta_start", srdiff ? o.train_beta_start : o.sample_beta_start, beta);
   o.sample_beta_end = r.number("sample_beta_end", srdiff ? o.train_beta_end : o.sample_beta_end, beta);
   o.cosine_s = r.number("cosine_s", o.cosine_s, config::Range::between(0, 1));
-  o.variance = r.string("variance", name_of(o.variance), {"beta", "posterior"}) == "beta" ? Variance::Beta
-                                                                                           : Variance::Posterior;
+  o.variance =
+      r.string("variance", name_of(o.variance), {"beta", "posterior"}) == "beta" ? Variance::Beta : Variance::Posterior;
   o.clip_x0 = r.boolean("clip_x0", o.clip_x0);
   o.residual = r.boolean("residual", o.residual);
   o.res_rescale = r.number("res_rescale", o.res_rescale, config::Range::above(0));

@@ -44,8 +44,7 @@ template <Rule R>
 class ResShiftSampler : public sinsr::sdk::Sampler {
  public:
   explicit ResShiftSampler(const nlohmann::json& config)
-      : schedule_(ScheduleOptions::from_json(params(config))),
-        train_(full_chain(schedule_.options())) {}
+      : schedule_(ScheduleOptions::from_json(params(config))), train_(full_chain(schedule_.options())) {}
 
   int num_steps() const override { return int(schedule_.num_steps()); }
   at::Tensor schedule(const std::string& key) const override { return schedule_.get(key); }
@@ -53,7 +52,8 @@ class ResShiftSampler : public sinsr::sdk::Sampler {
   at::Tensor sample(const at::Tensor& y, const at::Tensor& x_T, const sinsr::sdk::SampleCallbacks& cb) override {
     return sinsr::resshift::sample(schedule_, R, y, x_T, cb.denoise, cb.noise, cb.progress);
   }
-  at::Tensor q_sample(const at::Tensor& x0, const at::Tensor& y, const at::Tensor& t, const at::Tensor& noise) override {
+  at::Tensor q_sample(const at::Tensor& x0, const at::Tensor& y, const at::Tensor& t,
+                      const at::Tensor& noise) override {
     return schedule_.q_sample(x0, y, t, noise);
   }
   at::Tensor scale_input(const at::Tensor& x_t, const at::Tensor& t) override { return schedule_.scale_input(x_t, t); }
@@ -100,7 +100,8 @@ class ResShiftSampler : public sinsr::sdk::Sampler {
 
 SINSR_PLUGIN("resshift", "1.0.0") {
   using sinsr::sdk::ComponentMeta;
-  ComponentMeta stochastic{"stochastic", "1.0.0", "ResShift Markov chain (posterior mean plus noise each step)", kSchema};
+  ComponentMeta stochastic{"stochastic", "1.0.0", "ResShift Markov chain (posterior mean plus noise each step)",
+                           kSchema};
   ComponentMeta deterministic{"deterministic", "1.0.0", "SinSR deterministic sampler x = k*x0 + m*x_t + j*y", kSchema};
   ComponentMeta single{"single-step", "1.0.0", "one network call at t = T-1 (SinSR student inference)", kSchema};
   for (auto* m : {&stochastic, &deterministic, &single}) m->thread_safety = SINSR_THREAD_PARALLEL;

@@ -44,7 +44,8 @@ at::Tensor sample(const Schedule& s, Rule rule, const at::Tensor& y_in, const at
     } else if (rule == Rule::Deterministic) {
       x = x0 * s.coef("k_f32", t, x) + s.coef("m_f32", t, x) * x + s.coef("j_f32", t, x) * y;
     } else {
-      const at::Tensor mean = s.coef("posterior_mean_coef1_f32", t, x) * x + s.coef("posterior_mean_coef2_f32", t, x) * x0;
+      const at::Tensor mean =
+          s.coef("posterior_mean_coef1_f32", t, x) * x + s.coef("posterior_mean_coef2_f32", t, x) * x0;
       const at::Tensor eps = checked(noise(x), x, "noise", i).to(work);
       x = i == 0 ? mean : mean + s.coef("posterior_std_f32", t, x) * eps;
     }

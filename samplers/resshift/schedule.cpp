@@ -32,8 +32,9 @@ std::vector<double> linspace01(int n) {
 std::vector<double> named_sqrt_etas(const ScheduleOptions& o) {
   if (o.schedule_name == "ldm") {
     require(!o.given_sqrt_etas.empty(), SINSR_ERR_UNSUPPORTED,
-            where("schedule_name") + " 'ldm' reads sqrt_etas from a MATLAB file (schedule_kwargs.mat_path), which is "
-            "not supported here; give the values as schedule_kwargs.sqrt_etas (a list) instead");
+            where("schedule_name") +
+                " 'ldm' reads sqrt_etas from a MATLAB file (schedule_kwargs.mat_path), which is "
+                "not supported here; give the values as schedule_kwargs.sqrt_etas (a list) instead");
     require(int(o.given_sqrt_etas.size()) == o.steps, SINSR_ERR_INVALID_ARGUMENT,
             where("schedule_kwargs.sqrt_etas") + " has " + std::to_string(o.given_sqrt_etas.size()) +
                 " values but steps is " + std::to_string(o.steps));
@@ -115,11 +116,11 @@ void ScheduleOptions::check() const {
           where("etas_end") + " (sqrt of the last eta) must be in (0, 1], got " + std::to_string(o.etas_end));
   const std::string range = " (use 1.." + std::to_string(o.steps) + ")";
   require(o.timestep_respacing >= 0 && o.timestep_respacing <= o.steps, SINSR_ERR_INVALID_ARGUMENT,
-          where("timestep_respacing") + " = " + std::to_string(o.timestep_respacing) + " but the model has steps = " +
-              std::to_string(o.steps) + range);
+          where("timestep_respacing") + " = " + std::to_string(o.timestep_respacing) +
+              " but the model has steps = " + std::to_string(o.steps) + range);
   require(o.sample_steps >= 0 && o.sample_steps <= o.steps, SINSR_ERR_INVALID_ARGUMENT,
-          "cannot sample with " + std::to_string(o.sample_steps) + " steps: the model has num_timesteps = " +
-              std::to_string(o.steps) + range);
+          "cannot sample with " + std::to_string(o.sample_steps) +
+              " steps: the model has num_timesteps = " + std::to_string(o.steps) + range);
   require(o.sample_steps == 0 || o.timestep_respacing == 0 || o.timestep_respacing == o.steps,
           SINSR_ERR_INVALID_ARGUMENT, "give either sample_steps (or a step count) or timestep_respacing, not both");
 }
@@ -227,7 +228,8 @@ std::vector<std::string> Schedule::keys() const {
 void Schedule::check_t(const at::Tensor& t, const at::Tensor& x, const char* what) const {
   require(t.defined() && x.defined(), SINSR_ERR_INVALID_ARGUMENT, std::string(what) + ": undefined tensor");
   require(!at::isFloatingType(t.scalar_type()) && !at::isComplexType(t.scalar_type()), SINSR_ERR_INVALID_ARGUMENT,
-          std::string(what) + ": t must be an integer tensor of step indices, got " + std::string(c10::toString(t.scalar_type())));
+          std::string(what) + ": t must be an integer tensor of step indices, got " +
+              std::string(c10::toString(t.scalar_type())));
   require(x.dim() >= 1 && t.dim() <= 1 && (t.numel() == 1 || t.numel() == x.size(0)), SINSR_ERR_INVALID_ARGUMENT,
           std::string(what) + ": t needs one index per batch element (" + std::to_string(x.dim() ? x.size(0) : 0) +
               "), got shape " + c10::str(t.sizes()));
@@ -255,12 +257,13 @@ at::Tensor Schedule::scale_input(const at::Tensor& x_t, const at::Tensor& t) con
   return x_t / coef("input_std_f32", t, x_t);
 }
 
-at::Tensor Schedule::q_sample(const at::Tensor& x0, const at::Tensor& y, const at::Tensor& t, const at::Tensor& noise) const {
+at::Tensor Schedule::q_sample(const at::Tensor& x0, const at::Tensor& y, const at::Tensor& t,
+                              const at::Tensor& noise) const {
   check_t(t, x0, "q_sample");
   require(y.defined() && noise.defined() && y.sizes() == x0.sizes() && noise.sizes() == x0.sizes(),
-          SINSR_ERR_INVALID_ARGUMENT, "q_sample: x0 " + c10::str(x0.sizes()) + ", y " +
-                                          (y.defined() ? c10::str(y.sizes()) : "undefined") + " and noise " +
-                                          (noise.defined() ? c10::str(noise.sizes()) : "undefined") + " must have one shape");
+          SINSR_ERR_INVALID_ARGUMENT,
+          "q_sample: x0 " + c10::str(x0.sizes()) + ", y " + (y.defined() ? c10::str(y.sizes()) : "undefined") +
+              " and noise " + (noise.defined() ? c10::str(noise.sizes()) : "undefined") + " must have one shape");
   return coef("etas_f32", t, x0) * (y - x0) + x0 + coef("prior_std_f32", t, x0) * noise;
 }
 
@@ -276,12 +279,8 @@ at::Tensor Schedule::pred_xstart(const at::Tensor& out, const at::Tensor& x_t, c
                                  const at::Tensor& t) const {
   at::Tensor x0;
   switch (o_.predict) {
-    case Predict::XStart:
-      x0 = out;
-      break;
-    case Predict::Residual:
-      x0 = y - out;
-      break;
+    case Predict::XStart: x0 = out; break;
+    case Predict::Residual: x0 = y - out; break;
     case Predict::Epsilon:
       x0 = (x_t - coef("sqrt_etas_f32", t, x_t) * o_.kappa * out - coef("etas_f32", t, x_t) * y) /
            coef("one_minus_etas_f32", t, x_t);

@@ -16,11 +16,11 @@ enum class Predict { XStart, Epsilon, EpsilonScale, Residual };
 
 struct ScheduleOptions {
   std::string schedule_name = "exponential";
-  double power = 0.3;                // schedule_kwargs.power
+  double power = 0.3;                   // schedule_kwargs.power
   std::vector<double> given_sqrt_etas;  // schedule_kwargs.sqrt_etas (the "ldm" schedule)
-  int steps = 15;                    // T the model was trained with
+  int steps = 15;                       // T the model was trained with
   double min_noise_level = 0.04;
-  double etas_end = 0.99;            // sqrt(eta) at the last step, not eta
+  double etas_end = 0.99;  // sqrt(eta) at the last step, not eta
   double kappa = 2.0;
   Predict predict = Predict::XStart;
   bool normalize_input = true;

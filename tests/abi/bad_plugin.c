@@ -33,8 +33,9 @@ static const sinsr_loss_vtable vtable = {VTABLE_SIZE, create_fails, destroy, NUL
 #ifndef COMPONENT_NAME
 #define COMPONENT_NAME "broken"
 #endif
-static const sinsr_component component = {COMPONENT_SIZE, KIND, SINSR_THREAD_SERIAL, COMPONENT_NAME, "0.0.1",
-                                          "a deliberately broken plugin", "{}", NULL, NULL, &vtable};
+static const sinsr_component component = {
+    COMPONENT_SIZE, KIND,   SINSR_THREAD_SERIAL, COMPONENT_NAME, "0.0.1", "a deliberately broken plugin", "{}", NULL,
+    NULL,           &vtable};
 static const sinsr_component* const components[] = {&component};
 
 #ifdef DEFECT_BAD_MAJOR

@@ -60,7 +60,9 @@ void release(DLManagedTensor* m) {
 TEST(PluginRefusal, EachDefectIsRefusedWithAClearMessage) {
   Runtime rt(1);
   expect_refused(rt, test_plugin("does_not_exist"), SINSR_ERR_NOT_FOUND, "not found");
-  expect_refused(rt, test_plugin("bad_major"), SINSR_ERR_ABI, "built for ABI 2.0, this host implements ABI " + std::to_string(SINSR_ABI_VERSION_MAJOR) + "." + std::to_string(SINSR_ABI_VERSION_MINOR));
+  expect_refused(rt, test_plugin("bad_major"), SINSR_ERR_ABI,
+                 "built for ABI 2.0, this host implements ABI " + std::to_string(SINSR_ABI_VERSION_MAJOR) + "." +
+                     std::to_string(SINSR_ABI_VERSION_MINOR));
   expect_refused(rt, test_plugin("small_info"), SINSR_ERR_ABI, "descriptor struct too small");
   expect_refused(rt, test_plugin("small_component"), SINSR_ERR_ABI, "component struct too small");
   expect_refused(rt, test_plugin("unknown_kind"), SINSR_ERR_FORMAT, "unknown kind 42");
@@ -83,8 +85,8 @@ TEST(PluginRefusal, EachDefectIsRefusedWithAClearMessage) {
 TEST(PluginRefusal, DuplicateNamesNameBothFiles) {
   Runtime rt(1);
   rt.load(test_plugin("l1_c"));
-  std::string msg = expect_refused(rt, test_plugin("duplicate_l1"), SINSR_ERR_INVALID_ARGUMENT,
-                                   "two loss components named 'l1_c'");
+  std::string msg =
+      expect_refused(rt, test_plugin("duplicate_l1"), SINSR_ERR_INVALID_ARGUMENT, "two loss components named 'l1_c'");
   EXPECT_NE(msg.find("l1_c.so"), std::string::npos) << msg;
   EXPECT_NE(msg.find("duplicate_l1.so"), std::string::npos) << msg;
 }
@@ -201,9 +203,9 @@ TEST(DLPackOwnership, EveryDeleterRunsExactlyOnce) {
       DLManagedTensor* lv = nullptr;
       sinsr_tape* ltape = nullptr;
       // The loss keeps pred/target alive in its tape until backward.
-      ASSERT_EQ(lvt->forward(loss, nullptr, counted(sinsr::sdk::from_dlpack(out)), counted(at::zeros_like(x)), &lv,
-                             &ltape),
-                nullptr);
+      ASSERT_EQ(
+          lvt->forward(loss, nullptr, counted(sinsr::sdk::from_dlpack(out)), counted(at::zeros_like(x)), &lv, &ltape),
+          nullptr);
       release(lv);
       DLManagedTensor* gpred = nullptr;
       ASSERT_EQ(lvt->backward(loss, nullptr, ltape, counted(at::ones({})), &gpred), nullptr);

@@ -156,9 +156,16 @@ TEST(SpaceToDepth, IsLosslessAndNeedsNoWeights) {
   // In a pipeline it runs without weights, and an untrained residual UNet over it is bicubic.
   PipelineOptions o;
   o.backbone = {"unet_swin",
-                json{{"in_channels", 51}, {"out_channels", 48}, {"model_channels", 32}, {"channel_mult", {1, 2}},
-                     {"num_res_blocks", {1, 1}}, {"attention_resolutions", {8}}, {"window_size", 4}, {"swin_embed_dim", 32},
-                     {"residual_upscale", 4}, {"residual_unshuffle", 4}},
+                json{{"in_channels", 51},
+                     {"out_channels", 48},
+                     {"model_channels", 32},
+                     {"channel_mult", {1, 2}},
+                     {"num_res_blocks", {1, 1}},
+                     {"attention_resolutions", {8}},
+                     {"window_size", 4},
+                     {"swin_embed_dim", 32},
+                     {"residual_upscale", 4},
+                     {"residual_unshuffle", 4}},
                 "none"};
   o.codec = {"space_to_depth", json::object(), ""};
   o.sampler = {"deterministic", json::object(), ""};

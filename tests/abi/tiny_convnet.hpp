@@ -2,9 +2,9 @@
 // LibTorch, so both sides run the very same module.
 #pragma once
 
+#include <torch/nn/functional/activation.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/conv.h>
-#include <torch/nn/functional/activation.h>
 
 struct TinyConvNetImpl : torch::nn::Module {
   explicit TinyConvNetImpl(int64_t seed) {

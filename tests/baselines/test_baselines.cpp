@@ -19,15 +19,19 @@ using sinsr::host::json;
 
 sinsr::host::Runtime& runtime() { return sinsr_test::plugin_runtime(); }
 
-const json kSr3 = {{"model_channels", 16}, {"channel_expansions", {1, 2, 2}}, {"emb_expansion", 4},
-                   {"resblock_per_down_stage", 2}};
-const json kSrdiff = {{"hidden_size", 16}, {"dim_mults", {1, 2, 3, 4}}, {"rrdb_num_feat", 16},
-                      {"rrdb_num_block", 5}, {"rrdb_num_grow_ch", 8}};
+const json kSr3 = {
+    {"model_channels", 16}, {"channel_expansions", {1, 2, 2}}, {"emb_expansion", 4}, {"resblock_per_down_stage", 2}};
+const json kSrdiff = {{"hidden_size", 16},
+                      {"dim_mults", {1, 2, 3, 4}},
+                      {"rrdb_num_feat", 16},
+                      {"rrdb_num_block", 5},
+                      {"rrdb_num_grow_ch", 8}};
 
 // The reference sampler's trajectory through the two plugins: x_T and every fresh noise draw
 // replayed from the record, the network evaluated by the backbone plugin at each step.
-at::Tensor replay(const std::string& backbone, const json& config, const std::string& weights, const std::string& variant,
-                  const at::Tensor& lq, const at::Tensor& y, const at::Tensor& x_T, const at::Tensor& z, int* draws) {
+at::Tensor replay(const std::string& backbone, const json& config, const std::string& weights,
+                  const std::string& variant, const at::Tensor& lq, const at::Tensor& y, const at::Tensor& x_T,
+                  const at::Tensor& z, int* draws) {
   auto& rt = runtime();
   sinsr::host::BackboneHandle net(rt.find(SINSR_KIND_BACKBONE, backbone), config);
   net.load_weights(sinsr_test::parity_file(weights));
@@ -86,13 +90,15 @@ TEST(Baselines, TrainAndInferByNameThroughTheCli) {
   const std::string data = sinsr_test::data_dir() + "/set5";
   if (!fs::exists(data + "/hr")) GTEST_SKIP();
   fs::path dir = sinsr_test::fresh_dir("baselines");
-  const std::string common = "train --data " + data + "/hr --codec none --gt-size 32 --batch 2 --warmup 0 "
+  const std::string common = "train --data " + data +
+                             "/hr --codec none --gt-size 32 --batch 2 --warmup 0 "
                              "--threads 2 --max-steps 2 --save-every 2 --loss-x0 l1 ";
   auto quoted = [](const json& j) { return "'" + j.dump() + "'"; };
   const std::string lr = data + "/lr_x4/butterfly.png";
 
-  auto sr3 = sinsr_test::run_host(common + "--out " + (dir / "sr3").string() + " --backbone sr3_unet --backbone-config " +
-                                  quoted(kSr3) + " --sampler ddpm --sampler-config '{\"variant\": \"sr3\"}'");
+  auto sr3 =
+      sinsr_test::run_host(common + "--out " + (dir / "sr3").string() + " --backbone sr3_unet --backbone-config " +
+                           quoted(kSr3) + " --sampler ddpm --sampler-config '{\"variant\": \"sr3\"}'");
   ASSERT_EQ(sr3.code, 0) << sr3.output;
   auto up = sinsr_test::run_host("infer -q -i " + lr + " -o " + (dir / "sr3.png").string() +
                                  " --backbone sr3_unet --backbone-config " + quoted(kSr3) + " -w " +
@@ -104,18 +110,20 @@ TEST(Baselines, TrainAndInferByNameThroughTheCli) {
   json rrdb = kSrdiff;
   rrdb["output"] = "rrdb";
   rrdb["fix_rrdb"] = false;
-  auto pre = sinsr_test::run_host(common + "--out " + (dir / "rrdb").string() + " --backbone srdiff --backbone-config " +
-                                  quoted(rrdb) + " --objective regress --sampler ddpm --sampler-config '{\"variant\": \"srdiff\"}'");
+  auto pre = sinsr_test::run_host(common + "--out " + (dir / "rrdb").string() +
+                                  " --backbone srdiff --backbone-config " + quoted(rrdb) +
+                                  " --objective regress --sampler ddpm --sampler-config '{\"variant\": \"srdiff\"}'");
   ASSERT_EQ(pre.code, 0) << pre.output;
   EXPECT_NE(pre.output.find("regress"), std::string::npos) << pre.output;
-  auto diff = sinsr_test::run_host(common + "--out " + (dir / "srdiff").string() + " --backbone srdiff --backbone-config " +
-                                   quoted(kSrdiff) + " --backbone-weights " + (dir / "rrdb/ckpt_00000002.pth").string() +
-                                   " --sampler ddpm --sampler-config '{\"variant\": \"srdiff\"}'");
+  auto diff =
+      sinsr_test::run_host(common + "--out " + (dir / "srdiff").string() + " --backbone srdiff --backbone-config " +
+                           quoted(kSrdiff) + " --backbone-weights " + (dir / "rrdb/ckpt_00000002.pth").string() +
+                           " --sampler ddpm --sampler-config '{\"variant\": \"srdiff\"}'");
   ASSERT_EQ(diff.code, 0) << diff.output;
-  auto up2 = sinsr_test::run_host("infer -q -i " + lr + " -o " + (dir / "srdiff.png").string() +
-                                  " --backbone srdiff --backbone-config " + quoted(kSrdiff) + " -w " +
-                                  (dir / "srdiff/ckpt_00000002.pth").string() +
-                                  " --codec none --sampler ddpm --sampler-config '{\"variant\": \"srdiff\"}' --steps 3");
+  auto up2 = sinsr_test::run_host(
+      "infer -q -i " + lr + " -o " + (dir / "srdiff.png").string() + " --backbone srdiff --backbone-config " +
+      quoted(kSrdiff) + " -w " + (dir / "srdiff/ckpt_00000002.pth").string() +
+      " --codec none --sampler ddpm --sampler-config '{\"variant\": \"srdiff\"}' --steps 3");
   ASSERT_EQ(up2.code, 0) << up2.output;
   EXPECT_TRUE(fs::exists(dir / "srdiff.png"));
 

@@ -73,9 +73,7 @@ static int is_dense_f32(const DLTensor* t) {
   return 1;
 }
 
-static const float* data_of(const DLTensor* t) {
-  return (const float*)((const char*)t->data + t->byte_offset);
-}
+static const float* data_of(const DLTensor* t) { return (const float*)((const char*)t->data + t->byte_offset); }
 
 typedef struct l1_loss {
   int reserved;
@@ -196,8 +194,8 @@ static sinsr_status* l1_backward(sinsr_loss* self, const sinsr_call_options* opt
   return NULL;
 }
 
-static const sinsr_loss_vtable l1_vtable = {sizeof(sinsr_loss_vtable), l1_create, l1_destroy, l1_forward,
-                                            l1_backward, l1_tape_release};
+static const sinsr_loss_vtable l1_vtable = {
+    sizeof(sinsr_loss_vtable), l1_create, l1_destroy, l1_forward, l1_backward, l1_tape_release};
 
 /* Written as an ABI 1.0 plugin: its struct_size stops before the 1.1 fields, so the host must
    not read them (the 1.1 fields are spelled out only to satisfy -Wmissing-field-initializers). */
@@ -217,8 +215,8 @@ static const sinsr_component l1_component = {offsetof(sinsr_component, base),
 
 static const sinsr_component* const components[] = {&l1_component};
 
-static const sinsr_plugin_info info = {sizeof(sinsr_plugin_info), SINSR_MAKE_VERSION(1, 0), SINSR_MAKE_VERSION(1, 0),
-                                       "l1_c", "1.0.0", 1, components};
+static const sinsr_plugin_info info = {
+    sizeof(sinsr_plugin_info), SINSR_MAKE_VERSION(1, 0), SINSR_MAKE_VERSION(1, 0), "l1_c", "1.0.0", 1, components};
 
 SINSR_EXPORT sinsr_status* sinsr_plugin_entry(const sinsr_host_api* host, const sinsr_plugin_info** out) {
   if (!host || host->struct_size < sizeof(sinsr_host_api) || !host->status_create) return NULL;

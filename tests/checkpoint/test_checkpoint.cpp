@@ -3,9 +3,9 @@
 // nn.Parameter objects; plus the writer's round trip and refusals of damaged files.
 #include "parity.hpp"
 
-#include <sinsr/sdk.hpp>
 #include <caffe2/serialize/inline_container.h>
 #include <torch/nn/module.h>
+#include <sinsr/sdk.hpp>
 
 #include <cstdio>
 #include <fstream>
@@ -159,7 +159,10 @@ TEST(Checkpoint, DamagedFilesAreRefusedWithTheirName) {
 TEST(Checkpoint, RefusesGlobalsOutsideTheAllowlist) {
   std::string marker = temp_path("pwned");
   std::string cmd = "touch " + marker;
-  std::string pkl = "\x80\x02" "cos\nsystem\n" "X";
+  std::string pkl =
+      "\x80\x02"
+      "cos\nsystem\n"
+      "X";
   uint32_t n = uint32_t(cmd.size());
   pkl += std::string(reinterpret_cast<const char*>(&n), 4) + cmd + "\x85R.";
   std::string path = temp_path("evil.pth");

@@ -32,15 +32,27 @@ std::string le(uint64_t v, int n) {
 // Protocol-2 pickle opcodes, written by hand.
 struct Pickle {
   std::string b = std::string("\x80\x02", 2);
-  Pickle& raw(const std::string& s) { b += s; return *this; }
+  Pickle& raw(const std::string& s) {
+    b += s;
+    return *this;
+  }
   template <size_t N>
   Pickle& raw(const char (&s)[N]) {  // a literal, embedded NUL bytes included
     b.append(s, N - 1);
     return *this;
   }
-  Pickle& text(const std::string& s) { b += 'X' + le(s.size(), 4) + s; return *this; }
-  Pickle& i64(int64_t v) { b += "\x8a\x08" + le(uint64_t(v), 8); return *this; }  // LONG1, 8 bytes
-  Pickle& global(const std::string& mod, const std::string& name) { b += "c" + mod + "\n" + name + "\n"; return *this; }
+  Pickle& text(const std::string& s) {
+    b += 'X' + le(s.size(), 4) + s;
+    return *this;
+  }
+  Pickle& i64(int64_t v) {
+    b += "\x8a\x08" + le(uint64_t(v), 8);
+    return *this;
+  }  // LONG1, 8 bytes
+  Pickle& global(const std::string& mod, const std::string& name) {
+    b += "c" + mod + "\n" + name + "\n";
+    return *this;
+  }
   Pickle& ints(const std::vector<int64_t>& xs) {
     b += '(';
     for (auto x : xs) i64(x);
@@ -61,7 +73,8 @@ struct Pickle {
     storage(key, numel).i64(offset).ints(size).ints(stride);
     b += '\x89';
     global("collections", "OrderedDict");
-    b += ")Rt" "R";
+    b += ")Rt"
+         "R";
     return *this;
   }
   std::string done() const { return b + '.'; }
@@ -108,7 +121,9 @@ class Hostile : public ::testing::Test {
   // A pre-1.6 torch.save stream: magic, protocol, sys_info, `root`, the key list, storages.
   static std::string legacy(const std::string& root, const std::vector<std::pair<std::string, std::string>>& storages,
                             int elem = 4) {
-    std::string out = std::string("\x80\x02\x8a\x0a", 4) + "\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19" "." +
+    std::string out = std::string("\x80\x02\x8a\x0a", 4) +
+                      "\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+                      "." +
                       std::string("\x80\x02M\xe9\x03.", 6) + std::string("\x80\x02}.", 4) + root;
     Pickle keys;
     keys.raw("](");
@@ -152,7 +167,8 @@ TEST_F(Hostile, DeepPickle10000IsRefusedAtTheDepthLimit) {
            {"lists", lists}, {"tuples", tuples}, {"marks", marks}, {"dicts", dicts}})
     expect_refused(zip("deep_" + name + ".pth", pkl), "kMaxDepth = 1000");
   // Exactly at the limit still loads.
-  auto ok = sinsr::ckpt::read_file(zip("deep_ok.pth", Pickle().raw(")" + repeat('\x85', limits::kMaxDepth - 1)).done()));
+  auto ok =
+      sinsr::ckpt::read_file(zip("deep_ok.pth", Pickle().raw(")" + repeat('\x85', limits::kMaxDepth - 1)).done()));
   EXPECT_TRUE(ok.isTuple());
 }
 
@@ -174,8 +190,10 @@ TEST_F(Hostile, DeepValuesAreFreedAndConvertedWithoutRecursion) {
     for (int k = 0; k < n; ++k) {
       auto next = std::make_shared<Node>();
       next->kind = k % 2 ? Node::List : Node::Dict;
-      if (at->kind == Node::List) at->items.push_back(next);
-      else at->entries.emplace_back(std::make_shared<Node>(), next);
+      if (at->kind == Node::List)
+        at->items.push_back(next);
+      else
+        at->entries.emplace_back(std::make_shared<Node>(), next);
       at = next.get();
     }
     return root;
@@ -207,13 +225,25 @@ TEST_F(Hostile, SelfReferentialContainersAreRefused) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"dict_setitem", Pickle().raw("}q\x00K\x01h\x00s").done()},    // d[1] = d via the memo
       {"dict_setitems", Pickle().raw("}q\x00(K\x01h\x00u").done()},  // d.update({1: d})
-      {"list_memo", Pickle().raw("]q\x00h\x00" "a").done()},          // l.append(l)
-      {"list_dup", Pickle().raw("]2a").done()},                       // l.append(l) via DUP
-      {"list_extend", Pickle().raw("]q\x00(h\x00" "e").done()},       // l.extend([l])
+      {"list_memo", Pickle()
+                        .raw("]q\x00h\x00"
+                             "a")
+                        .done()},                // l.append(l)
+      {"list_dup", Pickle().raw("]2a").done()},  // l.append(l) via DUP
+      {"list_extend", Pickle()
+                          .raw("]q\x00(h\x00"
+                               "e")
+                          .done()},  // l.extend([l])
       // d = {}; l = [d]; d[1] = l
-      {"indirect_dict", Pickle().raw("}q\x00]q\x01h\x00" "a0K\x01h\x01s").done()},
+      {"indirect_dict", Pickle()
+                            .raw("}q\x00]q\x01h\x00"
+                                 "a0K\x01h\x01s")
+                            .done()},
       // l = []; d = {1: l}; l.append(d)
-      {"indirect_list", Pickle().raw("}q\x00K\x01]q\x01s0h\x01h\x00" "a").done()},
+      {"indirect_list", Pickle()
+                            .raw("}q\x00K\x01]q\x01s0h\x01h\x00"
+                                 "a")
+                            .done()},
   };
   for (auto& [name, pkl] : cases) expect_refused(zip("cycle_" + name + ".pth", pkl), "self-referential");
 }
@@ -257,7 +287,11 @@ TEST_F(Hostile, LegacyStorageSizesAreCheckedBeforeAllocating) {
   Pickle view;
   view.global("torch._utils", "_rebuild_tensor_v2").raw("((").text("storage").global("torch", "FloatStorage");
   view.text("0").text("cpu").i64(4).raw("(").text("v").i64(2).i64(8).raw("ttQ").i64(0).ints({2}).ints({1});
-  view.raw("\x89").global("collections", "OrderedDict").raw(")Rt" "R");
+  view.raw("\x89")
+      .global("collections", "OrderedDict")
+      .raw(
+          ")Rt"
+          "R");
   expect_refused(file("legacy_view.pth", legacy(view.done(), {{"0", floats(4)}})), "extends past its storage");
 }
 
@@ -291,7 +325,8 @@ TEST_F(Hostile, SafetensorsNumelOverflowIsRefused) {
 }
 
 TEST_F(Hostile, SafetensorsFractionalOrHugeOffsetsAreRefused) {
-  for (const char* offsets : {"[-1.5,0]", "[0,1e300]", "[-1,0]", "[0,18446744073709551615]", "[0]", "[\"0\",4]", "[4,0]"}) {
+  for (const char* offsets :
+       {"[-1.5,0]", "[0,1e300]", "[-1,0]", "[0,18446744073709551615]", "[0]", "[\"0\",4]", "[4,0]"}) {
     std::string h = std::string(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":)") + offsets + "}}";
     expect_refused(file("st_offsets.safetensors", safetensors(h, floats(1))), "data_offsets");
   }
@@ -303,10 +338,9 @@ TEST_F(Hostile, SafetensorsFractionalOrHugeOffsetsAreRefused) {
 
 // Valid empty tensors have no buffer (data_ptr() may be null): they load, in every container.
 TEST_F(Hostile, EmptyTensorsWithNullDataLoad) {
-  auto st = sinsr::ckpt::read_state_dict(file(
-      "empty.safetensors",
-      safetensors(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},)"
-                  R"("b":{"dtype":"I64","shape":[3,0],"data_offsets":[0,0]}})")));
+  auto st = sinsr::ckpt::read_state_dict(
+      file("empty.safetensors", safetensors(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},)"
+                                            R"("b":{"dtype":"I64","shape":[3,0],"data_offsets":[0,0]}})")));
   ASSERT_EQ(st.size(), 2u);
   EXPECT_EQ(st[0].second.numel(), 0);
   EXPECT_EQ(st[1].second.sizes(), at::IntArrayRef({3, 0}));
@@ -333,9 +367,10 @@ TEST_F(Hostile, ForeignExceptionsBecomeSdkErrors) {
   expect_refused(zip("bad_storage.pth", Pickle().storage("0", 1, "NoSuchStorage").done()), "storage type");
   expect_refused(file("st_json.safetensors", safetensors("{\"t\":[1,")), "bad safetensors header");
   expect_refused(file("st_info.safetensors", safetensors(R"({"t":5})")), "JSON object");
-  expect_refused(file("st_dtype.safetensors", safetensors(R"({"t":{"dtype":5,"shape":[],"data_offsets":[0,0]}})")), "dtype");
-  expect_refused(file("st_shape.safetensors", safetensors(R"({"t":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}})")),
-                 "shape");
+  expect_refused(file("st_dtype.safetensors", safetensors(R"({"t":{"dtype":5,"shape":[],"data_offsets":[0,0]}})")),
+                 "dtype");
+  expect_refused(
+      file("st_shape.safetensors", safetensors(R"({"t":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}})")), "shape");
 }
 
 // Every truncation and many byte flips of a small valid file of each container: the read

@@ -23,7 +23,8 @@ using sinsr_test::run_host;
 const std::string kComponents = SINSR_TEST_PLUGIN_DIR "/test_components.so";
 const std::string kX2Model = SINSR_TEST_PLUGIN_DIR "/cli_x2_model.so";
 // A cheap pixel-space pipeline (3x3 blur of the nearest upscale): the CLI is under test here.
-const std::string kBlur = "infer --plugin " + kComponents + " -n local_blur -w none --codec none --sampler single-step ";
+const std::string kBlur =
+    "infer --plugin " + kComponents + " -n local_blur -w none --codec none --sampler single-step ";
 
 size_t line_count(const std::string& text) { return size_t(std::count(text.begin(), text.end(), '\n')); }
 
@@ -52,7 +53,8 @@ TEST(Cli, RealesrganShortOptionsOnAFolderAndAFile) {
   EXPECT_FALSE(fs::exists(out / "a.png"));
 
   fs::path file = fresh_dir("short_file") / "sub" / "a_x4.jpg";
-  HostRun one = run_host(kBlur + "-i " + (in / "a.png").string() + " -o " + file.string() + " -s 4 -t 128 -j 1 -f jpg -q");
+  HostRun one =
+      run_host(kBlur + "-i " + (in / "a.png").string() + " -o " + file.string() + " -s 4 -t 128 -j 1 -f jpg -q");
   ASSERT_EQ(one.code, 0) << one.output;
   EXPECT_TRUE(is_jpeg(file));
   EXPECT_EQ(height(file), 600);
@@ -88,7 +90,8 @@ TEST(Cli, GpuIndex) {
   sinsr::io::write_image((d / "a.png").string(), at::rand({3, 8, 8}));
   HostRun cpu = run_host(kBlur + "-q -g -1 -i " + (d / "a.png").string() + " -o " + (d / "cpu.png").string());
   EXPECT_EQ(cpu.code, 0) << cpu.output;
-  HostRun both = run_host(kBlur + "-q -g 0 --device cpu -i " + (d / "a.png").string() + " -o " + (d / "x.png").string());
+  HostRun both =
+      run_host(kBlur + "-q -g 0 --device cpu -i " + (d / "a.png").string() + " -o " + (d / "x.png").string());
   EXPECT_EQ(both.code, 2) << both.output;
   if (at::hasCUDA()) GTEST_SKIP() << "CUDA present: -g 0 is a real GPU here";
   HostRun gpu = run_host(kBlur + "-q -g 0 -i " + (d / "a.png").string() + " -o " + (d / "gpu.png").string());
@@ -117,9 +120,10 @@ TEST(Cli, ScaleAgainstTheModelsFixedFactor) {
   // A latent pipeline without a declared factor: vq_f4 fixes x4, found on one small tile.
   const std::string parity = sinsr_test::parity_dir();
   if (!fs::exists(parity + "/unet_tiny.pth")) GTEST_SKIP() << "no parity weights in " << parity;
-  HostRun latent = run_host("infer -q -n unet_swin --backbone-config " + parity + "/tiny-unet.yaml -w " + parity +
-                            "/unet_tiny.pth --codec vq_f4 --codec-config " + parity + "/tiny-vq.yaml --codec-weights " +
-                            parity + "/vq_tiny.pth -s 2 -i " + (d / "a.png").string() + " -o " + (d / "vq.png").string());
+  HostRun latent =
+      run_host("infer -q -n unet_swin --backbone-config " + parity + "/tiny-unet.yaml -w " + parity +
+               "/unet_tiny.pth --codec vq_f4 --codec-config " + parity + "/tiny-vq.yaml --codec-weights " + parity +
+               "/vq_tiny.pth -s 2 -i " + (d / "a.png").string() + " -o " + (d / "vq.png").string());
   EXPECT_EQ(latent.code, 2) << latent.output;
   EXPECT_TRUE(contains(latent.output, "cannot upscale x2")) << latent.output;
   EXPECT_TRUE(contains(latent.output, "codec 'vq_f4' at 1/4")) << latent.output;
@@ -155,7 +159,8 @@ TEST(Cli, GlobalOptionsBeforeTheCommand) {
   EXPECT_EQ(line_count(ambiguous.output), 1u) << ambiguous.output;
   // The rule is written down.
   HostRun usage = run_host("--help");
-  EXPECT_TRUE(contains(usage.output, "--plugin FILE (repeatable) and --threads N (or -j N) may precede")) << usage.output;
+  EXPECT_TRUE(contains(usage.output, "--plugin FILE (repeatable) and --threads N (or -j N) may precede"))
+      << usage.output;
 }
 
 TEST(Cli, UsageErrorsAreOneLine) {
@@ -206,11 +211,14 @@ TEST(Cli, ProgressLinesWithoutATerminal) {
 TEST(Cli, ConfigNamesAnInstalledConfig) {
   fs::path in = fresh_dir("config_in"), out = fresh_dir("config_out");
   sinsr::io::write_image((in / "a.png").string(), at::rand({3, 16, 16}));
-  HostRun named = run_host("degrade -q --mode bicubic --config sinsr_x4 --in " + in.string() + " --out " + out.string());
+  HostRun named =
+      run_host("degrade -q --mode bicubic --config sinsr_x4 --in " + in.string() + " --out " + out.string());
   EXPECT_EQ(named.code, 0) << named.output;
-  HostRun unknown = run_host("degrade --mode bicubic --config no_such_config --in " + in.string() + " --out " + out.string());
+  HostRun unknown =
+      run_host("degrade --mode bicubic --config no_such_config --in " + in.string() + " --out " + out.string());
   EXPECT_EQ(unknown.code, 1) << unknown.output;
-  EXPECT_TRUE(contains(unknown.output, "no_such_config: no such file, nor an installed config (sinsr_x4.yaml")) << unknown.output;
+  EXPECT_TRUE(contains(unknown.output, "no_such_config: no such file, nor an installed config (sinsr_x4.yaml"))
+      << unknown.output;
 }
 
 // The shipped model (when built with its weights) under the short options, on Set5.
@@ -223,7 +231,8 @@ TEST(Cli, ShippedModelWithShortOptions) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "[5/5] woman.png  (")) << r.output;
   EXPECT_EQ(height(out / "baby.jpg"), 4 * height(data / "baby.png"));
-  HostRun wrong = run_host("infer -n student -s 2 -i " + (data / "baby.png").string() + " -o " + (out / "x.png").string());
+  HostRun wrong =
+      run_host("infer -n student -s 2 -i " + (data / "baby.png").string() + " -o " + (out / "x.png").string());
   EXPECT_EQ(wrong.code, 2) << wrong.output;
   EXPECT_TRUE(contains(wrong.output, "upscales x4 only")) << wrong.output;
 }

@@ -5,14 +5,23 @@
 
 #include <stddef.h>
 
-static const sinsr_component model = {sizeof(sinsr_component), SINSR_KIND_BACKBONE, SINSR_THREAD_SERIAL,
-                                      "cli_x2_model", "0.1.0", "x2 test model over local_blur", "{}", "{}", NULL,
-                                      NULL, "local_blur",
-                                      "{\"codec\": null, \"sampler\": \"single-step\", \"scale\": 2, \"pad_multiple\": 4}",
-                                      SINSR_COMPONENT_NO_WEIGHTS};
+static const sinsr_component model = {
+    sizeof(sinsr_component),
+    SINSR_KIND_BACKBONE,
+    SINSR_THREAD_SERIAL,
+    "cli_x2_model",
+    "0.1.0",
+    "x2 test model over local_blur",
+    "{}",
+    "{}",
+    NULL,
+    NULL,
+    "local_blur",
+    "{\"codec\": null, \"sampler\": \"single-step\", \"scale\": 2, \"pad_multiple\": 4}",
+    SINSR_COMPONENT_NO_WEIGHTS};
 static const sinsr_component* const components[] = {&model};
-static const sinsr_plugin_info info = {sizeof(sinsr_plugin_info), SINSR_ABI_VERSION, SINSR_MAKE_VERSION(1, 1),
-                                       "cli_x2_model", "0.1.0", 1, components};
+static const sinsr_plugin_info info = {
+    sizeof(sinsr_plugin_info), SINSR_ABI_VERSION, SINSR_MAKE_VERSION(1, 1), "cli_x2_model", "0.1.0", 1, components};
 
 SINSR_EXPORT sinsr_status* sinsr_plugin_entry(const sinsr_host_api* host, const sinsr_plugin_info** out) {
   (void)host;

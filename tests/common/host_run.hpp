@@ -3,13 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
-#include <sys/wait.h>
-#include <unistd.h>
 
 namespace sinsr_test {
 
@@ -27,8 +27,8 @@ inline std::string read_bytes(const std::filesystem::path& path) {
 // `sinsr-host <args>` through the shell (args may hold redirections or quotes).
 inline HostRun run_host(const std::string& args) {
   static int calls = 0;
-  std::string log = ::testing::TempDir() + "/sinsr_host_" + std::to_string(::getpid()) + "_" +
-                    std::to_string(++calls) + ".log";
+  std::string log =
+      ::testing::TempDir() + "/sinsr_host_" + std::to_string(::getpid()) + "_" + std::to_string(++calls) + ".log";
   int status = std::system((std::string(SINSR_HOST_EXE) + " " + args + " > " + log + " 2>&1").c_str());
   std::string text = read_bytes(log);
   std::filesystem::remove(log);

@@ -34,14 +34,13 @@ inline at::Tensor tensor(const c10::IValue& dict, const std::string& key) { retu
 
 // max |a - b| <= atol + rtol * |b|, reporting the worst element.
 inline ::testing::AssertionResult all_close(const at::Tensor& a, const at::Tensor& b, double atol, double rtol = 0) {
-  if (a.sizes() != b.sizes())
-    return ::testing::AssertionFailure() << "shape " << a.sizes() << " vs " << b.sizes();
+  if (a.sizes() != b.sizes()) return ::testing::AssertionFailure() << "shape " << a.sizes() << " vs " << b.sizes();
   auto a64 = a.to(at::kDouble), b64 = b.to(at::kDouble);
   auto excess = (a64 - b64).abs() - (atol + rtol * b64.abs());
   double worst = excess.max().item<double>();
   if (worst <= 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "max |a-b| = " << (a64 - b64).abs().max().item<double>()
-                                       << " exceeds atol " << atol << " rtol " << rtol;
+  return ::testing::AssertionFailure() << "max |a-b| = " << (a64 - b64).abs().max().item<double>() << " exceeds atol "
+                                       << atol << " rtol " << rtol;
 }
 
 }  // namespace sinsr_test

@@ -50,7 +50,7 @@ at::Tensor run(sinsr_pipeline* p, const at::Tensor& hwc) {
 }
 
 const char* kSpecs[] = {
-    R"({"backbone": "student"})",                                        // the shipped one-step model
+    R"({"backbone": "student"})",                                       // the shipped one-step model
     R"({"backbone": "student", "sampler": "stochastic", "steps": 2})",  // noise drawn per image
 };
 

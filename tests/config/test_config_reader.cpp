@@ -81,13 +81,15 @@ TEST(ConfigReader, Ranges) {
             "backbone 'unet_swin': 'swin_depth' must be an integer >= 0, got -1");
   EXPECT_EQ(error_of([&] { r.integer("w", 4, IntRange::between(1, 64)); }),
             "backbone 'unet_swin': 'w' must be an integer in [1, 64], got 65");
-  EXPECT_EQ(error_of([&] { r.integer("lo", 0, {std::numeric_limits<int32_t>::min(), -5}); }),
+  EXPECT_EQ(error_of([&] {
+              r.integer("lo", 0, {std::numeric_limits<int32_t>::min(), -5});
+            }),
             "backbone 'unet_swin': 'lo' must be an integer <= -5, got -3");
 }
 
 TEST(ConfigReader, NumbersAreFiniteAndInRange) {
-  Reader r("backbone 'unet_swin'", json{{"mlp_ratio", std::nan("")}, {"inf", INFINITY}, {"eps", 0}, {"p", 1.5},
-                                        {"s", "4"}});
+  Reader r("backbone 'unet_swin'",
+           json{{"mlp_ratio", std::nan("")}, {"inf", INFINITY}, {"eps", 0}, {"p", 1.5}, {"s", "4"}});
   EXPECT_EQ(error_of([&] { r.number("mlp_ratio", 4); }),
             "backbone 'unet_swin': 'mlp_ratio' must be a finite number, got nan");
   EXPECT_EQ(error_of([&] { r.number("inf", 4); }), "backbone 'unet_swin': 'inf' must be a finite number, got inf");
@@ -102,7 +104,9 @@ TEST(ConfigReader, NumbersAreFiniteAndInRange) {
 TEST(ConfigReader, BooleansAndStrings) {
   Reader r("loss 'mse'", json{{"b", 1}, {"reduction", "avg"}, {"t", 3}});
   EXPECT_EQ(error_of([&] { r.boolean("b", false); }), "loss 'mse': 'b' must be true or false, got 1");
-  EXPECT_EQ(error_of([&] { r.string("reduction", "mean", {"mean", "sum", "per_sample"}); }),
+  EXPECT_EQ(error_of([&] {
+              r.string("reduction", "mean", {"mean", "sum", "per_sample"});
+            }),
             "loss 'mse': 'reduction' must be one of 'mean', 'sum', 'per_sample', got \"avg\"");
   EXPECT_EQ(error_of([&] { r.string("t", ""); }), "loss 'mse': 't' must be a string, got 3");
 }
@@ -152,7 +156,9 @@ TEST(ConfigReader, NestedObjectsUsePathsAndShareFinish) {
 }
 
 TEST(ConfigReader, NotAnObject) {
-  EXPECT_EQ(error_of([] { Reader("loss 'l1'", json{1, 2}); }),
+  EXPECT_EQ(error_of([] {
+              Reader("loss 'l1'", json{1, 2});
+            }),
             "loss 'l1': the config must be a JSON object (a mapping), got [1,2]");
 }
 

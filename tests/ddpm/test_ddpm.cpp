@@ -269,7 +269,11 @@ TEST(Training, Sr3DrawsStayInTheirIntervals) {
   const at::Tensor u = at::rand({2 * n}, at::kDouble);
   int64_t k = 0;
   sinsr::sdk::SampleCallbacks cb;
-  cb.uniform = [&](int64_t count) { at::Tensor r = u.slice(0, k, k + count).clone(); k += count; return r; };
+  cb.uniform = [&](int64_t count) {
+    at::Tensor r = u.slice(0, k, k + count).clone();
+    k += count;
+    return r;
+  };
   cb.noise = [](const at::Tensor& like) { return at::randn_like(like); };
   const at::Tensor x0 = at::zeros({n, 3, 2, 2});
   auto ex = s.training_example(x0, x0, cb);
@@ -330,8 +334,14 @@ std::pair<std::vector<at::Tensor>, int> toy_run(SamplerHandle& h) {
   std::vector<at::Tensor> ts;
   int draws = 0;
   sinsr::sdk::SampleCallbacks cb;
-  cb.denoise = [&](const at::Tensor& x, const at::Tensor& t) { ts.push_back(t.clone()); return x.tanh(); };
-  cb.noise = [&](const at::Tensor& like) { ++draws; return at::randn_like(like); };
+  cb.denoise = [&](const at::Tensor& x, const at::Tensor& t) {
+    ts.push_back(t.clone());
+    return x.tanh();
+  };
+  cb.noise = [&](const at::Tensor& like) {
+    ++draws;
+    return at::randn_like(like);
+  };
   at::manual_seed(2);
   const at::Tensor y = at::randn({2, 3, 4, 4}).clamp(-1, 1);
   const at::Tensor out = h.sample(y, at::randn({2, 3, 4, 4}), cb);
@@ -353,8 +363,9 @@ TEST(Respace, Sr3RebuildsTheLinearSamplingChain) {
     for (int k = 0; k < n; ++k) EXPECT_TRUE(ts[k].equal(want[n - 1 - k].expand({2}))) << n << " step " << k;
   }
   // The config key and the host's step count build the same chain.
-  EXPECT_TRUE(handle({{"variant", "sr3"}, {"sample_steps", 7}})->schedule("sample_betas").equal(
-      handle({{"variant", "sr3"}}, 7)->schedule("sample_betas")));
+  EXPECT_TRUE(handle({{"variant", "sr3"}, {"sample_steps", 7}})
+                  ->schedule("sample_betas")
+                  .equal(handle({{"variant", "sr3"}}, 7)->schedule("sample_betas")));
 }
 
 TEST(Respace, SrdiffBuildsAFreshCosineChain) {
@@ -381,9 +392,15 @@ TEST(Sample, CancellationStopsAtTheStep) {
     auto h = handle({{"variant", variant}}, 6);
     int calls = 0;
     sinsr::sdk::SampleCallbacks cb;
-    cb.denoise = [&](const at::Tensor& x, const at::Tensor&) { ++calls; return x * 0.1; };
+    cb.denoise = [&](const at::Tensor& x, const at::Tensor&) {
+      ++calls;
+      return x * 0.1;
+    };
     cb.noise = [](const at::Tensor& like) { return at::randn_like(like); };
-    cb.progress = [](int step, int total) { EXPECT_EQ(total, 6); return step < 2; };
+    cb.progress = [](int step, int total) {
+      EXPECT_EQ(total, 6);
+      return step < 2;
+    };
     const at::Tensor x = at::randn({1, 3, 4, 4});
     int code = 0;
     std::string m = error_of([&] { h->sample(x, x, cb); }, &code);

@@ -13,8 +13,8 @@
 
 #include <cmath>
 #include <cstring>
-#include <tuple>
 #include <filesystem>
+#include <tuple>
 
 namespace dg = sinsr::degrade;
 
@@ -32,9 +32,7 @@ at::Tensor test_image(int64_t h, int64_t w, int64_t c = 3) {
   return img.clamp(0, 1).contiguous();
 }
 
-void expect_normalised(const at::Tensor& k) {
-  EXPECT_NEAR(k.sum().item<double>(), 1.0, 1e-5);
-}
+void expect_normalised(const at::Tensor& k) { EXPECT_NEAR(k.sum().item<double>(), 1.0, 1e-5); }
 
 void expect_isotropic(const at::Tensor& k) {
   EXPECT_TRUE(sinsr_test::all_close(k, k.t(), 1e-7));
@@ -81,12 +79,14 @@ TEST(Kernels, AnisotropicGaussianRotates) {
   EXPECT_TRUE(sinsr_test::all_close(kr, kr.flip({0, 1}), 1e-7));
   EXPECT_FALSE(sinsr_test::all_close(kr, kr.flip({0}), 1e-4));
   // Swapping the sigmas equals rotating by 90 degrees.
-  EXPECT_TRUE(sinsr_test::all_close(dg::gaussian_kernel(15, 0.8, 2.5, 0.6), dg::gaussian_kernel(15, 2.5, 0.8, 0.6 + kPi / 2), 1e-6));
+  EXPECT_TRUE(sinsr_test::all_close(dg::gaussian_kernel(15, 0.8, 2.5, 0.6),
+                                    dg::gaussian_kernel(15, 2.5, 0.8, 0.6 + kPi / 2), 1e-6));
 }
 
 TEST(Kernels, GeneralizedAndPlateau) {
   // beta = 1 makes the generalised Gaussian the plain one.
-  EXPECT_TRUE(sinsr_test::all_close(dg::generalized_gaussian_kernel(11, 1.7, 0.9, 0.3, 1.0), dg::gaussian_kernel(11, 1.7, 0.9, 0.3), 1e-7));
+  EXPECT_TRUE(sinsr_test::all_close(dg::generalized_gaussian_kernel(11, 1.7, 0.9, 0.3, 1.0),
+                                    dg::gaussian_kernel(11, 1.7, 0.9, 0.3), 1e-7));
   for (double beta : {0.5, 1.0, 2.0, 4.0}) {
     at::Tensor g = dg::generalized_gaussian_kernel(13, 1.5, 1.5, 0, beta);
     expect_normalised(g);
@@ -223,7 +223,7 @@ TEST(Noise, GaussianStdMatchesSigma) {
     EXPECT_NEAR(noise.std().item<double>(), sigma / 255, 0.02 * sigma / 255) << sigma;
     EXPECT_NEAR(noise.mean().item<double>(), 0, 0.02 * sigma / 255);
     // Colour noise: channels independent.
-    EXPECT_LT(std::abs(at::corrcoef(at::stack({noise[0].flatten(), noise[1].flatten()})) [0][1].item<double>()), 0.02);
+    EXPECT_LT(std::abs(at::corrcoef(at::stack({noise[0].flatten(), noise[1].flatten()}))[0][1].item<double>()), 0.02);
     at::Tensor gray = dg::add_gaussian_noise(img, sigma, true, gen) - img;
     EXPECT_NEAR(gray.std().item<double>(), sigma / 255, 0.02 * sigma / 255);
     EXPECT_TRUE(sinsr_test::all_close(gray[0], gray[1], 0));
@@ -262,7 +262,8 @@ TEST(Noise, PoissonVarianceFollowsTheLevels) {
 TEST(Jpeg, LowerQualityMeansLargerError) {
   std::vector<at::Tensor> images{test_image(96, 128)};
   const std::string baby = sinsr_test::data_dir() + "/set5/hr/baby.png";
-  if (std::filesystem::exists(baby)) images.push_back(sinsr::io::read_image(baby).pixels.slice(1, 0, 200).slice(2, 0, 200));
+  if (std::filesystem::exists(baby))
+    images.push_back(sinsr::io::read_image(baby).pixels.slice(1, 0, 200).slice(2, 0, 200));
   for (const auto& img : images) {
     double previous = 0;
     for (int q : {100, 95, 70, 50, 30, 10}) {
@@ -306,7 +307,8 @@ TEST(Degrade, SameSeedSameBytesOtherSeedsDiffer) {
 }
 
 TEST(Degrade, OutputSizeIsInputOverScale) {
-  for (auto [h, w, scale] : {std::tuple<int, int, int>{256, 256, 4}, {67, 90, 4}, {64, 48, 2}, {50, 50, 1}, {17, 23, 8}}) {
+  for (auto [h, w, scale] :
+       {std::tuple<int, int, int>{256, 256, 4}, {67, 90, 4}, {64, 48, 2}, {50, 50, 1}, {17, 23, 8}}) {
     at::Tensor lr = dg::degrade(test_image(h, w), scale, 5);
     EXPECT_EQ(lr.sizes(), (at::IntArrayRef{3, h / scale, w / scale})) << h << "x" << w << " /" << scale;
     EXPECT_GE(lr.min().item<float>(), 0);

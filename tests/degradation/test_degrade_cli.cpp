@@ -6,11 +6,11 @@
 #include "imresize.hpp"
 #include "io/image_io.hpp"
 
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sys/wait.h>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -50,7 +50,8 @@ TEST(DegradeCli, FolderWithABrokenFile) {
 }
 
 TEST(DegradeCli, SeedsArePerImageAndReproducible) {
-  fs::path one = fresh_dir("one"), two = fresh_dir("two"), o1 = fresh_dir("o1"), o2 = fresh_dir("o2"), o3 = fresh_dir("o3");
+  fs::path one = fresh_dir("one"), two = fresh_dir("two"), o1 = fresh_dir("o1"), o2 = fresh_dir("o2"),
+           o3 = fresh_dir("o3");
   sinsr::io::write_image((one / "x.png").string(), picture(64, 64, 0));
   fs::copy_file(one / "x.png", two / "x.png");
   sinsr::io::write_image((two / "y.png").string(), picture(64, 64, 3));
@@ -74,7 +75,8 @@ TEST(DegradeCli, ConfigScaleAndBicubic) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(sinsr::io::read_image((out / "p.png").string()).pixels.sizes(), (at::IntArrayRef{3, 20, 30}));
   // Bad option values fail with the key named.
-  HostRun bad = run_host("--in " + in.string() + " --out " + out.string() + " --seed 1 --config '{\"jpeg_range\": [5, 500]}'");
+  HostRun bad =
+      run_host("--in " + in.string() + " --out " + out.string() + " --seed 1 --config '{\"jpeg_range\": [5, 500]}'");
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.output.find("jpeg_range"), std::string::npos) << bad.output;
   // MATLAB bicubic mode: exactly imresize, rounded to 8 bits by the PNG.

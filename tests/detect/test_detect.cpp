@@ -56,12 +56,23 @@ bool assumed(const Detection& d, const std::string& key) {
 
 // The config keys of UNetModelSwin that the shapes tell (everything but dropout and the
 // project's residual_* keys; image_size from the shifted-window masks when the file has them).
-const std::vector<std::string> kUnetKeys = {
-    "image_size", "in_channels", "model_channels", "out_channels", "cond_lq", "attention_resolutions", "channel_mult",
-    "num_res_blocks", "conv_resample", "num_head_channels", "use_scale_shift_norm", "swin_depth", "swin_embed_dim",
-    "window_size", "mlp_ratio"};
-const std::vector<std::string> kVqKeys = {"z_channels", "in_channels", "out_ch", "ch", "ch_mult", "num_res_blocks",
-                                          "attn_resolutions", "double_z"};
+const std::vector<std::string> kUnetKeys = {"image_size",
+                                            "in_channels",
+                                            "model_channels",
+                                            "out_channels",
+                                            "cond_lq",
+                                            "attention_resolutions",
+                                            "channel_mult",
+                                            "num_res_blocks",
+                                            "conv_resample",
+                                            "num_head_channels",
+                                            "use_scale_shift_norm",
+                                            "swin_depth",
+                                            "swin_embed_dim",
+                                            "window_size",
+                                            "mlp_ratio"};
+const std::vector<std::string> kVqKeys = {"z_channels", "in_channels",    "out_ch",           "ch",
+                                          "ch_mult",    "num_res_blocks", "attn_resolutions", "double_z"};
 
 // Every key the shapes tell equals the official config's value (numbers compared as numbers).
 void expect_unet_matches(const json& detected, const json& official, const Detection& d) {

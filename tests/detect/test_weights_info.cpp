@@ -220,7 +220,8 @@ TEST(WeightsInfo, PipelinesTakeTheirNetworkFromATrainCheckpoint) {
   t.mode = TrainerOptions::Mode::Distill;
   t.backbone = {"unet_swin", {{"config_file", sinsr_test::parity_file("tiny-unet.yaml")}}, ""};
   t.teacher = {"", json::object(), sinsr_test::parity_file("unet_tiny.pth")};
-  t.codec = {"vq_f4", {{"config_file", sinsr_test::parity_file("tiny-vq.yaml")}}, sinsr_test::parity_file("vq_tiny.pth")};
+  t.codec = {
+      "vq_f4", {{"config_file", sinsr_test::parity_file("tiny-vq.yaml")}}, sinsr_test::parity_file("vq_tiny.pth")};
   t.sampler = {"deterministic", json::object(), ""};
   const auto dir = sinsr_test::fresh_dir("weights_info_pipeline");
   const std::string ckpt = (dir / "ckpt.pth").string();

@@ -98,10 +98,14 @@ int main(int argc, char** argv) {
     out.emplace_back("rank", at::full({1}, int64_t(d->rank())));
     out.emplace_back("world_size", at::full({1}, int64_t(d->world_size())));
     out.emplace_back("local_rank", at::full({1}, int64_t(d->local_rank())));
-    if (mode == "collectives") collectives(*d, out);
-    else if (mode == "sgd") sgd(*d, out);
-    else if (mode == "init") d->barrier();
-    else throw std::runtime_error("unknown mode " + mode);
+    if (mode == "collectives")
+      collectives(*d, out);
+    else if (mode == "sgd")
+      sgd(*d, out);
+    else if (mode == "init")
+      d->barrier();
+    else
+      throw std::runtime_error("unknown mode " + mode);
     sinsr::ckpt::save_state_dict(argv[2], out);
   } catch (const std::exception& e) {
     std::cerr << "dist_worker: " << e.what() << "\n";

@@ -53,8 +53,8 @@ int free_port() {
 }
 
 fs::path temp_dir() {
-  auto d = fs::temp_directory_path() / ("sinsr_dist_" + std::to_string(::getpid()) + "_" +
-                                        std::to_string(Clock::now().time_since_epoch().count()));
+  auto d = fs::temp_directory_path() /
+           ("sinsr_dist_" + std::to_string(::getpid()) + "_" + std::to_string(Clock::now().time_since_epoch().count()));
   fs::create_directories(d);
   return d;
 }

@@ -9,11 +9,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sys/wait.h>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -29,7 +29,8 @@ nlohmann::json bicubic_anchor(const std::string& set) {
   fs::path data = fs::path(sinsr_test::data_dir()) / set;
   std::string json = ::testing::TempDir() + "/" + set + "_" + std::to_string(::getpid()) + ".json";
   std::string out;
-  int rc = run("--bicubic-from " + (data / "lr_x4").string() + " --gt " + (data / "hr").string() + " --json " + json, &out);
+  int rc =
+      run("--bicubic-from " + (data / "lr_x4").string() + " --gt " + (data / "hr").string() + " --json " + json, &out);
   EXPECT_EQ(rc, 0) << out;
   std::ifstream in(json);
   return nlohmann::json::parse(in);
@@ -84,7 +85,10 @@ TEST(Eval, PairsByNameAndReportsMissingAndMismatchedFiles) {
   sinsr::io::write_image((d.pred / "c.png").string(), at::rand({3, 16, 16}));
   sinsr::io::write_image((d.pred / "z.png").string(), a);
   std::string json = (d.root / "r.json").string(), csv = (d.root / "r.csv").string(), out;
-  EXPECT_EQ(run("--pred " + d.pred.string() + " --gt " + d.gt.string() + " --crop-border 0 --json " + json + " --csv " + csv, &out), 1);
+  EXPECT_EQ(
+      run("--pred " + d.pred.string() + " --gt " + d.gt.string() + " --crop-border 0 --json " + json + " --csv " + csv,
+          &out),
+      1);
   EXPECT_NE(out.find((d.pred / "z.png").string() + ": no ground truth"), std::string::npos) << out;
   EXPECT_NE(out.find((d.gt / "lonely.png").string() + ": no prediction"), std::string::npos) << out;
   EXPECT_NE(out.find((d.pred / "c.png").string() + ": size 16x16 differs"), std::string::npos) << out;
@@ -112,11 +116,16 @@ TEST(Eval, ScoresEqualTheLibraryAndModesDiffer) {
   sinsr::io::write_image((d.pred / "im_x4.png").string(), p, 16);  // 16-bit predictions are measured at 8 bits
   at::Tensor gu = sinsr::io::to_uint8_hwc(sinsr::io::read_image((d.gt / "im.png").string()).pixels);
   at::Tensor pu = sinsr::io::to_uint8_hwc(sinsr::io::read_image((d.pred / "im_x4.png").string()).pixels);
-  std::string base = "--pred " + d.pred.string() + " --gt " + d.gt.string() + " --pred-suffix _x4 --json " + (d.root / "m.json").string();
+  std::string base = "--pred " + d.pred.string() + " --gt " + d.gt.string() + " --pred-suffix _x4 --json " +
+                     (d.root / "m.json").string();
   for (auto mode : {sinsr::metrics::Mode::y, sinsr::metrics::Mode::rgb, sinsr::metrics::Mode::pyiqa})
     for (int border : {0, 3}) {
       std::string out;
-      ASSERT_EQ(run(base + " --metric-mode " + sinsr::metrics::mode_name(mode) + " --crop-border " + std::to_string(border), &out), 0) << out;
+      ASSERT_EQ(
+          run(base + " --metric-mode " + sinsr::metrics::mode_name(mode) + " --crop-border " + std::to_string(border),
+              &out),
+          0)
+          << out;
       std::ifstream in(d.root / "m.json");
       auto j = nlohmann::json::parse(in);
       auto want = sinsr::metrics::evaluate(pu, gu, border, mode);
@@ -150,10 +159,11 @@ TEST(Eval, BicubicModeUpscalesTheLrImages) {
   auto j = nlohmann::json::parse(in);
   ASSERT_EQ(j["count"].get<int>(), 1);
   at::Tensor lr = sinsr::io::read_image((d.pred / "x.png").string()).pixels;
-  auto want = sinsr::metrics::evaluate(sinsr::io::to_uint8_hwc(sinsr::imaging::imresize(lr, 4.0)), sinsr::io::to_uint8_hwc(hr8), 4,
-                                       sinsr::metrics::Mode::y);
+  auto want = sinsr::metrics::evaluate(sinsr::io::to_uint8_hwc(sinsr::imaging::imresize(lr, 4.0)),
+                                       sinsr::io::to_uint8_hwc(hr8), 4, sinsr::metrics::Mode::y);
   EXPECT_NEAR(j["mean_psnr"].get<double>(), want.psnr, 1e-9);
-  const double want_d = sinsr::metrics::detail(sinsr::io::to_uint8_hwc(sinsr::imaging::imresize(lr, 4.0)), sinsr::io::to_uint8_hwc(hr8), 4);
+  const double want_d = sinsr::metrics::detail(sinsr::io::to_uint8_hwc(sinsr::imaging::imresize(lr, 4.0)),
+                                               sinsr::io::to_uint8_hwc(hr8), 4);
   EXPECT_NEAR(j["mean_detail"].get<double>(), want_d, 1e-12);
   EXPECT_NEAR(j["images"][0]["detail"].get<double>(), want_d, 1e-12);
 }
@@ -166,7 +176,8 @@ TEST(Eval, FlatGroundTruthGivesNanDetailOutsideTheMean) {
   sinsr::io::write_image((d.gt / "flat.png").string(), at::full({3, 32, 32}, 0.5f));
   sinsr::io::write_image((d.pred / "flat.png").string(), p);
   std::string json = (d.root / "f.json").string(), csv = (d.root / "f.csv").string(), out;
-  EXPECT_EQ(run("--pred " + d.pred.string() + " --gt " + d.gt.string() + " --json " + json + " --csv " + csv, &out), 0) << out;
+  EXPECT_EQ(run("--pred " + d.pred.string() + " --gt " + d.gt.string() + " --json " + json + " --csv " + csv, &out), 0)
+      << out;
   EXPECT_NE(out.find("detail over 1"), std::string::npos) << out;
   std::ifstream in(json);
   auto j = nlohmann::json::parse(in);
@@ -199,7 +210,8 @@ TEST(Eval, UsageErrorsAndEmptyFolders) {
   Folders d = make_folders("usage");
   std::string out;
   EXPECT_EQ(run("--gt " + d.gt.string(), &out), 2) << out;  // neither --pred nor --bicubic-from
-  EXPECT_EQ(run("--pred " + d.pred.string() + " --bicubic-from " + d.pred.string() + " --gt " + d.gt.string(), &out), 2) << out;
+  EXPECT_EQ(run("--pred " + d.pred.string() + " --bicubic-from " + d.pred.string() + " --gt " + d.gt.string(), &out), 2)
+      << out;
   EXPECT_EQ(run("--pred " + d.pred.string() + " --gt " + d.gt.string(), &out), 1) << out;  // nothing to evaluate
   EXPECT_NE(out.find("no image pairs"), std::string::npos) << out;
   EXPECT_EQ(run("--pred " + (d.root / "nope").string() + " --gt " + d.gt.string(), &out), 1) << out;

@@ -6,14 +6,14 @@
 
 #include <sinsr/sdk.hpp>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -52,10 +52,18 @@ TEST(ImageIO, LosslessRoundTrips) {
     int64_t channels;
     int bits;
   };
-  for (const Case& c : std::vector<Case>{{"rgb8.png", 3, 8},   {"rgb16.png", 3, 16}, {"gray8.png", 1, 8},
-                                         {"gray16.png", 1, 16}, {"ga8.png", 2, 8},   {"rgba8.png", 4, 8},
-                                         {"rgba16.png", 4, 16}, {"rgb8.tif", 3, 8},   {"rgb16.tiff", 3, 16},
-                                         {"gray16.tif", 1, 16}, {"rgba8.TIF", 4, 8},  {"rgb8.bmp", 3, 8}}) {
+  for (const Case& c : std::vector<Case>{{"rgb8.png", 3, 8},
+                                         {"rgb16.png", 3, 16},
+                                         {"gray8.png", 1, 8},
+                                         {"gray16.png", 1, 16},
+                                         {"ga8.png", 2, 8},
+                                         {"rgba8.png", 4, 8},
+                                         {"rgba16.png", 4, 16},
+                                         {"rgb8.tif", 3, 8},
+                                         {"rgb16.tiff", 3, 16},
+                                         {"gray16.tif", 1, 16},
+                                         {"rgba8.TIF", 4, 8},
+                                         {"rgb8.bmp", 3, 8}}) {
     at::Tensor x = levels({c.channels, 13, 17}, c.bits);
     write_image((d / c.file).string(), x, c.bits);
     auto img = read_image((d / c.file).string());
@@ -231,9 +239,7 @@ uint32_t crc32(const std::string& bytes) {
   return ~c;
 }
 
-std::string be32(uint32_t v) {
-  return {char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)};
-}
+std::string be32(uint32_t v) { return {char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)}; }
 
 std::string chunk(const std::string& type, const std::string& data) {
   return be32(uint32_t(data.size())) + type + data + be32(crc32(type + data));
@@ -242,8 +248,8 @@ std::string chunk(const std::string& type, const std::string& data) {
 // A PNG whose header declares w x h RGB pixels and whose data is a few bytes of nothing.
 std::string png_declaring(uint32_t w, uint32_t h) {
   std::string ihdr = be32(w) + be32(h) + std::string("\x08\x02\x00\x00\x00", 5);
-  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", std::string("\x78\x9c\x03\x00\x00\x00\x00\x01", 8)) +
-         chunk("IEND", "");
+  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) +
+         chunk("IDAT", std::string("\x78\x9c\x03\x00\x00\x00\x00\x01", 8)) + chunk("IEND", "");
 }
 
 }  // namespace

@@ -31,7 +31,8 @@ TEST(Imresize, MatchesBasicsr) {
     EXPECT_TRUE(sinsr_test::all_close(imaging::imresize(x, 0.25), down, 1e-6)) << name;
     EXPECT_TRUE(sinsr_test::all_close(imaging::imresize(x, 4.0), up, 1e-6)) << name;
     // The HWC numpy twin holds the same numbers.
-    EXPECT_TRUE(sinsr_test::all_close(imaging::imresize(x, 0.25), sinsr_test::tensor(c, name + "_down4_aa_np_hwc").permute({2, 0, 1}), 1e-6));
+    EXPECT_TRUE(sinsr_test::all_close(imaging::imresize(x, 0.25),
+                                      sinsr_test::tensor(c, name + "_down4_aa_np_hwc").permute({2, 0, 1}), 1e-6));
     // NCHW batches resize each image alone; float64 in gives float64 out with the same numbers.
     at::Tensor batch = imaging::imresize(at::stack({x, x.flip({1})}), 4.0);
     EXPECT_TRUE(sinsr_test::all_close(batch[0], up, 1e-6)) << name;
@@ -58,7 +59,8 @@ TEST(Imresize, ConstantImagesStayConstantAtAnySize) {
       at::Tensor x = at::full({3, hw.first, hw.second}, 0.37f);
       at::Tensor y = imaging::imresize(x, s);
       EXPECT_EQ(y.size(1), int64_t(std::ceil(hw.first * s)));
-      EXPECT_TRUE(sinsr_test::all_close(y, at::full_like(y, 0.37f), 1e-6)) << hw.first << "x" << hw.second << " s=" << s;
+      EXPECT_TRUE(sinsr_test::all_close(y, at::full_like(y, 0.37f), 1e-6))
+          << hw.first << "x" << hw.second << " s=" << s;
     }
 }
 
@@ -161,7 +163,8 @@ TEST(Metrics, PyiqaSsimClipsNegativeStructure) {
   at::Tensor idx = at::arange(32);
   at::Tensor board = ((idx.view({32, 1}) + idx.view({1, 32})) % 2).to(at::kByte) * 200 + 20;
   at::Tensor inv = (at::full_like(board, 240) - board).to(at::kByte) + 20;
-  at::Tensor a = board.unsqueeze(2).expand({-1, -1, 3}).contiguous(), b = inv.unsqueeze(2).expand({-1, -1, 3}).contiguous();
+  at::Tensor a = board.unsqueeze(2).expand({-1, -1, 3}).contiguous(),
+             b = inv.unsqueeze(2).expand({-1, -1, 3}).contiguous();
   EXPECT_LT(metrics::ssim(a, b, 0, true), 0.0);
   EXPECT_NEAR(metrics::ssim_pyiqa(a, b), 0.0, 1e-12);
 }
@@ -187,7 +190,8 @@ TEST(Detail, BlurLowersItAndNoiseRaisesIt) {
   g = g / g.sum();
   at::Tensor k = (g.view({7, 1}) * g.view({1, 7})).view({1, 1, 7, 7}).expand({3, 1, 7, 7}).contiguous();
   at::Tensor nchw = x.permute({2, 0, 1}).unsqueeze(0).to(at::kFloat);
-  at::Tensor blurred = at::conv2d(at::reflection_pad2d(nchw, {3, 3, 3, 3}), k, at::Tensor(), at::IntArrayRef{1}, at::IntArrayRef{0}, at::IntArrayRef{1}, 3);
+  at::Tensor blurred = at::conv2d(at::reflection_pad2d(nchw, {3, 3, 3, 3}), k, at::Tensor(), at::IntArrayRef{1},
+                                  at::IntArrayRef{0}, at::IntArrayRef{1}, 3);
   at::Tensor b8 = blurred[0].permute({1, 2, 0}).clamp(0, 255).round().to(at::kByte).contiguous();
   const double db = metrics::detail(b8, x, 4);
   EXPECT_LT(db, 0.9);
@@ -199,7 +203,8 @@ TEST(Detail, BlurLowersItAndNoiseRaisesIt) {
   const double d5 = metrics::detail(noisy(5), x, 4), d20 = metrics::detail(noisy(20), x, 4);
   EXPECT_GT(d5, 1.0) << d5;
   EXPECT_GT(d20, d5 + 0.05) << d5 << " " << d20;
-  RecordProperty("detail_blur_noise5_noise20", std::to_string(db) + " " + std::to_string(d5) + " " + std::to_string(d20));
+  RecordProperty("detail_blur_noise5_noise20",
+                 std::to_string(db) + " " + std::to_string(d5) + " " + std::to_string(d20));
   // Swapping the roles inverts the ratio.
   EXPECT_NEAR(metrics::detail(x, b8, 4), 1.0 / db, 1e-12);
 }
@@ -226,7 +231,8 @@ TEST(Detail, HandComputedFiveByFive) {
   EXPECT_DOUBLE_EQ(metrics::mean_gradient(hr), 584.0);
   EXPECT_NEAR(metrics::mean_gradient(sr), (4 * std::sqrt(2.0) + 8) * 219 / 9, 1e-9);
   EXPECT_NEAR(metrics::detail(sr, hr), (2 + std::sqrt(2.0)) / 6, 1e-12);
-  EXPECT_NEAR(metrics::detail(sr.unsqueeze(2).expand({-1, -1, 3}), hr), (2 + std::sqrt(2.0)) / 6, 1e-12);  // RGB == gray
+  EXPECT_NEAR(metrics::detail(sr.unsqueeze(2).expand({-1, -1, 3}), hr), (2 + std::sqrt(2.0)) / 6,
+              1e-12);  // RGB == gray
   // The border crop is that of PSNR: a 2-pixel frame of anything around both is cut away.
   at::Tensor hr9 = at::randint(0, 256, {9, 9}, at::kByte), sr9 = at::randint(0, 256, {9, 9}, at::kByte);
   hr9.narrow(0, 2, 5).narrow(1, 2, 5).copy_(hr);
@@ -242,7 +248,10 @@ TEST(Metrics, RefuseMismatchedOrTooSmallInputs) {
   EXPECT_EQ(code_of([&] { metrics::psnr(a, at::zeros({16, 15, 3}, at::kByte)); }), SINSR_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(code_of([&] { metrics::psnr(a, a.to(at::kFloat)); }), SINSR_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(code_of([&] { metrics::psnr(a, a, 8); }), SINSR_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(code_of([&] { metrics::ssim(at::zeros({8, 8, 3}, at::kByte), at::zeros({8, 8, 3}, at::kByte)); }), SINSR_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(code_of([&] {
+              metrics::ssim(at::zeros({8, 8, 3}, at::kByte), at::zeros({8, 8, 3}, at::kByte));
+            }),
+            SINSR_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(code_of([] { metrics::parse_mode("ycbcr"); }), SINSR_ERR_INVALID_ARGUMENT);
 }
 

@@ -6,10 +6,10 @@
 
 #include "io/image_io.hpp"
 
+#include <sys/wait.h>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sys/wait.h>
 
 namespace fs = std::filesystem;
 
@@ -19,8 +19,10 @@ using sinsr_test::fresh_dir;
 using sinsr_test::HostRun;
 
 HostRun run_host(const std::string& args) {
-  return sinsr_test::run_host("infer --plugin " SINSR_TEST_PLUGIN_DIR "/test_components.so --backbone local_blur "
-                              "--backbone-weights none --codec none --sampler single-step -q " + args);
+  return sinsr_test::run_host("infer --plugin " SINSR_TEST_PLUGIN_DIR
+                              "/test_components.so --backbone local_blur "
+                              "--backbone-weights none --codec none --sampler single-step -q " +
+                              args);
 }
 
 TEST(Infer, FolderSkipsBrokenImagesAndReportsThem) {
@@ -75,11 +77,19 @@ TEST(Infer, TinyParityNetworksUpscaleRealImagesFourTimes) {
   if (!fs::exists(data / "set5" / "lr_x4") || !fs::exists(data / "realset65"))
     GTEST_SKIP() << "no Set5/RealSet65 in " << data;
   const std::string parity = sinsr_test::parity_dir();
-  const std::string main_job = "infer -q --sampler deterministic --steps 1 --seed 0 --chop-size 64"
-                               " --backbone unet_swin --backbone-config " + parity + "/tiny-unet.yaml"
-                               " --backbone-weights " + parity + "/unet_tiny.pth"
-                               " --codec vq_f4 --codec-config " + parity + "/tiny-vq.yaml"
-                               " --codec-weights " + parity + "/vq_tiny.pth";
+  const std::string main_job =
+      "infer -q --sampler deterministic --steps 1 --seed 0 --chop-size 64"
+      " --backbone unet_swin --backbone-config " +
+      parity +
+      "/tiny-unet.yaml"
+      " --backbone-weights " +
+      parity +
+      "/unet_tiny.pth"
+      " --codec vq_f4 --codec-config " +
+      parity +
+      "/tiny-vq.yaml"
+      " --codec-weights " +
+      parity + "/vq_tiny.pth";
   auto expect_four_times = [](const fs::path& lr, const fs::path& sr) {
     auto in = sinsr::io::read_image(lr.string());
     auto out = sinsr::io::read_image(sr.string());

@@ -35,9 +35,12 @@ at::Tensor reference(const std::string& name, const at::Tensor& p, const at::Ten
   at::Tensor d = p - t;
   at::Tensor e = name == "mse" ? d.pow(2) : name == "l1" ? d.abs() : (d.pow(2) + eps * eps).sqrt();
   at::Tensor r;
-  if (reduction == "mean") r = e.mean();
-  else if (reduction == "sum") r = e.sum();
-  else r = e.flatten(1).mean(-1);
+  if (reduction == "mean")
+    r = e.mean();
+  else if (reduction == "sum")
+    r = e.sum();
+  else
+    r = e.flatten(1).mean(-1);
   return r * weight;
 }
 

@@ -35,7 +35,8 @@ TEST(DefaultModel, ReadmeCommandBeatsBicubicAndTheCardFormGivesTheSameBytes) {
   r = run_host("--sampler deterministic --plugin " SINSR_PLUGIN_DIR "/student.so -i " + lr + " -o " +
                (out / "b.png").string() + " --threads 2 -q");
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_EQ(sinsr_test::read_bytes(out / "a.png"), sinsr_test::read_bytes(out / "b.png")) << "the two forms of the command disagree";
+  EXPECT_EQ(sinsr_test::read_bytes(out / "a.png"), sinsr_test::read_bytes(out / "b.png"))
+      << "the two forms of the command disagree";
 
   auto hr = sinsr::io::read_image(kSample + "/hr/autumn.png").pixels;
   auto sr = sinsr::io::read_image((out / "a.png").string()).pixels;

@@ -37,8 +37,8 @@ class ToyChain : public sinsr::sdk::Sampler {
   void respace(int steps) override {
     if (fixed_) return Sampler::respace(steps);  // the SDK's refusal
     if (steps > length_)
-      throw Error(SINSR_ERR_INVALID_ARGUMENT, "toy_chain has " + std::to_string(length_) + " steps, not " +
-                                                  std::to_string(steps));
+      throw Error(SINSR_ERR_INVALID_ARGUMENT,
+                  "toy_chain has " + std::to_string(length_) + " steps, not " + std::to_string(steps));
     kept_.clear();
     if (steps == 1) kept_.push_back(length_ - 1);
     for (int x = 0; steps > 1 && x < steps; ++x)
@@ -69,7 +69,8 @@ class ToyChain : public sinsr::sdk::Sampler {
     return x;
   }
 
-  at::Tensor q_sample(const at::Tensor& x0, const at::Tensor& y, const at::Tensor& t, const at::Tensor& noise) override {
+  at::Tensor q_sample(const at::Tensor& x0, const at::Tensor& y, const at::Tensor& t,
+                      const at::Tensor& noise) override {
     (void)y;
     return x0 + sigmas(t, x0) * noise;
   }
@@ -113,8 +114,9 @@ class ToyNet : public sinsr::sdk::Backbone {
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cond, const at::Tensor& t) override {
     const bool index = ts_.kind == SINSR_TIMESTEP_INDEX;
     if (index != (t.scalar_type() == at::kLong))
-      throw Error(SINSR_ERR_INVALID_ARGUMENT, std::string("toy_net takes ") + (index ? "int64 indices" : "float noise levels") +
-                                                  ", got " + c10::toString(t.scalar_type()));
+      throw Error(SINSR_ERR_INVALID_ARGUMENT, std::string("toy_net takes ") +
+                                                  (index ? "int64 indices" : "float noise levels") + ", got " +
+                                                  c10::toString(t.scalar_type()));
     return at::upsample_nearest2d(cond, {x.size(2), x.size(3)}).to(x.scalar_type());
   }
 

@@ -70,7 +70,8 @@ std::string error_of(const std::function<void()>& f) {
 
 TEST(SamplerContract, ASamplerWithoutResShiftKeysRespacesToTheStepCount) {
   // The host's log carries the plugin's name as the source (sdk::log -> host->log).
-  EXPECT_NE(upscale_log(toy(json::object(), json::object(), 3)).find("[info] contract_components: toy_chain: 3 denoise calls"),
+  EXPECT_NE(upscale_log(toy(json::object(), json::object(), 3))
+                .find("[info] contract_components: toy_chain: 3 denoise calls"),
             std::string::npos);
   EXPECT_NE(upscale_log(toy(json::object(), json::object(), 0)).find("toy_chain: 8 denoise calls"), std::string::npos);
   SamplerHandle s(runtime().find(SINSR_KIND_SAMPLER, "toy_chain"), json::object(), 3);
@@ -86,7 +87,8 @@ TEST(SamplerContract, ResShiftRespacesLikeItsOwnKey) {
     for (const char* key : {"timestep_map", "sqrt_etas"})
       EXPECT_TRUE(by_abi.schedule(key).equal(by_key.schedule(key))) << name << " " << key;
   }
-  std::string msg = error_of([] { SamplerHandle(runtime().find(SINSR_KIND_SAMPLER, "deterministic"), json::object(), 99); });
+  std::string msg =
+      error_of([] { SamplerHandle(runtime().find(SINSR_KIND_SAMPLER, "deterministic"), json::object(), 99); });
   EXPECT_NE(msg.find("deterministic"), std::string::npos) << msg;
   EXPECT_NE(msg.find("99"), std::string::npos) << msg;
 }
@@ -98,7 +100,8 @@ TEST(SamplerContract, ASamplerThatCannotRespaceIsRefusedClearly) {
     FAIL() << "respaced a fixed sampler";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), SINSR_ERR_UNSUPPORTED);
-    EXPECT_NE(std::string(e.what()).find("sampler 'toy_chain' cannot respace to 2 steps"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("sampler 'toy_chain' cannot respace to 2 steps"), std::string::npos)
+        << e.what();
   }
   EXPECT_EQ(SamplerHandle(c, {{"fixed", true}}).num_steps(), 8);  // its own count still works
   // The pipeline refuses it at assembly, before running anything.
@@ -177,14 +180,15 @@ TEST(SamplerContract, StepsFlagRespacesAPluginSampler) {
   sinsr::io::write_image((dir / "lr.png").string(), at::rand({3, 8, 12}));
   auto r = sinsr_test::run_host("infer -q --plugin " + kContractPlugin +
                                 " --backbone toy_net --codec none --sampler toy_chain --steps 3 --pad-multiple 8"
-                                " --chop-size 0 -i " + (dir / "lr.png").string() + " -o " + (dir / "sr.png").string());
+                                " --chop-size 0 -i " +
+                                (dir / "lr.png").string() + " -o " + (dir / "sr.png").string());
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("toy_chain: 3 denoise calls"), std::string::npos) << r.output;
   EXPECT_EQ(sinsr::io::read_image((dir / "sr.png").string()).pixels.sizes(), (at::IntArrayRef{3, 32, 48}));
   auto fixed = sinsr_test::run_host("infer -q --plugin " + kContractPlugin +
                                     " --backbone toy_net --codec none --sampler toy_chain --sampler-config "
-                                    "'{\"fixed\": true}' --steps 3 -i " + (dir / "lr.png").string() + " -o " +
-                                    (dir / "sr2.png").string());
+                                    "'{\"fixed\": true}' --steps 3 -i " +
+                                    (dir / "lr.png").string() + " -o " + (dir / "sr2.png").string());
   EXPECT_EQ(fixed.code, 1) << fixed.output;
   EXPECT_NE(fixed.output.find("cannot respace to 3 steps"), std::string::npos) << fixed.output;
 }

@@ -26,9 +26,11 @@ Runtime& runtime() {
 
 PipelineOptions tiny_latent(const std::string& sampler) {
   PipelineOptions o;
-  o.backbone = {"unet_swin", {{"config_file", sinsr_test::parity_file("tiny-unet.yaml")}},
+  o.backbone = {"unet_swin",
+                {{"config_file", sinsr_test::parity_file("tiny-unet.yaml")}},
                 sinsr_test::parity_file("unet_tiny.pth")};
-  o.codec = {"vq_f4", {{"config_file", sinsr_test::parity_file("tiny-vq.yaml")}}, sinsr_test::parity_file("vq_tiny.pth")};
+  o.codec = {
+      "vq_f4", {{"config_file", sinsr_test::parity_file("tiny-vq.yaml")}}, sinsr_test::parity_file("vq_tiny.pth")};
   o.sampler = {sampler, json::object(), ""};
   o.chop_size = 0;
   return o;
@@ -77,8 +79,8 @@ TEST(Tiling, WindowIsOneInsideAndRampsOnSharedSides) {
   auto w = sinsr::host::tile_window(20, 30, 6, /*top=*/true, /*bottom=*/false, /*left=*/false, /*right=*/true);
   EXPECT_EQ(w.sizes(), (at::IntArrayRef{20, 30}));
   EXPECT_GT(w.min().item<float>(), 0.f);
-  EXPECT_FLOAT_EQ(w[19][0].item<float>(), 1.f);   // border sides keep full weight
-  EXPECT_LT(w[0][10].item<float>(), 0.1f);        // shared sides start near zero
+  EXPECT_FLOAT_EQ(w[19][0].item<float>(), 1.f);  // border sides keep full weight
+  EXPECT_LT(w[0][10].item<float>(), 0.1f);       // shared sides start near zero
   EXPECT_LT(w[10][29].item<float>(), 0.1f);
   EXPECT_FLOAT_EQ(w[10][10].item<float>(), 1.f);
   // Two overlapping ramps sum to a constant: cos^2 + sin^2.
@@ -225,12 +227,15 @@ TEST(PipelineCApi, RunsAnHwcImageAndReportsErrors) {
   ASSERT_EQ(sinsr_runtime_load(rt, SINSR_PLUGIN_DIR), nullptr);
   ASSERT_EQ(sinsr_runtime_load(rt, SINSR_TEST_PLUGIN_DIR "/test_components.so"), nullptr);
   sinsr_pipeline* p = nullptr;
-  sinsr_status* st = sinsr_pipeline_create(rt, R"({"backbone": {"name": "local_blur", "weights": "none"}, "bogus": 1})", &p);
+  sinsr_status* st =
+      sinsr_pipeline_create(rt, R"({"backbone": {"name": "local_blur", "weights": "none"}, "bogus": 1})", &p);
   ASSERT_NE(st, nullptr);
   EXPECT_NE(std::string(sinsr_status_message(st)).find("bogus"), std::string::npos);
   sinsr_status_release(st);
   ASSERT_EQ(sinsr_pipeline_create(rt, R"({"backbone": {"name": "local_blur", "weights": "none"},
-      "sampler": "single-step", "pad_multiple": 8, "chop_size": 0})", &p), nullptr);
+      "sampler": "single-step", "pad_multiple": 8, "chop_size": 0})",
+                                  &p),
+            nullptr);
   auto hwc = at::rand({12, 10, 3});
   DLManagedTensor* out = nullptr;
   ASSERT_EQ(sinsr_pipeline_run(p, sinsr::sdk::to_dlpack(hwc), &out), nullptr);

@@ -88,9 +88,11 @@ TEST(Schedule, RespacingOfficialAndEndpointKeeping) {
     EXPECT_TRUE(r.get("etas_prev").slice(0, 1).equal(r.get("etas").slice(0, 0, S - 1)));
     EXPECT_EQ(r.get("etas_prev")[0].item<double>(), 0.0);
   }
-  EXPECT_TRUE(parity_schedule({{"sample_steps", 4}}).get("timestep_map").equal(
-      at::tensor(std::vector<int64_t>{0, int64_t(std::llround((T - 1) / 3.0)), int64_t(std::llround(2 * (T - 1) / 3.0)), T - 1},
-                 at::kLong)));
+  EXPECT_TRUE(parity_schedule({{"sample_steps", 4}})
+                  .get("timestep_map")
+                  .equal(at::tensor(std::vector<int64_t>{0, int64_t(std::llround((T - 1) / 3.0)),
+                                                         int64_t(std::llround(2 * (T - 1) / 3.0)), T - 1},
+                                    at::kLong)));
 }
 
 TEST(Schedule, QSampleAndPredictTypes) {
@@ -104,13 +106,17 @@ TEST(Schedule, QSampleAndPredictTypes) {
   at::Tensor se = s.get("sqrt_etas").index_select(0, t).view({-1, 1, 1, 1});
   at::Tensor want = x0.to(at::kDouble) + etas * (y - x0).to(at::kDouble) + s.options().kappa * se * eps.to(at::kDouble);
   EXPECT_TRUE(sinsr_test::all_close(xt, want, 1e-5));
-  EXPECT_TRUE(sinsr_test::all_close(s.scale_input(xt, t) * s.get("input_std_f64").index_select(0, t).view({-1, 1, 1, 1}),
-                                    xt.to(at::kDouble), 1e-5));
+  EXPECT_TRUE(sinsr_test::all_close(
+      s.scale_input(xt, t) * s.get("input_std_f64").index_select(0, t).view({-1, 1, 1, 1}), xt.to(at::kDouble), 1e-5));
 
   // Each predict_type turns its own target back into x0.
   const double kappa = s.options().kappa;
-  struct P { const char* name; at::Tensor out; };
-  for (const P& p : {P{"xstart", x0}, P{"residual", y - x0}, P{"epsilon", eps}, P{"epsilon_scale", eps * se.to(at::kFloat) * kappa}}) {
+  struct P {
+    const char* name;
+    at::Tensor out;
+  };
+  for (const P& p : {P{"xstart", x0}, P{"residual", y - x0}, P{"epsilon", eps},
+                     P{"epsilon_scale", eps * se.to(at::kFloat) * kappa}}) {
     Schedule sp = parity_schedule({{"predict_type", p.name}});
     EXPECT_TRUE(sinsr_test::all_close(sp.pred_xstart(p.out, xt, y, t), x0, 5e-4)) << p.name;
   }
@@ -196,20 +202,24 @@ TEST(Samplers, OneStepCaseByEveryRule) {
   auto c = sinsr_test::at_key(cases, "onestep");
   const at::Tensor y = sinsr_test::tensor(cases, "y"), want = sinsr_test::tensor(c, "out");
   const at::Tensor t_want = sinsr_test::tensor(c, "t").reshape({-1});
-  struct R { Rule rule; json extra; };
+  struct R {
+    Rule rule;
+    json extra;
+  };
   for (const R& r : {R{Rule::SingleStep, json::object()}, R{Rule::Deterministic, {{"sample_steps", 1}}},
                      R{Rule::Stochastic, {{"sample_steps", 1}}}}) {
     Schedule s = parity_schedule(r.extra);
     at::Tensor x_T = s.prior(y, sinsr_test::tensor(cases, "noise_T"));
     int calls = 0;
-    at::Tensor out = sample(s, r.rule, y, x_T,
-                            [&](const at::Tensor& x, const at::Tensor& t) {
-                              ++calls;
-                              EXPECT_TRUE(t.equal(t_want));
-                              EXPECT_TRUE(sinsr_test::all_close(x, sinsr_test::tensor(c, "model_in"), 1e-6));
-                              return want;
-                            },
-                            [](const at::Tensor& like) { return at::randn_like(like); }, {});
+    at::Tensor out = sample(
+        s, r.rule, y, x_T,
+        [&](const at::Tensor& x, const at::Tensor& t) {
+          ++calls;
+          EXPECT_TRUE(t.equal(t_want));
+          EXPECT_TRUE(sinsr_test::all_close(x, sinsr_test::tensor(c, "model_in"), 1e-6));
+          return want;
+        },
+        [](const at::Tensor& like) { return at::randn_like(like); }, {});
     EXPECT_EQ(calls, 1);
     EXPECT_TRUE(out.equal(want)) << int(r.rule);
   }
@@ -232,7 +242,10 @@ TEST(Samplers, OneDeterministicStepIsTheSingleStepSampler) {
   Schedule three = parity_schedule({{"sample_steps", 3}});
   std::vector<int64_t> ts;
   sample(three, Rule::Deterministic, y, three.prior(y, n),
-         [&](const at::Tensor& x, const at::Tensor& t) { ts.push_back(t[0].item<int64_t>()); return toy_net(x, t); },
+         [&](const at::Tensor& x, const at::Tensor& t) {
+           ts.push_back(t[0].item<int64_t>());
+           return toy_net(x, t);
+         },
          {}, {});
   const int64_t T = full.num_steps();
   EXPECT_EQ(ts, (std::vector<int64_t>{T - 1, std::llround((T - 1) / 2.0), 0}));
@@ -243,14 +256,18 @@ TEST(Samplers, CancellationAndBadCallbacks) {
   at::Tensor y = at::randn({1, 3, 8, 8});
   int last = 0;
   try {
-    sample(s, Rule::Deterministic, y, y, toy_net, {}, [&](int step, int) { last = step; return step < 3; });
+    sample(s, Rule::Deterministic, y, y, toy_net, {}, [&](int step, int) {
+      last = step;
+      return step < 3;
+    });
     FAIL() << "not cancelled";
   } catch (const sinsr::sdk::Error& e) {
     EXPECT_EQ(e.code(), SINSR_ERR_CANCELLED);
     EXPECT_EQ(last, 3);
   }
   try {
-    sample(s, Rule::Deterministic, y, y, [](const at::Tensor& x, const at::Tensor&) { return x.slice(2, 0, 4); }, {}, {});
+    sample(s, Rule::Deterministic, y, y, [](const at::Tensor& x, const at::Tensor&) { return x.slice(2, 0, 4); }, {},
+           {});
     FAIL();
   } catch (const sinsr::sdk::Error& e) {
     EXPECT_EQ(e.code(), SINSR_ERR_INVALID_ARGUMENT);
@@ -289,12 +306,22 @@ TEST(Samplers, ConfigErrorsAreClear) {
   m = error_of({{"schedule_name", "ldm"}});
   EXPECT_TRUE(has(m, "ldm") && has(m, "sqrt_etas")) << m;
   // Accepted: the whole official diffusion block, and an explicit ldm table.
-  EXPECT_EQ(error_of({{"sf", 4}, {"schedule_name", "exponential"}, {"schedule_kwargs", {{"power", 0.3}}}, {"etas_end", 0.99},
-                      {"steps", 15}, {"min_noise_level", 0.04}, {"kappa", 2.0}, {"weighted_mse", false},
-                      {"predict_type", "xstart"}, {"timestep_respacing", nullptr}, {"scale_factor", 1.0},
-                      {"normalize_input", true}, {"latent_flag", true}}),
+  EXPECT_EQ(error_of({{"sf", 4},
+                      {"schedule_name", "exponential"},
+                      {"schedule_kwargs", {{"power", 0.3}}},
+                      {"etas_end", 0.99},
+                      {"steps", 15},
+                      {"min_noise_level", 0.04},
+                      {"kappa", 2.0},
+                      {"weighted_mse", false},
+                      {"predict_type", "xstart"},
+                      {"timestep_respacing", nullptr},
+                      {"scale_factor", 1.0},
+                      {"normalize_input", true},
+                      {"latent_flag", true}}),
             "");
-  Schedule ldm(ScheduleOptions::from_json({{"schedule_name", "ldm"}, {"steps", 3}, {"schedule_kwargs", {{"sqrt_etas", {0.1, 0.5, 0.9}}}}}));
+  Schedule ldm(ScheduleOptions::from_json(
+      {{"schedule_name", "ldm"}, {"steps", 3}, {"schedule_kwargs", {{"sqrt_etas", {0.1, 0.5, 0.9}}}}}));
   EXPECT_TRUE(ldm.get("sqrt_etas").equal(at::tensor({0.1, 0.5, 0.9}, at::kDouble)));
 }
 
@@ -320,7 +347,10 @@ TEST(Abi, DeterministicCaseEqualsDirectCall) {
   int progressed = 0;
   sinsr::sdk::SampleCallbacks cb;
   cb.denoise = [&](const at::Tensor&, const at::Tensor&) { return tr.outputs[k1++]; };
-  cb.progress = [&](int, int) { ++progressed; return true; };
+  cb.progress = [&](int, int) {
+    ++progressed;
+    return true;
+  };
   at::Tensor via_abi = h.sample(tr.y, x_T, cb);
   at::Tensor direct = sample(s, Rule::Deterministic, tr.y, x_T,
                              [&](const at::Tensor&, const at::Tensor&) { return tr.outputs[k2++]; }, {}, {});

@@ -181,43 +181,75 @@ TEST(Sr3Unet, InputErrorsNameTheProblem) {
   at::NoGradGuard no_grad;
   at::Tensor t = at::full({1}, 0.5f);
   // tiny: 3 levels, so multiples of 4.
-  expect_error([&] { net->forward(at::zeros({1, 3, 30, 32}), at::zeros({1, 3, 8, 8}), t); }, SINSR_ERR_INVALID_ARGUMENT,
-               {"30x32", "multiples of 4"});
-  expect_error([&] { net->forward(at::zeros({1, 3, 32, 32}), at::zeros({1, 3, 64, 64}), t); },
-               SINSR_ERR_INVALID_ARGUMENT, {"larger than x"});
-  expect_error([&] { net->forward(at::zeros({1, 3, 32, 32}), at::Tensor(), t); }, SINSR_ERR_INVALID_ARGUMENT,
-               {"cond"});
-  expect_error([&] { net->forward(at::zeros({2, 3, 32, 32}), at::zeros({2, 3, 8, 8}), at::full({3}, 0.5f)); },
-               SINSR_ERR_INVALID_ARGUMENT, {"noise level"});
-  expect_error([&] { net->forward(at::zeros({1, 3, 32, 32}), at::zeros({1, 1, 8, 8}), t); },
-               SINSR_ERR_INVALID_ARGUMENT, {"in_channels is 6"});
+  expect_error(
+      [&] {
+        net->forward(at::zeros({1, 3, 30, 32}), at::zeros({1, 3, 8, 8}), t);
+      },
+      SINSR_ERR_INVALID_ARGUMENT, {"30x32", "multiples of 4"});
+  expect_error(
+      [&] {
+        net->forward(at::zeros({1, 3, 32, 32}), at::zeros({1, 3, 64, 64}), t);
+      },
+      SINSR_ERR_INVALID_ARGUMENT, {"larger than x"});
+  expect_error([&] { net->forward(at::zeros({1, 3, 32, 32}), at::Tensor(), t); }, SINSR_ERR_INVALID_ARGUMENT, {"cond"});
+  expect_error(
+      [&] {
+        net->forward(at::zeros({2, 3, 32, 32}), at::zeros({2, 3, 8, 8}), at::full({3}, 0.5f));
+      },
+      SINSR_ERR_INVALID_ARGUMENT, {"noise level"});
+  expect_error(
+      [&] {
+        net->forward(at::zeros({1, 3, 32, 32}), at::zeros({1, 1, 8, 8}), t);
+      },
+      SINSR_ERR_INVALID_ARGUMENT, {"in_channels is 6"});
   // The same refusal across the ABI.
   sinsr::host::Runtime rt(1);
   auto h = plugin(rt, tiny_config());
-  expect_error([&] { h->forward(at::zeros({1, 3, 24, 26}), at::zeros({1, 3, 6, 6}), t); }, SINSR_ERR_INVALID_ARGUMENT,
-               {"24x26", "multiples of 4"});
+  expect_error(
+      [&] {
+        h->forward(at::zeros({1, 3, 24, 26}), at::zeros({1, 3, 6, 6}), t);
+      },
+      SINSR_ERR_INVALID_ARGUMENT, {"24x26", "multiples of 4"});
 }
 
 TEST(Sr3Unet, ConfigIsStrict) {
   expect_error([] { Options::from_json({{"model_chanels", 16}}); }, SINSR_ERR_INVALID_ARGUMENT, {"model_chanels"});
-  expect_error([] { Options::from_json({{"model_channels", "16"}}); }, SINSR_ERR_INVALID_ARGUMENT,
-               {"model_channels", "integer"});
-  expect_error([] { Options::from_json({{"model_channels", 12}}); }, SINSR_ERR_INVALID_ARGUMENT,
-               {"model_channels", "multiple of 8"});
-  expect_error([] { Options::from_json({{"channel_expansions", {1, 2.5}}}); }, SINSR_ERR_INVALID_ARGUMENT,
-               {"channel_expansions", "entry 1"});
-  expect_error([] { Options::from_json({{"channel_expansions", json::array()}}); }, SINSR_ERR_INVALID_ARGUMENT,
-               {"channel_expansions"});
+  expect_error(
+      [] {
+        Options::from_json({{"model_channels", "16"}});
+      },
+      SINSR_ERR_INVALID_ARGUMENT, {"model_channels", "integer"});
+  expect_error(
+      [] {
+        Options::from_json({{"model_channels", 12}});
+      },
+      SINSR_ERR_INVALID_ARGUMENT, {"model_channels", "multiple of 8"});
+  expect_error(
+      [] {
+        Options::from_json({{"channel_expansions", {1, 2.5}}});
+      },
+      SINSR_ERR_INVALID_ARGUMENT, {"channel_expansions", "entry 1"});
+  expect_error(
+      [] {
+        Options::from_json({{"channel_expansions", json::array()}});
+      },
+      SINSR_ERR_INVALID_ARGUMENT, {"channel_expansions"});
   expect_error([] { Options::from_json({{"dropout", true}}); }, SINSR_ERR_INVALID_ARGUMENT, {"dropout"});
-  expect_error([] { Options::from_json({{"attention", "multihead"}}); }, SINSR_ERR_INVALID_ARGUMENT,
-               {"attention", "corrected"});
+  expect_error(
+      [] {
+        Options::from_json({{"attention", "multihead"}});
+      },
+      SINSR_ERR_INVALID_ARGUMENT, {"attention", "corrected"});
   expect_error([] { Options::from_json(json::array()); }, SINSR_ERR_INVALID_ARGUMENT, {"object"});
   // Through the ABI the component refuses at creation, naming the key.
   sinsr::host::Runtime rt(1);
   rt.load_file(SR3_UNET_PLUGIN);
   auto comp = rt.find(SINSR_KIND_BACKBONE, "sr3_unet");
-  expect_error([&] { sinsr::host::BackboneHandle h(comp, {{"drp_rate", 0.1}}); }, SINSR_ERR_INVALID_ARGUMENT,
-               {"drp_rate"});
+  expect_error(
+      [&] {
+        sinsr::host::BackboneHandle h(comp, {{"drp_rate", 0.1}});
+      },
+      SINSR_ERR_INVALID_ARGUMENT, {"drp_rate"});
   // The schema lists exactly the accepted keys, with the defaults of Options.
   json schema = json::parse(comp->desc->config_schema);
   json defaults = json::object();

@@ -10,8 +10,8 @@
 
 #include <torch/optim/adam.h>
 
-#include <filesystem>
 #include <unistd.h>
+#include <filesystem>
 
 namespace {
 

@@ -9,10 +9,10 @@
 
 namespace {
 
+using sinsr::host::json;
 using sinsr::train::Draws;
 using sinsr::train::Trainer;
 using sinsr::train::TrainerOptions;
-using sinsr::host::json;
 
 sinsr::host::Runtime& runtime() { return sinsr_test::plugin_runtime(); }
 
@@ -21,7 +21,8 @@ TrainerOptions tiny_distill() {
   o.mode = TrainerOptions::Mode::Distill;
   o.backbone = {"unet_swin", {{"config_file", sinsr_test::parity_file("tiny-unet.yaml")}}, ""};
   o.teacher = {"", json::object(), sinsr_test::parity_file("unet_tiny.pth")};
-  o.codec = {"vq_f4", {{"config_file", sinsr_test::parity_file("tiny-vq.yaml")}}, sinsr_test::parity_file("vq_tiny.pth")};
+  o.codec = {
+      "vq_f4", {{"config_file", sinsr_test::parity_file("tiny-vq.yaml")}}, sinsr_test::parity_file("vq_tiny.pth")};
   o.sampler = {"deterministic", json::object(), ""};
   return o;
 }
@@ -53,8 +54,10 @@ TEST(DistillParity, OneIterationMatchesTheOfficialCode) {
   double ref_norm = sinsr_test::at_key(c, "grad_norm").toTensor().item<double>();
   EXPECT_NEAR(std::sqrt(sq), ref_norm, 1e-3 * ref_norm);
   EXPECT_TRUE(sinsr_test::all_close(grads.at("out.2.weight"), sinsr_test::tensor(c, "grad_out_conv_weight"), 1e-4));
-  EXPECT_TRUE(sinsr_test::all_close(grads.at("input_blocks.0.0.weight"), sinsr_test::tensor(c, "grad_input_conv_weight"), 1e-4));
-  EXPECT_TRUE(sinsr_test::all_close(grads.at("time_embed.0.weight"), sinsr_test::tensor(c, "grad_time_embed0_weight"), 1e-4));
+  EXPECT_TRUE(sinsr_test::all_close(grads.at("input_blocks.0.0.weight"),
+                                    sinsr_test::tensor(c, "grad_input_conv_weight"), 1e-4));
+  EXPECT_TRUE(
+      sinsr_test::all_close(grads.at("time_embed.0.weight"), sinsr_test::tensor(c, "grad_time_embed0_weight"), 1e-4));
 }
 
 // The ABI lets a loss answer 0-d (the batch loss) or [N] (per sample); both train the same.
@@ -130,7 +133,7 @@ TEST(Optimizer, WarmupFollowsTheOfficialSchedule) {
   auto o = tiny_distill();
   o.warmup = 5000;
   Trainer trainer(runtime(), o);
-  EXPECT_DOUBLE_EQ(trainer.lr_at(1), 5e-5);          // before the first adjust_lr
+  EXPECT_DOUBLE_EQ(trainer.lr_at(1), 5e-5);  // before the first adjust_lr
   EXPECT_DOUBLE_EQ(trainer.lr_at(2), 5e-5 / 5000);
   EXPECT_DOUBLE_EQ(trainer.lr_at(2501), 2.5e-5);
   EXPECT_DOUBLE_EQ(trainer.lr_at(9000), 5e-5);

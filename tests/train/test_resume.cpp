@@ -6,10 +6,10 @@
 
 #include <sinsr/checkpoint.hpp>
 
+#include <sys/wait.h>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sys/wait.h>
 
 namespace fs = std::filesystem;
 
@@ -90,8 +90,9 @@ TEST(Training, AUsedRunFolderIsRefusedOrMovedAside) {
 TEST(Training, RefusesNumbersTheLoopCannotUseByFlag) {
   // Each is refused before anything is loaded or written, naming the flag (no LibTorch trace).
   const std::pair<const char*, const char*> cases[] = {
-      {"--batch 0", "--batch"},          {"--lr -1e-4", "--lr"},       {"--max-steps 0", "--max-steps"},
-      {"--ema 1", "--ema"},              {"--save-every 0", "--save-every"}, {"--max-side -1", "--max-side"},
+      {"--batch 0", "--batch"},           {"--lr -1e-4", "--lr"},
+      {"--max-steps 0", "--max-steps"},   {"--ema 1", "--ema"},
+      {"--save-every 0", "--save-every"}, {"--max-side -1", "--max-side"},
   };
   for (const auto& [flags, name] : cases) {
     std::string out = tmp("refused");

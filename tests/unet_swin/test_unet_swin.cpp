@@ -218,14 +218,26 @@ TEST(UNetSwin, InputErrorsNameTheProblem) {
   at::NoGradGuard no_grad;
   at::Tensor t = at::zeros({1}, at::kLong);
   // Downsampling by 4 fits 24, but the 1/4 level (6x6) is not a multiple of the window 4.
-  expect_error([&] { net->forward(at::zeros({1, 3, 24, 24}), t, at::zeros({1, 3, 24, 24})); },
-               SINSR_ERR_INVALID_ARGUMENT, "window");
-  expect_error([&] { net->forward(at::zeros({1, 3, 30, 30}), t, at::zeros({1, 3, 30, 30})); },
-               SINSR_ERR_INVALID_ARGUMENT, "multiple of");
-  expect_error([&] { net->forward(at::zeros({1, 3, 32, 32}), t, at::Tensor()); }, SINSR_ERR_INVALID_ARGUMENT,
-               "lq missing");
-  expect_error([&] { net->forward(at::zeros({1, 3, 32, 32}), at::zeros({2}, at::kLong), at::zeros({1, 3, 32, 32})); },
-               SINSR_ERR_INVALID_ARGUMENT, "one step per batch item");
+  expect_error(
+      [&] {
+        net->forward(at::zeros({1, 3, 24, 24}), t, at::zeros({1, 3, 24, 24}));
+      },
+      SINSR_ERR_INVALID_ARGUMENT, "window");
+  expect_error(
+      [&] {
+        net->forward(at::zeros({1, 3, 30, 30}), t, at::zeros({1, 3, 30, 30}));
+      },
+      SINSR_ERR_INVALID_ARGUMENT, "multiple of");
+  expect_error(
+      [&] {
+        net->forward(at::zeros({1, 3, 32, 32}), t, at::Tensor());
+      },
+      SINSR_ERR_INVALID_ARGUMENT, "lq missing");
+  expect_error(
+      [&] {
+        net->forward(at::zeros({1, 3, 32, 32}), at::zeros({2}, at::kLong), at::zeros({1, 3, 32, 32}));
+      },
+      SINSR_ERR_INVALID_ARGUMENT, "one step per batch item");
   expect_error([&] { net->set_precision(c10::kCPU, at::kDouble); }, SINSR_ERR_UNSUPPORTED, "float16");
 }
 
@@ -235,8 +247,8 @@ void expect_precision_split(UNetModelSwin& net, at::ScalarType low) {
   size_t n_low = 0;
   for (auto& kv : net.named_parameters()) {
     const std::string& k = kv.key();
-    const bool torso = k.rfind("input_blocks.", 0) == 0 || k.rfind("middle_block.", 0) == 0 ||
-                       k.rfind("output_blocks.", 0) == 0;
+    const bool torso =
+        k.rfind("input_blocks.", 0) == 0 || k.rfind("middle_block.", 0) == 0 || k.rfind("output_blocks.", 0) == 0;
     const bool norm = k.find("norm") != std::string::npos || k.find("in_layers.0.") != std::string::npos ||
                       k.find("out_layers.0.") != std::string::npos;
     const bool table = k.find("relative_position_bias_table") != std::string::npos;
@@ -265,7 +277,7 @@ void check_low_precision(c10::Device device, at::ScalarType low, double tol) {
   EXPECT_EQ(out_low.scalar_type(), low);
   const double err = (out.cpu() - ref).abs().max().item<double>(), scale = ref.abs().max().item<double>();
   EXPECT_LT(err, tol * scale) << "max error " << err << " for output scale " << scale;
-  EXPECT_GT(err, 0.0);  // really ran in the low dtype
+  EXPECT_GT(err, 0.0);                     // really ran in the low dtype
   net->set_precision(device, at::kFloat);  // and back: fp32 weights, up to the rounding of the trip
   EXPECT_TRUE(sinsr_test::all_close(net->forward(x, t, lq).cpu(), ref, 0.1 * scale));
 }

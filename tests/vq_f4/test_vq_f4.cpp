@@ -57,8 +57,11 @@ TEST(VQParity, EncodeQuantizeDecode) {
     expect_same_codes(q, sinsr_test::tensor(c, "quant" + sfx + "_indices"));
     // Where the codes agree the quantised values are the same codebook rows.
     at::Tensor agree = q.indices.eq(sinsr_test::tensor(c, "quant" + sfx + "_indices")).unsqueeze(1).expand_as(q.quant);
-    EXPECT_TRUE(sinsr_test::all_close(q.quant.masked_select(agree), sinsr_test::tensor(c, "quant" + sfx).masked_select(agree), 1e-6)) << sfx;
-    EXPECT_TRUE(sinsr_test::all_close(net->decode(z, false), sinsr_test::tensor(c, "decoded" + sfx + "_noquant"), 5e-5, 1e-4));
+    EXPECT_TRUE(sinsr_test::all_close(q.quant.masked_select(agree),
+                                      sinsr_test::tensor(c, "quant" + sfx).masked_select(agree), 1e-6))
+        << sfx;
+    EXPECT_TRUE(
+        sinsr_test::all_close(net->decode(z, false), sinsr_test::tensor(c, "decoded" + sfx + "_noquant"), 5e-5, 1e-4));
     if (q.indices.equal(sinsr_test::tensor(c, "quant" + sfx + "_indices")))
       EXPECT_TRUE(sinsr_test::all_close(net->decode(z), sinsr_test::tensor(c, "decoded" + sfx), 5e-5, 1e-4));
     // The decoder on the recorded quantised latent is the quantising decode, whatever the ties did.
@@ -213,7 +216,8 @@ TEST(VQ, PrecisionThroughTheAbi) {
   at::Tensor z = codec.encode(sinsr_test::tensor(c, "image"));
   EXPECT_EQ(z.scalar_type(), at::kFloat);
   EXPECT_TRUE(sinsr_test::all_close(z, sinsr_test::tensor(c, "latent"), 5e-5, 1e-4));
-  EXPECT_TRUE(sinsr_test::all_close(codec.decode(sinsr_test::tensor(c, "quant2")), sinsr_test::tensor(c, "decoded2"), 5e-5, 1e-4));
+  EXPECT_TRUE(sinsr_test::all_close(codec.decode(sinsr_test::tensor(c, "quant2")), sinsr_test::tensor(c, "decoded2"),
+                                    5e-5, 1e-4));
   // (The host's CodecHandle maps non-float dtypes to float32, so the refusal is checked on the module.)
   try {
     tiny()->set_precision(at::kCPU, at::kInt);
@@ -252,8 +256,12 @@ TEST(VQ, ErrorsNameTheProblem) {
     return SINSR_OK;
   };
   EXPECT_EQ(code_of([&] { codec.encode(at::zeros({1, 4, 16, 16})); }), SINSR_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(code_of([&] { codec.encode(at::zeros({1, 3, 3, 8})); }), SINSR_ERR_INVALID_ARGUMENT);  // 3 -> 1 -> too small
-  EXPECT_EQ(codec.encode(at::zeros({1, 3, 5, 6})).sizes(), at::IntArrayRef({1, 3, 1, 1}));  // floor sizes, as officially
+  EXPECT_EQ(code_of([&] {
+              codec.encode(at::zeros({1, 3, 3, 8}));
+            }),
+            SINSR_ERR_INVALID_ARGUMENT);  // 3 -> 1 -> too small
+  EXPECT_EQ(codec.encode(at::zeros({1, 3, 5, 6})).sizes(),
+            at::IntArrayRef({1, 3, 1, 1}));  // floor sizes, as officially
   EXPECT_EQ(code_of([&] { codec.decode(at::zeros({3, 4, 4})); }), SINSR_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(code_of([&] { codec.decode(at::zeros({1, 3, 4, 4}, at::kLong)); }), SINSR_ERR_INVALID_ARGUMENT);
   auto make = [&](nlohmann::json cfg) {

@@ -112,22 +112,27 @@ Image read_image(const std::string& path) {
   const int64_t w = spec.width, h = spec.height, c = spec.nchannels;
   if (w <= 0 || h <= 0 || c <= 0) throw Error(SINSR_ERR_FORMAT, path + ": empty image (no pixels or channels)");
   // The header's word only so far: nothing is allocated before these checks.
-  if (spec.depth > 1) throw Error(SINSR_ERR_FORMAT, path + ": a volume image (depth " + std::to_string(spec.depth) + ")");
+  if (spec.depth > 1)
+    throw Error(SINSR_ERR_FORMAT, path + ": a volume image (depth " + std::to_string(spec.depth) + ")");
   const int64_t limit = max_image_pixels();
   if (w * h > limit || c > 64)
-    throw Error(SINSR_ERR_FORMAT, path + ": the header declares " + std::to_string(w) + "x" + std::to_string(h) + " with " +
-                                      std::to_string(c) + " channels, beyond the limit of " + std::to_string(limit) +
+    throw Error(SINSR_ERR_FORMAT, path + ": the header declares " + std::to_string(w) + "x" + std::to_string(h) +
+                                      " with " + std::to_string(c) + " channels, beyond the limit of " +
+                                      std::to_string(limit) +
                                       " pixels and 64 channels (SINSR_MAX_IMAGE_PIXELS raises it)");
   at::Tensor hwc = at::empty({h, w, c}, at::kFloat);
   if (!in->read_image(0, 0, 0, int(c), OIIO::TypeDesc::FLOAT, hwc.data_ptr<float>())) {
     std::string err = in->geterror();
-    throw Error(SINSR_ERR_FORMAT, path + ": corrupt or truncated image (" + (err.empty() ? std::string("read failed") : err) + ")");
+    throw Error(SINSR_ERR_FORMAT,
+                path + ": corrupt or truncated image (" + (err.empty() ? std::string("read failed") : err) + ")");
   }
   in->close();
   Image img;
   switch (spec.format.basetype) {
-    case OIIO::TypeDesc::UINT8: case OIIO::TypeDesc::INT8: img.bits = 8; break;
-    case OIIO::TypeDesc::UINT16: case OIIO::TypeDesc::INT16: img.bits = 16; break;
+    case OIIO::TypeDesc::UINT8:
+    case OIIO::TypeDesc::INT8: img.bits = 8; break;
+    case OIIO::TypeDesc::UINT16:
+    case OIIO::TypeDesc::INT16: img.bits = 16; break;
     default: img.bits = 32;
   }
   // Colour (+ alpha) only. With four or more channels, the fourth is kept only as alpha.
@@ -151,7 +156,8 @@ at::Tensor color_uint8_hwc(const at::Tensor& chw01) {
 }
 
 void write_image(const std::string& path, const at::Tensor& chw01, int bits) {
-  if (!chw01.defined() || chw01.dim() != 3 || chw01.size(0) < 1 || chw01.size(0) > 4 || chw01.size(1) < 1 || chw01.size(2) < 1)
+  if (!chw01.defined() || chw01.dim() != 3 || chw01.size(0) < 1 || chw01.size(0) > 4 || chw01.size(1) < 1 ||
+      chw01.size(2) < 1)
     throw Error(SINSR_ERR_INVALID_ARGUMENT, path + ": expected a non-empty [C,H,W] image with 1 to 4 channels");
   if (!chw01.is_floating_point())
     throw Error(SINSR_ERR_INVALID_ARGUMENT, path + ": expected floating-point pixels in [0,1], got an integer tensor");
@@ -159,7 +165,8 @@ void write_image(const std::string& path, const at::Tensor& chw01, int bits) {
     throw Error(SINSR_ERR_INVALID_ARGUMENT, path + ": bit depth must be 8, 16 or 32, not " + std::to_string(bits));
   at::Tensor img = chw01.to(at::kCPU);
   const std::string ext = lower_ext(path);
-  if ((ext == ".jpg" || ext == ".jpeg") && (img.size(0) == 2 || img.size(0) == 4)) img = img.narrow(0, 0, img.size(0) - 1);
+  if ((ext == ".jpg" || ext == ".jpeg") && (img.size(0) == 2 || img.size(0) == 4))
+    img = img.narrow(0, 0, img.size(0) - 1);
   const int c = int(img.size(0)), h = int(img.size(1)), w = int(img.size(2));
   at::Tensor hwc = img.permute({1, 2, 0});
   OIIO::TypeDesc type;
@@ -182,10 +189,12 @@ void write_image(const std::string& path, const at::Tensor& chw01, int bits) {
   static std::atomic<unsigned> counter{0};
   fs::path target(path);
   // Keep the real name at the end: OpenImageIO picks the writer from the extension.
-  fs::path tmp = target.parent_path() /
-                 (".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + target.filename().string());
+  fs::path tmp = target.parent_path() / (".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
+                                         target.filename().string());
   auto out = OIIO::ImageOutput::create(tmp.string());
-  if (!out) throw Error(SINSR_ERR_UNSUPPORTED, path + ": no writer for this file type (" + oiio_error("unknown extension") + ")");
+  if (!out)
+    throw Error(SINSR_ERR_UNSUPPORTED,
+                path + ": no writer for this file type (" + oiio_error("unknown extension") + ")");
   OIIO::ImageSpec spec(w, h, c, type);
   if (c == 2 || c == 4) {
     spec.alpha_channel = c - 1;

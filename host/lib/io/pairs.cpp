@@ -46,8 +46,10 @@ Pairing pair_by_stem(const std::string& first_dir, const std::string& second_dir
     if (!second.count(stem)) p.problems.push_back(f + ": no " + second_what + " named " + stem + ".* in " + second_dir);
   for (const auto& [stem, f] : second) {
     auto it = first.find(stem);
-    if (it == first.end()) p.problems.push_back(f + ": no " + first_what + " for it in " + first_dir);
-    else p.pairs.push_back({stem, it->second, f});
+    if (it == first.end())
+      p.problems.push_back(f + ": no " + first_what + " for it in " + first_dir);
+    else
+      p.pairs.push_back({stem, it->second, f});
   }
   return p;
 }

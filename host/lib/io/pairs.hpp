@@ -16,7 +16,7 @@ struct ImagePair {
 };
 
 struct Pairing {
-  std::vector<ImagePair> pairs;       // sorted by stem
+  std::vector<ImagePair> pairs;  // sorted by stem
   // By file name: two images of one folder with one stem (a.png, a.jpg: neither is paired), and
   // images without a partner in the other folder.
   std::vector<std::string> problems;

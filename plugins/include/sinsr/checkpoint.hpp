@@ -11,7 +11,11 @@
 #include <utility>
 #include <vector>
 
-namespace torch { namespace nn { class Module; } }
+namespace torch {
+namespace nn {
+class Module;
+}
+}  // namespace torch
 
 namespace sinsr {
 namespace ckpt {

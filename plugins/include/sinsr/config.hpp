@@ -88,7 +88,7 @@ class Reader {
   std::vector<int64_t> integers(const std::string& key, const std::vector<int64_t>& fallback, IntRange range = {},
                                 size_t min_items = 0, size_t max_items = 4096, size_t scalar_repeat = 0);
   std::vector<double> numbers(const std::string& key, const std::vector<double>& fallback, Range range = {},
-                               size_t max_items = 1 << 20);
+                              size_t max_items = 1 << 20);
   // A nested object (absent or null: {}); its keys are checked by this reader's finish().
   Reader object(const std::string& key);
 

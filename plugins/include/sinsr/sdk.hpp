@@ -10,8 +10,8 @@
 
 // LibTorch's DLPack header must come first: torch 2.x bundles a newer dlpack.h under the same
 // include guard as the system one the ABI header includes.
-#include <ATen/DLConvertor.h>
 #include <ATen/ATen.h>
+#include <ATen/DLConvertor.h>
 
 #include "sinsr_plugin.h"
 
@@ -26,7 +26,11 @@
 #include <utility>
 #include <vector>
 
-namespace torch { namespace nn { class Module; } }
+namespace torch {
+namespace nn {
+class Module;
+}
+}  // namespace torch
 
 namespace sinsr {
 namespace sdk {
@@ -264,8 +268,10 @@ sinsr_status* detect_entry(const sinsr_tensor_shape* const* entries, size_t coun
 // The table entry for T: NULL when T has no static detect().
 template <class T>
 sinsr_detect_config_fn detect_entry_of() {
-  if constexpr (has_detect<T>::value) return &detect_entry<T>;
-  else return nullptr;
+  if constexpr (has_detect<T>::value)
+    return &detect_entry<T>;
+  else
+    return nullptr;
 }
 }  // namespace detail
 
@@ -322,10 +328,10 @@ sinsr_status* plugin_entry(const sinsr_host_api* host, const sinsr_plugin_info**
 }  // namespace sdk
 }  // namespace sinsr
 
-#define SINSR_PLUGIN(plugin_name, plugin_version)                                                     \
-  static void sinsr_register_components(::sinsr::sdk::PluginBuilder& plugin);                        \
-  extern "C" SINSR_EXPORT sinsr_status* sinsr_plugin_entry(const sinsr_host_api* host,               \
-                                                            const sinsr_plugin_info** out) {          \
+#define SINSR_PLUGIN(plugin_name, plugin_version)                                                          \
+  static void sinsr_register_components(::sinsr::sdk::PluginBuilder& plugin);                              \
+  extern "C" SINSR_EXPORT sinsr_status* sinsr_plugin_entry(const sinsr_host_api* host,                     \
+                                                           const sinsr_plugin_info** out) {                \
     return ::sinsr::sdk::plugin_entry(host, out, plugin_name, plugin_version, &sinsr_register_components); \
-  }                                                                                                   \
+  }                                                                                                        \
   static void sinsr_register_components(::sinsr::sdk::PluginBuilder& plugin)

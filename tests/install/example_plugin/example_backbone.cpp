@@ -25,10 +25,10 @@ class ExampleBackbone : public sinsr::sdk::Backbone {
   // x: [N,3,H,W] (pixel space: no codec); cond: the LR image in [-1, 1] at LR size; t: int64 [N].
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cond, const at::Tensor& t) override {
     namespace F = torch::nn::functional;
-    at::Tensor lq = F::interpolate(cond, F::InterpolateFuncOptions()
-                                             .size(std::vector<int64_t>{x.size(2), x.size(3)})
-                                             .mode(torch::kNearest));
-    at::Tensor plane = (t.to(x.scalar_type()) / double(steps_)).view({-1, 1, 1, 1}).expand({x.size(0), 1, x.size(2), x.size(3)});
+    at::Tensor lq = F::interpolate(
+        cond, F::InterpolateFuncOptions().size(std::vector<int64_t>{x.size(2), x.size(3)}).mode(torch::kNearest));
+    at::Tensor plane =
+        (t.to(x.scalar_type()) / double(steps_)).view({-1, 1, 1, 1}).expand({x.size(0), 1, x.size(2), x.size(3)});
     at::Tensor h = torch::relu(net_->head(at::cat({x, lq, plane}, 1)));
     h = h + torch::relu(net_->body(h));
     return lq + net_->tail(h);  // x0 prediction: the LR plus a learned correction
@@ -42,8 +42,8 @@ class ExampleBackbone : public sinsr::sdk::Backbone {
 }  // namespace
 
 SINSR_PLUGIN("example_backbone", "0.1.0") {
-  plugin.add_backbone<ExampleBackbone>(
-      {"example_convnet", "0.1.0", "three convolutions predicting x0 in pixel space (an out-of-tree example)",
-       R"json({"width": {"type": "integer", "default": 16, "doc": "feature channels"},
+  plugin.add_backbone<ExampleBackbone>({"example_convnet", "0.1.0",
+                                        "three convolutions predicting x0 in pixel space (an out-of-tree example)",
+                                        R"json({"width": {"type": "integer", "default": 16, "doc": "feature channels"},
            "steps": {"type": "integer", "default": 15, "doc": "the sampler's chain length (scales t)"}})json"});
 }
