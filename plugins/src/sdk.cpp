@@ -41,7 +41,7 @@ void local_log(int32_t, const char* source, const char* message) {
   std::fprintf(stderr, "%s: %s\n", source ? source : "sinsr", message ? message : "");
 }
 const sinsr_host_api kLocalHost = {sizeof(sinsr_host_api), SINSR_ABI_VERSION, &local_create, &local_code,
-                                   &local_message, &local_release, &local_log};
+                                   &local_message,         &local_release,    &local_log};
 
 std::atomic<const sinsr_host_api*> g_host{&kLocalHost};
 
@@ -85,7 +85,11 @@ void throw_if_error(sinsr_status* status, const std::string& context) {
   sinsr_code code = static_cast<sinsr_code>(h->status_code(status));
   std::string message = h->status_message(status);
   h->status_release(status);
-  throw Error(code, context.empty() ? message : context + ": " + message);
+  if (context.empty()) throw Error(code, message);
+  // One prefix per operation: "sr3_unet create" over a plugin's "create: ..." says create once.
+  const std::string verb = context.substr(context.rfind(' ') + 1) + ": ";
+  if (message.compare(0, verb.size(), verb) == 0) message.erase(0, verb.size());
+  throw Error(code, context + ": " + message);
 }
 
 void require(bool condition, sinsr_code code, const std::string& message) {
@@ -111,7 +115,8 @@ at::Tensor from_dlpack(DLManagedTensor* m) {
   if (t.dtype.lanes != 1) refuse_dlpack(m, std::to_string(t.dtype.lanes) + " lanes (only scalar dtypes)");
   int64_t numel = 1;
   for (int i = 0; i < t.ndim; ++i) {
-    if (t.shape[i] < 0) refuse_dlpack(m, "negative size " + std::to_string(t.shape[i]) + " in dimension " + std::to_string(i));
+    if (t.shape[i] < 0)
+      refuse_dlpack(m, "negative size " + std::to_string(t.shape[i]) + " in dimension " + std::to_string(i));
     if (__builtin_mul_overflow(numel, t.shape[i], &numel)) refuse_dlpack(m, "element count overflows 64 bits");
   }
   if (t.data == nullptr) {
@@ -163,21 +168,17 @@ at::ScalarType scalar_type_of(DLDataType dtype) {
       if (dtype.bits == 64) return at::kLong;
       if (dtype.bits == 32) return at::kInt;
       break;
-    default:
-      break;
+    default: break;
   }
-  throw Error(SINSR_ERR_INVALID_ARGUMENT, "unsupported dtype (code " + std::to_string(dtype.code) + ", " +
-                                              std::to_string(dtype.bits) + " bits)");
+  throw Error(SINSR_ERR_INVALID_ARGUMENT,
+              "unsupported dtype (code " + std::to_string(dtype.code) + ", " + std::to_string(dtype.bits) + " bits)");
 }
 
 c10::Device device_of(DLDevice device) {
   switch (device.device_type) {
-    case kDLCPU:
-      return c10::Device(c10::kCPU);
-    case kDLCUDA:
-      return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(device.device_id));
-    default:
-      throw Error(SINSR_ERR_UNSUPPORTED, "unsupported device type " + std::to_string(device.device_type));
+    case kDLCPU: return c10::Device(c10::kCPU);
+    case kDLCUDA: return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(device.device_id));
+    default: throw Error(SINSR_ERR_UNSUPPORTED, "unsupported device type " + std::to_string(device.device_type));
   }
 }
 
