@@ -2,7 +2,7 @@
 #pragma once
 
 #include "commands.hpp"
-#include "runtime.hpp"
+#include "runtime/runtime.hpp"
 
 #include <boost/program_options.hpp>
 

@@ -6,8 +6,8 @@
 // upscales as the image grows at a fixed tile size.
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "pipeline.hpp"
-#include "trainer.hpp"
+#include "pipeline/pipeline.hpp"
+#include "train/trainer.hpp"
 
 #include <sinsr/config.hpp>
 

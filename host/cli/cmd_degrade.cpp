@@ -4,10 +4,10 @@
 #if SINSR_WITH_IMAGE_IO
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "degradation.hpp"
-#include "imresize.hpp"
+#include "imaging/degradation.hpp"
+#include "imaging/imresize.hpp"
 #include "io/image_io.hpp"
-#include "seed.hpp"
+#include "runtime/seed.hpp"
 
 #include <sinsr/config.hpp>
 #include <sinsr/sdk.hpp>

@@ -3,10 +3,10 @@
 #if SINSR_WITH_IMAGE_IO
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "imresize.hpp"
+#include "imaging/imresize.hpp"
+#include "imaging/metrics.hpp"
 #include "io/image_io.hpp"
 #include "io/pairs.hpp"
-#include "metrics.hpp"
 
 #include <sinsr/sdk.hpp>
 

@@ -4,7 +4,7 @@
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "io/image_io.hpp"
-#include "pipeline.hpp"
+#include "pipeline/pipeline.hpp"
 
 #include <sinsr/config.hpp>
 
@@ -134,7 +134,8 @@ int cmd_infer(const Args& args) {
     ("codec-weights", po::value(&cw), "codec checkpoint")
     ("sampler", po::value(&sampler)->default_value(kDefaultSampler), "stochastic | deterministic | single-step | "
                                                                       "any loaded sampler")
-    ("sampler-config", po::value(&scfg), "sampler config: file or inline JSON")
+    ("sampler-config", po::value(&scfg), "sampler config: file or inline JSON; without --sampler its keys adjust a "
+                                         "model's preferred sampler (e.g. '{\"temperature\": 0}')")
     ("steps", po::value(&o.steps)->default_value(o.steps), "respace the sampler to N steps (deterministic + 1 = SinSR "
                                                            "one-step; 0: the sampler's own)")
     ("seed", po::value(&o.seed)->default_value(o.seed), "noise seed (the same seed gives the same image)")

@@ -2,8 +2,8 @@
 // sinsr-host distill (SinSR student): one option set, every part a plugin chosen by name.
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "degradation.hpp"
-#include "trainer.hpp"
+#include "imaging/degradation.hpp"
+#include "train/trainer.hpp"
 
 #include <sinsr/config.hpp>
 

@@ -52,6 +52,7 @@ DdpmSampler::DdpmSampler(const Options& options) : o_(options) {
   o_.check();
   train_ = Chain(train_spec(o_));
   sample_ = Chain(sample_spec(o_));
+  configured_ = sample_;
 }
 
 std::vector<std::string> DdpmSampler::schedule_keys() const {
@@ -66,8 +67,9 @@ std::vector<std::string> DdpmSampler::schedule_keys() const {
 
 at::Tensor DdpmSampler::schedule(const std::string& key) const {
   if (key == "timesteps")
-    return o_.timestep == TimestepKind::Index ? at::arange(sample_.size(), at::kLong)
-                                              : sample_.get("sqrt_alphas_cumprod").clone();
+    return o_.timestep == TimestepKind::Index
+               ? (indices_.empty() ? at::arange(sample_.size(), at::kLong) : at::tensor(indices_, at::kLong))
+               : sample_.get("sqrt_alphas_cumprod").clone();
   try {
     if (starts_with(key, "train_")) return train_.get(key.substr(6)).clone();
     if (starts_with(key, "sample_")) return sample_.get(key.substr(7)).clone();
@@ -84,12 +86,14 @@ at::Tensor DdpmSampler::prior(const at::Tensor& y, const at::Tensor& noise) {
   require(y.defined() && noise.defined() && y.sizes() == noise.sizes(), SINSR_ERR_INVALID_ARGUMENT,
           "sampler 'ddpm': prior: y " + shape_of(y) + " and noise " + shape_of(noise) + " must have one shape");
   // Both references start from pure noise (SRDiff's residual chain included).
-  return noise.to(work_type(noise));
+  const at::Tensor x_T = noise.to(work_type(noise));
+  return o_.temperature == 1.0 ? x_T : x_T * o_.temperature;
 }
 
 at::Tensor DdpmSampler::network_t(int64_t index, int64_t batch, const c10::Device& device) const {
   if (o_.timestep == TimestepKind::Index)
-    return at::full({batch}, index, at::TensorOptions().dtype(at::kLong).device(device));
+    return at::full({batch}, indices_.empty() ? index : indices_[size_t(index)],
+                    at::TensorOptions().dtype(at::kLong).device(device));
   // SR3 feeds torch.sqrt(sample_alphas_bar[t]) of its float32 buffer.
   return sample_.get("sqrt_alphas_cumprod").slice(0, index, index + 1).expand({batch}).contiguous().to(device);
 }
@@ -121,7 +125,7 @@ at::Tensor DdpmSampler::sample(const at::Tensor& y_in, const at::Tensor& x_T, co
       const at::Tensor sigma = o_.variance == Variance::Beta
                                    ? c.coef("sigmas", t, x)
                                    : (c.coef("posterior_log_variance_clipped", t, x) * 0.5).exp();
-      x = mean + sigma * z;
+      x = o_.temperature == 1.0 ? mean + sigma * z : mean + sigma * z * o_.temperature;
     } else {
       // SRDiff draws at t = 0 too and multiplies by zero: draw, so the noise stream lines up.
       if (o_.final_noise) checked(cb.noise(x), x, "noise", i);
@@ -181,12 +185,25 @@ at::Tensor DdpmSampler::scale_input(const at::Tensor& x_t, const at::Tensor& t) 
 }
 
 void DdpmSampler::respace(int steps) {
-  // SR3: linspace(sample_beta_start, sample_beta_end, steps); SRDiff: a fresh steps-long
-  // schedule. The training chain stays as it is.
+  // Rebuild (the references): SR3 linspace(sample_beta_start, sample_beta_end, steps), SRDiff
+  // a fresh steps-long schedule. Subsequence: steps of the configured chain. The training chain
+  // stays as it is.
   Options o = o_;
   o.sample_steps = steps;
   o.check();
-  sample_ = Chain(sample_spec(o));
+  indices_.clear();
+  if (o.respace == Respace::Subsequence && steps == configured_.size()) {
+    sample_ = configured_;
+  } else if (o.respace == Respace::Subsequence) {
+    std::vector<int64_t> idx = spaced_indices(configured_.size(), steps);
+    ChainSpec spec = configured_.spec();
+    spec.steps = steps;
+    spec.betas = subsequence_betas(configured_, idx);
+    sample_ = Chain(spec);
+    indices_ = idx;
+  } else {
+    sample_ = Chain(sample_spec(o));
+  }
   o_ = o;
 }
 

@@ -56,6 +56,10 @@ class DdpmSampler : public sdk::Sampler {
 
   Options o_;
   Chain train_, sample_;
+  // The configured sampling chain, and (respace "subsequence") the index in it of each step of
+  // sample_; empty: the identity.
+  Chain configured_;
+  std::vector<int64_t> indices_;
 };
 
 ChainSpec train_spec(const Options& o);

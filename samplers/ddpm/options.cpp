@@ -75,6 +75,9 @@ Options Options::from_json(const json& config) {
   o.final_noise = r.boolean("final_noise", o.final_noise);
   o.float64_schedule =
       r.string("schedule_dtype", o.float64_schedule ? "float64" : "float32", {"float32", "float64"}) == "float64";
+  o.temperature = r.number("temperature", o.temperature, config::Range::between(0, 10));
+  o.respace =
+      r.string("respace", "rebuild", {"rebuild", "subsequence"}) == "rebuild" ? Respace::Rebuild : Respace::Subsequence;
   r.finish();
   o.check();
   return o;
@@ -112,7 +115,9 @@ json Options::to_json() const {
           {"res_rescale", res_rescale},
           {"timestep", name_of(timestep)},
           {"final_noise", final_noise},
-          {"schedule_dtype", float64_schedule ? "float64" : "float32"}};
+          {"schedule_dtype", float64_schedule ? "float64" : "float32"},
+          {"temperature", temperature},
+          {"respace", respace == Respace::Rebuild ? "rebuild" : "subsequence"}};
 }
 
 const std::string& config_schema() {
@@ -162,6 +167,13 @@ const std::string& config_schema() {
         "arithmetic of the schedule arrays: float32 torch ops as SR3 (sr3) or float64 as SRDiff (srdiff); stored "
         "float32 either way",
         {"float32", "float64"});
+    key("temperature", "number", d.temperature,
+        "scales the prior and each step's noise: 1 = the references; < 1 trades detail for fidelity (PSNR), as "
+        "SRFlow's sampling temperature; 0 = the chain of posterior means");
+    key("respace", "string", "rebuild",
+        "what another step count (--steps) builds: rebuild = a fresh chain of that length (the references); "
+        "subsequence = evenly spaced steps of the configured chain, the network seeing their indices in it",
+        {"rebuild", "subsequence"});
     return s.dump(2);
   }();
   return text;

@@ -16,6 +16,11 @@ enum class BetaSchedule { Linear, Cosine };
 enum class Variance { Beta, Posterior };
 // What denoise gets as t: sqrt(alpha_bar) as float32 (SR3's gamma) or int64 step indices.
 enum class TimestepKind { SqrtAlphaBar, Index };
+// What a step count other than the configured one (the host's --steps) builds: a fresh chain of
+// that length (the references), or evenly spaced steps of the configured chain, the network
+// seeing their indices in it (improved-diffusion's respacing; keeps an index-conditioned network
+// on the noise levels it was trained at).
+enum class Respace { Rebuild, Subsequence };
 
 struct Options {
   Variant variant = Variant::SR3;
@@ -36,6 +41,10 @@ struct Options {
   // Arithmetic of the schedule arrays: SR3 builds them with float32 torch ops, SRDiff in
   // float64 numpy. Both store float32 for the sampling arithmetic.
   bool float64_schedule = false;
+  // Scales the prior and every step's noise: 1 samples as the references do; below 1 trades
+  // detail for fidelity (SRFlow's sampling temperature); 0 follows the posterior means.
+  double temperature = 1.0;
+  Respace respace = Respace::Rebuild;
 
   // The defaults of one reference code.
   static Options defaults(Variant v);

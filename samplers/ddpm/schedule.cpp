@@ -38,12 +38,37 @@ std::vector<double> cosine_betas(int steps, double s) {
   return betas;
 }
 
+std::vector<int64_t> spaced_indices(int64_t size, int64_t steps) {
+  require(steps >= 1 && steps <= size, SINSR_ERR_INVALID_ARGUMENT,
+          "sampler 'ddpm': respace \"subsequence\" takes 1 to " + std::to_string(size) +
+              " steps of the configured chain, got " + std::to_string(steps));
+  if (steps == 1) return {size - 1};
+  std::vector<int64_t> idx(size_t(steps));
+  for (int64_t k = 0; k < steps; ++k) idx[size_t(k)] = std::llround(double(k) * double(size - 1) / double(steps - 1));
+  return idx;
+}
+
+std::vector<double> subsequence_betas(const Chain& chain, const std::vector<int64_t>& indices) {
+  const at::Tensor ab = at::cumprod(at::rsub(chain.get("betas_float64"), 1), 0);
+  const double* a = ab.data_ptr<double>();
+  std::vector<double> betas;
+  double prev = 1.0;
+  for (int64_t k : indices) {
+    betas.push_back(1.0 - a[k] / prev);
+    prev = a[k];
+  }
+  return betas;
+}
+
 Chain::Chain(const ChainSpec& spec) : spec_(spec), size_(spec.steps) {
   require(spec.steps >= 1, SINSR_ERR_INVALID_ARGUMENT, "sampler 'ddpm': a chain needs at least one step");
   const at::ScalarType dt = spec.float64 ? at::kDouble : at::kFloat;
   const int64_t n = spec.steps;
   at::Tensor b;
-  if (spec.schedule == BetaSchedule::Linear) {
+  if (!spec.betas.empty()) {
+    require(int64_t(spec.betas.size()) == n, SINSR_ERR_INVALID_ARGUMENT, "sampler 'ddpm': betas and steps disagree");
+    b = at::tensor(spec.betas, at::kDouble).to(dt);
+  } else if (spec.schedule == BetaSchedule::Linear) {
     // SR3 builds its betas with torch.linspace in float32, SRDiff with np.linspace in float64.
     b = spec.float64 ? at::tensor(numpy_linspace(spec.beta_start, spec.beta_end, spec.steps), at::kDouble)
                      : at::linspace(spec.beta_start, spec.beta_end, n, at::kFloat);

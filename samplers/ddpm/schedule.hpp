@@ -21,6 +21,7 @@ struct ChainSpec {
   double cosine_s = 0.008;
   bool last_beta_0999 = false;  // SRDiff: a linear schedule with res sets betas[-1] = 0.999
   bool float64 = false;         // arithmetic: float64 (numpy, SRDiff) or float32 torch ops (SR3)
+  std::vector<double> betas;    // non-empty: these betas (a respaced chain), steps = their count
 };
 
 class Chain {
@@ -46,6 +47,10 @@ class Chain {
 // The betas alone, in float64 as the references compute them (for tests and docs).
 std::vector<double> numpy_linspace(double start, double stop, int num);
 std::vector<double> cosine_betas(int steps, double s);
+// `steps` evenly spaced indices of a chain of `size` steps, the first and the last kept
+// (steps <= size), and the betas of the chain through them: 1 - alpha_bar[k] / alpha_bar[prev].
+std::vector<int64_t> spaced_indices(int64_t size, int64_t steps);
+std::vector<double> subsequence_betas(const Chain& chain, const std::vector<int64_t>& indices);
 
 }  // namespace ddpm
 }  // namespace sinsr

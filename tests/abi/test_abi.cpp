@@ -1,6 +1,6 @@
 // The ABI end to end: refusals, errors crossing as statuses, DLPack ownership, and training a
 // backbone through the C function tables with a loss written in C.
-#include "runtime.hpp"
+#include "runtime/runtime.hpp"
 #include "tiny_convnet.hpp"
 
 #include <gtest/gtest.h>

@@ -1,7 +1,7 @@
 // ABI 1.1: shipped models (a base component, a config, weights and a preferred pipeline, no
 // code of their own), components without weights (space_to_depth), and 1.0 plugins beside them.
-#include "pipeline.hpp"
-#include "runtime.hpp"
+#include "pipeline/pipeline.hpp"
+#include "runtime/runtime.hpp"
 
 #include <gtest/gtest.h>
 

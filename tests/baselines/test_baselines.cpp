@@ -6,8 +6,8 @@
 #include "parity.hpp"
 #include "plugin_runtime.hpp"
 
-#include "pipeline.hpp"
-#include "runtime.hpp"
+#include "pipeline/pipeline.hpp"
+#include "runtime/runtime.hpp"
 
 #include <filesystem>
 

@@ -2,7 +2,7 @@
 // use and kept for the binary's life: loading the plugins once keeps the tests fast.
 #pragma once
 
-#include "runtime.hpp"
+#include "runtime/runtime.hpp"
 
 namespace sinsr_test {
 

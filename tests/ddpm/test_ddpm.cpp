@@ -6,7 +6,9 @@
 #include "parity.hpp"
 
 #include "ddpm.hpp"
-#include "runtime.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include "runtime/runtime.hpp"
 
 #include <cmath>
 #include <cstring>
@@ -387,6 +389,39 @@ TEST(Respace, SrdiffBuildsAFreshCosineChain) {
   EXPECT_EQ(code, SINSR_ERR_INVALID_ARGUMENT);
 }
 
+// respace "subsequence": evenly spaced steps of the configured chain, whose alpha_bar they keep,
+// and the network sees their indices in it.
+TEST(Respace, SubsequenceKeepsTheTrainedNoiseLevels) {
+  auto full = handle({{"variant", "srdiff"}});
+  auto h = handle({{"variant", "srdiff"}, {"respace", "subsequence"}}, 5);
+  ASSERT_EQ(h->num_steps(), 5);
+  const at::Tensor idx = h->schedule("timesteps");
+  EXPECT_TRUE(idx.equal(at::tensor(std::vector<int64_t>{0, 25, 50, 74, 99}, at::kLong))) << idx;
+  const at::Tensor ab = full->schedule("alphas_cumprod").index_select(0, idx);
+  EXPECT_TRUE(at::allclose(h->schedule("alphas_cumprod"), ab, 1e-5, 1e-7));
+  auto [ts, draws] = toy_run(*h);
+  ASSERT_EQ(ts.size(), 5u);
+  for (int k = 0; k < 5; ++k) EXPECT_TRUE(ts[size_t(k)].equal(at::full({2}, idx[4 - k].item<int64_t>(), at::kLong)));
+  // The configured length is the configured chain itself.
+  auto same = handle({{"variant", "srdiff"}, {"respace", "subsequence"}}, 100);
+  EXPECT_TRUE(same->schedule("betas").equal(full->schedule("betas")));
+  EXPECT_TRUE(same->schedule("timesteps").equal(full->schedule("timesteps")));
+  // SR3's noise level follows: sqrt(alpha_bar) of the kept steps.
+  auto sr3 = handle({{"respace", "subsequence"}}, 4);
+  auto sr3_full = handle(json::object());
+  EXPECT_TRUE(at::allclose(sr3->schedule("timesteps"),
+                           sr3_full->schedule("timesteps").index_select(0, at::tensor({0, 33, 66, 99})), 1e-5, 1e-7));
+  int code = 0;
+  EXPECT_NE(error_of(
+                [] {
+                  handle({{"variant", "srdiff"}, {"respace", "subsequence"}}, 101);
+                },
+                &code)
+                .find("1 to 100"),
+            std::string::npos);
+  EXPECT_EQ(code, SINSR_ERR_INVALID_ARGUMENT);
+}
+
 TEST(Sample, CancellationStopsAtTheStep) {
   for (const char* variant : {"sr3", "srdiff"}) {
     auto h = handle({{"variant", variant}}, 6);
@@ -407,6 +442,26 @@ TEST(Sample, CancellationStopsAtTheStep) {
     EXPECT_EQ(code, SINSR_ERR_CANCELLED) << m;
     EXPECT_EQ(calls, 2) << variant;
   }
+}
+
+// Temperature tau scales the prior and every step's noise, nothing else: sampling at tau equals
+// sampling at 1 with the noise scaled by tau; at 0 the noise stream no longer matters.
+TEST(Sample, TemperatureScalesPriorAndStepNoise) {
+  for (const char* variant : {"sr3", "srdiff"}) {
+    const at::Tensor y = at::rand({1, 3, 4, 4}) * 2 - 1;
+    auto run = [&](double tau, double noise_scale, uint64_t seed) {
+      auto h = handle({{"variant", variant}, {"temperature", tau}}, 5);
+      at::Generator gen = at::detail::createCPUGenerator(seed);
+      sinsr::sdk::SampleCallbacks cb;
+      cb.denoise = [](const at::Tensor& x, const at::Tensor&) { return x.tanh() * 0.3; };
+      cb.noise = [&](const at::Tensor& like) { return at::randn(like.sizes(), gen) * noise_scale; };
+      return h->sample(y, h->prior(y, cb.noise(y)), cb);
+    };
+    EXPECT_TRUE(at::allclose(run(0.5, 1.0, 7), run(1.0, 0.5, 7), 1e-5, 1e-6)) << variant;
+    EXPECT_FALSE(at::allclose(run(0.5, 1.0, 7), run(1.0, 1.0, 7))) << variant;
+    EXPECT_TRUE(at::equal(run(0.0, 1.0, 7), run(0.0, 1.0, 8))) << variant;
+  }
+  EXPECT_NE(error_of([] { handle({{"temperature", -0.5}}); }).find("'temperature'"), std::string::npos);
 }
 
 TEST(Sample, BadCallbacksAndShapesAreNamed) {

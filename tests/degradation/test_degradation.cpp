@@ -2,7 +2,7 @@
 // statistics, JPEG error against quality, determinism per seed, output sizes, option loading.
 #include "parity.hpp"
 
-#include "degradation.hpp"
+#include "imaging/degradation.hpp"
 #if SINSR_WITH_IMAGE_IO
 #include "io/image_io.hpp"
 #endif

@@ -3,7 +3,7 @@
 #include "host_run.hpp"
 #include "parity.hpp"
 
-#include "imresize.hpp"
+#include "imaging/imresize.hpp"
 #include "io/image_io.hpp"
 
 #include <sys/wait.h>

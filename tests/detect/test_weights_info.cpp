@@ -3,9 +3,9 @@
 #include "host_run.hpp"
 #include "parity.hpp"
 
-#include "pipeline.hpp"
-#include "trainer.hpp"
-#include "weights_info.hpp"
+#include "pipeline/pipeline.hpp"
+#include "runtime/weights_info.hpp"
+#include "train/trainer.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -127,9 +127,8 @@ TEST(WeightsInfo, SafetensorsHeaderAndMetadata) {
   EXPECT_EQ(codec.component, "");  // the checkpoint says: pixel space
 }
 
-// A distillation checkpoint carries the parts as created, config files resolved to their params,
-// beside a state_dict the official loaders read; it loads with no config.
-TEST(WeightsInfo, TrainerCheckpointsDescribeTheirNetwork) {
+// A distillation of the tiny parity networks (config files, teacher and codec weights).
+sinsr::train::TrainerOptions tiny_distillation() {
   using sinsr::train::TrainerOptions;
   TrainerOptions o;
   o.mode = TrainerOptions::Mode::Distill;
@@ -138,7 +137,13 @@ TEST(WeightsInfo, TrainerCheckpointsDescribeTheirNetwork) {
   o.codec = {
       "vq_f4", {{"config_file", sinsr_test::parity_file("tiny-vq.yaml")}}, sinsr_test::parity_file("vq_tiny.pth")};
   o.sampler = {"deterministic", json::object(), ""};
-  sinsr::train::Trainer trainer(runtime(), o);
+  return o;
+}
+
+// A distillation checkpoint carries the parts as created, config files resolved to their params,
+// beside a state_dict the official loaders read; it loads with no config.
+TEST(WeightsInfo, TrainerCheckpointsDescribeTheirNetwork) {
+  sinsr::train::Trainer trainer(runtime(), tiny_distillation());
   const auto dir = sinsr_test::fresh_dir("weights_info_train");
   const std::string ckpt = (dir / "ckpt.pth").string(), ema = (dir / "ema.pth").string();
   trainer.save(ckpt, json{{"note", "run options"}});
@@ -215,17 +220,9 @@ at::Tensor upscale_with(sinsr::host::PipelineOptions o, std::vector<std::string>
 }
 
 TEST(WeightsInfo, PipelinesTakeTheirNetworkFromATrainCheckpoint) {
-  using sinsr::train::TrainerOptions;
-  TrainerOptions t;
-  t.mode = TrainerOptions::Mode::Distill;
-  t.backbone = {"unet_swin", {{"config_file", sinsr_test::parity_file("tiny-unet.yaml")}}, ""};
-  t.teacher = {"", json::object(), sinsr_test::parity_file("unet_tiny.pth")};
-  t.codec = {
-      "vq_f4", {{"config_file", sinsr_test::parity_file("tiny-vq.yaml")}}, sinsr_test::parity_file("vq_tiny.pth")};
-  t.sampler = {"deterministic", json::object(), ""};
   const auto dir = sinsr_test::fresh_dir("weights_info_pipeline");
   const std::string ckpt = (dir / "ckpt.pth").string();
-  sinsr::train::Trainer(runtime(), t).save(ckpt, json::object());
+  sinsr::train::Trainer(runtime(), tiny_distillation()).save(ckpt, json::object());
 
   // Only the weights: backbone, codec, sampler and its one step come from the checkpoint.
   sinsr::host::PipelineOptions o;

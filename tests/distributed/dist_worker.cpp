@@ -3,7 +3,7 @@
 //   dist_worker collectives <out.pth>   allreduce_mean in several buckets, broadcast, allreduce_sum
 //   dist_worker sgd <out.pth>           a few SGD steps of a linear model on this rank's share
 //   dist_worker init <out.pth>          rendezvous and a barrier only
-#include "distributed.hpp"
+#include "train/distributed.hpp"
 
 #include <sinsr/checkpoint.hpp>
 #include <sinsr/sdk.hpp>

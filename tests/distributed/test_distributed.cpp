@@ -1,6 +1,6 @@
 // Distributed (c10d) across real processes: the test starts dist_worker ranks on a free
 // loopback port and checks what each rank wrote. Children are killed on any failure.
-#include "distributed.hpp"
+#include "train/distributed.hpp"
 
 #include <parity.hpp>
 #include <sinsr/checkpoint.hpp>

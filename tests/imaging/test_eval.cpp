@@ -3,9 +3,9 @@
 #include "host_run.hpp"
 #include "parity.hpp"
 
-#include "imresize.hpp"
+#include "imaging/imresize.hpp"
+#include "imaging/metrics.hpp"
 #include "io/image_io.hpp"
-#include "metrics.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -2,8 +2,8 @@
 // properties that hold for any input (no image files needed: this runs without OpenImageIO).
 #include "parity.hpp"
 
-#include "imresize.hpp"
-#include "metrics.hpp"
+#include "imaging/imresize.hpp"
+#include "imaging/metrics.hpp"
 
 #include <sinsr/sdk.hpp>
 

@@ -1,6 +1,6 @@
 // The pointwise loss plugin through the ABI (Runtime + LossHandle) against LibTorch autograd
 // on the same formulas written out here.
-#include "runtime.hpp"
+#include "runtime/runtime.hpp"
 
 #include <gtest/gtest.h>
 #include <parity.hpp>

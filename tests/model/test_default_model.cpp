@@ -3,9 +3,9 @@
 // A change that breaks the weights, their loading or the defaults fails here.
 #include "host_run.hpp"
 
-#include "imresize.hpp"
+#include "imaging/imresize.hpp"
+#include "imaging/metrics.hpp"
 #include "io/image_io.hpp"
-#include "metrics.hpp"
 
 #include <nlohmann/json.hpp>
 

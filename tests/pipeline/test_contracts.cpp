@@ -3,8 +3,8 @@
 // exercised with components that know nothing of ResShift.
 #include "host_run.hpp"
 
-#include "pipeline.hpp"
-#include "trainer.hpp"
+#include "pipeline/pipeline.hpp"
+#include "train/trainer.hpp"
 
 #if defined(SINSR_WITH_IMAGE_IO)
 #include "io/image_io.hpp"

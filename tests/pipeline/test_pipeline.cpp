@@ -2,7 +2,7 @@
 // tiling geometry and blending, seeds, channel handling, and the C API.
 #include "parity.hpp"
 
-#include "pipeline.hpp"
+#include "pipeline/pipeline.hpp"
 #include "sinsr_host.h"
 
 #include <sinsr/config.hpp>

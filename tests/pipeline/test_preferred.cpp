@@ -1,6 +1,6 @@
 // The rules the runtime and PipelineOptions own: a model's preferred pipeline against what the
 // caller gave, and where a part's weights come from.
-#include "pipeline.hpp"
+#include "pipeline/pipeline.hpp"
 
 #include <gtest/gtest.h>
 
@@ -51,6 +51,15 @@ TEST(PreferredPipeline, AnotherPartOrAConfigOfItsOwnWins) {
   unset.apply_preferred(kPreferred, "model 'm'");
   EXPECT_EQ(unset.sampler.name, "deterministic");
   EXPECT_EQ(unset.sampler.config, kPreferred["sampler"]["config"]);
+}
+
+// A config without a part name (--sampler-config alone) adjusts the preferred part.
+TEST(PreferredPipeline, AConfigWithoutANameAdjustsThePreferredPart) {
+  PipelineOptions o;
+  o.sampler = {"single-step", {{"kappa", 1.0}, {"temperature", 0}}, ""};  // a default name, not chosen
+  o.apply_preferred(kPreferred, "model 'm'");
+  EXPECT_EQ(o.sampler.name, "deterministic");
+  EXPECT_EQ(o.sampler.config, json({{"kappa", 1.0}, {"steps", 15}, {"temperature", 0}}));
 }
 
 TEST(PreferredPipeline, AnExplicitScaleTheModelDoesNotHaveIsRefused) {

@@ -2,7 +2,7 @@
 // denoiser that checks what it is given and replays the recorded network outputs.
 #include "parity.hpp"
 
-#include "runtime.hpp"
+#include "runtime/runtime.hpp"
 #include "samplers.hpp"
 
 #include <cmath>

@@ -3,7 +3,7 @@
 // and training through the ABI.
 #include "parity.hpp"
 
-#include "runtime.hpp"
+#include "runtime/runtime.hpp"
 #include "sr3_unet.hpp"
 
 #include <sinsr/config.hpp>

@@ -3,7 +3,7 @@
 // the plugin; the reference key layout; freezing the RRDB; training it; refused inputs and configs.
 #include "parity.hpp"
 
-#include "runtime.hpp"
+#include "runtime/runtime.hpp"
 #include "srdiff.hpp"
 
 #include <sinsr/sdk.hpp>

@@ -3,9 +3,9 @@
 #include "host_run.hpp"
 #include "parity.hpp"
 
-#include "dataset.hpp"
-#include "imresize.hpp"
+#include "imaging/imresize.hpp"
 #include "io/image_io.hpp"
+#include "train/dataset.hpp"
 
 #include <sinsr/sdk.hpp>
 

@@ -3,7 +3,7 @@
 #include "parity.hpp"
 #include "plugin_runtime.hpp"
 
-#include "trainer.hpp"
+#include "train/trainer.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
 

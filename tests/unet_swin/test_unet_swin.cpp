@@ -2,7 +2,7 @@
 // the full-size state_dict layout, and gradients across the ABI.
 #include "parity.hpp"
 
-#include "runtime.hpp"
+#include "runtime/runtime.hpp"
 #include "unet_swin.hpp"
 
 #include <sinsr/config.hpp>

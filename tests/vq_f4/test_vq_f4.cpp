@@ -2,7 +2,7 @@
 // argmin, chunked attention, the full-size layout, and the codec through the ABI.
 #include "parity.hpp"
 
-#include "runtime.hpp"
+#include "runtime/runtime.hpp"
 #include "vq_f4.hpp"
 
 #include <sinsr/config.hpp>

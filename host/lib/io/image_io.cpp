@@ -1,4 +1,4 @@
-#include "image_io.hpp"
+#include "io/image_io.hpp"
 
 #include <sinsr/sdk.hpp>
 

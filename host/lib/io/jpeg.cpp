@@ -1,6 +1,6 @@
-#include "jpeg.hpp"
+#include "io/jpeg.hpp"
 
-#include "image_io.hpp"
+#include "io/image_io.hpp"
 
 #include <sinsr/sdk.hpp>
 

@@ -1,6 +1,6 @@
-#include "pairs.hpp"
+#include "io/pairs.hpp"
 
-#include "image_io.hpp"
+#include "io/image_io.hpp"
 
 #include <filesystem>
 #include <map>

@@ -1,11 +1,11 @@
-#include "dataset.hpp"
-#include "quantise.hpp"
-#include "seed.hpp"
+#include "train/dataset.hpp"
+#include "imaging/quantise.hpp"
+#include "runtime/seed.hpp"
 
 #include <sinsr/sdk.hpp>
 
 #if SINSR_WITH_IMAGE_IO
-#include "imresize.hpp"
+#include "imaging/imresize.hpp"
 #include "io/image_io.hpp"
 #endif
 

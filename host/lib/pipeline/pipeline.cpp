@@ -1,6 +1,6 @@
-#include "pipeline.hpp"
-#include "seed.hpp"
-#include "weights_info.hpp"
+#include "pipeline/pipeline.hpp"
+#include "runtime/seed.hpp"
+#include "runtime/weights_info.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -129,6 +129,10 @@ void PipelineOptions::apply_preferred(const json& preferred, const std::string& 
       const bool same_without_config = p.name == dst.name && (dst.config.is_null() || dst.config.empty());
       if (!unset && !same_without_config) return;
       if (p.weights.empty()) p.weights = dst.weights;
+      // A config given without naming the part (--sampler-config alone) adjusts the preferred
+      // part: its keys over the preferred config, never a silent drop.
+      if (unset && dst.config.is_object() && p.config.is_object())
+        for (auto it = dst.config.begin(); it != dst.config.end(); ++it) p.config[it.key()] = it.value();
       dst = p;
     };
     part("codec", codec);

@@ -1,4 +1,4 @@
-#include "imresize.hpp"
+#include "imaging/imresize.hpp"
 
 #include <sinsr/sdk.hpp>
 

@@ -1,4 +1,4 @@
-#include "handles.hpp"
+#include "runtime/handles.hpp"
 
 #if defined(SINSR_WITH_CUDA)
 #include <c10/cuda/CUDAStream.h>

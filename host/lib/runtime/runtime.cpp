@@ -1,6 +1,6 @@
 // The plugin loader (libraries checked against this host's ABI) and the registry of their
 // components, with shipped models resolved onto their base.
-#include "registry.hpp"
+#include "runtime/registry.hpp"
 
 #include <sinsr/config.hpp>
 

@@ -1,6 +1,6 @@
 // The host's service table (ABI sinsr_host_api): the status objects every plugin and the C API
 // report through, and logging to stderr.
-#include "registry.hpp"
+#include "runtime/registry.hpp"
 
 #include <cstdio>
 

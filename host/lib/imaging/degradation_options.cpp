@@ -1,4 +1,4 @@
-#include "degradation_options.hpp"
+#include "imaging/degradation_options.hpp"
 
 #include <sinsr/sdk.hpp>
 

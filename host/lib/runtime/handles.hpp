@@ -4,7 +4,7 @@
 // ComponentHandle; each kind adds its own calls.
 #pragma once
 
-#include "registry.hpp"
+#include "runtime/registry.hpp"
 
 #include <functional>
 #include <memory>

@@ -4,5 +4,5 @@
 // layer.
 #pragma once
 
-#include "handles.hpp"
-#include "registry.hpp"
+#include "runtime/handles.hpp"
+#include "runtime/registry.hpp"

@@ -3,7 +3,7 @@
 // Any backbone, codec and sampler plugins combine; without a codec it runs in pixel space.
 #pragma once
 
-#include "runtime.hpp"
+#include "runtime/runtime.hpp"
 
 #include <ATen/ATen.h>
 

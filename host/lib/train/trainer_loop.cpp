@@ -1,10 +1,10 @@
 // run_training: data, per-step noise, logging, validation, checkpoints and data parallelism
 // around a Trainer. Every random draw is a pure function of (seed, rank, step), so a resumed
 // run continues exactly where an uninterrupted one would be.
-#include "distributed.hpp"
-#include "seed.hpp"
-#include "trainer.hpp"
-#include "validation.hpp"
+#include "runtime/seed.hpp"
+#include "train/distributed.hpp"
+#include "train/trainer.hpp"
+#include "train/validation.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
 

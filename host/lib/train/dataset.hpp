@@ -2,7 +2,7 @@
 // MATLAB-style bicubic resize (or the RealESRGAN degradation), prefetched on worker threads.
 #pragma once
 
-#include "degradation.hpp"
+#include "imaging/degradation.hpp"
 
 #include <ATen/ATen.h>
 

@@ -1,4 +1,4 @@
-#include "weights_info.hpp"
+#include "runtime/weights_info.hpp"
 
 #include <sinsr/checkpoint.hpp>
 

@@ -1,6 +1,6 @@
 // SamplerHandle: respacing, the sampling call with its callbacks into the host, and the check
 // that a sampler and a backbone agree on what a timestep is.
-#include "handles.hpp"
+#include "runtime/handles.hpp"
 
 #include <algorithm>
 

@@ -1,6 +1,6 @@
 // sinsr_pipeline_*: the inference pipeline for applications and other languages.
-#include "c_api.hpp"
-#include "pipeline.hpp"
+#include "capi/c_api.hpp"
+#include "pipeline/pipeline.hpp"
 
 #include <sinsr/config.hpp>
 

@@ -4,9 +4,9 @@
 // schedule, gradient all-reduce and checkpoints live here and work for any backbone.
 #pragma once
 
-#include "dataset.hpp"
-#include "pipeline.hpp"
-#include "runtime.hpp"
+#include "pipeline/pipeline.hpp"
+#include "runtime/runtime.hpp"
+#include "train/dataset.hpp"
 
 #include <ATen/ATen.h>
 

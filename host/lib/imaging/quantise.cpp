@@ -1,4 +1,4 @@
-#include "quantise.hpp"
+#include "imaging/quantise.hpp"
 
 namespace sinsr {
 namespace imaging {

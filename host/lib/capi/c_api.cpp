@@ -1,6 +1,6 @@
 // The host C API (abi/sinsr_host.h): every entry point converts exceptions into a status and
 // records the message for sinsr_last_error().
-#include "c_api.hpp"
+#include "capi/c_api.hpp"
 
 #include <string>
 

@@ -2,7 +2,7 @@
 // HR images of the same name (PSNR/SSIM on the Y channel, as the official trainer).
 #pragma once
 
-#include "trainer.hpp"
+#include "train/trainer.hpp"
 
 #include <string>
 

@@ -1,6 +1,6 @@
-#include "metrics.hpp"
+#include "imaging/metrics.hpp"
 
-#include "quantise.hpp"
+#include "imaging/quantise.hpp"
 
 #include <sinsr/sdk.hpp>
 

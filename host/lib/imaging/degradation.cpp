@@ -1,7 +1,7 @@
-#include "degradation.hpp"
+#include "imaging/degradation.hpp"
 
-#include "quantise.hpp"
-#include "seed.hpp"
+#include "imaging/quantise.hpp"
+#include "runtime/seed.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <sinsr/sdk.hpp>

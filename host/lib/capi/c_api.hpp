@@ -1,7 +1,7 @@
 // Shared by the files implementing abi/sinsr_host.h.
 #pragma once
 
-#include "runtime.hpp"
+#include "runtime/runtime.hpp"
 
 #include <functional>
 

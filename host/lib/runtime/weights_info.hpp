@@ -5,7 +5,7 @@
 //      names and shapes (ABI 1.2 detect_config), with the keys the shapes cannot tell.
 #pragma once
 
-#include "runtime.hpp"
+#include "runtime/runtime.hpp"
 
 #include <sinsr/config.hpp>
 

@@ -1,6 +1,6 @@
 // Distributed over c10d from C++: rank 0 serves a TCPStore on MASTER_ADDR:MASTER_PORT, every
 // rank builds a Gloo (or NCCL) process group on it, and gradients are averaged in flat buckets.
-#include "distributed.hpp"
+#include "train/distributed.hpp"
 
 #include <sinsr/sdk.hpp>
 

@@ -1,6 +1,6 @@
-#include "trainer.hpp"
+#include "train/trainer.hpp"
 
-#include "weights_info.hpp"
+#include "runtime/weights_info.hpp"
 
 #include <sinsr/checkpoint.hpp>
 

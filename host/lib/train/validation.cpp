@@ -1,6 +1,6 @@
-#include "validation.hpp"
+#include "train/validation.hpp"
 
-#include "metrics.hpp"
+#include "imaging/metrics.hpp"
 #if SINSR_WITH_IMAGE_IO
 #include "io/image_io.hpp"
 #include "io/pairs.hpp"

@@ -5,7 +5,7 @@
 // degradation_options.hpp.
 #pragma once
 
-#include "degradation_options.hpp"
+#include "imaging/degradation_options.hpp"
 
 #include <ATen/ATen.h>
 
