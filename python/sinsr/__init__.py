@@ -117,7 +117,7 @@ def _part(name, config, weights):
     """A pipeline-spec part: a bare name, or {name, config | config_file, weights}."""
     if config is None and weights is None:
         return name
-    part = {"name": name}
+    part = {} if name is None else {"name": name}
     if isinstance(config, dict):
         part["config"] = config
     elif config is not None:  # a YAML/JSON file
@@ -132,7 +132,8 @@ class Upscaler:
 
     plugin      plugin library (path, or a name like "student.so" from the plugin folders) or a
                 list of them; its backbone becomes the default one, as with `sinsr-host infer --plugin`
-    backbone    backbone or model name (default: the plugin's, else "student", else "unet_swin")
+    backbone    backbone or model name (default: the plugin's; with weights alone, the network the
+                file stores or the plugins detect; else "student", else "unet_swin")
     weights     backbone checkpoint (.pth/.safetensors; "none": untrained); default: the plugin's own
     backbone_config, codec_config, sampler_config: a dict, or a YAML/JSON file
     codec       codec name, "none" for pixel space; codec_weights: its checkpoint
@@ -167,7 +168,10 @@ class Upscaler:
                     for c in loaded:
                         if c.kind == "backbone" and os.path.realpath(c.file) == os.path.realpath(f):
                             backbone = c.name
-                if backbone is None:
+                # Weights alone name their network (what a train checkpoint stores, or what the
+                # plugins detect), as `sinsr-host infer -w` does; else the default model.
+                weights_alone = weights not in (None, "none") and backbone_config is None
+                if backbone is None and not weights_alone:
                     has_student = any(c.kind == "backbone" and c.name == "student" for c in loaded)
                     backbone = "student" if has_student else "unet_swin"
 

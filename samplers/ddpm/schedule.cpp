@@ -43,7 +43,7 @@ std::vector<int64_t> spaced_indices(int64_t size, int64_t steps) {
           "sampler 'ddpm': respace \"subsequence\" takes 1 to " + std::to_string(size) +
               " steps of the configured chain, got " + std::to_string(steps));
   if (steps == 1) return {size - 1};
-  std::vector<int64_t> idx(size_t(steps));
+  std::vector<int64_t> idx(static_cast<size_t>(steps));
   for (int64_t k = 0; k < steps; ++k) idx[size_t(k)] = std::llround(double(k) * double(size - 1) / double(steps - 1));
   return idx;
 }

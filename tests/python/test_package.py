@@ -153,6 +153,24 @@ class Package(unittest.TestCase):
         u16 = self.up(crop.astype(np.uint16) * 257)
         self.assertEqual(u16.dtype, np.uint16)
 
+    def test_weights_alone_name_their_network(self):
+        parity = os.environ.get("SINSR_PARITY_DIR", os.path.join(SOURCE, "..", "shared", "parity"))
+        unet, vq = (os.path.join(parity, f) for f in ("unet_tiny_official.pth", "vq_tiny_official.pth"))
+        if not (os.path.exists(unet) and os.path.exists(vq)):
+            self.skipTest("no parity checkpoints in " + parity)
+        crop = np.ascontiguousarray(self.lr[:16, :16])
+        common = dict(codec="vq_f4", sampler="deterministic", steps=1)
+        with sinsr.Upscaler(weights=unet, codec_weights=vq, **common) as detected:
+            self.assertNotIn("name", detected.spec["backbone"])
+            got = detected(crop)
+        with sinsr.Upscaler(backbone="unet_swin", weights=unet, backbone_config=os.path.join(parity, "tiny-unet.yaml"),
+                            codec_weights=vq, codec_config=os.path.join(parity, "tiny-vq.yaml"), **common) as spelled:
+            np.testing.assert_array_equal(got, spelled(crop))
+        with self.assertRaises(sinsr.Error) as cm:  # a file no backbone recognises, and no name
+            sinsr.Upscaler(weights=vq, **common)
+        self.assertEqual(cm.exception.code, sinsr.Code.NOT_FOUND)
+        self.assertIn(vq, str(cm.exception))
+
     def test_errors_are_sinsr_errors(self):
         cases = [
             (lambda: sinsr.Upscaler(backbone="no_such_model"), sinsr.Code.NOT_FOUND, "no_such_model"),

@@ -1,4 +1,4 @@
-// Float pixels to 8-bit values: the one rounding rule the metrics, the training data, the
+// Float pixels to integer levels: the one rounding rule the metrics, the training data, the
 // degradation and the image writer share.
 #pragma once
 
@@ -10,6 +10,8 @@ namespace imaging {
 // Any shape of floating values in [0,1] -> uint8 of the same shape: float32, NaN -> 0, clamped
 // to [0,1], x*255 rounded half to even (numpy's and the official tensor2img / img_as_ubyte's).
 at::Tensor to_uint8(const at::Tensor& x01);
+// The same rule to any top level (255, 65535), as float32 integers.
+at::Tensor quantise(const at::Tensor& x01, double top);
 
 }  // namespace imaging
 }  // namespace sinsr

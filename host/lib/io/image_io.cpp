@@ -1,4 +1,5 @@
 #include "io/image_io.hpp"
+#include "imaging/quantise.hpp"
 
 #include <sinsr/sdk.hpp>
 
@@ -35,11 +36,6 @@ std::string lower_ext(const std::string& path) {
 std::string oiio_error(const std::string& fallback) {
   std::string e = OIIO::geterror();
   return e.empty() ? fallback : e;
-}
-
-// float32, clamped to [0,1], NaN -> 0, values * scale rounded half to even (at::round).
-at::Tensor quantise(const at::Tensor& x, double scale) {
-  return at::nan_to_num(x.to(at::kFloat), 0.0).clamp(0.0, 1.0).mul(float(scale)).round();
 }
 
 // The largest image read_image() decodes, in pixels: 2^26 (8192 x 8192; 1 GiB as float RGBA).
@@ -146,7 +142,7 @@ Image read_image(const std::string& path) {
 
 at::Tensor to_uint8_hwc(const at::Tensor& chw01) {
   sdk::require(chw01.dim() == 3, SINSR_ERR_INVALID_ARGUMENT, "to_uint8_hwc: expected a [C,H,W] image");
-  return quantise(chw01, 255.0).to(at::kByte).permute({1, 2, 0}).contiguous();
+  return imaging::to_uint8(chw01).permute({1, 2, 0}).contiguous();
 }
 
 at::Tensor color_uint8_hwc(const at::Tensor& chw01) {
@@ -173,11 +169,11 @@ void write_image(const std::string& path, const at::Tensor& chw01, int bits) {
   at::Tensor data;
   if (bits == 8) {
     type = OIIO::TypeDesc::UINT8;
-    data = quantise(hwc, 255.0).to(at::kByte).contiguous();
+    data = imaging::to_uint8(hwc).contiguous();
   } else if (bits == 16) {
     // Values 0..65535 do not fit int16; the bytes of the low half of int32 are the uint16 bits.
     type = OIIO::TypeDesc::UINT16;
-    at::Tensor v = quantise(hwc, 65535.0).to(at::kInt).contiguous();
+    at::Tensor v = imaging::quantise(hwc, 65535.0).to(at::kInt).contiguous();
     data = at::empty(v.sizes(), at::kShort);
     const int32_t* src = v.data_ptr<int32_t>();
     uint16_t* dst = reinterpret_cast<uint16_t*>(data.data_ptr<int16_t>());
