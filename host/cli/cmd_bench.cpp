@@ -2,6 +2,8 @@
 // (256x256 image) with random weights, at one thread and at the requested thread count, side
 // by side in one run, so later numbers (the official Python code, other machines) compare; with a
 // GPU present, a CUDA column joins them.
+// --only upscale times the whole one-step upscale (LR -> [-1,1] -> bicubic -> encode -> one UNet
+// call -> decode -> image) per image after a warm-up, and the start-up before the first image;
 // --only distill times a distillation iteration; --only memory measures peak memory of tiled
 // upscales as the image grows at a fixed tile size.
 #include "cli_common.hpp"
@@ -135,7 +137,8 @@ int cmd_bench(const Args& args) {
   std::vector<std::string> plugins;
   std::string config_path, what, codec_config;
   std::string memory_sizes = "64,128,256";
-  int threads = 0, repeats = 3, latent = 64, image = 256, distill_size = 256, distill_batch = 1, chop = 64;
+  std::string weights = "none", codec_weights = "none";
+  int threads = 0, repeats = 3, latent = 64, image = 256, distill_size = 256, distill_batch = 1, chop = 64, lr = 64;
   bool no_cuda = false;
   // clang-format off
   opts.add_options()
@@ -147,7 +150,11 @@ int cmd_bench(const Args& args) {
     ("repeats", po::value(&repeats)->default_value(repeats), "timed calls per measurement (median reported)")
     ("latent", po::value(&latent)->default_value(latent), "UNet latent size")
     ("image", po::value(&image)->default_value(image), "VQ image size")
-    ("only", po::value(&what), "unet, vq, distill or memory (default: unet and vq)")
+    ("only", po::value(&what), "unet, vq, upscale, distill or memory (default: unet and vq)")
+    ("lr", po::value(&lr)->default_value(lr), "upscale: LR image size (one tile: chop size 512)")
+    ("weights", po::value(&weights)->default_value(weights), "upscale: UNet checkpoint for the start-up time "
+                                                             "(none: random weights)")
+    ("codec-weights", po::value(&codec_weights)->default_value(codec_weights), "upscale: VQ checkpoint (none: random)")
     ("distill-size", po::value(&distill_size)->default_value(distill_size), "distill: HR crop size (latent = size / 4 "
                                                                            "with the codec)")
     ("distill-batch", po::value(&distill_batch)->default_value(distill_batch), "distill: batch size")
@@ -177,8 +184,8 @@ int cmd_bench(const Args& args) {
   at::manual_seed(0);
   std::vector<Row> rows;
 
-  if (!what.empty() && what != "unet" && what != "vq" && what != "distill" && what != "memory") {
-    return usage_error("bench", "--only takes unet, vq, distill or memory");
+  if (!what.empty() && what != "unet" && what != "vq" && what != "upscale" && what != "distill" && what != "memory") {
+    return usage_error("bench", "--only takes unet, vq, upscale, distill or memory");
   }
   if (what == "memory") {
     at::set_num_threads(threads);
@@ -220,6 +227,45 @@ int cmd_bench(const Args& args) {
     }
     rows.push_back(enc);
     rows.push_back(dec);
+  }
+  if (what == "upscale") {
+    // The official one-step inference at the config's sizes: deterministic sampler, one step.
+    host::PipelineOptions po;
+    po.backbone = {"unet_swin", {{"config_file", config_path}}, weights};
+    po.codec = {"vq_f4", {{"config_file", codec_config.empty() ? config_path : codec_config}}, codec_weights};
+    po.sampler = {"deterministic", host::json::object(), ""};
+    po.steps = 1;
+    po.seed = 0;
+    at::set_num_threads(threads);
+    std::unique_ptr<host::Pipeline> pipeline;
+    double startup_ms = 0;
+    try {
+      // Start-up: what a one-image run pays before its image (networks built, weights read).
+      startup_ms = time_ms(repeats, [&] {
+        pipeline.reset();
+        pipeline = std::make_unique<host::Pipeline>(runtime, po);
+      });
+    } catch (const std::exception& e) {
+      std::cerr << "sinsr-host bench: " << e.what() << "\n";
+      return 1;
+    }
+    at::Tensor img = at::rand({1, 3, lr, lr});
+    const std::string size =
+        std::to_string(lr) + "x" + std::to_string(lr) + " -> " + std::to_string(lr * 4) + "x" + std::to_string(lr * 4);
+    Row r{"upscale " + size + ", one step", 0, 0};
+    at::set_num_threads(1);
+    r.ms_one = time_ms(repeats, [&] { pipeline->upscale(img); });
+    at::set_num_threads(threads);
+    r.ms_many = time_ms(repeats, [&] { pipeline->upscale(img); });
+    if (cuda) {
+      host::PipelineOptions g = po;
+      g.device = "cuda";
+      host::Pipeline on_gpu(runtime, g);
+      r.ms_cuda = time_ms(repeats, [&] { wait_for(on_gpu.upscale(img)); });
+    }
+    rows.push_back(r);
+    std::printf("start-up (pipeline built, weights %s): %.1f ms at %d threads\n",
+                weights == "none" ? "random" : weights.c_str(), startup_ms, threads);
   }
   if (what == "distill") {
     // One SinSR distillation iteration (15 teacher calls, 4 student calls, 3 backward passes)

@@ -6,6 +6,10 @@
 #include "parity.hpp"
 #include "plugin_runtime.hpp"
 
+#include "imaging/imresize.hpp"
+#include "imaging/metrics.hpp"
+#include "imaging/quantise.hpp"
+#include "io/image_io.hpp"
 #include "pipeline/pipeline.hpp"
 #include "runtime/runtime.hpp"
 
@@ -134,6 +138,27 @@ TEST(Baselines, TrainAndInferByNameThroughTheCli) {
   EXPECT_NE(up3.output.find("stored: backbone srdiff, codec none, sampler ddpm, scale 4"), std::string::npos)
       << up3.output;
   EXPECT_EQ(sinsr_test::read_bytes(dir / "srdiff_w.png"), sinsr_test::read_bytes(dir / "srdiff.png"));
+}
+
+// The shipped srdiff_x4 by its name alone (its preferred pipeline: 25 steps of its chain) beats
+// MATLAB bicubic on Set5's butterfly, and follows the posterior means at temperature 0.
+TEST(Baselines, ShippedSrdiffBeatsBicubic) {
+  const std::string data = sinsr_test::data_dir() + "/set5";
+  if (!fs::exists(data + "/hr/butterfly.png")) GTEST_SKIP() << "no Set5 in " << data;
+  if (!fs::exists(std::string(SINSR_PLUGIN_DIR) + "/srdiff_x4.so")) GTEST_SKIP() << "srdiff_x4 not built";
+  fs::path dir = sinsr_test::fresh_dir("shipped_srdiff");
+  const std::string lr = data + "/lr_x4/butterfly.png";
+  auto r =
+      sinsr_test::run_host("infer -n srdiff_x4 -i " + lr + " -o " + (dir / "sr.png").string() + " --seed 0 -j 2 -q");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto y = [](const at::Tensor& chw) { return sinsr::imaging::to_uint8(chw).permute({1, 2, 0}).contiguous(); };
+  const at::Tensor hr = y(sinsr::io::read_image(data + "/hr/butterfly.png").pixels);
+  const at::Tensor bicubic = y(sinsr::imaging::imresize(sinsr::io::read_image(lr).pixels, 4.0));
+  const at::Tensor sr = y(sinsr::io::read_image((dir / "sr.png").string()).pixels);
+  const double p_sr = sinsr::metrics::psnr(sr, hr, 4), p_bicubic = sinsr::metrics::psnr(bicubic, hr, 4);
+  EXPECT_GT(p_sr, p_bicubic) << "srdiff_x4 " << p_sr << " dB, bicubic " << p_bicubic << " dB";
+  EXPECT_GT(sinsr::metrics::detail(sr, hr, 4), sinsr::metrics::detail(bicubic, hr, 4))
+      << "the residual diffusion adds detail to bicubic";
 }
 
 }  // namespace

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Side by side on this machine: the official SinSR Python code (../shared/bench/official_bench.py:
+# random weights, SinSR.yaml sizes, Debian's python3-torch) and `sinsr-host bench`, each row at
+# 1 thread and at N threads, medians of REPEATS runs; prints one table with the ratios.
+# The official code is not vendored: pass a checkout of the public repository (wyf0912/SinSR).
+# Usage: tools/bench_official.sh SINSR_REPO [THREADS (default: nproc)] [REPEATS (default 3)]
+# Run it on an otherwise idle machine (no training or build beside it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=${1:?usage: tools/bench_official.sh SINSR_REPO [THREADS] [REPEATS]}
+threads=${2:-$(nproc)}
+repeats=${3:-3}
+bench=${SINSR_BENCH_DIR:-../shared/bench}
+host=${HOST:-build/bin/sinsr-host}
+[ -x "$host" ] || bash tools/bootstrap.sh build
+[ -f "$repo/configs/SinSR.yaml" ] || { echo "bench_official: $repo is not a SinSR checkout" >&2; exit 2; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for t in 1 "$threads"; do
+  /usr/bin/python3 "$bench/official_bench.py" "$repo" "$bench/stand-ins" "$t" "$repeats" > "$tmp/official_$t.json"
+done
+"$host" bench --threads "$threads" --repeats "$repeats" --no-cuda > "$tmp/ours.txt"
+"$host" bench --only upscale --lr 64 --threads "$threads" --repeats "$repeats" --no-cuda > "$tmp/ours_upscale.txt"
+python3 - "$tmp" "$threads" <<'PY'
+import json, sys
+tmp, n = sys.argv[1], sys.argv[2]
+off = {t: json.load(open(f"{tmp}/official_{t}.json")) for t in ("1", n)}
+ours = {}
+for name in ("ours.txt", "ours_upscale.txt"):
+    for line in open(f"{tmp}/{name}"):
+        for key, head in (("unet_64", "unet_swin forward"), ("vq_encode_256", "vq_f4 encode"),
+                          ("vq_decode_64", "vq_f4 decode"), ("one_step_64to256", "upscale 64x64")):
+            if line.startswith(head):
+                cols = line[40:].split()
+                ours[key] = (float(cols[0]), float(cols[1]))
+        if line.startswith("start-up"):
+            startup = line.strip()
+rows = (("whole one-step upscale 64²→256²", "one_step_64to256"), ("UNet forward, latent 64²", "unet_64"),
+        ("VQ encode 256²", "vq_encode_256"), ("VQ decode 256²", "vq_decode_64"))
+print(f"| row | official, 1 thread | ours, 1 thread | ratio | official, {n} threads | ours, {n} threads | ratio |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
+for label, key in rows:
+    o1, on = off["1"][key], off[n][key]
+    m1, mn = ours[key]
+    print(f"| {label} | {o1/1000:.2f} s | {m1/1000:.2f} s | {o1/m1:.2f}× | {on/1000:.2f} s | {mn/1000:.2f} s | {on/mn:.2f}× |")
+print()
+print("ours, " + startup)
+PY
