@@ -4,6 +4,7 @@
 # 1 thread and at N threads, medians of REPEATS runs; prints one table with the ratios.
 # The official code is not vendored: pass a checkout of the public repository (wyf0912/SinSR).
 # Usage: tools/bench_official.sh SINSR_REPO [THREADS (default: nproc)] [REPEATS (default 3)]
+# Env: BENCH_OUT (raw outputs, default out/bench_official), HOST, SINSR_BENCH_DIR.
 # Run it on an otherwise idle machine (no training or build beside it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,8 +15,8 @@ bench=${SINSR_BENCH_DIR:-../shared/bench}
 host=${HOST:-build/bin/sinsr-host}
 [ -x "$host" ] || bash tools/bootstrap.sh build
 [ -f "$repo/configs/SinSR.yaml" ] || { echo "bench_official: $repo is not a SinSR checkout" >&2; exit 2; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+tmp=${BENCH_OUT:-out/bench_official}  # the raw outputs stay here
+mkdir -p "$tmp"
 for t in 1 "$threads"; do
   /usr/bin/python3 "$bench/official_bench.py" "$repo" "$bench/stand-ins" "$t" "$repeats" > "$tmp/official_$t.json"
 done
@@ -24,7 +25,12 @@ done
 python3 - "$tmp" "$threads" <<'PY'
 import json, sys
 tmp, n = sys.argv[1], sys.argv[2]
-off = {t: json.load(open(f"{tmp}/official_{t}.json")) for t in ("1", n)}
+def last_json(path):  # the official modules may print on import: the result is the last {...} line
+    lines = [l for l in open(path) if l.startswith("{")]
+    if not lines:
+        sys.exit(f"bench_official: no result in {path}")
+    return json.loads(lines[-1])
+off = {t: last_json(f"{tmp}/official_{t}.json") for t in ("1", n)}
 ours = {}
 for name in ("ours.txt", "ours_upscale.txt"):
     for line in open(f"{tmp}/{name}"):
