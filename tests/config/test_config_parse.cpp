@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <fstream>
 #include <string>
 
@@ -57,7 +56,9 @@ TEST(ConfigParse, SelfReferentialAliasRefused) {
   EXPECT_NE(error_of("&x {a: *x}\n").find("self-reference"), std::string::npos);
 }
 
-TEST(ConfigParse, AliasBombRefusedQuickly) {
+// 10^11 values if expanded: refused at the node limit, so the work is bounded by the limit, not
+// by the bomb (no timing here: sanitizer builds run it several times slower).
+TEST(ConfigParse, AliasBombRefusedAtTheNodeLimit) {
   std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
   std::string prev = "a";
   for (char c = 'b'; c <= 'k'; ++c) {
@@ -67,9 +68,7 @@ TEST(ConfigParse, AliasBombRefusedQuickly) {
     bomb += "]\n";
     prev = name;
   }
-  auto t0 = std::chrono::steady_clock::now();
   EXPECT_NE(error_of(bomb).find("more than 1000000 values"), std::string::npos);
-  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 10.0);
   // Aliases used a few times are fine.
   EXPECT_EQ(parse("a: &a [1, 2]\nb: *a\n"), json::parse(R"({"a": [1, 2], "b": [1, 2]})"));
 }
