@@ -119,6 +119,18 @@ at::Tensor from_dlpack(DLManagedTensor* m) {
       refuse_dlpack(m, "negative size " + std::to_string(t.shape[i]) + " in dimension " + std::to_string(i));
     if (__builtin_mul_overflow(numel, t.shape[i], &numel)) refuse_dlpack(m, "element count overflows 64 bits");
   }
+  // LibTorch tensors have no negative strides, and their extent must fit in 64 bits.
+  if (t.strides != nullptr && numel != 0) {
+    int64_t extent = 0;
+    for (int i = 0; i < t.ndim; ++i) {
+      if (t.strides[i] < 0)
+        refuse_dlpack(m, "negative stride " + std::to_string(t.strides[i]) + " in dimension " + std::to_string(i) +
+                             " (LibTorch tensors have none)");
+      int64_t span = 0;
+      if (__builtin_mul_overflow(t.shape[i] - 1, t.strides[i], &span) || __builtin_add_overflow(extent, span, &extent))
+        refuse_dlpack(m, "strides address beyond 64 bits");
+    }
+  }
   if (t.data == nullptr) {
     if (numel != 0) refuse_dlpack(m, "null data for " + std::to_string(numel) + " elements");
     // Nothing to borrow: an empty tensor of the type, and the producer's memory given back now.

@@ -77,6 +77,21 @@ TEST(DlpackImport, RefusesWhatItCannotReadAndReleasesOnce) {
     EXPECT_EQ(d.released, 1);
   }
   {
+    Described d({3, 2});  // LibTorch would accept it, then fail in the next operation
+    int64_t strides[] = {1, -1};
+    d.m.dl_tensor.strides = strides;
+    EXPECT_TRUE(has(import_error(d), "negative stride -1 in dimension 1"));
+    EXPECT_EQ(d.released, 1);
+  }
+  {
+    const int64_t big = int64_t(1) << 62;
+    Described d({3, 2});
+    int64_t strides[] = {big, 1};
+    d.m.dl_tensor.strides = strides;
+    EXPECT_TRUE(has(import_error(d), "beyond 64 bits"));
+    EXPECT_EQ(d.released, 1);
+  }
+  {
     Described d({2});
     d.m.dl_tensor.dtype = {kDLFloat, 8, 1};  // no such float: the importer's refusal, converted
     EXPECT_NE(import_error(d), "");
