@@ -4,11 +4,15 @@
 
 #include "sinsr/checkpoint.hpp"
 
+#include <ATen/Context.h>
 #include <c10/util/Exception.h>
 #include <torch/nn/module.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <new>
 
 #if defined(SINSR_WITH_CUDA)
@@ -103,6 +107,26 @@ namespace {
   release(m);
   throw Error(SINSR_ERR_INVALID_ARGUMENT, "DLPack tensor: " + why);
 }
+
+// fromDLPack may run the deleter before it throws (from_blob failing after taking the
+// storage): the producer's tensor goes in behind a wrapper that records whether it ran.
+struct DlpackGuard {
+  DLManagedTensor* inner;
+  std::shared_ptr<bool> released;
+};
+
+DLManagedTensor* guarded(DLManagedTensor* m, const std::shared_ptr<bool>& released) {
+  auto* outer = new DLManagedTensor(*m);
+  outer->manager_ctx = new DlpackGuard{m, released};
+  outer->deleter = [](DLManagedTensor* self) {
+    auto* g = static_cast<DlpackGuard*>(self->manager_ctx);
+    *g->released = true;
+    release(g->inner);
+    delete g;
+    delete self;
+  };
+  return outer;
+}
 }  // namespace
 
 at::Tensor from_dlpack(DLManagedTensor* m) {
@@ -113,24 +137,36 @@ at::Tensor from_dlpack(DLManagedTensor* m) {
   if (t.ndim < 0) refuse_dlpack(m, "negative ndim " + std::to_string(t.ndim));
   if (t.ndim > 0 && t.shape == nullptr) refuse_dlpack(m, "ndim " + std::to_string(t.ndim) + " with a null shape");
   if (t.dtype.lanes != 1) refuse_dlpack(m, std::to_string(t.dtype.lanes) + " lanes (only scalar dtypes)");
-  int64_t numel = 1;
+  // LibTorch's contiguous strides multiply the sizes with zeros counted as one: that product
+  // must fit in 64 bits even when the tensor is empty.
+  int64_t numel = 1, dense = 1;
   for (int i = 0; i < t.ndim; ++i) {
+    if (t.shape[i] > 0 && __builtin_mul_overflow(dense, t.shape[i], &dense))
+      refuse_dlpack(m, "sizes beyond 64 bits (contiguous strides overflow)");
     if (t.shape[i] < 0)
       refuse_dlpack(m, "negative size " + std::to_string(t.shape[i]) + " in dimension " + std::to_string(i));
-    if (__builtin_mul_overflow(numel, t.shape[i], &numel)) refuse_dlpack(m, "element count overflows 64 bits");
+    numel *= t.shape[i];  // at most `dense`: no overflow
   }
-  // LibTorch tensors have no negative strides, and their extent must fit in 64 bits.
-  if (t.strides != nullptr && numel != 0) {
-    int64_t extent = 0;
+  // LibTorch tensors have no negative strides, and the bytes they address (from the offset to
+  // the last element) must fit in 64 bits.
+  int64_t extent = numel == 0 ? 0 : numel - 1;  // contiguous
+  if (t.strides != nullptr) {
+    extent = 0;
     for (int i = 0; i < t.ndim; ++i) {
       if (t.strides[i] < 0)
         refuse_dlpack(m, "negative stride " + std::to_string(t.strides[i]) + " in dimension " + std::to_string(i) +
                              " (LibTorch tensors have none)");
       int64_t span = 0;
-      if (__builtin_mul_overflow(t.shape[i] - 1, t.strides[i], &span) || __builtin_add_overflow(extent, span, &extent))
+      if (numel != 0 && (__builtin_mul_overflow(t.shape[i] - 1, t.strides[i], &span) ||
+                         __builtin_add_overflow(extent, span, &extent)))
         refuse_dlpack(m, "strides address beyond 64 bits");
     }
   }
+  const int64_t item = std::max<int64_t>(1, (int64_t(t.dtype.bits) + 7) / 8);
+  int64_t bytes = 0;
+  if (t.byte_offset > uint64_t(INT64_MAX) || __builtin_add_overflow(extent, 1, &bytes) ||
+      __builtin_mul_overflow(bytes, item, &bytes) || __builtin_add_overflow(bytes, int64_t(t.byte_offset), &bytes))
+    refuse_dlpack(m, "strides address beyond 64 bits");
   if (t.data == nullptr) {
     if (numel != 0) refuse_dlpack(m, "null data for " + std::to_string(numel) + " elements");
     // Nothing to borrow: an empty tensor of the type, and the producer's memory given back now.
@@ -144,16 +180,27 @@ at::Tensor from_dlpack(DLManagedTensor* m) {
     release(m);
     return at::empty(sizes, at::TensorOptions().dtype(type));
   }
+  // A C caller can put any number in the enum: read it as the integer it is.
+  int32_t device = 0;
+  static_assert(sizeof(t.device.device_type) == sizeof(device), "DLDeviceType is 32 bits");
+  std::memcpy(&device, &t.device.device_type, sizeof(device));
+  const bool cuda = device == kDLCUDA || device == kDLCUDAHost;
+  if (device != kDLCPU && !(cuda && at::hasCUDA()))
+    refuse_dlpack(m, "device type " + std::to_string(device) + " (CPU, or CUDA where present)");
+  auto released = std::make_shared<bool>(false);
+  DLManagedTensor* outer = guarded(m, released);
+  std::string why;
   try {
-    return at::fromDLPack(m);
+    return at::fromDLPack(outer);
   } catch (const c10::Error& e) {
-    refuse_dlpack(m, e.what_without_backtrace());
+    why = e.what_without_backtrace();
   } catch (const std::exception& e) {
-    // fromDLPack refused it (a dtype or device it does not know) without taking ownership.
-    refuse_dlpack(m, e.what());
+    why = e.what();
   } catch (...) {
-    refuse_dlpack(m, "refused by the importer");
+    why = "refused by the importer";
   }
+  if (!*released) release(outer);  // the wrapper releases the producer's tensor once
+  throw Error(SINSR_ERR_INVALID_ARGUMENT, "DLPack tensor: " + why);
 }
 
 DLManagedTensor* to_dlpack(const at::Tensor& t) {

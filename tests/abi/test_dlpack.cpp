@@ -56,7 +56,13 @@ TEST(DlpackImport, RefusesWhatItCannotReadAndReleasesOnce) {
     const int64_t big = int64_t(1) << 40;
     Described d({big, big, big});  // the element count overflowed a signed product
     d.m.dl_tensor.data = nullptr;
-    EXPECT_TRUE(has(import_error(d), "overflows"));
+    EXPECT_TRUE(has(import_error(d), "sizes beyond 64 bits"));
+    EXPECT_EQ(d.released, 1);
+  }
+  {
+    Described d({0, int64_t(1) << 40, int64_t(1) << 40});  // empty, but its strides would overflow
+    d.m.dl_tensor.data = nullptr;
+    EXPECT_TRUE(has(import_error(d), "sizes beyond 64 bits"));
     EXPECT_EQ(d.released, 1);
   }
   {
@@ -81,6 +87,13 @@ TEST(DlpackImport, RefusesWhatItCannotReadAndReleasesOnce) {
     int64_t strides[] = {1, -1};
     d.m.dl_tensor.strides = strides;
     EXPECT_TRUE(has(import_error(d), "negative stride -1 in dimension 1"));
+    EXPECT_EQ(d.released, 1);
+  }
+  {
+    Described d({0, 2});  // empty, yet LibTorch cannot hold the stride
+    int64_t strides[] = {-(int64_t(5) << 60), 1};
+    d.m.dl_tensor.strides = strides;
+    EXPECT_TRUE(has(import_error(d), "negative stride"));
     EXPECT_EQ(d.released, 1);
   }
   {
