@@ -86,8 +86,8 @@ at::Tensor DdpmSampler::prior(const at::Tensor& y, const at::Tensor& noise) {
   require(y.defined() && noise.defined() && y.sizes() == noise.sizes(), SINSR_ERR_INVALID_ARGUMENT,
           "sampler 'ddpm': prior: y " + shape_of(y) + " and noise " + shape_of(noise) + " must have one shape");
   // Both references start from pure noise (SRDiff's residual chain included).
-  const at::Tensor x_T = noise.to(work_type(noise));
-  return o_.temperature == 1.0 ? x_T : x_T * o_.temperature;
+  // x * 1.0 is exact: temperature 1 gives the references' numbers bit for bit.
+  return noise.to(work_type(noise)) * o_.temperature;
 }
 
 at::Tensor DdpmSampler::network_t(int64_t index, int64_t batch, const c10::Device& device) const {
@@ -125,7 +125,7 @@ at::Tensor DdpmSampler::sample(const at::Tensor& y_in, const at::Tensor& x_T, co
       const at::Tensor sigma = o_.variance == Variance::Beta
                                    ? c.coef("sigmas", t, x)
                                    : (c.coef("posterior_log_variance_clipped", t, x) * 0.5).exp();
-      x = o_.temperature == 1.0 ? mean + sigma * z : mean + sigma * z * o_.temperature;
+      x = mean + sigma * z * o_.temperature;
     } else {
       // SRDiff draws at t = 0 too and multiplies by zero: draw, so the noise stream lines up.
       if (o_.final_noise) checked(cb.noise(x), x, "noise", i);
