@@ -273,6 +273,61 @@ TEST(ImageIO, DimensionsAreCheckedBeforeDecoding) {
   EXPECT_EQ(read_image(small).pixels.size(2), 17);
 }
 
+// The reader is chosen by content, and OpenImageIO's WebP reader decodes into a buffer of the
+// declared size when it opens the file (up to 16383 x 16383 x 4 bytes from a 45-byte file): that
+// header is read by the project first. The fuzz input that found it is a regression.
+TEST(ImageIO, FormatsAreToldByContentAndWebPSizesReadFirst) {
+  fs::path d = fresh_dir("sniff");
+  auto le32 = [](uint32_t v) {
+    return std::string{char(v & 0xff), char((v >> 8) & 0xff), char((v >> 16) & 0xff), char(v >> 24)};
+  };
+  const uint32_t bits = (16383 - 1) | ((16383u - 1) << 14);
+  const std::string vp8l = std::string("\x2f", 1) + le32(bits) + std::string(16, '\0');
+  const std::string webp = "RIFF" + le32(uint32_t(12 + vp8l.size())) + "WEBPVP8L" + le32(uint32_t(vp8l.size())) + vp8l;
+  const std::string path = (d / "lying.webp").string();
+  std::ofstream(path, std::ios::binary) << webp;
+  auto e = error_of([&] { read_image(path); });
+  EXPECT_EQ(e.code(), SINSR_ERR_FORMAT) << e.what();
+  EXPECT_NE(std::string(e.what()).find(path + ": the header declares 16383x16383"), std::string::npos) << e.what();
+
+  // OpenEXR sizes an attribute's buffer by the size the file declares: a 2 GB string in a small
+  // file, and a data window of 2^32 x 2 pixels, are refused before OpenEXR reads the header.
+  write_image((d / "real.exr").string(), levels({3, 5, 7}, 8));
+  std::ifstream exr_in((d / "real.exr").string(), std::ios::binary);
+  const std::string exr((std::istreambuf_iterator<char>(exr_in)), std::istreambuf_iterator<char>());
+  const size_t attr = exr.find("channels");
+  ASSERT_NE(attr, std::string::npos);
+  std::string lying = exr;
+  lying.replace(attr + 16, 4, le32(0x7fff0000u));  // after "channels\0chlist\0"
+  const std::string big_attr = (d / "big-attribute.exr").string();
+  std::ofstream(big_attr, std::ios::binary) << lying;
+  e = error_of([&] { read_image(big_attr); });
+  EXPECT_NE(std::string(e.what()).find(big_attr + ": the OpenEXR attribute 'channels' declares 2147418112 bytes"),
+            std::string::npos)
+      << e.what();
+  const size_t window = exr.find("dataWindow");
+  ASSERT_NE(window, std::string::npos);
+  lying = exr;
+  lying.replace(window + 21, 16, le32(0x80000000u) + le32(0) + le32(0x7fffffffu) + le32(1));
+  const std::string wide = (d / "wide.exr").string();
+  std::ofstream(wide, std::ios::binary) << lying;
+  e = error_of([&] { read_image(wide); });
+  EXPECT_NE(std::string(e.what()).find(wide + ": the header declares 4294967296x2"), std::string::npos) << e.what();
+
+  // A PNG under another format's name is read as what it is; a text file under an image's name is
+  // refused naming the formats there are.
+  const at::Tensor px = levels({3, 5, 7}, 8);
+  write_image((d / "real.png").string(), px);
+  fs::copy_file(d / "real.png", d / "named.jpg");
+  EXPECT_TRUE(sinsr_test::all_close(read_image((d / "named.jpg").string()).pixels, px, 1e-7));
+  const std::string text = (d / "notes.tif").string();
+  std::ofstream(text) << "P is for PNG? no: just some words";
+  e = error_of([&] { read_image(text); });
+  EXPECT_EQ(e.code(), SINSR_ERR_FORMAT) << e.what();
+  EXPECT_NE(std::string(e.what()).find(text + ": not a readable image"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("WebP"), std::string::npos) << e.what();
+}
+
 namespace {
 
 std::string file_bytes(const std::string& path) {

@@ -14,6 +14,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <memory>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -75,6 +77,115 @@ void write_file(const std::string& file, const std::vector<unsigned char>& bytes
   }
 }
 
+// The format a file's first bytes name, as OpenImageIO calls its reader. Only that reader sees
+// the file: given a name alone, OpenImageIO offers content it does not recognise to every reader
+// it has (camera raw, DICOM, ...), a wider surface for a stranger's file and slower to refuse.
+struct Sniffed {
+  const char* format = nullptr;   // nullptr: no format read_image accepts
+  int64_t width = 0, height = 0;  // declared by a header read here (WebP), else 0
+};
+
+uint32_t le_bits(const unsigned char* p, int bytes) {
+  uint32_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+Sniffed sniff(const unsigned char* d, size_t n) {
+  auto starts = [&](const char* magic, size_t k, size_t at = 0) {
+    return n >= at + k && std::memcmp(d + at, magic, k) == 0;
+  };
+  Sniffed s;
+  if (starts("\x89PNG\r\n\x1a\n", 8))
+    s.format = "png";
+  else if (starts("\xff\xd8\xff", 3))
+    s.format = "jpeg";
+  else if (starts("II*\0", 4) || starts("MM\0*", 4) || starts("II+\0", 4) || starts("MM\0+", 4))
+    s.format = "tiff";
+  else if (starts("BM", 2))
+    s.format = "bmp";
+  else if (starts("v/1\x01", 4))
+    s.format = "openexr";
+  else if (starts("GIF87a", 6) || starts("GIF89a", 6))
+    s.format = "gif";
+  else if (starts("#?RADIANCE", 10) || starts("#?RGBE", 6))
+    s.format = "hdr";
+  else if (n >= 2 && d[0] == 'P' && d[1] >= '1' && d[1] <= '6')
+    s.format = "pnm";
+  else if (starts("RIFF", 4) && starts("WEBP", 4, 8)) {
+    // OpenImageIO's WebP reader decodes the whole image when it opens the file, into a buffer of
+    // the declared size (up to 2^24 x 2^24): the size is read here first.
+    s.format = "webp";
+    if (starts("VP8 ", 4, 12) && n >= 30) {
+      s.width = le_bits(d + 26, 2) & 0x3fff;
+      s.height = le_bits(d + 28, 2) & 0x3fff;
+    } else if (starts("VP8L", 4, 12) && n >= 25) {
+      const uint32_t b = le_bits(d + 21, 4);
+      s.width = int64_t(b & 0x3fff) + 1;
+      s.height = int64_t((b >> 14) & 0x3fff) + 1;
+    } else if (starts("VP8X", 4, 12) && n >= 30) {
+      s.width = int64_t(le_bits(d + 24, 3)) + 1;
+      s.height = int64_t(le_bits(d + 27, 3)) + 1;
+    }
+  }
+  return s;
+}
+
+// `channels` 0: a header read here, which names no channel count.
+std::string size_refusal(const std::string& path, int64_t w, int64_t h, int64_t channels, int64_t limit) {
+  const std::string c = channels ? " with " + std::to_string(channels) + " channels" : "";
+  return path + ": the header declares " + std::to_string(w) + "x" + std::to_string(h) + c + ", beyond the limit of " +
+         std::to_string(limit) + " pixels" + (channels ? " and 64 channels" : "") +
+         " (SINSR_MAX_IMAGE_PIXELS raises it)";
+}
+
+int64_t le_i32(const unsigned char* p) { return int32_t(le_bits(p, 4)); }
+
+// OpenEXR (3.1) makes each attribute's buffer as large as the file says before reading it (a
+// 400-byte file made it allocate 1.7 GB), and its chunk tables as large as the data window: both
+// are read here first, bounded by the file's length and the pixel limit.
+void check_exr_header(const std::string& path, int64_t limit) {
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(0, std::ios::end);
+  const int64_t file_size = int64_t(in.tellg());
+  in.seekg(0);
+  auto truncated = [&] { return Error(SINSR_ERR_FORMAT, path + ": a truncated OpenEXR header"); };
+  unsigned char head[8];
+  if (!in.read(reinterpret_cast<char*>(head), 8)) throw truncated();
+  const bool multipart = le_bits(head + 4, 4) & 0x1000;
+  auto read_name = [&] {
+    std::string name;
+    for (int ch = in.get(); ch != 0; ch = in.get()) {
+      if (ch == EOF) throw truncated();
+      if (name.size() == 255) throw Error(SINSR_ERR_FORMAT, path + ": an OpenEXR header name longer than 255 bytes");
+      name.push_back(char(ch));
+    }
+    return name;
+  };
+  for (bool more = true; more;) {  // one header, or a multi-part file's headers up to an empty one
+    more = false;
+    for (std::string name = read_name(); !name.empty(); name = read_name()) {
+      more = multipart;
+      const std::string type = read_name();
+      unsigned char n[4];
+      if (!in.read(reinterpret_cast<char*>(n), 4)) throw truncated();
+      const int64_t size = le_i32(n), at = int64_t(in.tellg());
+      if (size < 0 || size > file_size - at)
+        throw Error(SINSR_ERR_FORMAT, path + ": the OpenEXR attribute '" + name + "' declares " + std::to_string(size) +
+                                          " bytes, beyond the end of the file");
+      if (name == "dataWindow" && type == "box2i" && size == 16) {
+        unsigned char b[16];
+        if (!in.read(reinterpret_cast<char*>(b), 16)) throw truncated();
+        const int64_t w = le_i32(b + 8) - le_i32(b) + 1, h = le_i32(b + 12) - le_i32(b + 4) + 1;
+        if (w <= 0 || h <= 0) throw Error(SINSR_ERR_FORMAT, path + ": empty image (an empty OpenEXR data window)");
+        if (w > limit / h) throw Error(SINSR_ERR_FORMAT, size_refusal(path, w, h, 0, limit));
+      } else {
+        in.seekg(size, std::ios::cur);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 bool has_image_extension(const std::string& path) {
@@ -99,23 +210,44 @@ Image read_image(const std::string& path) {
   if (!fs::exists(path, ec)) throw Error(SINSR_ERR_IO, path + ": no such file");
   if (fs::is_directory(path, ec)) throw Error(SINSR_ERR_IO, path + ": is a folder, not an image file");
   if (::access(path.c_str(), R_OK) != 0) throw Error(SINSR_ERR_IO, path + ": not readable (permissions)");
+  unsigned char head[32] = {};
+  size_t got = 0;
+  {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error(SINSR_ERR_IO, path + ": cannot open (" + std::strerror(errno) + ")");
+    ssize_t r;
+    while (got < sizeof head && ((r = ::read(fd, head + got, sizeof head - got)) > 0 || (r < 0 && errno == EINTR)))
+      if (r > 0) got += size_t(r);
+    ::close(fd);
+  }
+  const Sniffed kind = sniff(head, got);
+  if (!kind.format)
+    throw Error(SINSR_ERR_FORMAT, path +
+                                      ": not a readable image (the content is none of PNG, JPEG, TIFF, BMP, "
+                                      "OpenEXR, WebP, PNM, GIF, HDR)");
+  const int64_t limit = max_image_pixels();
+  if (kind.width * kind.height > limit)
+    throw Error(SINSR_ERR_FORMAT, size_refusal(path, kind.width, kind.height, 0, limit));
+  if (std::strcmp(kind.format, "openexr") == 0) check_exr_header(path, limit);
+  std::unique_ptr<OIIO::ImageInput> in = OIIO::ImageInput::create(kind.format);
+  if (!in)
+    throw Error(SINSR_ERR_FORMAT, path + ": a " + kind.format + " file, which this build of OpenImageIO cannot read (" +
+                                      oiio_error("no reader") + ")");
   // Colour stays as stored (unassociated with alpha): OpenImageIO would premultiply PNG colour.
-  OIIO::ImageSpec config;
+  OIIO::ImageSpec config, opened;
   config.attribute("oiio:UnassociatedAlpha", 1);
-  auto in = OIIO::ImageInput::open(path, &config);
-  if (!in) throw Error(SINSR_ERR_FORMAT, path + ": not a readable image (" + oiio_error("unknown format") + ")");
+  if (!in->open(path, opened, config)) {
+    std::string err = in->geterror();
+    throw Error(SINSR_ERR_FORMAT,
+                path + ": not a readable image (" + (err.empty() ? oiio_error("corrupt header") : err) + ")");
+  }
   const OIIO::ImageSpec spec = in->spec();
   const int64_t w = spec.width, h = spec.height, c = spec.nchannels;
   if (w <= 0 || h <= 0 || c <= 0) throw Error(SINSR_ERR_FORMAT, path + ": empty image (no pixels or channels)");
   // The header's word only so far: nothing is allocated before these checks.
   if (spec.depth > 1)
     throw Error(SINSR_ERR_FORMAT, path + ": a volume image (depth " + std::to_string(spec.depth) + ")");
-  const int64_t limit = max_image_pixels();
-  if (w * h > limit || c > 64)
-    throw Error(SINSR_ERR_FORMAT, path + ": the header declares " + std::to_string(w) + "x" + std::to_string(h) +
-                                      " with " + std::to_string(c) + " channels, beyond the limit of " +
-                                      std::to_string(limit) +
-                                      " pixels and 64 channels (SINSR_MAX_IMAGE_PIXELS raises it)");
+  if (w * h > limit || c > 64) throw Error(SINSR_ERR_FORMAT, size_refusal(path, w, h, c, limit));
   at::Tensor hwc = at::empty({h, w, c}, at::kFloat);
   if (!in->read_image(0, 0, 0, int(c), OIIO::TypeDesc::FLOAT, hwc.data_ptr<float>())) {
     std::string err = in->geterror();
