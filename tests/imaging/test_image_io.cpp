@@ -273,10 +273,10 @@ TEST(ImageIO, DimensionsAreCheckedBeforeDecoding) {
   EXPECT_EQ(read_image(small).pixels.size(2), 17);
 }
 
-// The reader is chosen by content, and OpenImageIO's WebP reader decodes into a buffer of the
-// declared size when it opens the file (up to 16383 x 16383 x 4 bytes from a 45-byte file): that
-// header is read by the project first. The fuzz input that found it is a regression.
-TEST(ImageIO, FormatsAreToldByContentAndWebPSizesReadFirst) {
+// The reader is chosen by content, and the headers of the readers that allocate what they declare
+// when they open a file (WebP: up to 16383 x 16383 x 4 bytes from a 45-byte file; GIF; OpenEXR)
+// are read by the project first. The fuzz inputs that found them are regressions.
+TEST(ImageIO, FormatsAreToldByContentAndLyingHeadersReadFirst) {
   fs::path d = fresh_dir("sniff");
   auto le32 = [](uint32_t v) {
     return std::string{char(v & 0xff), char((v >> 8) & 0xff), char((v >> 16) & 0xff), char(v >> 24)};
@@ -289,6 +289,12 @@ TEST(ImageIO, FormatsAreToldByContentAndWebPSizesReadFirst) {
   auto e = error_of([&] { read_image(path); });
   EXPECT_EQ(e.code(), SINSR_ERR_FORMAT) << e.what();
   EXPECT_NE(std::string(e.what()).find(path + ": the header declares 16383x16383"), std::string::npos) << e.what();
+
+  // GIF: OpenImageIO makes the screen-sized canvas when it opens the file (fuzz input).
+  const std::string gif = (d / "screen.gif").string();
+  std::ofstream(gif, std::ios::binary) << std::string("GIF89a\x00\x2d\x76\xa3\x01\x02\x04", 13) << "comprehension";
+  e = error_of([&] { read_image(gif); });
+  EXPECT_NE(std::string(e.what()).find(gif + ": the header declares 11520x41846"), std::string::npos) << e.what();
 
   // OpenEXR sizes an attribute's buffer by the size the file declares: a 2 GB string in a small
   // file, and a data window of 2^32 x 2 pixels, are refused before OpenEXR reads the header.

@@ -95,26 +95,36 @@ Sniffed sniff(const unsigned char* d, size_t n) {
   auto starts = [&](const char* magic, size_t k, size_t at = 0) {
     return n >= at + k && std::memcmp(d + at, magic, k) == 0;
   };
+  static const struct {
+    const char* magic;
+    size_t size;
+    const char* format;
+  } kMagic[] = {{"\x89PNG\r\n\x1a\n", 8, "png"},
+                {"\xff\xd8\xff", 3, "jpeg"},
+                {"II*\0", 4, "tiff"},
+                {"MM\0*", 4, "tiff"},
+                {"II+\0", 4, "tiff"},
+                {"MM\0+", 4, "tiff"},
+                {"BM", 2, "bmp"},
+                {"v/1\x01", 4, "openexr"},
+                {"GIF87a", 6, "gif"},
+                {"GIF89a", 6, "gif"},
+                {"#?RADIANCE", 10, "hdr"},
+                {"#?RGBE", 6, "hdr"}};
   Sniffed s;
-  if (starts("\x89PNG\r\n\x1a\n", 8))
-    s.format = "png";
-  else if (starts("\xff\xd8\xff", 3))
-    s.format = "jpeg";
-  else if (starts("II*\0", 4) || starts("MM\0*", 4) || starts("II+\0", 4) || starts("MM\0+", 4))
-    s.format = "tiff";
-  else if (starts("BM", 2))
-    s.format = "bmp";
-  else if (starts("v/1\x01", 4))
-    s.format = "openexr";
-  else if (starts("GIF87a", 6) || starts("GIF89a", 6))
-    s.format = "gif";
-  else if (starts("#?RADIANCE", 10) || starts("#?RGBE", 6))
-    s.format = "hdr";
-  else if (n >= 2 && d[0] == 'P' && d[1] >= '1' && d[1] <= '6')
-    s.format = "pnm";
-  else if (starts("RIFF", 4) && starts("WEBP", 4, 8)) {
-    // OpenImageIO's WebP reader decodes the whole image when it opens the file, into a buffer of
-    // the declared size (up to 2^24 x 2^24): the size is read here first.
+  for (const auto& m : kMagic)
+    if (starts(m.magic, m.size)) {
+      s.format = m.format;
+      break;
+    }
+  if (!s.format && n >= 2 && d[0] == 'P' && d[1] >= '1' && d[1] <= '6') s.format = "pnm";
+  // The readers that allocate what the header declares when they open the file: GIF (its canvas,
+  // the screen size) and WebP (the whole image decoded, up to 2^24 x 2^24).
+  if (s.format && std::strcmp(s.format, "gif") == 0 && n >= 10) {
+    s.width = le_bits(d + 6, 2);
+    s.height = le_bits(d + 8, 2);
+  }
+  if (starts("RIFF", 4) && starts("WEBP", 4, 8)) {
     s.format = "webp";
     if (starts("VP8 ", 4, 12) && n >= 30) {
       s.width = le_bits(d + 26, 2) & 0x3fff;
