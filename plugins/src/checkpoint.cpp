@@ -18,8 +18,9 @@ using detail::fail;
 using sdk::Error;
 
 c10::IValue read_any(const std::string& path) {
-  std::string bytes = detail::read_bytes(path);
-  if (bytes.size() >= 4 && bytes.compare(0, 4, "PK\x03\x04", 4) == 0)
+  const detail::FileBytes file(path);
+  const std::string_view bytes = file.view();
+  if (bytes.size() >= 4 && bytes.compare(0, 4, std::string_view("PK\x03\x04", 4)) == 0)
     return detail::to_ivalue(detail::read_zip(path, bytes), path);
   if (bytes.size() >= 2 && uint8_t(bytes[0]) == 0x80) return detail::to_ivalue(detail::read_legacy(path, bytes), path);
   if (bytes.size() >= 10 && bytes[8] == '{') return detail::read_safetensors(path, bytes);

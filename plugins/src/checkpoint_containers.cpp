@@ -3,11 +3,17 @@
 // there, and against sinsr::ckpt::limits, before any buffer is allocated for them.
 #include "checkpoint_internal.hpp"
 
+#include <caffe2/serialize/in_memory_adapter.h>
 #include <caffe2/serialize/inline_container.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <sstream>
 #include <tuple>
@@ -18,13 +24,43 @@ namespace detail {
 
 using sdk::Error;
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(SINSR_ERR_IO, path + ": cannot open for reading");
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) throw Error(SINSR_ERR_IO, path + ": read error");
-  return buf.str();
+FileBytes::FileBytes(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(SINSR_ERR_IO, path + ": cannot open for reading (" + std::strerror(errno) + ")");
+  struct stat st {};
+  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  // Mapped, not read: the weights are copied once, from the page cache into their tensors.
+  if (regular && st.st_size > 0) {
+    void* m = ::mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (m != MAP_FAILED) {
+      map_ = m;
+      size_ = size_t(st.st_size);
+      ::close(fd);
+      return;
+    }
+  }
+  // A pipe, an empty file, or a file system that cannot map: read it.
+  char chunk[1 << 16];
+  for (;;) {
+    const ssize_t got = ::read(fd, chunk, sizeof chunk);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      const int err = errno;
+      ::close(fd);
+      throw Error(SINSR_ERR_IO, path + ": read error (" + std::strerror(err) + ")");
+    }
+    if (got == 0) break;
+    read_.append(chunk, size_t(got));
+  }
+  ::close(fd);
+}
+
+FileBytes::~FileBytes() {
+  if (map_) ::munmap(map_, size_);
+}
+
+std::string_view FileBytes::view() const {
+  return map_ ? std::string_view(static_cast<const char*>(map_), size_) : std::string_view(read_);
 }
 
 namespace {
@@ -40,7 +76,7 @@ void fill(at::Tensor& t, const char* src, size_t nbytes) {
   }
 }
 
-uint64_t rd(const std::string& z, uint64_t at, int n) {
+uint64_t rd(std::string_view z, uint64_t at, int n) {
   uint64_t v = 0;
   for (int k = n - 1; k >= 0; --k) v = (v << 8) | uint8_t(z[size_t(at) + size_t(k)]);
   return v;
@@ -49,7 +85,12 @@ uint64_t rd(const std::string& z, uint64_t at, int n) {
 // Walks the zip's central directory (the one miniz will use: the last end record, zip64 when
 // its locator is there) and checks every record's declared size against the file, because
 // PyTorchStreamReader allocates whatever a record declares before reading it.
-void check_zip_directory(const std::string& path, const std::string& z) {
+struct ZipDirectory {
+  std::string archive;                     // the first record's folder, as PyTorchStreamReader takes it
+  std::map<std::string, uint64_t> stored;  // uncompressed records (full names) and their sizes
+};
+
+ZipDirectory check_zip_directory(const std::string& path, std::string_view z) {
   const uint64_t n = z.size();
   if (n < 22) fail(path, "unreadable zip checkpoint: truncated archive");
   uint64_t eocd = n;
@@ -71,6 +112,7 @@ void check_zip_directory(const std::string& path, const std::string& z) {
   if (cd_off > n || cd_size > n - cd_off) fail(path, "unreadable zip checkpoint: central directory outside the file");
   if (count > limits::kMaxItems) fail_limit(path, "zip archive with too many records", "kMaxItems", limits::kMaxItems);
   const uint64_t end = cd_off + cd_size;
+  ZipDirectory dir;
   uint64_t p = cd_off;
   for (uint64_t k = 0; k < count; ++k) {
     if (end - p < 46 || rd(z, p, 4) != 0x02014b50) fail(path, "unreadable zip checkpoint: corrupt central directory");
@@ -78,7 +120,7 @@ void check_zip_directory(const std::string& path, const std::string& z) {
     uint64_t name_len = rd(z, p + 28, 2), extra_len = rd(z, p + 30, 2), comment_len = rd(z, p + 32, 2);
     if (end - p - 46 < name_len + extra_len + comment_len)
       fail(path, "unreadable zip checkpoint: corrupt central directory");
-    std::string name = z.substr(size_t(p + 46), size_t(name_len));
+    std::string name(z.substr(size_t(p + 46), size_t(name_len)));
     if (uncomp == 0xFFFFFFFF || comp == 0xFFFFFFFF) {
       // zip64 extended information: the 8-byte values of the saturated fields, in order.
       uint64_t x = p + 46 + name_len, x_end = x + extra_len;
@@ -109,28 +151,45 @@ void check_zip_directory(const std::string& path, const std::string& z) {
       fail(path, "zip record " + excerpt(name) + " declares " + std::to_string(uncomp) + " bytes, but the file has " +
                      std::to_string(n) + (method == 0 ? "" : " (or an unsupported compression)"));
     }
+    if (k == 0) dir.archive = name.substr(0, name.find('/'));
+    if (method == 0) dir.stored[name] = uncomp;
     p += 46 + name_len + extra_len + comment_len;
   }
+  return dir;
 }
 
 }  // namespace
 
-Value read_zip(const std::string& path, const std::string& bytes) {
-  check_zip_directory(path, bytes);
+Value read_zip(const std::string& path, std::string_view bytes) {
+  const ZipDirectory dir = check_zip_directory(path, bytes);
   try {
-    caffe2::serialize::PyTorchStreamReader reader(path);
+    caffe2::serialize::PyTorchStreamReader reader(
+        std::make_shared<caffe2::serialize::MemoryReadAdapter>(bytes.data(), bytes.size()));
     std::map<std::string, at::Tensor> cache;
     auto loader = [&](const std::string& key, at::ScalarType dtype, int64_t) {
       auto it = cache.find(key);
       if (it != cache.end()) return it->second;
       std::string record = "data/" + key;
       if (!reader.hasRecord(record)) fail(path, "missing tensor record " + excerpt(record));
-      auto rec = reader.getRecord(record);  // its declared size was checked above
-      size_t nbytes = std::get<1>(rec), elem = c10::elementSize(dtype);
-      if (nbytes % elem)
-        fail(path, "storage " + excerpt(key) + " has a size that is not a multiple of its element size");
-      auto t = at::empty({int64_t(nbytes / elem)}, at::TensorOptions().dtype(dtype));
-      fill(t, static_cast<const char*>(std::get<0>(rec).get()), nbytes);
+      const size_t elem = c10::elementSize(dtype);
+      auto make = [&](size_t nbytes) {
+        if (nbytes % elem)
+          fail(path, "storage " + excerpt(key) + " has a size that is not a multiple of its element size");
+        return at::empty({int64_t(nbytes / elem)}, at::TensorOptions().dtype(dtype));
+      };
+      at::Tensor t;
+      auto st = dir.stored.find(dir.archive + "/" + record);
+      if (st != dir.stored.end()) {
+        // Uncompressed: straight from the mapped file into the tensor, one copy.
+        const uint64_t at = reader.getRecordOffset(record), nbytes = st->second;
+        if (at > bytes.size() || nbytes > bytes.size() - at) fail(path, "truncated tensor record " + excerpt(record));
+        t = make(size_t(nbytes));
+        fill(t, bytes.data() + at, size_t(nbytes));
+      } else {
+        auto rec = reader.getRecord(record);  // its declared size was checked above
+        t = make(std::get<1>(rec));
+        fill(t, static_cast<const char*>(std::get<0>(rec).get()), std::get<1>(rec));
+      }
       cache[key] = t;
       return t;
     };
@@ -147,7 +206,7 @@ Value read_zip(const std::string& path, const std::string& bytes) {
 }
 
 // Pre-1.6 torch.save: magic, protocol, sys_info, the object, storage keys, raw storages.
-Value read_legacy(const std::string& path, const std::string& bytes) {
+Value read_legacy(const std::string& path, std::string_view bytes) {
   size_t pos = 0;
   auto no_storage = [&](const std::string&, at::ScalarType, int64_t) -> at::Tensor {
     fail(path, "unexpected tensor in a legacy header");
@@ -244,7 +303,7 @@ struct Entry {
 
 }  // namespace
 
-c10::IValue read_safetensors(const std::string& path, const std::string& bytes) {
+c10::IValue read_safetensors(const std::string& path, std::string_view bytes) {
   uint64_t n = rd(bytes, 0, 8);
   if (n > bytes.size() - 8) fail(path, "truncated safetensors header");
   if (n > limits::kMaxSafetensorsHeaderBytes)

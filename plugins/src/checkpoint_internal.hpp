@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -119,10 +120,24 @@ c10::IValue to_ivalue(const Value& root, const std::string& path);
 
 // ---- containers ---------------------------------------------------------------------
 
-std::string read_bytes(const std::string& path);
-Value read_zip(const std::string& path, const std::string& bytes);
-Value read_legacy(const std::string& path, const std::string& bytes);
-c10::IValue read_safetensors(const std::string& path, const std::string& bytes);
+// A file's bytes, memory-mapped (read into memory where it cannot be mapped).
+class FileBytes {
+ public:
+  explicit FileBytes(const std::string& path);
+  ~FileBytes();
+  FileBytes(const FileBytes&) = delete;
+  FileBytes& operator=(const FileBytes&) = delete;
+  std::string_view view() const;
+
+ private:
+  void* map_ = nullptr;
+  size_t size_ = 0;
+  std::string read_;
+};
+
+Value read_zip(const std::string& path, std::string_view bytes);
+Value read_legacy(const std::string& path, std::string_view bytes);
+c10::IValue read_safetensors(const std::string& path, std::string_view bytes);
 
 // ---- writing ------------------------------------------------------------------------
 
