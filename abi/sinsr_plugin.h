@@ -1,5 +1,5 @@
 /*
- * sinsr_plugin.h - the SinSR plugin ABI, version 1.2.
+ * sinsr_plugin.h - the SinSR plugin ABI, version 1.3.
  *
  * Plain C99. A plugin is a shared library exporting one symbol, sinsr_plugin_entry, which
  * describes the components it provides (backbones, codecs, samplers, losses). Each
@@ -55,10 +55,14 @@ extern "C" {
  *       from the names and shapes of a state dict it writes the config that builds a matching
  *       network, or refuses keys that are not its network's. New struct sinsr_tensor_shape and
  *       types sinsr_text_writer, sinsr_detect_config_fn. Absent: no detection (the caller must
- *       be given the config). */
+ *       be given the config).
+ *  1.3  Start-up: sinsr_backbone_vtable and sinsr_codec_vtable gain `create_with`, create()
+ *       with options; {"init": "none"} says that a complete state dict is loaded next, so the
+ *       parameters need not be drawn (most of a full-size pipeline's start-up). Absent: the
+ *       host calls create(). */
 
 #define SINSR_ABI_VERSION_MAJOR 1
-#define SINSR_ABI_VERSION_MINOR 2
+#define SINSR_ABI_VERSION_MINOR 3
 #define SINSR_MAKE_VERSION(major, minor) ((((uint32_t)(major)) << 16) | ((uint32_t)(minor)&0xffffu))
 #define SINSR_VERSION_GET_MAJOR(v) (((uint32_t)(v)) >> 16)
 #define SINSR_VERSION_GET_MINOR(v) (((uint32_t)(v)) & 0xffffu)
@@ -235,6 +239,13 @@ typedef struct sinsr_backbone_vtable {
 
   /* Static: the config of the network a state dict describes (sinsr_detect_config_fn). */
   sinsr_detect_config_fn detect_config;
+
+  /* ---- ABI 1.3 (check with SINSR_HAS_FIELD; NULL is the same as absent) ---- */
+
+  /* create() with options_json (may be NULL: the same as create()). {"init": "none"}: the
+     parameters are allocated but not initialised; the caller loads a complete state dict
+     (strictly) before any other call. Unknown option keys are refused. */
+  sinsr_status* (*create_with)(const char* config_json, const char* options_json, sinsr_backbone** out);
 } sinsr_backbone_vtable;
 
 /* ---- codec: latent autoencoder ------------------------------------------------------- */
@@ -265,6 +276,13 @@ typedef struct sinsr_codec_vtable {
 
   /* Static: the config of the network a state dict describes (sinsr_detect_config_fn). */
   sinsr_detect_config_fn detect_config;
+
+  /* ---- ABI 1.3 (check with SINSR_HAS_FIELD; NULL is the same as absent) ---- */
+
+  /* create() with options_json (may be NULL: the same as create()). {"init": "none"}: the
+     parameters are allocated but not initialised; the caller loads a complete state dict
+     (strictly) before any other call. Unknown option keys are refused. */
+  sinsr_status* (*create_with)(const char* config_json, const char* options_json, sinsr_codec** out);
 } sinsr_codec_vtable;
 
 /* ---- sampler: schedule and sampling rule; never owns a network ----------------------- */

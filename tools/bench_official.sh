@@ -4,7 +4,7 @@
 # 1 thread and at N threads, medians of REPEATS runs; prints one table with the ratios.
 # The official code is not vendored: pass a checkout of the public repository (wyf0912/SinSR).
 # Usage: tools/bench_official.sh SINSR_REPO [THREADS (default: nproc)] [REPEATS (default 3)]
-# Env: BENCH_OUT (raw outputs, default out/bench_official), HOST, SINSR_BENCH_DIR.
+# Env: BENCH_OUT (raw outputs, default out/bench_official), HOST, SINSR_BENCH_DIR, REUSE_OFFICIAL.
 # Run it on an otherwise idle machine (no training or build beside it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,8 @@ host=${HOST:-build/bin/sinsr-host}
 tmp=${BENCH_OUT:-out/bench_official}  # the raw outputs stay here
 mkdir -p "$tmp"
 for t in 1 "$threads"; do
+  # REUSE_OFFICIAL=1 keeps the official rows of an earlier run on this machine (their code is fixed).
+  [ "${REUSE_OFFICIAL:-0}" = 1 ] && [ -s "$tmp/official_$t.json" ] && continue
   /usr/bin/python3 "$bench/official_bench.py" "$repo" "$bench/stand-ins" "$t" "$repeats" > "$tmp/official_$t.json"
 done
 "$host" bench --threads "$threads" --repeats "$repeats" --no-cuda > "$tmp/ours.txt"

@@ -1,11 +1,10 @@
 #include "sr3_unet.hpp"
 
 #include <sinsr/config.hpp>
+#include <sinsr/layers.hpp>
 #include <sinsr/sdk.hpp>
 
 #include <torch/nn/init.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
 #include <cmath>
@@ -91,24 +90,25 @@ namespace {
 // The reference wraps every layer, so weights sit at <name>.conv.*, <name>.linear.*, <name>.group_norm.*.
 // Initialisation is the reference's: xavier-uniform with gain sqrt(g), zero bias.
 void init_weight(at::Tensor& w, at::Tensor& b, double gain) {
+  if (!sdk::initialise_parameters()) return;
   at::NoGradGuard no_grad;
   nn::init::xavier_uniform_(w, std::sqrt(gain));
   nn::init::zeros_(b);
 }
 
 struct ConvW : nn::Module {
-  nn::Conv2d conv{nullptr};
+  sdk::Layer conv;
   ConvW(int64_t in, int64_t out, int64_t stride, double gain) {
-    conv = register_module("conv", nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1)));
+    conv = register_module("conv", sdk::conv2d(in, out, 3, stride, 1));
     init_weight(conv->weight, conv->bias, gain);
   }
   at::Tensor operator()(const at::Tensor& x) { return conv->forward(x); }
 };
 
 struct LinW : nn::Module {
-  nn::Linear linear{nullptr};
+  sdk::Layer linear;
   LinW(int64_t in, int64_t out, double gain) {
-    linear = register_module("linear", nn::Linear(in, out));
+    linear = register_module("linear", sdk::linear(in, out));
     init_weight(linear->weight, linear->bias, gain);
   }
   at::Tensor operator()(const at::Tensor& x) { return linear->forward(x); }
@@ -347,7 +347,7 @@ void SR3UNet::set_precision(c10::Device device, at::ScalarType torso) {
   for (auto* list : {&down_, &mid_, &up_})
     for (auto& l : *list)
       for (auto& m : l->modules())
-        if (dynamic_cast<nn::Conv2dImpl*>(m.get()) || dynamic_cast<nn::LinearImpl*>(m.get()))
+        if (dynamic_cast<sdk::LayerImpl*>(m.get()))
           for (auto& p : m->parameters(false)) p.set_data(p.to(torso));
 }
 

@@ -97,55 +97,21 @@ Options Options::from_json(const nlohmann::json& c) {
 
 // ---- layers --------------------------------------------------------------------------------
 
-// Weight and bias of one conv / transposed conv / linear. Trainable: registered as parameters.
-// Frozen: registered as buffers under the same names, so checkpoints are unchanged while the SDK
-// lists them as non-parameters: the host then neither asks for their gradient nor updates them
-// (requires_grad alone would still list them, and weight decay would move them).
-struct Layer : nn::Module {
-  enum Kind { kConv, kConvTranspose, kLinear };
-  Kind kind;
-  int64_t stride, padding;
-  at::Tensor weight, bias;
-
-  Layer(Kind kind_, std::vector<int64_t> shape, int64_t stride_, int64_t padding_, bool trainable)
-      : kind(kind_), stride(stride_), padding(padding_) {
-    // PyTorch's default initialisation: U(+-1/sqrt(fan_in)) for both, fan_in = size(1) x kernel area
-    // (for a transposed conv, whose weight is [in, out, k, k], that is out x kernel area).
-    int64_t fan_in = 1;
-    for (size_t i = 1; i < shape.size(); ++i) fan_in *= shape[i];
-    const double bound = 1.0 / std::sqrt(double(fan_in));
-    const int64_t out = kind == kConvTranspose ? shape[1] : shape[0];
-    at::Tensor w = at::empty(shape).uniform_(-bound, bound), b = at::empty({out}).uniform_(-bound, bound);
-    if (trainable) {
-      weight = register_parameter("weight", w);
-      bias = register_parameter("bias", b);
-    } else {
-      weight = register_buffer("weight", w);
-      bias = register_buffer("bias", b);
-    }
-  }
-  at::Tensor forward(const at::Tensor& x) const {
-    switch (kind) {
-      case kConv: return at::conv2d(x, weight, bias, stride, padding);
-      case kConvTranspose: return at::conv_transpose2d(x, weight, bias, stride, padding);
-      default: return at::linear(x, weight, bias);
-    }
-  }
-};
-
 namespace {
 
-using LayerPtr = std::shared_ptr<Layer>;
+// Every weighted layer is the SDK's (torch.nn's names and initialisation). Frozen ones hold
+// their weights as buffers under the same names: checkpoints are unchanged while the SDK lists
+// them as non-parameters, so the host neither asks for their gradient nor updates them
+// (requires_grad alone would still list them, and weight decay would move them).
+using LayerPtr = sdk::Layer;
 
 LayerPtr conv(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t pad, bool trainable) {
-  return std::make_shared<Layer>(Layer::kConv, std::vector<int64_t>{out, in, k, k}, stride, pad, trainable);
+  return sdk::conv2d(in, out, k, stride, pad, trainable);
 }
 LayerPtr conv_transpose(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t pad, bool trainable) {
-  return std::make_shared<Layer>(Layer::kConvTranspose, std::vector<int64_t>{in, out, k, k}, stride, pad, trainable);
+  return sdk::conv_transpose2d(in, out, k, stride, pad, trainable);
 }
-LayerPtr linear(int64_t in, int64_t out, bool trainable) {
-  return std::make_shared<Layer>(Layer::kLinear, std::vector<int64_t>{out, in}, 1, 0, trainable);
-}
+LayerPtr linear(int64_t in, int64_t out, bool trainable) { return sdk::linear(in, out, trainable); }
 // A keyless container giving children numeric names, as nn.Sequential / nn.ModuleList do.
 std::shared_ptr<nn::Module> holder() { return std::make_shared<nn::Module>(); }
 

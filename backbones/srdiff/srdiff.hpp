@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <torch/nn/module.h>
 #include <nlohmann/json.hpp>
+#include <sinsr/layers.hpp>
 
 #include <memory>
 #include <string>
@@ -39,9 +40,6 @@ struct Options {
 // The config schema (key -> {type, default, description}) the plugin publishes.
 extern const char* const kConfigSchema;
 
-// A conv / transposed conv / linear layer's weight and bias (defined in srdiff.cpp).
-struct Layer;
-
 // RRDBNet(3, 3, nf, nb, gc). Input: LR in [-1, 1].
 class RRDBNet : public torch::nn::Module {
  public:
@@ -58,8 +56,8 @@ class RRDBNet : public torch::nn::Module {
 
  private:
   Options o_;
-  std::shared_ptr<Layer> conv_first_, trunk_conv_, hr_conv_, conv_last_;
-  std::vector<std::shared_ptr<Layer>> upconvs_;
+  sdk::Layer conv_first_, trunk_conv_, hr_conv_, conv_last_;
+  std::vector<sdk::Layer> upconvs_;
   std::vector<std::shared_ptr<RRDB>> trunk_;
 };
 
@@ -78,7 +76,7 @@ class Unet : public torch::nn::Module {
 
  private:
   Options o_;
-  std::shared_ptr<Layer> cond_proj_, mlp0_, mlp2_, final_out_;
+  sdk::Layer cond_proj_, mlp0_, mlp2_, final_out_;
   std::shared_ptr<Block> final_block_;
   std::shared_ptr<ResnetBlock> mid1_, mid2_;
   std::vector<std::shared_ptr<Stage>> downs_, ups_;

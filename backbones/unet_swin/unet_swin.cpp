@@ -1,10 +1,9 @@
 #include "unet_swin.hpp"
 
 #include <sinsr/config.hpp>
+#include <sinsr/layers.hpp>
 #include <sinsr/sdk.hpp>
 
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
 #include <cmath>
@@ -91,8 +90,8 @@ at::Tensor gn(const nn::GroupNorm& norm, const at::Tensor& x) {
 }
 
 nn::GroupNorm group_norm32(int64_t c) { return nn::GroupNorm(nn::GroupNormOptions(32, c).eps(1e-5)); }
-nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride = 1) {
-  return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(k / 2));
+sdk::Layer conv(int64_t in, int64_t out, int64_t k, int64_t stride = 1) {
+  return sdk::conv2d(in, out, k, stride, k / 2);
 }
 // A keyless container giving children numeric names, as nn.Sequential does.
 std::shared_ptr<nn::Module> holder() { return std::make_shared<nn::Module>(); }
@@ -103,8 +102,8 @@ struct Layer : nn::Module {
 
 struct ResBlock : Layer {
   nn::GroupNorm in_norm{nullptr}, out_norm{nullptr};
-  nn::Conv2d in_conv{nullptr}, out_conv{nullptr}, skip{nullptr};
-  nn::Linear emb_linear{nullptr};
+  sdk::Layer in_conv, out_conv, skip;
+  sdk::Layer emb_linear;
   bool scale_shift;
   double dropout;
 
@@ -113,7 +112,7 @@ struct ResBlock : Layer {
     auto in_layers = holder(), emb_layers = holder(), out_layers = holder();
     in_norm = in_layers->register_module("0", group_norm32(c_in));
     in_conv = in_layers->register_module("2", conv(c_in, c_out, 3));
-    emb_linear = emb_layers->register_module("1", nn::Linear(emb_dim, scale_shift ? 2 * c_out : c_out));
+    emb_linear = emb_layers->register_module("1", sdk::linear(emb_dim, scale_shift ? 2 * c_out : c_out));
     out_norm = out_layers->register_module("0", group_norm32(c_out));
     out_conv = out_layers->register_module("3", conv(c_out, c_out, 3));
     register_module("in_layers", in_layers);
@@ -142,7 +141,7 @@ struct ResBlock : Layer {
 };
 
 struct Downsample : Layer {
-  nn::Conv2d op{nullptr};
+  sdk::Layer op;
   bool use_conv;
   Downsample(int64_t c, bool use_conv_) : use_conv(use_conv_) {
     if (use_conv) op = register_module("op", conv(c, c, 3, 2));
@@ -153,7 +152,7 @@ struct Downsample : Layer {
 };
 
 struct Upsample : Layer {
-  nn::Conv2d c{nullptr};
+  sdk::Layer c;
   explicit Upsample(int64_t ch, bool use_conv) {
     if (use_conv) c = register_module("conv", conv(ch, ch, 3));
   }
@@ -166,8 +165,8 @@ struct Upsample : Layer {
 struct SwinBlock : nn::Module {
   int64_t dim, heads, window, shift;
   nn::GroupNorm norm1{nullptr}, norm2{nullptr};
-  nn::Linear qkv{nullptr}, proj{nullptr};
-  nn::Conv2d fc1{nullptr}, fc2{nullptr};
+  sdk::Layer qkv, proj;
+  sdk::Layer fc1, fc2;
   at::Tensor table, index;
 
   SwinBlock(int64_t dim_, int64_t heads_, int64_t ds, int64_t window_, int64_t shift_, double mlp_ratio)
@@ -179,15 +178,17 @@ struct SwinBlock : nn::Module {
     norm1 = register_module("norm1", group_norm32(dim));
     auto attn = holder();
     // Official init: truncated normal, std 0.02, cut at +-2 (absolute).
+    const int64_t offsets = (2 * window - 1) * (2 * window - 1);
     table = attn->register_parameter("relative_position_bias_table",
-                                     at::randn({(2 * window - 1) * (2 * window - 1), heads}).mul_(0.02).clamp_(-2, 2));
+                                     sdk::initialise_parameters() ? at::randn({offsets, heads}).mul_(0.02).clamp_(-2, 2)
+                                                                  : at::empty({offsets, heads}));
     at::Tensor r = at::arange(window * window, at::kLong).div(window, "floor"),
                c = at::arange(window * window, at::kLong).remainder(window);
     index = attn->register_buffer("relative_position_index",
                                   (r.unsqueeze(1) - r.unsqueeze(0) + window - 1) * (2 * window - 1) +
                                       (c.unsqueeze(1) - c.unsqueeze(0) + window - 1));
-    qkv = attn->register_module("qkv", nn::Linear(dim, 3 * dim));
-    proj = attn->register_module("proj", nn::Linear(dim, dim));
+    qkv = attn->register_module("qkv", sdk::linear(dim, 3 * dim));
+    proj = attn->register_module("proj", sdk::linear(dim, dim));
     register_module("attn", attn);
     norm2 = register_module("norm2", group_norm32(dim));
     auto mlp = holder();
@@ -226,7 +227,7 @@ struct SwinBlock : nn::Module {
 };
 
 struct SwinLayer : Layer {
-  nn::Conv2d embed{nullptr}, unembed{nullptr};
+  sdk::Layer embed, unembed;
   std::vector<std::shared_ptr<SwinBlock>> blocks;
   SwinLayer(int64_t c, const Options& o, int64_t ds) {
     const int64_t D = o.swin_embed_dim;
@@ -258,7 +259,7 @@ struct UNetModelSwin::Block : nn::Module {
     auto m = register_module(std::to_string(layers.size()), l);
     layers.push_back([m](const at::Tensor& h, const at::Tensor& emb) { return m->run(h, emb); });
   }
-  void add_conv(nn::Conv2d c) {
+  void add_conv(sdk::Layer c) {
     auto m = register_module(std::to_string(layers.size()), c);
     layers.push_back([m](const at::Tensor& h, const at::Tensor&) { return m->forward(h); });
   }
@@ -294,8 +295,8 @@ UNetModelSwin::UNetModelSwin(const Options& o) : o_(o) {
            o.attention_resolutions.end();
   };
   time_embed_ = holder();
-  time_embed_->register_module("0", nn::Linear(C, E));
-  time_embed_->register_module("2", nn::Linear(E, E));
+  time_embed_->register_module("0", sdk::linear(C, E));
+  time_embed_->register_module("2", sdk::linear(E, E));
   register_module("time_embed", time_embed_);
 
   auto inputs = holder();
@@ -364,8 +365,8 @@ at::Tensor UNetModelSwin::forward(const at::Tensor& x, const at::Tensor& t, cons
   require(x.size(2) % down == 0 && x.size(3) % down == 0, SINSR_ERR_INVALID_ARGUMENT,
           "x is " + std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)) + ", not a multiple of " +
               std::to_string(down) + " (the UNet's downsampling; pad the input)");
-  auto te0 = std::dynamic_pointer_cast<nn::LinearImpl>(time_embed_->named_children()["0"]);
-  auto te2 = std::dynamic_pointer_cast<nn::LinearImpl>(time_embed_->named_children()["2"]);
+  auto te0 = std::dynamic_pointer_cast<sdk::LayerImpl>(time_embed_->named_children()["0"]);
+  auto te2 = std::dynamic_pointer_cast<sdk::LayerImpl>(time_embed_->named_children()["2"]);
   at::Tensor emb = te2->forward(at::silu(te0->forward(timestep_embedding(t, o_.model_channels)))).to(torso_);
   at::Tensor h = x;
   if (lq.defined()) {
@@ -395,7 +396,7 @@ at::Tensor UNetModelSwin::forward(const at::Tensor& x, const at::Tensor& t, cons
   // The head keeps fp32 weights in every mode; callers get their own dtype back.
   h = h.to(at::kFloat);
   auto norm = std::dynamic_pointer_cast<nn::GroupNormImpl>(out_->named_children()["0"]);
-  auto head = std::dynamic_pointer_cast<nn::Conv2dImpl>(out_->named_children()["2"]);
+  auto head = std::dynamic_pointer_cast<sdk::LayerImpl>(out_->named_children()["2"]);
   at::Tensor out = head->forward(at::silu(gn(nn::GroupNorm(norm), h)));
   if (o_.residual_upscale > 0) {
     require(lq.defined(), SINSR_ERR_INVALID_ARGUMENT, "residual_upscale needs lq");
@@ -423,11 +424,11 @@ void UNetModelSwin::set_precision(c10::Device device, at::ScalarType torso) {
   for (auto* list : {&input_blocks_, &output_blocks_}) {
     for (auto& b : *list)
       for (auto& m : b->modules())
-        if (dynamic_cast<nn::Conv2dImpl*>(m.get()) || dynamic_cast<nn::LinearImpl*>(m.get()))
+        if (dynamic_cast<sdk::LayerImpl*>(m.get()))
           for (auto& p : m->parameters(false)) p.set_data(p.to(torso));
   }
   for (auto& m : middle_->modules())
-    if (dynamic_cast<nn::Conv2dImpl*>(m.get()) || dynamic_cast<nn::LinearImpl*>(m.get()))
+    if (dynamic_cast<sdk::LayerImpl*>(m.get()))
       for (auto& p : m->parameters(false)) p.set_data(p.to(torso));
 }
 

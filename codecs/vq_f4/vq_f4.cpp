@@ -1,9 +1,9 @@
 #include "vq_f4.hpp"
 
 #include <sinsr/config.hpp>
+#include <sinsr/layers.hpp>
 #include <sinsr/sdk.hpp>
 
-#include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/normalization.h>
 
 #include <algorithm>
@@ -70,14 +70,14 @@ at::Tensor chunked_attention(const at::Tensor& q, const at::Tensor& k, const at:
 namespace {
 
 nn::GroupNorm norm(int64_t c) { return nn::GroupNorm(nn::GroupNormOptions(32, c).eps(1e-6)); }
-nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride = 1, int64_t pad = -1) {
-  return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad < 0 ? k / 2 : pad));
+sdk::Layer conv(int64_t in, int64_t out, int64_t k, int64_t stride = 1, int64_t pad = -1) {
+  return sdk::conv2d(in, out, k, stride, pad < 0 ? k / 2 : pad);
 }
 std::shared_ptr<nn::Module> holder() { return std::make_shared<nn::Module>(); }
 
 struct Resnet : nn::Module {
   nn::GroupNorm norm1{nullptr}, norm2{nullptr};
-  nn::Conv2d conv1{nullptr}, conv2{nullptr}, shortcut{nullptr};
+  sdk::Layer conv1, conv2, shortcut;
   Resnet(int64_t in, int64_t out) {
     norm1 = register_module("norm1", norm(in));
     conv1 = register_module("conv1", conv(in, out, 3));
@@ -94,7 +94,7 @@ struct Resnet : nn::Module {
 
 struct Attn : nn::Module {
   nn::GroupNorm n{nullptr};
-  nn::Conv2d q{nullptr}, k{nullptr}, v{nullptr}, proj{nullptr};
+  sdk::Layer q, k, v, proj;
   int64_t* chunk;
   Attn(int64_t c, int64_t* chunk_) : chunk(chunk_) {
     n = register_module("norm", norm(c));
@@ -113,14 +113,14 @@ struct Attn : nn::Module {
 };
 
 struct Down : nn::Module {
-  nn::Conv2d c{nullptr};
+  sdk::Layer c;
   explicit Down(int64_t ch) { c = register_module("conv", conv(ch, ch, 3, 2, 0)); }
   // Asymmetric: zeros on the right and bottom only, then an unpadded stride-2 conv.
   at::Tensor forward(const at::Tensor& x) { return c->forward(at::constant_pad_nd(x, {0, 1, 0, 1}, 0)); }
 };
 
 struct Up : nn::Module {
-  nn::Conv2d c{nullptr};
+  sdk::Layer c;
   explicit Up(int64_t ch) { c = register_module("conv", conv(ch, ch, 3)); }
   at::Tensor forward(const at::Tensor& x) {
     return c->forward(at::upsample_nearest2d(x, {x.size(2) * 2, x.size(3) * 2}, 2.0, 2.0));
@@ -226,12 +226,14 @@ VQModel::VQModel(const Options& o) : o_(o) {
   decoder_ = register_module("decoder", std::make_shared<Coder>(o, false));
   auto q = holder();
   auto emb = holder();
-  codebook_ =
-      emb->register_parameter("weight", at::rand({o.n_embed, o.embed_dim}).mul_(2.0 / o.n_embed).sub_(1.0 / o.n_embed));
+  codebook_ = emb->register_parameter(
+      "weight", sdk::initialise_parameters()
+                    ? at::rand({o.n_embed, o.embed_dim}).mul_(2.0 / o.n_embed).sub_(1.0 / o.n_embed)
+                    : at::empty({o.n_embed, o.embed_dim}));
   q->register_module("embedding", emb);
   register_module("quantize", q);
-  quant_conv_ = register_module("quant_conv", conv(o.z_channels, o.embed_dim, 1).ptr());
-  post_quant_conv_ = register_module("post_quant_conv", conv(o.embed_dim, o.z_channels, 1).ptr());
+  quant_conv_ = register_module("quant_conv", conv(o.z_channels, o.embed_dim, 1));
+  post_quant_conv_ = register_module("post_quant_conv", conv(o.embed_dim, o.z_channels, 1));
   set_attention_chunk(o.attention_chunk);
 }
 
@@ -267,7 +269,7 @@ at::Tensor VQModel::encode(const at::Tensor& image) {
               "vq_f4: image " + std::to_string(image.size(2)) + "x" + std::to_string(image.size(3)) +
                   " is too small for " + std::to_string(o_.ch_mult.size() - 1) + " downsamplings");
   }
-  return std::dynamic_pointer_cast<nn::Conv2dImpl>(quant_conv_)->forward(encoder_->forward(image));
+  return std::dynamic_pointer_cast<sdk::LayerImpl>(quant_conv_)->forward(encoder_->forward(image));
 }
 
 Quantized VQModel::quantize(const at::Tensor& z) {
@@ -301,7 +303,7 @@ Quantized VQModel::quantize(const at::Tensor& z) {
 at::Tensor VQModel::decode(const at::Tensor& z, bool quantize_first) {
   check_input(z, o_.embed_dim, *this, "latent");
   at::Tensor h = quantize_first ? quantize(z).quant : z;
-  return decoder_->forward(std::dynamic_pointer_cast<nn::Conv2dImpl>(post_quant_conv_)->forward(h));
+  return decoder_->forward(std::dynamic_pointer_cast<sdk::LayerImpl>(post_quant_conv_)->forward(h));
 }
 
 void VQModel::set_precision(c10::Device device, at::ScalarType dtype) {

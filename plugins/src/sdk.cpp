@@ -292,6 +292,13 @@ std::vector<at::Tensor> adopt(std::initializer_list<DLManagedTensor*> inputs) {
   return out;
 }
 
+bool initialise_option(const char* options_json) {
+  config::Reader r("create_with options", config::parse_optional(options_json, "create_with options"));
+  const bool initialise = r.string("init", "default", {"default", "none"}) == "default";
+  r.finish();
+  return initialise;
+}
+
 void load_module_weights(torch::nn::Module& module, const std::string& path, const json& options) {
   auto state = ckpt::read_state_dict(path, options.value("key", std::string()));
   try {

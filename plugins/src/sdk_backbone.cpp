@@ -182,11 +182,13 @@ void Backbone::save_weights(const std::string& path) { ckpt::save_state_dict(pat
 
 void Backbone::to(c10::Device device, at::ScalarType dtype) { internal::move_module(module(), device, dtype); }
 
-sinsr_status* detail::create_backbone(Backbone* (*f)(const json&), const char* c, sinsr_backbone** out) noexcept {
-  return internal::create_boxed<BackboneBox>(f, c, out);
+sinsr_status* detail::create_backbone(Backbone* (*f)(const json&), const char* c, const char* o,
+                                      sinsr_backbone** out) noexcept {
+  return internal::create_boxed<BackboneBox>(f, c, o, out);
 }
 
 const void* PluginBuilder::backbone_vtable(sinsr_status* (*create)(const char*, sinsr_backbone**),
+                                           sinsr_status* (*create_with)(const char*, const char*, sinsr_backbone**),
                                            sinsr_detect_config_fn detect) {
   sinsr_backbone_vtable v{};
   v.struct_size = sizeof(v);
@@ -204,6 +206,7 @@ const void* PluginBuilder::backbone_vtable(sinsr_status* (*create)(const char*, 
   v.to = bb_to;
   v.timestep_kind = bb_timestep_kind;  // 1.1
   v.detect_config = detect;            // 1.2
+  v.create_with = create_with;         // 1.3
   return keep(v);
 }
 

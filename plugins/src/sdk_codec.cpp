@@ -74,11 +74,12 @@ void Codec::load_weights(const std::string& path, const json& options) {
 
 void Codec::to(c10::Device device, at::ScalarType dtype) { internal::move_module(module(), device, dtype); }
 
-sinsr_status* detail::create_codec(Codec* (*f)(const json&), const char* c, sinsr_codec** out) noexcept {
-  return internal::create_boxed<CodecBox>(f, c, out);
+sinsr_status* detail::create_codec(Codec* (*f)(const json&), const char* c, const char* o, sinsr_codec** out) noexcept {
+  return internal::create_boxed<CodecBox>(f, c, o, out);
 }
 
 const void* PluginBuilder::codec_vtable(sinsr_status* (*create)(const char*, sinsr_codec**),
+                                        sinsr_status* (*create_with)(const char*, const char*, sinsr_codec**),
                                         sinsr_detect_config_fn detect) {
   sinsr_codec_vtable v{};
   v.struct_size = sizeof(v);
@@ -89,7 +90,8 @@ const void* PluginBuilder::codec_vtable(sinsr_status* (*create)(const char*, sin
   v.encode = cd_encode;
   v.decode = cd_decode;
   v.to = cd_to;
-  v.detect_config = detect;  // 1.2
+  v.detect_config = detect;     // 1.2
+  v.create_with = create_with;  // 1.3
   return keep(v);
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "sinsr/config.hpp"
+#include "sinsr/layers.hpp"
 #include "sinsr/sdk.hpp"
 
 #include <deque>
@@ -29,15 +30,23 @@ T* keep(const T& table) {
   return &tables.back();
 }
 
+// create_with's options (ABI 1.3), checked: whether parameters are drawn ({"init": "none"}: no).
+bool initialise_option(const char* options_json);
+
 // Parses the config, constructs the instance and boxes it; every exception becomes a status.
 template <class Box, class Base, class Handle>
-sinsr_status* create_boxed(Base* (*factory)(const json&), const char* config, Handle** out) noexcept {
+sinsr_status* create_boxed(Base* (*factory)(const json&), const char* config, const char* options,
+                           Handle** out) noexcept {
   return guard("create", [&] {
     require(out != nullptr, SINSR_ERR_INVALID_ARGUMENT, "out is null");
     *out = nullptr;
     json cfg = config::official::native_file(config::parse_optional(config, "component config"));
+    const bool initialise = initialise_option(options);
     auto box = std::make_unique<Box>();
-    box->impl.reset(factory(cfg));
+    {
+      ParameterInitScope scope(initialise);
+      box->impl.reset(factory(cfg));
+    }
     *out = reinterpret_cast<Handle*>(box.release());
   });
 }

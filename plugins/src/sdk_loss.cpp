@@ -68,7 +68,7 @@ void ls_tape_release(sinsr_loss*, sinsr_tape* tape) { delete reinterpret_cast<Lo
 }  // namespace
 
 sinsr_status* detail::create_loss(Loss* (*f)(const json&), const char* c, sinsr_loss** out) noexcept {
-  return internal::create_boxed<LossBox>(f, c, out);
+  return internal::create_boxed<LossBox>(f, c, nullptr, out);
 }
 
 const void* PluginBuilder::loss_vtable(sinsr_status* (*create)(const char*, sinsr_loss**)) {

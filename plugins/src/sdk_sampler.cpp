@@ -168,7 +168,7 @@ void Sampler::respace(int steps) {
 }
 
 sinsr_status* detail::create_sampler(Sampler* (*f)(const json&), const char* c, sinsr_sampler** out) noexcept {
-  return internal::create_boxed<SamplerBox>(f, c, out);
+  return internal::create_boxed<SamplerBox>(f, c, nullptr, out);
 }
 
 const void* PluginBuilder::sampler_vtable(sinsr_status* (*create)(const char*, sinsr_sampler**)) {

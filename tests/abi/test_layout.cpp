@@ -55,7 +55,9 @@ FROZEN(sinsr_backbone_vtable, to, 96);
 FROZEN(sinsr_backbone_vtable, timestep_kind, 104);
 // ABI 1.2
 FROZEN(sinsr_backbone_vtable, detect_config, 112);
-FROZEN_SIZE_AT_LEAST(sinsr_backbone_vtable, 120);
+// ABI 1.3
+FROZEN(sinsr_backbone_vtable, create_with, 120);
+FROZEN_SIZE_AT_LEAST(sinsr_backbone_vtable, 128);
 
 // ABI 1.2
 FROZEN(sinsr_tensor_shape, struct_size, 0);
@@ -80,7 +82,9 @@ FROZEN(sinsr_codec_vtable, decode, 48);
 FROZEN(sinsr_codec_vtable, to, 56);
 // ABI 1.2
 FROZEN(sinsr_codec_vtable, detect_config, 64);
-FROZEN_SIZE_AT_LEAST(sinsr_codec_vtable, 72);
+// ABI 1.3
+FROZEN(sinsr_codec_vtable, create_with, 72);
+FROZEN_SIZE_AT_LEAST(sinsr_codec_vtable, 80);
 
 FROZEN(sinsr_sample_callbacks, struct_size, 0);
 FROZEN(sinsr_sample_callbacks, user, 8);

@@ -273,7 +273,10 @@ Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl),
   require(impl_->dtype != at::kHalf || impl_->device.is_cuda(), SINSR_ERR_UNSUPPORTED,
           "fp16 runs on CUDA only; use fp32 or bf16 on the CPU");
 
-  impl_->own_backbone = std::make_unique<BackboneHandle>(bc, o.backbone.config);
+  // The files are known before the networks are built: a network whose weights follow skips
+  // drawing initial values (most of a full-size pipeline's start-up).
+  const std::string backbone_file = resolve_weights(*bc, o.backbone.weights, "backbone");
+  impl_->own_backbone = std::make_unique<BackboneHandle>(bc, o.backbone.config, !backbone_file.empty());
   impl_->backbone = impl_->own_backbone.get();
   // The sampler next: a step count it cannot serve, or timesteps the backbone does not take,
   // are refused before any weights are read.
@@ -281,14 +284,15 @@ Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl),
       std::make_unique<SamplerHandle>(runtime.find(SINSR_KIND_SAMPLER, o.sampler.name), o.sampler.config, o.steps);
   impl_->sampler = impl_->own_sampler.get();
   check_timesteps(*impl_->sampler, *impl_->backbone);
-  load_part_weights(*impl_->backbone, o.backbone.weights, "backbone");
+  if (!backbone_file.empty()) impl_->backbone->load_weights(backbone_file);
   impl_->backbone->set_training(false);
 
   if (!o.codec.name.empty()) {
     auto cc = runtime.find(SINSR_KIND_CODEC, o.codec.name);
-    impl_->own_codec = std::make_unique<CodecHandle>(cc, o.codec.config);
+    const std::string codec_file = resolve_weights(*cc, o.codec.weights, "codec");
+    impl_->own_codec = std::make_unique<CodecHandle>(cc, o.codec.config, !codec_file.empty());
     impl_->codec = impl_->own_codec.get();
-    load_part_weights(*impl_->codec, o.codec.weights, "codec");
+    if (!codec_file.empty()) impl_->codec->load_weights(codec_file);
   }
 
   if (impl_->device != c10::Device(c10::kCPU) || impl_->dtype != at::kFloat) {

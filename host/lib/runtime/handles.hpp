@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -80,6 +81,11 @@ DLDataType dl_dtype(at::ScalarType t);  // floating types only
 sinsr_timestep_info empty_timestep_info();
 // A timestep_kind() answer, checked: a known kind, and a unit for noise levels.
 TimestepKind timestep_kind_of(const Component& c, const sinsr_timestep_info& info);
+// Whether a table type has the ABI 1.3 create_with slot (backbones and codecs).
+template <class VT, class = void>
+struct has_create_with : std::false_type {};
+template <class VT>
+struct has_create_with<VT, std::void_t<decltype(&VT::create_with)>> : std::true_type {};
 }  // namespace detail
 
 // The common part of the four handles. The calls only some kinds have (weights, device moves,
@@ -89,10 +95,19 @@ template <class VT, class Self, int32_t Kind>
 class ComponentHandle {
  public:
   // Creates the instance from the component's default config merged under `config`.
-  ComponentHandle(std::shared_ptr<Component> c, const json& config)
+  // weights_follow: the caller loads a complete state dict next (strictly), so a component
+  // that can (ABI 1.3 create_with) skips drawing initial values.
+  ComponentHandle(std::shared_ptr<Component> c, const json& config, bool weights_follow = false)
       : component_(std::move(c)), vt_(static_cast<const VT*>(detail::table_of(*component_, Kind))), lock_(*component_) {
     const std::string text = with_defaults(*component_, config).dump();
-    sdk::throw_if_error(vt_->create(text.c_str(), &self_), context("create"));
+    bool created = false;
+    if constexpr (detail::has_create_with<VT>::value) {
+      if (weights_follow && SINSR_HAS_FIELD(vt_, VT, create_with) && vt_->create_with) {
+        sdk::throw_if_error(vt_->create_with(text.c_str(), R"({"init": "none"})", &self_), context("create"));
+        created = true;
+      }
+    }
+    if (!created) sdk::throw_if_error(vt_->create(text.c_str(), &self_), context("create"));
     sdk::require(self_ != nullptr, SINSR_ERR_RUNTIME, context("create") + ": plugin returned no instance");
   }
   ~ComponentHandle() {

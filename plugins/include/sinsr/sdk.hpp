@@ -229,19 +229,30 @@ template <class Base, class T>
 Base* construct(const json& config) {
   return new T(config);
 }
-sinsr_status* create_backbone(Backbone* (*factory)(const json&), const char* config, sinsr_backbone** out) noexcept;
-sinsr_status* create_codec(Codec* (*factory)(const json&), const char* config, sinsr_codec** out) noexcept;
+// options: the create_with options (ABI 1.3) or nullptr.
+sinsr_status* create_backbone(Backbone* (*factory)(const json&), const char* config, const char* options,
+                              sinsr_backbone** out) noexcept;
+sinsr_status* create_codec(Codec* (*factory)(const json&), const char* config, const char* options,
+                           sinsr_codec** out) noexcept;
 sinsr_status* create_sampler(Sampler* (*factory)(const json&), const char* config, sinsr_sampler** out) noexcept;
 sinsr_status* create_loss(Loss* (*factory)(const json&), const char* config, sinsr_loss** out) noexcept;
 
 // One C entry point per registered class: the tables' create slots cannot capture.
 template <class T>
 sinsr_status* backbone_create(const char* c, sinsr_backbone** out) {
-  return create_backbone(&construct<Backbone, T>, c, out);
+  return create_backbone(&construct<Backbone, T>, c, nullptr, out);
+}
+template <class T>
+sinsr_status* backbone_create_with(const char* c, const char* o, sinsr_backbone** out) {
+  return create_backbone(&construct<Backbone, T>, c, o, out);
 }
 template <class T>
 sinsr_status* codec_create(const char* c, sinsr_codec** out) {
-  return create_codec(&construct<Codec, T>, c, out);
+  return create_codec(&construct<Codec, T>, c, nullptr, out);
+}
+template <class T>
+sinsr_status* codec_create_with(const char* c, const char* o, sinsr_codec** out) {
+  return create_codec(&construct<Codec, T>, c, o, out);
 }
 template <class T>
 sinsr_status* sampler_create(const char* c, sinsr_sampler** out) {
@@ -280,12 +291,14 @@ class PluginBuilder {
   // T is constructed from the component's JSON config (parsed, defaults not applied).
   template <class T>
   PluginBuilder& add_backbone(ComponentMeta meta) {
-    return add(SINSR_KIND_BACKBONE, std::move(meta),
-               backbone_vtable(&detail::backbone_create<T>, detail::detect_entry_of<T>()));
+    return add(
+        SINSR_KIND_BACKBONE, std::move(meta),
+        backbone_vtable(&detail::backbone_create<T>, &detail::backbone_create_with<T>, detail::detect_entry_of<T>()));
   }
   template <class T>
   PluginBuilder& add_codec(ComponentMeta meta) {
-    return add(SINSR_KIND_CODEC, std::move(meta), codec_vtable(&detail::codec_create<T>, detail::detect_entry_of<T>()));
+    return add(SINSR_KIND_CODEC, std::move(meta),
+               codec_vtable(&detail::codec_create<T>, &detail::codec_create_with<T>, detail::detect_entry_of<T>()));
   }
   template <class T>
   PluginBuilder& add_sampler(ComponentMeta meta) {
@@ -303,11 +316,13 @@ class PluginBuilder {
   const sinsr_plugin_info* finish(const char* plugin_name, const char* plugin_version);
 
  private:
-  // detect: the ABI 1.2 detect_config entry, or NULL.
+  // create_with: the ABI 1.3 entry; detect: the ABI 1.2 detect_config entry, or NULL.
   static const void* backbone_vtable(sinsr_status* (*create)(const char*, sinsr_backbone**),
-                                     sinsr_detect_config_fn detect = nullptr);
+                                     sinsr_status* (*create_with)(const char*, const char*, sinsr_backbone**),
+                                     sinsr_detect_config_fn detect);
   static const void* codec_vtable(sinsr_status* (*create)(const char*, sinsr_codec**),
-                                  sinsr_detect_config_fn detect = nullptr);
+                                  sinsr_status* (*create_with)(const char*, const char*, sinsr_codec**),
+                                  sinsr_detect_config_fn detect);
   static const void* sampler_vtable(sinsr_status* (*create)(const char*, sinsr_sampler**));
   static const void* loss_vtable(sinsr_status* (*create)(const char*, sinsr_loss**));
   PluginBuilder& add(int32_t kind, ComponentMeta meta, const void* vtable);

@@ -1,0 +1,62 @@
+#include "sinsr/layers.hpp"
+
+#include <torch/nn/init.h>
+
+#include <cmath>
+
+namespace sinsr {
+namespace sdk {
+namespace {
+thread_local bool g_initialise = true;
+}  // namespace
+
+bool initialise_parameters() { return g_initialise; }
+
+ParameterInitScope::ParameterInitScope(bool initialise) : previous_(g_initialise) { g_initialise = initialise; }
+ParameterInitScope::~ParameterInitScope() { g_initialise = previous_; }
+
+LayerImpl::LayerImpl(Kind kind_, std::vector<int64_t> shape, int64_t stride_, int64_t padding_, bool trainable)
+    : kind(kind_), stride(stride_), padding(padding_) {
+  const int64_t out = kind == Kind::kConvTranspose2d ? shape[1] : shape[0];
+  at::Tensor w = at::empty(shape), b = at::empty({out});
+  if (initialise_parameters()) {
+    // torch.nn's reset_parameters, in its order (the same draws, so the same values under a
+    // seed): kaiming_uniform_(a = sqrt(5)) for the weight, U(+-1/sqrt(fan_in)) for the bias.
+    at::NoGradGuard no_grad;
+    torch::nn::init::kaiming_uniform_(w, std::sqrt(5.0));
+    const int64_t fan_in = std::get<0>(torch::nn::init::_calculate_fan_in_and_fan_out(w));
+    const double bound = 1 / std::sqrt(double(fan_in));
+    torch::nn::init::uniform_(b, -bound, bound);
+  }
+  if (trainable) {
+    weight = register_parameter("weight", w);
+    bias = register_parameter("bias", b);
+  } else {
+    weight = register_buffer("weight", w);
+    bias = register_buffer("bias", b);
+  }
+}
+
+at::Tensor LayerImpl::forward(const at::Tensor& x) const {
+  switch (kind) {
+    case Kind::kConv2d: return at::conv2d(x, weight, bias, stride, padding);
+    case Kind::kConvTranspose2d: return at::conv_transpose2d(x, weight, bias, stride, padding);
+    case Kind::kLinear: break;
+  }
+  return at::linear(x, weight, bias);
+}
+
+Layer conv2d(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t padding, bool trainable) {
+  return std::make_shared<LayerImpl>(LayerImpl::Kind::kConv2d, std::vector<int64_t>{out, in, k, k}, stride, padding,
+                                     trainable);
+}
+Layer conv_transpose2d(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t padding, bool trainable) {
+  return std::make_shared<LayerImpl>(LayerImpl::Kind::kConvTranspose2d, std::vector<int64_t>{in, out, k, k}, stride,
+                                     padding, trainable);
+}
+Layer linear(int64_t in, int64_t out, bool trainable) {
+  return std::make_shared<LayerImpl>(LayerImpl::Kind::kLinear, std::vector<int64_t>{out, in}, 1, 0, trainable);
+}
+
+}  // namespace sdk
+}  // namespace sinsr

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Start-up as a user pays it: the time of a one-image `infer` minus the per-image time of a
+# folder run, with full-size networks (SinSR.yaml sizes) whose weights are files in the official
+# .pth layout, already in the page cache. Also the bare process start (`sinsr-host --version`:
+# loading LibTorch and OpenImageIO). Medians of RUNS, at 1 thread and at THREADS.
+# The weights are random values under the official key names and shapes (../shared/spec/*-keys.txt),
+# written once with Debian's python3-torch into the work folder.
+# Usage: tools/bench_startup.sh [work-dir (default out/bench_startup)]
+# Env: THREADS (default nproc), RUNS (default 3), IMAGES (folder size, default 4), HOST, SINSR_SPEC_DIR.
+# Run it on an otherwise idle machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-out/bench_startup}
+threads=${THREADS:-$(nproc)}
+runs=${RUNS:-3}
+images=${IMAGES:-4}
+spec=${SINSR_SPEC_DIR:-../shared/spec}
+data=${SINSR_DATA_DIR:-../shared/data}
+host=${HOST:-build/bin/sinsr-host}
+[ -x "$host" ] || bash tools/bootstrap.sh build
+mkdir -p "$work/one" "$work/folder"
+
+if [ ! -f "$work/unet.pth" ] || [ ! -f "$work/vq.pth" ]; then
+  /usr/bin/python3 - "$spec" "$work" <<'PY'
+import sys, torch
+spec, work = sys.argv[1], sys.argv[2]
+g = torch.Generator().manual_seed(0)
+for keys, out in (("unet-swin-keys.txt", "unet.pth"), ("autoencoder-vq-f4-keys.txt", "vq.pth")):
+    sd = {}
+    for line in open(f"{spec}/{keys}"):
+        if line.startswith("#") or not line.strip():
+            continue
+        name, shape, dtype, _ = line.rstrip("\n").split("\t")
+        shape = [int(x) for x in shape.strip("[]").split(",") if x.strip()]
+        dt = getattr(torch, dtype)
+        sd[name] = torch.randn(shape, generator=g, dtype=dt) * 0.02 if dt.is_floating_point else torch.zeros(shape, dtype=dt)
+    torch.save(sd, f"{work}/{out}")
+PY
+fi
+cat "$work/unet.pth" "$work/vq.pth" > /dev/null  # into the page cache
+lr=$data/set5/lr_x4/butterfly.png              # 64x64 -> 256x256
+cp "$lr" "$work/one/lr.png"
+for k in $(seq 1 "$images"); do cp "$lr" "$work/folder/lr$k.png"; done
+
+seconds() { local s e; s=$(date +%s.%N); "$@" > /dev/null 2>&1; e=$(date +%s.%N); python3 -c "print($e - $s)"; }
+median() { python3 -c "import statistics, sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
+infer() {
+  "$host" infer -n unet_swin -c sinsr_x4 -w "$work/unet.pth" --codec-weights "$work/vq.pth" -q "$@"
+}
+
+echo "| threads | process start (--version) | one image | folder, per image | start-up |"
+echo "| --- | --- | --- | --- | --- |"
+for t in 1 "$threads"; do
+  v=() one=() many=()
+  for r in $(seq 1 "$runs"); do
+    v+=("$(seconds "$host" --version)")
+    one+=("$(seconds infer -j "$t" -i "$work/one" -o "$work/out_one")")
+    many+=("$(seconds infer -j "$t" -i "$work/folder" -o "$work/out_folder")")
+  done
+  python3 - "$t" "$images" "$(median "${v[@]}")" "$(median "${one[@]}")" "$(median "${many[@]}")" <<'PY'
+import sys
+t, n, v, one, many = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:])
+per = (many - one) / (n - 1)
+print(f"| {t} | {v:.2f} s | {one:.2f} s | {per:.2f} s | **{one - per:.2f} s** |")
+PY
+done
