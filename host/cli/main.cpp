@@ -27,8 +27,8 @@ namespace {
 void choose_openmp_wait_policy(int, char**, char**) {
   if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT")) ::setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
 }
-__attribute__((section(".preinit_array"), used)) void (*const preinit_openmp)(int, char**, char**) =
-    &choose_openmp_wait_policy;
+__attribute__((section(".preinit_array"), used)) void (*const preinit_openmp)(int, char**,
+                                                                              char**) = &choose_openmp_wait_policy;
 
 struct Subcommand {
   const char* name;
