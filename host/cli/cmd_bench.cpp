@@ -146,7 +146,7 @@ int cmd_bench(const Args& args) {
     ("plugin", po::value(&plugins)->composing(), "load a plugin library (repeatable)")
     ("config", po::value(&config_path), "model config: a file, or the bare name of an installed config "
                                         "(default: sinsr_x4.yaml of this installation)")
-    ("threads", po::value(&threads), "intra-op threads for the second column (default: all cores)")
+    ("threads", po::value(&threads), "intra-op threads for the second column (default: the cores other processes leave free)")
     ("repeats", po::value(&repeats)->default_value(repeats), "timed calls per measurement (median reported)")
     ("latent", po::value(&latent)->default_value(latent), "UNet latent size")
     ("image", po::value(&image)->default_value(image), "VQ image size")
@@ -174,7 +174,7 @@ int cmd_bench(const Args& args) {
     std::cout << opts;
     return 0;
   }
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads <= 0) threads = host::default_threads();
   config_path = config_path.empty() ? default_model_config() : resolve_config(config_path);
 
   host::Runtime runtime(threads);

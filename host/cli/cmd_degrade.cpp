@@ -72,7 +72,7 @@ int cmd_degrade(const Args& args) {
                                       "default: the official SinSR.yaml's values")
     ("mode", po::value(&mode)->default_value("realesrgan"), "realesrgan | bicubic")
     ("ext", po::value(&ext)->default_value("png"), "output file type")
-    ("threads", po::value(&threads)->default_value(0), "CPU threads (0: all)")
+    ("threads", po::value(&threads)->default_value(0), "CPU threads (0: the cores other processes leave free)")
     ("quiet,q", po::bool_switch(&quiet), "no summary line");
   // clang-format on
   po::variables_map vm;
@@ -86,7 +86,7 @@ int cmd_degrade(const Args& args) {
   config = resolve_config(config);
 
   try {
-    at::set_num_threads(threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency())));
+    at::set_num_threads(threads > 0 ? threads : host::default_threads());
     degrade::Options options;
     if (!config.empty()) options = degrade::options_from_json(config_contents(config, "--config"));
     if (scale < 1) scale = options.sf;

@@ -119,7 +119,7 @@ int cmd_infer(const Args& args) {
                                                              "factor refuses it")
     ("chop-size,t", po::value(&o.chop_size)->default_value(o.chop_size), "tile size in LR pixels (0: never tile)")
     ("gpu,g", po::value(&gpu), "GPU index: 0 = cuda:0; -1 or absent: the CPU (--device says the same)")
-    ("threads,j", po::value(&threads)->default_value(threads), "CPU threads (0: all)")
+    ("threads,j", po::value(&threads)->default_value(threads), "CPU threads (0: the cores other processes leave free)")
     ("format,f", po::value(&format), "output format: png, jpg, webp, tif, exr, bmp, ... for files and folders; "
                                      "wins over the output file's extension (the file is renamed, said on stderr)")
     ("plugin", po::value(&plugins), "load a plugin library (repeatable); a library's single backbone becomes the default")

@@ -19,17 +19,6 @@
 
 namespace {
 
-// libgomp reads its wait policy once, when it is loaded, before main() runs; an entry of the
-// executable's preinit array runs before any library's initialiser, so the program can still
-// choose it. Busy-waiting threads (libgomp's default) made a small `train` 7x slower at 2
-// threads than at 1 while another process kept a core busy: passive waiting gives the core
-// back at once. A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
-void choose_openmp_wait_policy(int, char**, char**) {
-  if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT")) ::setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
-}
-__attribute__((section(".preinit_array"), used)) void (*const preinit_openmp)(int, char**,
-                                                                              char**) = &choose_openmp_wait_policy;
-
 struct Subcommand {
   const char* name;
   int (*run)(const sinsr::cli::Args&);

@@ -50,8 +50,16 @@ struct Component {
 constexpr const char* kDefaultModel = "student";
 constexpr const char* kFallbackBackbone = "unet_swin";
 
+// The CPU thread count when the caller gives none (0): the cores that other processes are not
+// keeping busy, at least one. An OpenMP thread whose core is taken stalls every parallel region,
+// so a second thread beside a busy process lost to one thread (a small `train` 7x). Busy: the
+// tasks running besides this process (/proc/loadavg), the fewest of three looks; all cores
+// where that file is missing.
+int default_threads();
+
 class Runtime {
  public:
+  // num_threads 0: default_threads().
   explicit Runtime(int num_threads = 0);
   ~Runtime();
   Runtime(const Runtime&) = delete;

@@ -11,6 +11,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -109,10 +110,23 @@ struct Runtime::Library {
   const sinsr_plugin_info* info = nullptr;
 };
 
-Runtime::Runtime(int num_threads) {
-  int n = num_threads > 0 ? num_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  at::set_num_threads(n);
+int default_threads() {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Tasks running besides this one, the fewest of three looks 5 ms apart: a process that keeps
+  // a core busy is running at each, a passing one rarely. (The load average would also count
+  // the run that just ended before this one.)
+  int busy = cores;
+  for (int look = 0; look < 3; ++look) {
+    if (look) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::ifstream f("/proc/loadavg");
+    std::string load1, load5, load15, tasks;  // tasks: "running/total", this process included
+    if (!(f >> load1 >> load5 >> load15 >> tasks)) return cores;
+    busy = std::min(busy, std::max(0, std::atoi(tasks.c_str()) - 1));
+  }
+  return std::clamp(cores - busy, 1, cores);
 }
+
+Runtime::Runtime(int num_threads) { at::set_num_threads(num_threads > 0 ? num_threads : default_threads()); }
 
 Runtime::~Runtime() = default;
 
