@@ -82,7 +82,7 @@ void write_file(const std::string& file, const std::vector<unsigned char>& bytes
 // it has (camera raw, DICOM, ...), a wider surface for a stranger's file and slower to refuse.
 struct Sniffed {
   const char* format = nullptr;   // nullptr: no format read_image accepts
-  int64_t width = 0, height = 0;  // declared by a header read here (WebP), else 0
+  int64_t width = 0, height = 0;  // declared by a header read here (WebP, GIF), else 0
 };
 
 uint32_t le_bits(const unsigned char* p, int bytes) {
