@@ -3,6 +3,7 @@
 # folder run, with full-size networks (SinSR.yaml sizes) whose weights are files in the official
 # .pth layout, already in the page cache. Also the bare process start (`sinsr-host --version`:
 # loading LibTorch and OpenImageIO). Medians of RUNS, at 1 thread and at THREADS.
+# Then the same for the shipped default model (`-n student`) at 256x256 and 1024x1024 output.
 # The weights are random values under the official key names and shapes (../shared/spec/*-keys.txt),
 # written once with Debian's python3-torch into the work folder.
 # Usage: tools/bench_startup.sh [work-dir (default out/bench_startup)]
@@ -38,29 +39,38 @@ for keys, out in (("unet-swin-keys.txt", "unet.pth"), ("autoencoder-vq-f4-keys.t
 PY
 fi
 cat "$work/unet.pth" "$work/vq.pth" > /dev/null  # into the page cache
-lr=$data/set5/lr_x4/butterfly.png              # 64x64 -> 256x256
-cp "$lr" "$work/one/lr.png"
-for k in $(seq 1 "$images"); do cp "$lr" "$work/folder/lr$k.png"; done
-
 seconds() { local s e; s=$(date +%s.%N); "$@" > /dev/null 2>&1; e=$(date +%s.%N); python3 -c "print($e - $s)"; }
 median() { python3 -c "import statistics, sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
-infer() {
+full() {
   "$host" infer -n unet_swin -c sinsr_x4 -w "$work/unet.pth" --codec-weights "$work/vq.pth" -q "$@"
 }
+student() { "$host" infer -n student -q "$@"; }
 
-echo "| threads | process start (--version) | one image | folder, per image | start-up |"
-echo "| --- | --- | --- | --- | --- |"
-for t in 1 "$threads"; do
-  v=() one=() many=()
-  for r in $(seq 1 "$runs"); do
-    v+=("$(seconds "$host" --version)")
-    one+=("$(seconds infer -j "$t" -i "$work/one" -o "$work/out_one")")
-    many+=("$(seconds infer -j "$t" -i "$work/folder" -o "$work/out_folder")")
-  done
-  python3 - "$t" "$images" "$(median "${v[@]}")" "$(median "${one[@]}")" "$(median "${many[@]}")" <<'PY'
+# One table row per thread count: RUNNER's one-image run, folder run of IMAGES copies of LR.
+rows() {
+  local runner=$1 lr=$2 label=$3 t r v one many
+  rm -rf "$work/one" "$work/folder"
+  mkdir -p "$work/one" "$work/folder"
+  cp "$lr" "$work/one/lr.png"
+  for k in $(seq 1 "$images"); do cp "$lr" "$work/folder/lr$k.png"; done
+  for t in 1 "$threads"; do
+    v=() one=() many=()
+    for r in $(seq 1 "$runs"); do
+      v+=("$(seconds "$host" --version)")
+      one+=("$(seconds "$runner" -j "$t" -i "$work/one" -o "$work/out_one")")
+      many+=("$(seconds "$runner" -j "$t" -i "$work/folder" -o "$work/out_folder")")
+    done
+    python3 - "$label" "$t" "$images" "$(median "${v[@]}")" "$(median "${one[@]}")" "$(median "${many[@]}")" <<'PY'
 import sys
-t, n, v, one, many = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:])
+label, t, n, v, one, many = sys.argv[1], sys.argv[2], int(sys.argv[3]), *map(float, sys.argv[4:])
 per = (many - one) / (n - 1)
-print(f"| {t} | {v:.2f} s | {one:.2f} s | {per:.2f} s | **{one - per:.2f} s** |")
+print(f"| {label} | {t} | {v:.2f} s | {one:.2f} s | {per:.2f} s | **{one - per:.2f} s** |")
 PY
-done
+  done
+}
+
+echo "| network | threads | process start (--version) | one image | folder, per image | start-up |"
+echo "| --- | --- | --- | --- | --- | --- |"
+rows full "$data/set5/lr_x4/butterfly.png" "SinSR.yaml sizes, 64²→256²"
+rows student "$data/set5/lr_x4/butterfly.png" "shipped student, 64²→256²"
+rows student "$data/set5/hr/butterfly.png" "shipped student, 256²→1024²"

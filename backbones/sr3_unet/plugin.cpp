@@ -30,7 +30,7 @@ class SR3UNetBackbone : public sinsr::sdk::Backbone {
       for (auto& kv : net_->named_buffers())
         if (kv.key() == "emb.x") state.emplace_back(kv.key(), kv.value().clone());
     try {
-      sinsr::ckpt::load_into(*net_, state, options.value("strict", true));
+      sinsr::ckpt::load_into(*net_, std::move(state), options.value("strict", true));
     } catch (const sinsr::sdk::Error& e) {
       throw sinsr::sdk::Error(e.code(), path + ": " + e.what());
     }

@@ -410,7 +410,7 @@ void load_weights(SRDiff& net, const std::string& path, const nlohmann::json& op
                        : part == "denoise_fn" ? static_cast<nn::Module&>(net.denoise_fn())
                                               : static_cast<nn::Module&>(net);
   try {
-    ckpt::load_into(target, kept, options.value("strict", true));
+    ckpt::load_into(target, std::move(kept), options.value("strict", true));
   } catch (const sdk::Error& e) {
     throw sdk::Error(e.code(), path + ": " + e.what());
   }

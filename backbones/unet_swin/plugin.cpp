@@ -62,7 +62,7 @@ class UNetSwinBackbone : public sinsr::sdk::Backbone {
           (ends_with(kv.key(), ".relative_position_index") || ends_with(kv.key(), ".attn_mask")))
         state.emplace_back(kv.key(), kv.value());
     try {
-      sinsr::ckpt::load_into(*net_, state, options.value("strict", true));
+      sinsr::ckpt::load_into(*net_, std::move(state), options.value("strict", true));
     } catch (const sinsr::sdk::Error& e) {
       throw sinsr::sdk::Error(e.code(), path + ": " + e.what());
     }

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 #include <new>
+#include <set>
 #include <sstream>
 
 namespace sinsr {
@@ -18,12 +19,12 @@ using detail::fail;
 using sdk::Error;
 
 c10::IValue read_any(const std::string& path) {
-  const detail::FileBytes file(path);
-  const std::string_view bytes = file.view();
+  const auto file = std::make_shared<detail::FileBytes>(path);
+  const std::string_view bytes = file->view();
   if (bytes.size() >= 4 && bytes.compare(0, 4, std::string_view("PK\x03\x04", 4)) == 0)
-    return detail::to_ivalue(detail::read_zip(path, bytes), path);
+    return detail::to_ivalue(detail::read_zip(path, *file), path);
   if (bytes.size() >= 2 && uint8_t(bytes[0]) == 0x80) return detail::to_ivalue(detail::read_legacy(path, bytes), path);
-  if (bytes.size() >= 10 && bytes[8] == '{') return detail::read_safetensors(path, bytes);
+  if (bytes.size() >= 10 && bytes[8] == '{') return detail::read_safetensors(path, *file);
   if (bytes.empty()) fail(path, "empty file");
   fail(path, "not a PyTorch checkpoint (expected a zip or legacy torch.save file, or safetensors)");
 }
@@ -136,7 +137,18 @@ StateDict state_of(const torch::nn::Module& module) {
   return out;
 }
 
-LoadReport load_into(torch::nn::Module& module, const StateDict& state, bool strict) {
+namespace {
+// A file tensor the module may take over as is: same dtype, device and dense layout, and the
+// sole user of its storage, so adopting it ties nothing that was untied.
+bool adoptable(const at::Tensor& dst, const at::Tensor& src, std::set<const void*>& adopted) {
+  if (!src.defined() || !dst.defined() || src.scalar_type() != dst.scalar_type() || src.device() != dst.device() ||
+      src.layout() != at::kStrided || src.is_same(dst) || !src.is_contiguous() || !dst.is_contiguous() ||
+      src.storage_offset() != 0 || src.storage().nbytes() != src.numel() * src.element_size() || src.numel() == 0)
+    return false;
+  return adopted.insert(src.storage().data()).second;
+}
+
+LoadReport load(torch::nn::Module& module, const StateDict& state, bool strict, bool adopt) {
   LoadReport report;
   std::map<std::string, at::Tensor> mine;
   for (auto& kv : state_of(module)) mine.emplace(kv.first, kv.second);
@@ -175,8 +187,24 @@ LoadReport load_into(torch::nn::Module& module, const StateDict& state, bool str
   }
   // Copy only after the whole file checked out, so a failed strict load changes nothing.
   at::NoGradGuard no_grad;
-  for (auto& [dst, src] : copies) dst.copy_(src);
+  std::set<const void*> adopted;
+  for (auto& [dst, src] : copies) {
+    if (adopt && adoptable(dst, src, adopted))
+      dst.set_data(src);
+    else
+      dst.copy_(src);
+  }
   return report;
+}
+}  // namespace
+
+LoadReport load_into(torch::nn::Module& module, const StateDict& state, bool strict) {
+  return load(module, state, strict, /*adopt=*/false);
+}
+
+LoadReport load_into(torch::nn::Module& module, StateDict&& state, bool strict) {
+  const StateDict owned = std::move(state);
+  return load(module, owned, strict, /*adopt=*/true);
 }
 
 void save_state_dict(const std::string& path, const StateDict& state) {

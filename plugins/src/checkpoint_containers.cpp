@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <sstream>
@@ -29,9 +30,16 @@ FileBytes::FileBytes(const std::string& path) {
   if (fd < 0) throw Error(SINSR_ERR_IO, path + ": cannot open for reading (" + std::strerror(errno) + ")");
   struct stat st {};
   const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-  // Mapped, not read: the weights are copied once, from the page cache into their tensors.
+  // Mapped, not read: weights stay in the page cache, which costs no fresh memory (see tensor()).
+  // Populated read-only, then made writable: populating a writable private mapping would copy
+  // every page at once.
   if (regular && st.st_size > 0) {
-    void* m = ::mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    const size_t n = size_t(st.st_size);
+    void* m = ::mmap(nullptr, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (m != MAP_FAILED && ::mprotect(m, n, PROT_READ | PROT_WRITE) != 0) {
+      ::munmap(m, n);
+      m = MAP_FAILED;
+    }
     if (m != MAP_FAILED) {
       map_ = m;
       size_ = size_t(st.st_size);
@@ -75,6 +83,33 @@ void fill(at::Tensor& t, const char* src, size_t nbytes) {
     for (size_t k = 0; k < nbytes; ++k) b[k] = b[k] != 0;
   }
 }
+
+// SINSR_NO_MMAP=1: every tensor a copy, for files that may be truncated in place while a run
+// reads them (a mapped page of a truncated file faults with SIGBUS).
+bool alias_allowed() {
+  static const bool allowed = [] {
+    const char* env = std::getenv("SINSR_NO_MMAP");
+    return !env || !*env || std::strcmp(env, "0") == 0;
+  }();
+  return allowed;
+}
+
+}  // namespace
+
+at::Tensor FileBytes::tensor(const char* p, size_t nbytes, at::IntArrayRef shape, at::ScalarType dtype) const {
+  const size_t elem = c10::elementSize(dtype);
+  // Bools are normalized (a copy); a misaligned element would be undefined behaviour to read.
+  if (map_ && nbytes > 0 && dtype != at::kBool && reinterpret_cast<uintptr_t>(p) % elem == 0 && alias_allowed()) {
+    std::shared_ptr<const FileBytes> keep = shared_from_this();
+    return at::from_blob(
+        const_cast<char*>(p), shape, [keep](void*) {}, at::TensorOptions().dtype(dtype));
+  }
+  at::Tensor t = at::empty(shape, at::TensorOptions().dtype(dtype));
+  fill(t, p, nbytes);
+  return t;
+}
+
+namespace {
 
 uint64_t rd(std::string_view z, uint64_t at, int n) {
   uint64_t v = 0;
@@ -160,7 +195,8 @@ ZipDirectory check_zip_directory(const std::string& path, std::string_view z) {
 
 }  // namespace
 
-Value read_zip(const std::string& path, std::string_view bytes) {
+Value read_zip(const std::string& path, const FileBytes& file) {
+  const std::string_view bytes = file.view();
   const ZipDirectory dir = check_zip_directory(path, bytes);
   try {
     caffe2::serialize::PyTorchStreamReader reader(
@@ -172,22 +208,21 @@ Value read_zip(const std::string& path, std::string_view bytes) {
       std::string record = "data/" + key;
       if (!reader.hasRecord(record)) fail(path, "missing tensor record " + excerpt(record));
       const size_t elem = c10::elementSize(dtype);
-      auto make = [&](size_t nbytes) {
+      auto numel = [&](size_t nbytes) {
         if (nbytes % elem)
           fail(path, "storage " + excerpt(key) + " has a size that is not a multiple of its element size");
-        return at::empty({int64_t(nbytes / elem)}, at::TensorOptions().dtype(dtype));
+        return int64_t(nbytes / elem);
       };
       at::Tensor t;
       auto st = dir.stored.find(dir.archive + "/" + record);
       if (st != dir.stored.end()) {
-        // Uncompressed: straight from the mapped file into the tensor, one copy.
+        // Uncompressed (torch.save's records are, 64-byte aligned): the mapped pages themselves.
         const uint64_t at = reader.getRecordOffset(record), nbytes = st->second;
         if (at > bytes.size() || nbytes > bytes.size() - at) fail(path, "truncated tensor record " + excerpt(record));
-        t = make(size_t(nbytes));
-        fill(t, bytes.data() + at, size_t(nbytes));
+        t = file.tensor(bytes.data() + at, size_t(nbytes), {numel(size_t(nbytes))}, dtype);
       } else {
         auto rec = reader.getRecord(record);  // its declared size was checked above
-        t = make(std::get<1>(rec));
+        t = at::empty({numel(std::get<1>(rec))}, at::TensorOptions().dtype(dtype));
         fill(t, static_cast<const char*>(std::get<0>(rec).get()), std::get<1>(rec));
       }
       cache[key] = t;
@@ -303,7 +338,8 @@ struct Entry {
 
 }  // namespace
 
-c10::IValue read_safetensors(const std::string& path, std::string_view bytes) {
+c10::IValue read_safetensors(const std::string& path, const FileBytes& file) {
+  const std::string_view bytes = file.view();
   uint64_t n = rd(bytes, 0, 8);
   if (n > bytes.size() - 8) fail(path, "truncated safetensors header");
   if (n > limits::kMaxSafetensorsHeaderBytes)
@@ -356,9 +392,7 @@ c10::IValue read_safetensors(const std::string& path, std::string_view bytes) {
             [](const Entry& a, const Entry& b) { return std::tie(a.begin, a.name) < std::tie(b.begin, b.name); });
   c10::impl::GenericDict d(c10::StringType::get(), c10::AnyType::get());
   for (auto& e : entries) {
-    auto t = at::empty(e.shape, at::TensorOptions().dtype(e.dtype));
-    fill(t, data + e.begin, size_t(e.end - e.begin));
-    d.insert(e.name, t);
+    d.insert(e.name, file.tensor(data + e.begin, size_t(e.end - e.begin), e.shape, e.dtype));
   }
   return d;
 }

@@ -120,14 +120,19 @@ c10::IValue to_ivalue(const Value& root, const std::string& path);
 
 // ---- containers ---------------------------------------------------------------------
 
-// A file's bytes, memory-mapped (read into memory where it cannot be mapped).
-class FileBytes {
+// A file's bytes, memory-mapped (read into memory where it cannot be mapped). Held by a
+// shared_ptr: tensors made by tensor() may alias the mapping and keep it alive.
+class FileBytes : public std::enable_shared_from_this<FileBytes> {
  public:
   explicit FileBytes(const std::string& path);
   ~FileBytes();
   FileBytes(const FileBytes&) = delete;
   FileBytes& operator=(const FileBytes&) = delete;
   std::string_view view() const;
+  // A tensor of `shape` over the nbytes at p (inside view(), bounds checked by the caller): the
+  // mapped pages themselves where they can be (copy-on-write: a write copies that page and never
+  // reaches the file), else a copy.
+  at::Tensor tensor(const char* p, size_t nbytes, at::IntArrayRef shape, at::ScalarType dtype) const;
 
  private:
   void* map_ = nullptr;
@@ -135,9 +140,9 @@ class FileBytes {
   std::string read_;
 };
 
-Value read_zip(const std::string& path, std::string_view bytes);
+Value read_zip(const std::string& path, const FileBytes& file);
 Value read_legacy(const std::string& path, std::string_view bytes);
-c10::IValue read_safetensors(const std::string& path, std::string_view bytes);
+c10::IValue read_safetensors(const std::string& path, const FileBytes& file);
 
 // ---- writing ------------------------------------------------------------------------
 

@@ -302,7 +302,7 @@ bool initialise_option(const char* options_json) {
 void load_module_weights(torch::nn::Module& module, const std::string& path, const json& options) {
   auto state = ckpt::read_state_dict(path, options.value("key", std::string()));
   try {
-    ckpt::load_into(module, state, options.value("strict", true));
+    ckpt::load_into(module, std::move(state), options.value("strict", true));
   } catch (const Error& e) {
     throw Error(e.code(), path + ": " + e.what());
   }

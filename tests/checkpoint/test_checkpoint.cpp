@@ -211,4 +211,53 @@ TEST(Checkpoint, LoadIntoIsStrictAndAtomic) {
   EXPECT_TRUE(net.w.equal(at::full({2, 3}, 7.0)));
 }
 
+// Tensors read from a file alias its pages (no fresh memory at start-up): writing one copies the
+// page and leaves the file alone, and they stay valid after the file is gone.
+TEST(Checkpoint, TensorsAliasTheFileCopyOnWriteAndOutliveIt) {
+  const std::string path = temp_path("alias.pth");
+  const at::Tensor a = at::randn({64, 64}), flags = at::arange(3) != 1;
+  sinsr::ckpt::save_state_dict(path, {{"a", a}, {"idx", at::arange(5, at::kLong)}, {"flags", flags}});
+  auto first = as_map(sinsr::ckpt::read_state_dict(path));
+  first["a"].add_(1);
+  first["idx"].mul_(2);
+  auto second = as_map(sinsr::ckpt::read_state_dict(path));
+  EXPECT_TRUE(second["a"].equal(a));
+  EXPECT_TRUE(second["idx"].equal(at::arange(5, at::kLong)));
+  EXPECT_TRUE(second["flags"].equal(flags));
+  EXPECT_TRUE(first["a"].equal(a + 1));
+  std::remove(path.c_str());
+  EXPECT_TRUE(second["a"].equal(a));
+  EXPECT_TRUE(first["idx"].equal(at::arange(5, at::kLong) * 2));
+}
+
+struct TwinNet : torch::nn::Module {
+  TwinNet() {
+    w1 = register_parameter("w1", at::zeros({2, 3}));
+    w2 = register_parameter("w2", at::zeros({2, 3}));
+    h = register_parameter("h", at::zeros({4}));
+  }
+  at::Tensor w1, w2, h;
+};
+
+// Given by value (moved), a state dict's tensors become the parameters when dtype and layout
+// match; one storage is never adopted twice (that would tie parameters the network keeps
+// apart); given by reference, the module gets copies.
+TEST(Checkpoint, LoadIntoTakesTensorsOverOnlyWhenGiven) {
+  const at::Tensor x = at::randn({2, 3}), h = at::randn({4}, at::kDouble);
+  TwinNet copied;
+  StateDict state = {{"w1", x}, {"w2", x}, {"h", h}};
+  sinsr::ckpt::load_into(copied, state);
+  EXPECT_NE(copied.w1.data_ptr(), x.data_ptr());
+  EXPECT_NE(copied.w2.data_ptr(), x.data_ptr());
+
+  TwinNet adopted;
+  sinsr::ckpt::load_into(adopted, std::move(state));
+  EXPECT_EQ(adopted.w1.data_ptr(), x.data_ptr());
+  EXPECT_NE(adopted.w2.data_ptr(), x.data_ptr());
+  EXPECT_TRUE(adopted.w2.equal(x));
+  EXPECT_EQ(adopted.h.scalar_type(), at::kFloat);  // another dtype: converted, not adopted
+  EXPECT_TRUE(adopted.h.allclose(h.to(at::kFloat)));
+  EXPECT_TRUE(adopted.w1.requires_grad());
+}
+
 }  // namespace

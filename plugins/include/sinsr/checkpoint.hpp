@@ -65,6 +65,11 @@ struct LoadReport {
 // strict: any missing / unexpected / mismatched entry is an error listing all of them by
 // name; otherwise the matching entries are loaded and the report says what was skipped.
 LoadReport load_into(torch::nn::Module& module, const StateDict& state, bool strict = true);
+// The same, taking the tensors over: a parameter or buffer whose file tensor has its dtype,
+// device and dense layout, and owns its whole storage, adopts that storage instead of copying
+// it, so weights just read are touched once, not twice (start-up on a cold machine pays for
+// every fresh page). Use only for a state dict read for this module alone.
+LoadReport load_into(torch::nn::Module& module, StateDict&& state, bool strict = true);
 
 // The module's parameters and buffers in registration order with their dotted names.
 StateDict state_of(const torch::nn::Module& module);
