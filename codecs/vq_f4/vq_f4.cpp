@@ -75,6 +75,12 @@ sdk::Layer conv(int64_t in, int64_t out, int64_t k, int64_t stride = 1, int64_t 
 }
 std::shared_ptr<nn::Module> holder() { return std::make_shared<nn::Module>(); }
 
+// Without a graph to record, activations and residual sums overwrite temporaries of ours: at
+// 256² the widest layers' buffers are 33-67 MB each, and every one not allocated is heap the
+// first image does not grow and memory every image does not stream through.
+bool in_place() { return !at::GradMode::is_enabled(); }
+at::Tensor swish(at::Tensor t) { return in_place() ? at::silu_(t) : at::silu(t); }
+
 struct Resnet : nn::Module {
   nn::GroupNorm norm1{nullptr}, norm2{nullptr};
   sdk::Layer conv1, conv2, shortcut;
@@ -86,9 +92,13 @@ struct Resnet : nn::Module {
     if (in != out) shortcut = register_module("nin_shortcut", conv(in, out, 1));
   }
   at::Tensor forward(const at::Tensor& x) {
-    at::Tensor h = conv1->forward(at::silu(norm1->forward(x)));
-    h = conv2->forward(at::silu(norm2->forward(h)));
-    return (shortcut ? shortcut->forward(x) : x) + h;
+    // One statement per layer: each intermediate is released as soon as the next exists.
+    at::Tensor h = swish(norm1->forward(x));
+    h = conv1->forward(h);
+    h = swish(norm2->forward(h));
+    h = conv2->forward(h);
+    at::Tensor skip = shortcut ? shortcut->forward(x) : x;
+    return in_place() ? h.add_(skip) : skip + h;
   }
 };
 
@@ -151,7 +161,7 @@ struct VQModel::Coder : nn::Module {
   void head(int64_t c, int64_t out) {
     auto n = register_module("norm_out", norm(c));
     auto o = register_module("conv_out", conv(c, out, 3));
-    steps.push_back([n, o](const at::Tensor& x) { return o->forward(at::silu(n->forward(x))); });
+    steps.push_back([n, o](const at::Tensor& x) { return o->forward(swish(n->forward(x))); });
   }
   void conv_in(int64_t in, int64_t out) {
     auto c = register_module("conv_in", conv(in, out, 3));

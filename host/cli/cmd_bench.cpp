@@ -188,7 +188,7 @@ int cmd_bench(const Args& args) {
     return usage_error("bench", "--only takes unet, vq, upscale, distill or memory");
   }
   if (what == "memory") {
-    at::set_num_threads(threads);
+    host::set_threads(threads);
     return bench_memory(runtime, config_path, codec_config, memory_sizes, chop);
   }
   if (what.empty() || what == "unet") {
@@ -196,9 +196,9 @@ int cmd_bench(const Args& args) {
     at::Tensor x = at::randn({1, 3, latent, latent}), lq = at::rand({1, 3, latent, latent}) * 2 - 1;
     at::Tensor t = at::full({1}, 14, at::kLong);
     Row r{"unet_swin forward, latent " + std::to_string(latent) + "x" + std::to_string(latent), 0, 0};
-    at::set_num_threads(1);
+    host::set_threads(1);
     r.ms_one = time_ms(repeats, [&] { unet.forward(x, lq, t); });
-    at::set_num_threads(threads);
+    host::set_threads(threads);
     r.ms_many = time_ms(repeats, [&] { unet.forward(x, lq, t); });
     if (cuda) {
       unet.to(gpu, at::kFloat);
@@ -213,10 +213,10 @@ int cmd_bench(const Args& args) {
     at::Tensor z = vq.encode(img);
     Row enc{"vq_f4 encode, image " + std::to_string(image) + "x" + std::to_string(image), 0, 0};
     Row dec{"vq_f4 decode, image " + std::to_string(image) + "x" + std::to_string(image), 0, 0};
-    at::set_num_threads(1);
+    host::set_threads(1);
     enc.ms_one = time_ms(repeats, [&] { vq.encode(img); });
     dec.ms_one = time_ms(repeats, [&] { vq.decode(z); });
-    at::set_num_threads(threads);
+    host::set_threads(threads);
     enc.ms_many = time_ms(repeats, [&] { vq.encode(img); });
     dec.ms_many = time_ms(repeats, [&] { vq.decode(z); });
     if (cuda) {
@@ -236,7 +236,7 @@ int cmd_bench(const Args& args) {
     po.sampler = {"deterministic", host::json::object(), ""};
     po.steps = 1;
     po.seed = 0;
-    at::set_num_threads(threads);
+    host::set_threads(threads);
     std::unique_ptr<host::Pipeline> pipeline;
     double startup_ms = 0;
     try {
@@ -253,9 +253,9 @@ int cmd_bench(const Args& args) {
     const std::string size =
         std::to_string(lr) + "x" + std::to_string(lr) + " -> " + std::to_string(lr * 4) + "x" + std::to_string(lr * 4);
     Row r{"upscale " + size + ", one step", 0, 0};
-    at::set_num_threads(1);
+    host::set_threads(1);
     r.ms_one = time_ms(repeats, [&] { pipeline->upscale(img); });
-    at::set_num_threads(threads);
+    host::set_threads(threads);
     r.ms_many = time_ms(repeats, [&] { pipeline->upscale(img); });
     if (cuda) {
       host::PipelineOptions g = po;
@@ -289,9 +289,9 @@ int cmd_bench(const Args& args) {
     at::Tensor lq = at::rand({distill_batch, 3, distill_size / 4, distill_size / 4}) * 2 - 1;
     at::Tensor noise = at::randn(trainer->latent_shape(lq));
     Row r{"distill iteration, HR " + std::to_string(distill_size) + ", batch " + std::to_string(distill_batch), 0, 0};
-    at::set_num_threads(1);
+    host::set_threads(1);
     r.ms_one = time_ms(repeats, [&] { trainer->step(lq, gt, noise); });
-    at::set_num_threads(threads);
+    host::set_threads(threads);
     r.ms_many = time_ms(repeats, [&] { trainer->step(lq, gt, noise); });
     trainer.reset();
     if (cuda) {

@@ -86,7 +86,7 @@ int cmd_degrade(const Args& args) {
   config = resolve_config(config);
 
   try {
-    at::set_num_threads(threads > 0 ? threads : host::default_threads());
+    host::set_threads(threads);
     degrade::Options options;
     if (!config.empty()) options = degrade::options_from_json(config_contents(config, "--config"));
     if (scale < 1) scale = options.sf;

@@ -6,7 +6,10 @@
 
 #include <ATen/ATen.h>
 #include <ATen/DLConvertor.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
+
+#include <dlfcn.h>
 
 #include <atomic>
 #include <string>
@@ -57,6 +60,22 @@ const char* kSpecs[] = {
 at::Tensor input(int64_t seed) {
   at::manual_seed(seed);
   return at::rand({16, 20, 3});
+}
+
+// A runtime's thread count holds for LibTorch's pool and for the BLAS library under it (Debian's
+// LibTorch calls OpenBLAS, whose own pool at::set_num_threads leaves alone).
+TEST(Concurrency, AThreadCountCoversLibTorchAndItsBlas) {
+  using GetThreads = int (*)();
+  const auto blas = reinterpret_cast<GetThreads>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  for (int n : {2, 1}) {
+    sinsr_runtime* rt = nullptr;
+    sinsr_runtime_options o{sizeof(o), n, 0};
+    Runtime::expect_ok(sinsr_runtime_create(&o, &rt));
+    EXPECT_EQ(at::get_num_threads(), n);
+    if (blas && n == 1) EXPECT_EQ(blas(), 1);
+    sinsr_runtime_destroy(rt);
+  }
+  if (!blas) GTEST_SKIP() << "this LibTorch calls no OpenBLAS";
 }
 
 // Each thread its own pipeline over one shared runtime.

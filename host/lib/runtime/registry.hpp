@@ -57,6 +57,12 @@ constexpr const char* kFallbackBackbone = "unet_swin";
 // where that file is missing.
 int default_threads();
 
+// Sets the CPU thread count of LibTorch's pool and of the BLAS library it calls: Debian's
+// LibTorch uses OpenBLAS, whose own pthread pool ignores at::set_num_threads, so a `-j 1` run
+// still kept a second core busy in every matrix product (attention, linear layers). n <= 0:
+// default_threads().
+void set_threads(int n);
+
 class Runtime {
  public:
   // num_threads 0: default_threads().

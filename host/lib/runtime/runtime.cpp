@@ -126,7 +126,17 @@ int default_threads() {
   return std::clamp(cores - busy, 1, cores);
 }
 
-Runtime::Runtime(int num_threads) { at::set_num_threads(num_threads > 0 ? num_threads : default_threads()); }
+void set_threads(int n) {
+  if (n <= 0) n = default_threads();
+  at::set_num_threads(n);
+  // Looked up, not linked: MKL builds of LibTorch (pip) have no OpenBLAS, and at::set_num_threads
+  // already covers MKL.
+  using SetBlasThreads = void (*)(int);
+  static const auto openblas = reinterpret_cast<SetBlasThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (openblas) openblas(n);
+}
+
+Runtime::Runtime(int num_threads) { set_threads(num_threads); }
 
 Runtime::~Runtime() = default;
 
