@@ -38,7 +38,7 @@ SINSR_API const char* sinsr_last_error(void);
 
 typedef struct sinsr_runtime_options {
   size_t struct_size;
-  int32_t num_threads;        /* intra-op threads; 0 = number of cores */
+  int32_t num_threads;        /* CPU threads (LibTorch and its BLAS); 0 = the cores other processes leave free */
   int32_t load_default_paths; /* non-zero: load SINSR_PLUGIN_PATH and the install's plugin folder */
 } sinsr_runtime_options;
 

@@ -9,6 +9,7 @@
 #include <ATen/Context.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -127,6 +128,25 @@ TEST(Cli, ScaleAgainstTheModelsFixedFactor) {
   EXPECT_EQ(latent.code, 2) << latent.output;
   EXPECT_TRUE(contains(latent.output, "cannot upscale x2")) << latent.output;
   EXPECT_TRUE(contains(latent.output, "codec 'vq_f4' at 1/4")) << latent.output;
+}
+
+// Weights that alias the memory-mapped checkpoints and weights copied out of them
+// (SINSR_NO_MMAP=1) make the same image, byte for byte.
+TEST(Cli, MappedAndCopiedWeightsMakeTheSameImage) {
+  const std::string parity = sinsr_test::parity_dir();
+  if (!fs::exists(parity + "/unet_tiny.pth")) GTEST_SKIP() << "no parity weights in " << parity;
+  fs::path d = fresh_dir("mmap");
+  sinsr::io::write_image((d / "a.png").string(), at::rand({3, 16, 16}));
+  const std::string args = "infer -q -j 1 -n unet_swin --backbone-config " + parity + "/tiny-unet.yaml -w " + parity +
+                           "/unet_tiny.pth --codec vq_f4 --codec-config " + parity + "/tiny-vq.yaml --codec-weights " +
+                           parity + "/vq_tiny.pth -i " + (d / "a.png").string() + " -o ";
+  HostRun mapped = run_host(args + (d / "mapped.png").string());
+  ASSERT_EQ(mapped.code, 0) << mapped.output;
+  ::setenv("SINSR_NO_MMAP", "1", 1);
+  HostRun copied = run_host(args + (d / "copied.png").string());
+  ::unsetenv("SINSR_NO_MMAP");
+  ASSERT_EQ(copied.code, 0) << copied.output;
+  EXPECT_EQ(sinsr_test::read_bytes(d / "mapped.png"), sinsr_test::read_bytes(d / "copied.png"));
 }
 
 TEST(Cli, GlobalOptionsBeforeTheCommand) {
