@@ -320,6 +320,35 @@ TEST(ImageIO, FormatsAreToldByContentAndLyingHeadersReadFirst) {
   e = error_of([&] { read_image(wide); });
   EXPECT_NE(std::string(e.what()).find(wide + ": the header declares 4294967296x2"), std::string::npos) << e.what();
 
+  // A channel list longer than it declares hides a data window from a walk that trusts sizes,
+  // not from OpenEXR (fuzz input): the window is found and refused all the same.
+  const size_t chlist = exr.find("channels");
+  lying = exr;
+  lying.replace(window + 21, 16, le32(0) + le32(0) + le32(3997703) + le32(5));
+  lying.replace(chlist + 16, 4, le32(1));
+  const std::string hidden = (d / "hidden-window.exr").string();
+  std::ofstream(hidden, std::ios::binary) << lying;
+  ::setenv("SINSR_MAX_IMAGE_PIXELS", "262144", 1);
+  e = error_of([&] { read_image(hidden); });
+  ::unsetenv("SINSR_MAX_IMAGE_PIXELS");
+  EXPECT_NE(std::string(e.what()).find(hidden + ": the header declares 3997704x6"), std::string::npos) << e.what();
+
+  // PNG: libpng makes a chunk's buffer as large as the chunk declares (a 316-byte fuzz input
+  // asked for 1.8 GB in a tEXt chunk).
+  write_image((d / "real.png").string(), levels({3, 5, 7}, 8));
+  std::ifstream png_in((d / "real.png").string(), std::ios::binary);
+  std::string png((std::istreambuf_iterator<char>(png_in)), std::istreambuf_iterator<char>());
+  const std::string chunk = std::string("\x6d\xb6\x4a\x8b", 4) + "tEXtComment";  // declares 1840663179 bytes
+  png.insert(33, chunk);                                                         // after the signature and IHDR
+  const std::string long_text = (d / "long-text.png").string();
+  std::ofstream(long_text, std::ios::binary) << png;
+  e = error_of([&] { read_image(long_text); });
+  EXPECT_EQ(e.code(), SINSR_ERR_FORMAT) << e.what();
+  EXPECT_NE(std::string(e.what()).find(long_text + ": the PNG chunk 'tEXt' declares 1840663179 bytes"),
+            std::string::npos)
+      << e.what();
+  EXPECT_EQ(read_image((d / "real.png").string()).pixels.size(2), 7);
+
   // A PNG under another format's name is read as what it is; a text file under an image's name is
   // refused naming the formats there are.
   const at::Tensor px = levels({3, 5, 7}, 8);
