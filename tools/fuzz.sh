@@ -6,6 +6,7 @@
 #   tools/fuzz.sh [options] [target...]        (targets: checkpoint config image c_api dlpack)
 #     --seconds N    fuzz each target N seconds (default 60)
 #     --runs N       or N executions each
+#     --procs N      N fuzzing processes per target on one corpus (default 1; --runs is split)
 #     --smoke        CI: the regression inputs, 30 s per target, and the checkpoint/config/image
 #                    test suites under the sanitizers
 #     --regress      only replay the seeds and regression inputs (no fuzzing)
@@ -13,7 +14,7 @@
 #     --build DIR    build folder (default build-fuzz)
 # Environment: SINSR_FUZZ_JOBS (build jobs, default 1), SINSR_PARITY_DIR (default ../shared/parity).
 # Findings (crash-*, leak-*, timeout-*, oom-*) land in DIR/fuzz-findings/<target>/; the exit
-# status is non-zero when there is one. Fuzzers run under nice, one process each, one at a time.
+# status is non-zero when there is one. Fuzzers run under nice, one target at a time.
 # The CI smoke costs about 5 minutes of fuzzing and tests plus the sanitizer build (~13 CPU
 # minutes cold, mostly the host library; ccache makes reruns cheap).
 set -euo pipefail
@@ -23,17 +24,19 @@ root=$PWD
 build=build-fuzz
 seconds=60
 runs=""
+procs=1
 mode=fuzz
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
+    --procs) procs=$2; shift 2 ;;
     --smoke) mode=smoke; seconds=30; shift ;;
     --regress) mode=regress; shift ;;
     --build-only) mode=build; shift ;;
     --build) build=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -140,11 +143,27 @@ for t in "${targets[@]}"; do
   execs=0 cov="-"
   if [ $rc -eq 0 ] && [ "$mode" != regress ]; then
     limit=(-max_total_time="$seconds")
-    [ -z "$runs" ] || limit=(-runs="$runs")
-    TMPDIR=$work ASAN_OPTIONS=$asan nice "$bin" "${common[@]}" "${limit[@]}" "$corpus" >"$log" 2>&1 || rc=$?
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo 0)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo "-")
-    [ $rc -eq 0 ] || { echo "fuzz.sh: $t: finding (exit $rc), see $log" >&2; grep -m5 -E 'ERROR|runtime error|foreign|SUMMARY' "$log" >&2 || true; }
+    [ -z "$runs" ] || limit=(-runs="$(((runs + procs - 1) / procs))")
+    # Process k logs to $log (k = 1) or $log.k; each adds what it finds to the shared corpus.
+    pids=()
+    for k in $(seq 1 "$procs"); do
+      plog=$log
+      [ "$k" -eq 1 ] || plog=$log.$k
+      mkdir -p "$work/$k"
+      TMPDIR=$work/$k ASAN_OPTIONS=$asan nice "$bin" "${common[@]}" "${limit[@]}" "$corpus" >"$plog" 2>&1 &
+      pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
+    logs=("$log")
+    for k in $(seq 2 "$procs"); do logs+=("$log.$k"); done
+    execs=0 cov=0
+    for plog in "${logs[@]}"; do
+      n=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$plog" | tail -1 | grep -o '[0-9]*$' || echo 0)
+      c=$(grep -o 'cov: [0-9]*' "$plog" | tail -1 | grep -o '[0-9]*' || echo 0)
+      execs=$((execs + ${n:-0}))
+      [ "${c:-0}" -le "$cov" ] || cov=$c
+    done
+    [ $rc -eq 0 ] || { echo "fuzz.sh: $t: finding (exit $rc), see $log*" >&2; grep -m5 -E 'ERROR|runtime error|foreign|SUMMARY' "${logs[@]}" >&2 || true; }
   fi
   nfind=$(find "$findings" -type f -newer "$stamp" | wc -l)
   note=""
