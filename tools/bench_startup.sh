@@ -19,7 +19,7 @@ spec=${SINSR_SPEC_DIR:-../shared/spec}
 data=${SINSR_DATA_DIR:-../shared/data}
 host=${HOST:-build/bin/sinsr-host}
 [ -x "$host" ] || bash tools/bootstrap.sh build
-mkdir -p "$work/one" "$work/folder"
+mkdir -p "$work"
 
 if [ ! -f "$work/unet.pth" ] || [ ! -f "$work/vq.pth" ]; then
   /usr/bin/python3 - "$spec" "$work" <<'PY'
