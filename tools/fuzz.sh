@@ -15,8 +15,8 @@
 # Environment: SINSR_FUZZ_JOBS (build jobs, default 1), SINSR_PARITY_DIR (default ../shared/parity).
 # Findings (crash-*, leak-*, timeout-*, oom-*) land in DIR/fuzz-findings/<target>/; the exit
 # status is non-zero when there is one. Fuzzers run under nice, one target at a time.
-# The CI smoke costs about 5 minutes of fuzzing and tests plus the sanitizer build (~13 CPU
-# minutes cold, mostly the host library; ccache makes reruns cheap).
+# The CI smoke costs about 2 minutes of fuzzing and tests plus the sanitizer build (12 min wall
+# cold on 2 cores, ~10 of them building; ccache makes reruns cheap).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
