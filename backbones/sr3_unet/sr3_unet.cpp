@@ -7,7 +7,9 @@
 #include <torch/nn/init.h>
 #include <torch/nn/modules/normalization.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace sinsr {
 namespace sr3_unet {
@@ -142,6 +144,22 @@ struct GammaEmbedding : nn::Module {
   }
 };
 
+}  // namespace
+
+at::Tensor single_head_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t max_weights) {
+  const int64_t n = q.size(1), block = std::max<int64_t>(1, max_weights / std::max<int64_t>(k.size(1), 1));
+  const at::Tensor kt = k.transpose(-2, -1);
+  const double scale = std::sqrt(double(q.size(2)));
+  std::vector<at::Tensor> parts;
+  for (int64_t from = 0; from < n; from += block) {
+    at::Tensor w = at::matmul(q.narrow(1, from, std::min(block, n - from)), kt).to(at::kFloat) / scale;
+    parts.push_back(at::matmul(at::softmax(w, -1).to(v.scalar_type()), v));
+  }
+  return parts.size() == 1 ? parts[0] : at::cat(parts, 1);
+}
+
+namespace {
+
 struct Attention : nn::Module {
   std::shared_ptr<GNW> gn;
   std::shared_ptr<LinW> qkv, proj;
@@ -157,9 +175,7 @@ struct Attention : nn::Module {
     // The first upload computed the attention and then projected GN(x): no qkv work needed.
     if (!corrected) return x + (*proj)(z).permute({0, 3, 1, 2});
     at::Tensor t = (*qkv)(z).reshape({B, H * W, 3, C});  // [q | k | v] along the 3C outputs
-    at::Tensor q = t.select(2, 0), k = t.select(2, 1), v = t.select(2, 2);
-    at::Tensor w = at::matmul(q, k.transpose(-2, -1)).to(at::kFloat) / std::sqrt(double(C));
-    at::Tensor a = at::matmul(at::softmax(w, -1).to(v.scalar_type()), v);  // [B,HW,C]
+    at::Tensor a = single_head_attention(t.select(2, 0), t.select(2, 1), t.select(2, 2));  // [B,HW,C]
     return x + (*proj)(a).permute({0, 2, 1}).reshape({B, C, H, W});
   }
 };

@@ -7,6 +7,29 @@ namespace sdk {
 using internal::adopt;
 using internal::keep;
 
+std::string describe_shape(const at::Tensor& t) { return t.defined() ? c10::str(t.sizes()) : "undefined"; }
+
+at::Tensor callback_result(const at::Tensor& v, const at::Tensor& like, const std::string& who, const char* what,
+                           int64_t step) {
+  require(v.defined() && v.sizes() == like.sizes(), SINSR_ERR_INVALID_ARGUMENT,
+          who + ": the " + what + " callback returned " + describe_shape(v) +
+              (step >= 0 ? " at step index " + std::to_string(step) : std::string()) + ", expected " +
+              describe_shape(like));
+  return v.to(like.device(), like.scalar_type());
+}
+
+at::Tensor coef_at(const at::Tensor& table, const at::Tensor& t, const at::Tensor& like) {
+  std::vector<int64_t> shape(size_t(std::max<int64_t>(like.dim(), 1)), 1);
+  shape[0] = t.numel();
+  return table.index_select(0, t.to(table.device(), at::kLong).reshape({-1})).view(shape).to(like.device());
+}
+
+void report_progress(const std::function<bool(int, int)>& progress, int done, int total) {
+  if (progress && !progress(done, total))
+    throw Error(SINSR_ERR_CANCELLED, "sampling cancelled by the progress callback after step " + std::to_string(done) +
+                                         " of " + std::to_string(total));
+}
+
 namespace {
 
 struct SamplerBox {

@@ -10,16 +10,7 @@ using sdk::require;
 
 namespace {
 
-std::string shape_of(const at::Tensor& t) { return t.defined() ? c10::str(t.sizes()) : std::string("undefined"); }
-
-// A callback result: the shape of `like`, moved to its device and dtype.
-// step < 0: outside the sampling loop (training_example).
-at::Tensor checked(const at::Tensor& v, const at::Tensor& like, const char* what, int64_t step) {
-  require(v.defined() && v.sizes() == like.sizes(), SINSR_ERR_INVALID_ARGUMENT,
-          std::string("sampler 'ddpm': the ") + what + " callback returned " + shape_of(v) +
-              (step >= 0 ? " at step index " + std::to_string(step) : std::string()) + ", expected " + shape_of(like));
-  return v.to(like.device(), like.scalar_type());
-}
+const std::string kWho = "sampler 'ddpm'";
 
 // Half-precision inputs run the chain in float32, as the references' float32 buffers promote them.
 at::ScalarType work_type(const at::Tensor& t) { return at::promote_types(t.scalar_type(), at::kFloat); }
@@ -84,7 +75,8 @@ at::Tensor DdpmSampler::schedule(const std::string& key) const {
 
 at::Tensor DdpmSampler::prior(const at::Tensor& y, const at::Tensor& noise) {
   require(y.defined() && noise.defined() && y.sizes() == noise.sizes(), SINSR_ERR_INVALID_ARGUMENT,
-          "sampler 'ddpm': prior: y " + shape_of(y) + " and noise " + shape_of(noise) + " must have one shape");
+          "sampler 'ddpm': prior: y " + sdk::describe_shape(y) + " and noise " + sdk::describe_shape(noise) +
+              " must have one shape");
   // Both references start from pure noise (SRDiff's residual chain included).
   // x * 1.0 is exact: temperature 1 gives the references' numbers bit for bit.
   return noise.to(work_type(noise)) * o_.temperature;
@@ -100,7 +92,8 @@ at::Tensor DdpmSampler::network_t(int64_t index, int64_t batch, const c10::Devic
 
 at::Tensor DdpmSampler::sample(const at::Tensor& y_in, const at::Tensor& x_T, const sdk::SampleCallbacks& cb) {
   require(x_T.defined() && y_in.defined() && x_T.dim() >= 1 && x_T.sizes() == y_in.sizes(), SINSR_ERR_INVALID_ARGUMENT,
-          "sampler 'ddpm': sample: y " + shape_of(y_in) + " and x_T " + shape_of(x_T) + " must have one shape");
+          "sampler 'ddpm': sample: y " + sdk::describe_shape(y_in) + " and x_T " + sdk::describe_shape(x_T) +
+              " must have one shape");
   require(bool(cb.denoise), SINSR_ERR_INVALID_ARGUMENT, "sampler 'ddpm': sample: no denoise callback");
   const int64_t S = sample_.size(), b = x_T.size(0);
   require(bool(cb.noise) || (S == 1 && !o_.final_noise), SINSR_ERR_INVALID_ARGUMENT,
@@ -111,7 +104,7 @@ at::Tensor DdpmSampler::sample(const at::Tensor& y_in, const at::Tensor& x_T, co
   const Chain& c = sample_;
   for (int64_t i = S - 1; i >= 0; --i) {
     const at::Tensor t = at::full({b}, i, at::kLong);
-    const at::Tensor eps = checked(cb.denoise(x, network_t(i, b, x.device())), x, "denoise", i);
+    const at::Tensor eps = sdk::callback_result(cb.denoise(x, network_t(i, b, x.device())), x, kWho, "denoise", i);
     at::Tensor mean;
     if (o_.clip_x0) {
       at::Tensor x0 = c.coef("sqrt_recip_alphas_cumprod", t, x) * x - c.coef("sqrt_recipm1_alphas_cumprod", t, x) * eps;
@@ -121,20 +114,18 @@ at::Tensor DdpmSampler::sample(const at::Tensor& y_in, const at::Tensor& x_T, co
       mean = c.coef("one_over_sqrt_alphas", t, x) * (x - c.coef("betas_over_sqrt_one_minus_alphas_bar", t, x) * eps);
     }
     if (i > 0) {
-      const at::Tensor z = checked(cb.noise(x), x, "noise", i);
+      const at::Tensor z = sdk::callback_result(cb.noise(x), x, kWho, "noise", i);
       const at::Tensor sigma = o_.variance == Variance::Beta
                                    ? c.coef("sigmas", t, x)
                                    : (c.coef("posterior_log_variance_clipped", t, x) * 0.5).exp();
       x = mean + sigma * z * o_.temperature;
     } else {
       // SRDiff draws at t = 0 too and multiplies by zero: draw, so the noise stream lines up.
-      if (o_.final_noise) checked(cb.noise(x), x, "noise", i);
+      if (o_.final_noise) sdk::callback_result(cb.noise(x), x, kWho, "noise", i);
       x = mean;
     }
     const int done = int(S - i);
-    if (cb.progress && !cb.progress(done, int(S)))
-      throw Error(SINSR_ERR_CANCELLED, "sampling cancelled by the progress callback after step " +
-                                           std::to_string(done) + " of " + std::to_string(S));
+    sdk::report_progress(cb.progress, done, int(S));
   }
   at::Tensor img = x.clamp(-1.0, 1.0);
   if (o_.residual) img = img / o_.res_rescale + y;
@@ -145,7 +136,7 @@ void DdpmSampler::check_indices(const at::Tensor& t, const at::Tensor& x, const 
   require(t.defined() && t.scalar_type() == at::kLong && t.dim() <= 1 && x.dim() >= 1 && t.numel() == x.size(0),
           SINSR_ERR_INVALID_ARGUMENT,
           std::string("sampler 'ddpm': ") + what + ": t must be int64 [N] indices of the training chain with N = " +
-              (x.dim() >= 1 ? std::to_string(x.size(0)) : std::string("?")) + ", got " + shape_of(t) + " " +
+              (x.dim() >= 1 ? std::to_string(x.size(0)) : std::string("?")) + ", got " + sdk::describe_shape(t) + " " +
               (t.defined() ? std::string(c10::toString(t.scalar_type())) : ""));
   if (t.numel() == 0) return;
   const auto tc = t.to(at::kCPU);
@@ -165,8 +156,8 @@ at::Tensor DdpmSampler::q_sample(const at::Tensor& x0_in, const at::Tensor& y, c
   require(
       x0_in.defined() && y.defined() && noise.defined() && x0_in.sizes() == noise.sizes() && x0_in.sizes() == y.sizes(),
       SINSR_ERR_INVALID_ARGUMENT,
-      "sampler 'ddpm': q_sample: x0 " + shape_of(x0_in) + ", y " + shape_of(y) + " and noise " + shape_of(noise) +
-          " must have one shape");
+      "sampler 'ddpm': q_sample: x0 " + sdk::describe_shape(x0_in) + ", y " + sdk::describe_shape(y) + " and noise " +
+          sdk::describe_shape(noise) + " must have one shape");
   check_indices(t, x0_in, "q_sample");
   const at::ScalarType work = work_type(x0_in);
   const at::Tensor x0 = to_chain(x0_in.to(work), y.to(x0_in.device(), work));
@@ -179,8 +170,8 @@ at::Tensor DdpmSampler::scale_input(const at::Tensor& x_t, const at::Tensor& t) 
   // Both references feed x_t unscaled.
   require(x_t.defined() && x_t.dim() >= 1 && t.defined() && t.scalar_type() == at::kLong && t.numel() == x_t.size(0),
           SINSR_ERR_INVALID_ARGUMENT,
-          "sampler 'ddpm': scale_input: t must be int64 [N] indices matching x_t " + shape_of(x_t) + ", got " +
-              shape_of(t));
+          "sampler 'ddpm': scale_input: t must be int64 [N] indices matching x_t " + sdk::describe_shape(x_t) +
+              ", got " + sdk::describe_shape(t));
   return x_t;
 }
 
@@ -214,7 +205,8 @@ sdk::Timesteps DdpmSampler::timesteps() const {
 sdk::TrainingExample DdpmSampler::training_example(const at::Tensor& x0_in, const at::Tensor& y,
                                                    const sdk::SampleCallbacks& cb) {
   require(x0_in.defined() && y.defined() && x0_in.dim() >= 1 && x0_in.sizes() == y.sizes(), SINSR_ERR_INVALID_ARGUMENT,
-          "sampler 'ddpm': training_example: x0 " + shape_of(x0_in) + " and y " + shape_of(y) + " must have one shape");
+          "sampler 'ddpm': training_example: x0 " + sdk::describe_shape(x0_in) + " and y " + sdk::describe_shape(y) +
+              " must have one shape");
   require(bool(cb.uniform) && bool(cb.noise), SINSR_ERR_INVALID_ARGUMENT,
           "sampler 'ddpm': training_example needs the uniform and noise callbacks");
   const int64_t b = x0_in.size(0), T = train_.size();
@@ -223,8 +215,9 @@ sdk::TrainingExample DdpmSampler::training_example(const at::Tensor& x0_in, cons
   const at::Tensor x0 = to_chain(x0_in.to(work), y.to(dev, work));
   auto draw = [&](int64_t n) {
     at::Tensor u = cb.uniform(n);
-    require(u.defined() && u.numel() == n, SINSR_ERR_RUNTIME,
-            "sampler 'ddpm': the uniform callback returned " + shape_of(u) + ", expected " + std::to_string(n));
+    require(
+        u.defined() && u.numel() == n, SINSR_ERR_RUNTIME,
+        "sampler 'ddpm': the uniform callback returned " + sdk::describe_shape(u) + ", expected " + std::to_string(n));
     return u.to(at::kCPU, at::kDouble).reshape({n});
   };
   std::vector<int64_t> shape(size_t(x0.dim()), 1);
@@ -239,14 +232,14 @@ sdk::TrainingExample DdpmSampler::training_example(const at::Tensor& x0_in, cons
     const at::Tensor high = ab.index_select(0, idx - 1), low = ab.index_select(0, idx);
     const at::Tensor gamma = (high - low) * v + low;
     const at::Tensor level = at::sqrt(gamma);
-    const at::Tensor eps = checked(cb.noise(x0), x0, "noise", -1);
+    const at::Tensor eps = sdk::callback_result(cb.noise(x0), x0, kWho, "noise", -1);
     const at::Tensor x_t =
         level.view(shape).to(dev, work) * x0 + at::sqrt(at::rsub(gamma, 1)).view(shape).to(dev, work) * eps;
     ex = {x_t, level.to(dev), eps};
   } else {
     // SRDiff: t = randint(0, T), x_t = q_sample(x0, t, eps).
     const at::Tensor idx = (draw(b) * double(T)).floor_().clamp_(0, double(T - 1)).to(at::kLong);
-    const at::Tensor eps = checked(cb.noise(x0), x0, "noise", -1);
+    const at::Tensor eps = sdk::callback_result(cb.noise(x0), x0, kWho, "noise", -1);
     const at::Tensor x_t =
         train_.coef("sqrt_alphas_cumprod", idx, x0) * x0 + train_.coef("sqrt_one_minus_alphas_cumprod", idx, x0) * eps;
     ex = {x_t, idx.to(dev), eps};

@@ -122,9 +122,7 @@ std::vector<std::string> Chain::keys() const {
 }
 
 at::Tensor Chain::coef(const std::string& key, const at::Tensor& t, const at::Tensor& like) const {
-  std::vector<int64_t> shape(size_t(std::max<int64_t>(like.dim(), 1)), 1);
-  shape[0] = t.numel();
-  return get(key).index_select(0, t.to(at::kCPU, at::kLong).reshape({-1})).view(shape).to(like.device());
+  return sdk::coef_at(get(key), t, like);
 }
 
 }  // namespace ddpm

@@ -10,13 +10,10 @@ using sdk::require;
 
 namespace {
 
-std::string shape_of(const at::Tensor& t) { return t.defined() ? c10::str(t.sizes()) : std::string("undefined"); }
-
-at::Tensor checked(const at::Tensor& v, const at::Tensor& like, const char* what, int64_t step) {
-  require(v.defined() && v.sizes() == like.sizes(), SINSR_ERR_INVALID_ARGUMENT,
-          std::string(what) + " callback returned " + shape_of(v) + " at step index " + std::to_string(step) +
-              ", expected " + shape_of(like));
-  return v.device() == like.device() ? v : v.to(like.device());
+std::string who(Rule rule) {
+  return rule == Rule::Stochastic      ? "sampler 'stochastic'"
+         : rule == Rule::Deterministic ? "sampler 'deterministic'"
+                                       : "sampler 'single-step'";
 }
 
 }  // namespace
@@ -24,7 +21,7 @@ at::Tensor checked(const at::Tensor& v, const at::Tensor& like, const char* what
 at::Tensor sample(const Schedule& s, Rule rule, const at::Tensor& y_in, const at::Tensor& x_T, const Denoise& denoise,
                   const Noise& noise, const Progress& progress) {
   require(x_T.defined() && y_in.defined() && x_T.dim() >= 1 && x_T.sizes() == y_in.sizes(), SINSR_ERR_INVALID_ARGUMENT,
-          "sample: y " + shape_of(y_in) + " and x_T " + shape_of(x_T) + " must have one shape");
+          "sample: y " + sdk::describe_shape(y_in) + " and x_T " + sdk::describe_shape(x_T) + " must have one shape");
   require(bool(denoise), SINSR_ERR_INVALID_ARGUMENT, "sample: no denoise callback");
   require(rule != Rule::Stochastic || bool(noise), SINSR_ERR_INVALID_ARGUMENT,
           "sample: the stochastic sampler needs a noise callback");
@@ -37,7 +34,8 @@ at::Tensor sample(const Schedule& s, Rule rule, const at::Tensor& y_in, const at
   int done = 0;
   for (int64_t i = S - 1; i >= 0; --i) {
     const at::Tensor t = at::full({b}, i, at::TensorOptions().dtype(at::kLong).device(x.device()));
-    at::Tensor out = checked(denoise(s.scale_input(x, t), s.model_timesteps(i, b, x.device())), x, "denoise", i);
+    at::Tensor out = sdk::callback_result(denoise(s.scale_input(x, t), s.model_timesteps(i, b, x.device())), x,
+                                          who(rule), "denoise", i);
     const at::Tensor x0 = s.pred_xstart(out.to(work), x, y, t);
     if (rule == Rule::SingleStep) {
       x = x0;
@@ -46,13 +44,11 @@ at::Tensor sample(const Schedule& s, Rule rule, const at::Tensor& y_in, const at
     } else {
       const at::Tensor mean =
           s.coef("posterior_mean_coef1_f32", t, x) * x + s.coef("posterior_mean_coef2_f32", t, x) * x0;
-      const at::Tensor eps = checked(noise(x), x, "noise", i).to(work);
+      const at::Tensor eps = sdk::callback_result(noise(x), x, who(rule), "noise", i);
       x = i == 0 ? mean : mean + s.coef("posterior_std_f32", t, x) * eps;
     }
     ++done;
-    if (progress && !progress(done, total))
-      throw Error(SINSR_ERR_CANCELLED, "sampling cancelled by the progress callback after step " +
-                                           std::to_string(done) + " of " + std::to_string(total));
+    sdk::report_progress(progress, done, total);
     if (rule == Rule::SingleStep) break;
   }
   return x.scalar_type() == x_T.scalar_type() ? x : x.to(x_T.scalar_type());

@@ -240,11 +240,7 @@ void Schedule::check_t(const at::Tensor& t, const at::Tensor& x, const char* wha
 }
 
 at::Tensor Schedule::coef(const std::string& key, const at::Tensor& t, const at::Tensor& like) const {
-  at::Tensor idx = t.to(like.device(), at::kLong).reshape({-1});
-  at::Tensor v = get(key).to(like.device()).index_select(0, idx).to(at::kFloat);
-  std::vector<int64_t> shape(size_t(std::max<int64_t>(like.dim(), 1)), 1);
-  shape[0] = -1;
-  return v.view(shape);
+  return sdk::coef_at(get(key), t, like).to(at::kFloat);
 }
 
 at::Tensor Schedule::model_timesteps(int64_t index, int64_t batch, const c10::Device& device) const {

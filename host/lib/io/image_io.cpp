@@ -154,10 +154,8 @@ int64_t le_i32(const unsigned char* p) { return int32_t(le_bits(p, 4)); }
 // OpenEXR (3.1) makes each attribute's buffer as large as the file says before reading it (a
 // 400-byte file made it allocate 1.7 GB), and its chunk tables as large as the data window: both
 // are read here first, bounded by the file's length and the pixel limit.
-void check_exr_header(const std::string& path, int64_t limit) {
-  std::ifstream in(path, std::ios::binary);
-  in.seekg(0, std::ios::end);
-  const int64_t file_size = int64_t(in.tellg());
+void check_exr_header(std::istream& in, int64_t file_size, const std::string& path, int64_t limit) {
+  in.clear();
   in.seekg(0);
   auto truncated = [&] { return Error(SINSR_ERR_FORMAT, path + ": a truncated OpenEXR header"); };
   auto check_window = [&](const unsigned char* b) {
@@ -223,10 +221,8 @@ std::string printable(std::string s) {
 
 // A PNG chunk's buffer is as large as its header says (libpng): a 316-byte file whose tEXt chunk
 // declared 1.8 GB cost 2 GB of memory and seconds. No chunk may run past the end of the file.
-void check_png_chunks(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  in.seekg(0, std::ios::end);
-  const int64_t file_size = int64_t(in.tellg());
+void check_png_chunks(std::istream& in, int64_t file_size, const std::string& path) {
+  in.clear();
   int64_t at = 8;
   unsigned char h[8];
   while (in.seekg(at) && in.read(reinterpret_cast<char*>(h), 8)) {
@@ -264,17 +260,15 @@ Image read_image(const std::string& path) {
   if (!fs::exists(path, ec)) throw Error(SINSR_ERR_IO, path + ": no such file");
   if (fs::is_directory(path, ec)) throw Error(SINSR_ERR_IO, path + ": is a folder, not an image file");
   if (::access(path.c_str(), R_OK) != 0) throw Error(SINSR_ERR_IO, path + ": not readable (permissions)");
+  // One stream for the checks made here; OpenImageIO opens the file again by name.
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw Error(SINSR_ERR_IO, path + ": cannot open (" + std::strerror(errno) + ")");
+  file.seekg(0, std::ios::end);
+  const int64_t file_size = int64_t(file.tellg());
+  file.seekg(0);
   unsigned char head[32] = {};
-  size_t got = 0;
-  {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(SINSR_ERR_IO, path + ": cannot open (" + std::strerror(errno) + ")");
-    ssize_t r;
-    while (got < sizeof head && ((r = ::read(fd, head + got, sizeof head - got)) > 0 || (r < 0 && errno == EINTR)))
-      if (r > 0) got += size_t(r);
-    ::close(fd);
-  }
-  const Sniffed kind = sniff(head, got);
+  file.read(reinterpret_cast<char*>(head), sizeof head);
+  const Sniffed kind = sniff(head, size_t(file.gcount()));
   if (!kind.format)
     throw Error(SINSR_ERR_FORMAT, path +
                                       ": not a readable image (the content is none of PNG, JPEG, TIFF, BMP, "
@@ -282,8 +276,9 @@ Image read_image(const std::string& path) {
   const int64_t limit = max_image_pixels();
   if (kind.width * kind.height > limit)
     throw Error(SINSR_ERR_FORMAT, size_refusal(path, kind.width, kind.height, 0, limit));
-  if (std::strcmp(kind.format, "openexr") == 0) check_exr_header(path, limit);
-  if (std::strcmp(kind.format, "png") == 0) check_png_chunks(path);
+  if (std::strcmp(kind.format, "openexr") == 0) check_exr_header(file, file_size, path, limit);
+  if (std::strcmp(kind.format, "png") == 0) check_png_chunks(file, file_size, path);
+  file.close();
   std::unique_ptr<OIIO::ImageInput> in = OIIO::ImageInput::create(kind.format);
   if (!in)
     throw Error(SINSR_ERR_FORMAT, path + ": a " + kind.format + " file, which this build of OpenImageIO cannot read (" +

@@ -214,6 +214,19 @@ class Sampler {
   virtual TrainingExample training_example(const at::Tensor& x0, const at::Tensor& y, const SampleCallbacks& cb);
 };
 
+// What the samplers of every family need alike.
+// "[1, 3, 64, 64]", or "undefined".
+std::string describe_shape(const at::Tensor& t);
+// A callback's result (`what`: "denoise", "noise") checked to have `like`'s shape, else
+// Error(SINSR_ERR_INVALID_ARGUMENT) naming `who`, the callback and the step (step < 0: outside
+// the sampling loop); returned on like's device in like's dtype.
+at::Tensor callback_result(const at::Tensor& v, const at::Tensor& like, const std::string& who, const char* what,
+                           int64_t step);
+// table[t] for a batch of step indices t, shaped [N, 1, ..., 1] to broadcast over `like`, on its device.
+at::Tensor coef_at(const at::Tensor& table, const at::Tensor& t, const at::Tensor& like);
+// Reports `done` of `total` steps; throws Error(SINSR_ERR_CANCELLED) when `progress` says stop.
+void report_progress(const std::function<bool(int, int)>& progress, int done, int total);
+
 // A differentiable loss; backward() comes from LibTorch autograd through the tape. forward()
 // returns a 0-d batch loss or [N] per-sample values (N = pred.size(0)); the host takes either.
 class Loss {
