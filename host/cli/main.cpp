@@ -14,11 +14,6 @@
 #include <map>
 #include <string>
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#include <sys/mman.h>
-#endif
-
 namespace {
 
 struct Subcommand {
@@ -124,40 +119,13 @@ int take_globals(const sinsr::cli::Args& args, sinsr::cli::Args& globals, bool& 
   return int(i);
 }
 
-// CPU LibTorch allocates and frees activation-sized buffers on every layer. glibc's defaults
-// hand each one back to the kernel and fault it in again (zeroed) on the next call; keeping
-// freed memory in the process made a 256x256 UNet forward about 4x faster here. No mmap at all,
-// not even above glibc's largest threshold (32 MiB): a VQ decode at 256x256 has buffers of
-// 64 MiB, and serving them from the heap took the one-step upscale from 13.6 s to 8.8 s per
-// image (1 thread, a second process busy). The first image still faults in every page it
-// touches (361 k faults, 1.4 GB, for a one-step 256x256 upscale): the heap's first 2 GiB are
-// grown at once and marked for transparent huge pages (2 MiB, where the kernel offers them on
-// request), which took a one-image run from 15.5 s to 12.7 s; freed memory is never trimmed, so
-// the heap keeps that region. The program only: the library never changes its host's allocator.
-// SINSR_MALLOC_DEFAULTS=1 keeps glibc's own settings.
-void tune_allocator() {
-#if defined(__GLIBC__)
-  const char* keep = std::getenv("SINSR_MALLOC_DEFAULTS");
-  if (keep && std::strcmp(keep, "1") == 0) return;
-  mallopt(M_MMAP_MAX, 0);
-  mallopt(M_TRIM_THRESHOLD, -1);  // as size_t: never
-  mallopt(M_TOP_PAD, 256 << 20);
-  const size_t region = size_t(2) << 30, huge = size_t(2) << 20;
-  if (void* p = std::malloc(region)) {  // address space only: nothing is touched
-    const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + huge - 1) & ~(huge - 1);
-    const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + region) & ~(huge - 1);
-    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-    std::free(p);
-  }
-#endif
-}
-
 }  // namespace
 
 bool sinsr::cli::is_command_name(const std::string& word) { return find_command(word) != nullptr; }
 
-int main(int argc, char** argv) {
-  tune_allocator();
+// The program's entry, called by the sinsr-host launcher (host/launcher.cpp) once it has set
+// what must be set before LibTorch loads.
+extern "C" __attribute__((visibility("default"))) int sinsr_cli_main(int argc, char** argv) {
   sinsr::cli::Args args(argv + 1, argv + argc);
   if (args.empty()) {
     print_usage(std::cerr);

@@ -197,6 +197,23 @@ TEST(Cli, UsageErrorsAreOneLine) {
   }
 }
 
+// The thread pools wait passively unless the user's environment says otherwise: libgomp reads
+// it when it loads, so the launcher sets it before loading the program. OMP_DISPLAY_ENV=verbose
+// shows what libgomp made of it: no spinning at all, or its default 300000 rounds.
+TEST(Cli, ThreadPoolsWaitPassivelyUnlessTheEnvironmentSays) {
+  ::setenv("OMP_DISPLAY_ENV", "verbose", 1);
+  ::unsetenv("OMP_WAIT_POLICY");
+  HostRun fresh = run_host("--version");
+  ::setenv("OMP_WAIT_POLICY", "active", 1);
+  HostRun told = run_host("--version");
+  ::unsetenv("OMP_WAIT_POLICY");
+  ::unsetenv("OMP_DISPLAY_ENV");
+  EXPECT_EQ(fresh.code, 0) << fresh.output;
+  EXPECT_TRUE(contains(fresh.output, "GOMP_SPINCOUNT = '0'")) << fresh.output;
+  EXPECT_TRUE(contains(told.output, "OMP_WAIT_POLICY = 'ACTIVE'")) << told.output;
+  EXPECT_FALSE(contains(told.output, "GOMP_SPINCOUNT = '0'")) << told.output;
+}
+
 TEST(Cli, HelpShowsReadableDefaultsAndNoTestHooks) {
   HostRun train = run_host("train --help");
   ASSERT_EQ(train.code, 0);
