@@ -18,10 +18,11 @@ namespace {
 // Two thread pools share the cores: LibTorch's OpenMP team and OpenBLAS's own (Debian's LibTorch
 // runs matrix products in OpenBLAS). By default each spins after its work on the cores the other
 // needs next; an SR3 step on a 512x512 image at 2 threads took 6.0-7.4 s so, 4.7-5.2 s with
-// neither spinning. libgomp and OpenBLAS read these settings once, when they load. A value the
-// user's environment already holds is kept.
+// neither spinning. libgomp and OpenBLAS read these settings once, when they load. Settings the
+// user's environment already holds are kept (GOMP_SPINCOUNT=300000 OPENBLAS_THREAD_TIMEOUT=28
+// restore the libraries' own behaviour).
 void set_thread_pool_defaults() {
-  ::setenv("OMP_WAIT_POLICY", "passive", 0);
+  if (!std::getenv("GOMP_SPINCOUNT")) ::setenv("OMP_WAIT_POLICY", "passive", 0);
   ::setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);  // 2^4 cycles of spinning, the least it takes
 }
 
