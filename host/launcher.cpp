@@ -2,11 +2,13 @@
 // sources in cli/) and runs it. The split exists because some settings must be in place before
 // LibTorch and the libraries under it load, which in one executable happens before main.
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -54,13 +56,26 @@ void tune_allocator() {
 #endif
 }
 
+// Beside this executable as the build and the installation lay it out (bin/ and lib/), else
+// by name through the run path. Not by name first: a tool that intercepts dlopen (heaptrack, a
+// sanitizer) becomes its caller, and the run path searched is then the tool's.
+std::string program_library() {
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    std::string path(self, size_t(n));
+    path = path.substr(0, path.rfind('/') + 1) + SINSR_CLI_FROM_BIN;
+    if (::access(path.c_str(), R_OK) == 0) return path;
+  }
+  return "libsinsr_cli.so";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   set_thread_pool_defaults();
   tune_allocator();
-  // Found through this executable's run path: the build's or the installation's library folder.
-  void* cli = ::dlopen("libsinsr_cli.so", RTLD_NOW | RTLD_LOCAL);
+  void* cli = ::dlopen(program_library().c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!cli) {
     std::fprintf(stderr, "sinsr-host: cannot load the program library: %s\n", ::dlerror());
     return 1;

@@ -291,15 +291,24 @@ Quantized VQModel::quantize(const at::Tensor& z) {
     at::NoGradGuard no_grad;
     at::Tensor rows = z.detach().permute({0, 2, 3, 1}).reshape({-1, c});
     at::Tensor e = codebook_.detach();
-    // The official expression, term by term and in the module dtype: |z|^2 + |e|^2 - 2 z.e
-    at::Tensor d = rows.pow(2).sum(1, true) + e.pow(2).sum(1) - 2 * at::matmul(rows, e.t());
-    at::Tensor idx = d.argmin(1);  // first minimum on exact ties, as torch.argmin
-    if (d.size(1) > 1) {
-      auto two = std::get<0>(d.topk(2, 1, /*largest=*/false, /*sorted=*/true));
-      q.margin = (two.select(1, 1) - two.select(1, 0)).reshape({n, H, W});
-    } else {
-      q.margin = at::full({n, H, W}, INFINITY, d.options());
+    const at::Tensor e_sq = e.pow(2).sum(1), et = e.t();
+    // Distances for a block of rows at a time: all 64x64 latent pixels against 8192 codes at
+    // once made four 128 MiB matrices, the largest memory of a whole upscale.
+    const int64_t total = rows.size(0), codes = e.size(0), block = std::max<int64_t>(1, (int64_t(1) << 22) / codes);
+    std::vector<at::Tensor> indices, margins;
+    for (int64_t from = 0; from < total; from += block) {
+      const at::Tensor r = rows.narrow(0, from, std::min(block, total - from));
+      // The official expression, term by term and in the module dtype: |z|^2 + |e|^2 - 2 z.e
+      at::Tensor d = (r.pow(2).sum(1, true) + e_sq).sub_(at::matmul(r, et).mul_(2));
+      indices.push_back(d.argmin(1));  // first minimum on exact ties, as torch.argmin
+      if (codes > 1) {
+        auto two = std::get<0>(d.topk(2, 1, /*largest=*/false, /*sorted=*/true));
+        margins.push_back(two.select(1, 1) - two.select(1, 0));
+      }
     }
+    at::Tensor idx = indices.size() == 1 ? indices[0] : at::cat(indices);
+    q.margin = codes > 1 ? (margins.size() == 1 ? margins[0] : at::cat(margins)).reshape({n, H, W})
+                         : at::full({n, H, W}, INFINITY, rows.options());
     picked = e.index_select(0, idx).reshape({n, H, W, c}).permute({0, 3, 1, 2});
     q.indices = idx.reshape({n, H, W});
     // Legacy VectorQuantizer2: mean((zq - z)^2) + beta * mean((zq - z)^2), beta = 0.25.

@@ -87,6 +87,29 @@ TEST(VQParity, MarginAndEmbeddingLoss) {
   EXPECT_LT((chosen - std::get<0>(d.min(3))).max().item<double>(), 1e-5);
 }
 
+// A large codebook is searched a block of latent pixels at a time (9000 codes: blocks of 466 of
+// the 576 pixels here): the codes and margins are the whole distance matrix's.
+TEST(VQ, QuantiserInBlocksOfPixelsIsTheWholeSearch) {
+  auto cfg = sinsr::config::resolve({{"config_file", sinsr_test::parity_file("tiny-vq.yaml")}}, "autoencoder");
+  cfg["n_embed"] = 9000;
+  VQModel net(Options::from_json(cfg));
+  at::manual_seed(5);
+  at::Tensor e = net.named_parameters()["quantize.embedding.weight"];
+  {
+    at::NoGradGuard no_grad;
+    e.normal_();
+  }
+  const int64_t c = e.size(1);
+  at::Tensor z = at::randn({1, c, 24, 24});
+  at::NoGradGuard no_grad;
+  auto q = net.quantize(z);
+  at::Tensor rows = z.permute({0, 2, 3, 1}).reshape({-1, c});
+  at::Tensor d = rows.pow(2).sum(1, true) + e.pow(2).sum(1) - 2 * at::matmul(rows, e.t());
+  EXPECT_TRUE(q.indices.reshape({-1}).equal(d.argmin(1)));
+  at::Tensor two = std::get<0>(d.topk(2, 1, false, true));
+  EXPECT_TRUE(sinsr_test::all_close(q.margin.reshape({-1}), two.select(1, 1) - two.select(1, 0), 1e-6, 1e-5));
+}
+
 TEST(VQ, GradientPassesStraightThroughTheQuantiser) {
   auto net = tiny();
   at::Tensor z = sinsr_test::tensor(sinsr_test::load("vq_tiny_cases.pth"), "latent2").clone().requires_grad_(true);
