@@ -144,22 +144,6 @@ struct GammaEmbedding : nn::Module {
   }
 };
 
-}  // namespace
-
-at::Tensor single_head_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t max_weights) {
-  const int64_t n = q.size(1), block = std::max<int64_t>(1, max_weights / std::max<int64_t>(k.size(1), 1));
-  const at::Tensor kt = k.transpose(-2, -1);
-  const double scale = std::sqrt(double(q.size(2)));
-  std::vector<at::Tensor> parts;
-  for (int64_t from = 0; from < n; from += block) {
-    at::Tensor w = at::matmul(q.narrow(1, from, std::min(block, n - from)), kt).to(at::kFloat) / scale;
-    parts.push_back(at::matmul(at::softmax(w, -1).to(v.scalar_type()), v));
-  }
-  return parts.size() == 1 ? parts[0] : at::cat(parts, 1);
-}
-
-namespace {
-
 struct Attention : nn::Module {
   std::shared_ptr<GNW> gn;
   std::shared_ptr<LinW> qkv, proj;
@@ -175,7 +159,11 @@ struct Attention : nn::Module {
     // The first upload computed the attention and then projected GN(x): no qkv work needed.
     if (!corrected) return x + (*proj)(z).permute({0, 3, 1, 2});
     at::Tensor t = (*qkv)(z).reshape({B, H * W, 3, C});  // [q | k | v] along the 3C outputs
-    at::Tensor a = single_head_attention(t.select(2, 0), t.select(2, 1), t.select(2, 2));  // [B,HW,C]
+    // A 512x512 image attends over 128x128 = 16 k positions: at most 2^24 weights at a time.
+    sdk::AttentionOptions options;
+    options.block = std::max<int64_t>(1, (int64_t(1) << 24) / (H * W));
+    options.divide = options.float32_softmax = true;
+    at::Tensor a = sdk::attention(t.select(2, 0), t.select(2, 1), t.select(2, 2), options);  // [B,HW,C]
     return x + (*proj)(a).permute({0, 2, 1}).reshape({B, C, H, W});
   }
 };

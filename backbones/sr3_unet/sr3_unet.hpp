@@ -35,13 +35,6 @@ struct Options {
   nlohmann::json to_json() const;
 };
 
-// softmax(q k^T / sqrt(c)) v for q [B,n,c], k and v [B,m,c] (the corrected attention's core),
-// with the queries in blocks of at most max_weights weights each: a 512x512 image attends over
-// 128x128 = 16 k positions, whose whole weight matrix and its softmax would be 1 GiB each. Rows
-// are independent, so the blocks change no result.
-at::Tensor single_head_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                 int64_t max_weights = int64_t(1) << 24);
-
 class SR3UNet : public torch::nn::Module {
  public:
   explicit SR3UNet(const Options& options);

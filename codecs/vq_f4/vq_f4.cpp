@@ -52,21 +52,6 @@ Options Options::from_json(const nlohmann::json& p) {
   return o;
 }
 
-at::Tensor chunked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t chunk) {
-  // q, k, v: [N, C, HW]. Each query's softmax row is independent, so chunks give the same values.
-  const int64_t n = q.size(2), c = q.size(1);
-  const double scale = std::pow(double(c), -0.5);
-  at::Tensor qt = q.transpose(1, 2);  // [N, HW, C]
-  std::vector<at::Tensor> outs;
-  for (int64_t s = 0; s < n; s += chunk) {
-    int64_t len = std::min(chunk, n - s);
-    at::Tensor w = at::bmm(qt.narrow(1, s, len), k).mul_(scale);  // [N, len, HW], scaled after the product
-    w = at::softmax(w, 2);
-    outs.push_back(at::bmm(v, w.transpose(1, 2)));  // [N, C, len]
-  }
-  return outs.size() == 1 ? outs[0] : at::cat(outs, 2);
-}
-
 namespace {
 
 nn::GroupNorm norm(int64_t c) { return nn::GroupNorm(nn::GroupNormOptions(32, c).eps(1e-6)); }
@@ -116,9 +101,11 @@ struct Attn : nn::Module {
   at::Tensor forward(const at::Tensor& x) {
     at::Tensor h = n->forward(x);
     const int64_t b = x.size(0), c = x.size(1), H = x.size(2), W = x.size(3);
-    at::Tensor o = chunked_attention(q->forward(h).reshape({b, c, H * W}), k->forward(h).reshape({b, c, H * W}),
-                                     v->forward(h).reshape({b, c, H * W}), *chunk);
-    return x + proj->forward(o.reshape({b, c, H, W}));
+    auto positions = [&](const sdk::Layer& l) { return l->forward(h).reshape({b, c, H * W}).transpose(1, 2); };
+    sdk::AttentionOptions options;
+    options.block = *chunk;
+    at::Tensor o = sdk::attention(positions(q), positions(k), positions(v), options);  // [b, HW, c]
+    return x + proj->forward(o.transpose(1, 2).reshape({b, c, H, W}));
   }
 };
 

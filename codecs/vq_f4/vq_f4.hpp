@@ -61,8 +61,5 @@ class VQModel : public torch::nn::Module {
   std::shared_ptr<torch::nn::Module> quant_conv_, post_quant_conv_;
 };
 
-// Single-head attention over all pixels, queries in chunks (same values as the full matrix).
-at::Tensor chunked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t chunk);
-
 }  // namespace vq_f4
 }  // namespace sinsr

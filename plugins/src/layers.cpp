@@ -1,8 +1,12 @@
 #include "sinsr/layers.hpp"
 
+#include "sinsr/sdk.hpp"
+
 #include <torch/nn/init.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace sinsr {
 namespace sdk {
@@ -44,6 +48,24 @@ at::Tensor LayerImpl::forward(const at::Tensor& x) const {
     case Kind::kLinear: break;
   }
   return at::linear(x, weight, bias);
+}
+
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionOptions& o) {
+  require(q.dim() == 3 && k.dim() == 3 && v.dim() == 3 && q.size(2) == k.size(2) && k.size(1) == v.size(1) &&
+              q.size(0) == k.size(0) && k.size(0) == v.size(0),
+          SINSR_ERR_INVALID_ARGUMENT, "attention: q [B,n,c], k [B,m,c] and v [B,m,d] do not match");
+  require(o.block > 0, SINSR_ERR_INVALID_ARGUMENT, "attention: the block of queries must be > 0");
+  const int64_t n = q.size(1);
+  const double c = double(q.size(2));
+  const at::Tensor kt = k.transpose(1, 2);
+  std::vector<at::Tensor> parts;
+  for (int64_t from = 0; from < n; from += o.block) {
+    at::Tensor w = at::bmm(q.narrow(1, from, std::min(o.block, n - from)), kt);
+    if (o.float32_softmax) w = w.to(at::kFloat);
+    w = o.divide ? w / std::sqrt(c) : w.mul_(std::pow(c, -0.5));
+    parts.push_back(at::bmm(at::softmax(w, -1).to(v.scalar_type()), v));
+  }
+  return parts.size() == 1 ? parts[0] : at::cat(parts, 1);
 }
 
 Layer conv2d(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t padding, bool trainable) {

@@ -7,6 +7,7 @@
 #include "sr3_unet.hpp"
 
 #include <sinsr/config.hpp>
+#include <sinsr/layers.hpp>
 
 #include <torch/csrc/autograd/autograd.h>
 
@@ -178,19 +179,22 @@ TEST(Sr3Unet, CorrectedAttentionDiffersWithTheSameWeights) {
   EXPECT_TRUE(sinsr_test::all_close(faithful->forward(x, cond, t), corrected->forward(x, cond, t), 1e-6));
 }
 
-// Large grids attend in blocks of queries: any block size gives the whole-matrix result, in
-// float32 and with gradients.
+// Large grids attend in blocks of queries (sdk::attention as SR3 calls it): any block size gives
+// the whole-matrix result, in float32 and with gradients.
 TEST(Sr3Unet, AttentionInBlocksOfQueriesIsTheWholeAttention) {
   at::manual_seed(3);
   at::Tensor q = at::randn({2, 300, 16}).requires_grad_(), k = at::randn({2, 300, 16}), v = at::randn({2, 300, 16});
   at::Tensor whole = at::matmul(at::softmax(at::matmul(q, k.transpose(-2, -1)) / std::sqrt(16.0), -1), v);
-  for (int64_t budget : {int64_t(1) << 24, int64_t(300 * 7), int64_t(1)}) {  // one block, 43 blocks, one query each
-    at::Tensor blocked = sinsr::sr3_unet::single_head_attention(q, k, v, budget);
-    ASSERT_EQ(blocked.sizes(), whole.sizes()) << budget;
-    EXPECT_TRUE(sinsr_test::all_close(blocked, whole, 1e-5)) << budget;
+  sinsr::sdk::AttentionOptions options;
+  options.divide = options.float32_softmax = true;
+  for (int64_t block : {int64_t(1) << 20, int64_t(7), int64_t(1)}) {  // one block, 43 blocks, one query each
+    options.block = block;
+    at::Tensor blocked = sinsr::sdk::attention(q, k, v, options);
+    ASSERT_EQ(blocked.sizes(), whole.sizes()) << block;
+    EXPECT_TRUE(sinsr_test::all_close(blocked, whole, 1e-5)) << block;
     at::Tensor g_whole = torch::autograd::grad({whole.sum()}, {q}, {}, true)[0];
     at::Tensor g_blocked = torch::autograd::grad({blocked.sum()}, {q})[0];
-    EXPECT_TRUE(sinsr_test::all_close(g_blocked, g_whole, 1e-5)) << budget;
+    EXPECT_TRUE(sinsr_test::all_close(g_blocked, g_whole, 1e-5)) << block;
   }
 }
 

@@ -6,6 +6,7 @@
 #include "vq_f4.hpp"
 
 #include <sinsr/config.hpp>
+#include <sinsr/layers.hpp>
 
 #include <cmath>
 #include <fstream>
@@ -125,8 +126,12 @@ TEST(VQ, ChunkedAttentionMatchesTheFullSoftmax) {
   at::Tensor q = at::randn({2, 8, 37}), k = at::randn({2, 8, 37}), v = at::randn({2, 8, 37});
   at::Tensor w = at::softmax(at::bmm(q.transpose(1, 2), k) / std::sqrt(8.0), 2);
   at::Tensor want = at::bmm(v, w.transpose(1, 2));
-  for (int64_t chunk : {1, 5, 36, 37, 1000})
-    EXPECT_TRUE(sinsr_test::all_close(sinsr::vq_f4::chunked_attention(q, k, v, chunk), want, 1e-6, 1e-5)) << chunk;
+  sinsr::sdk::AttentionOptions options;  // as the autoencoder calls it: logits * c^-0.5, softmax in its dtype
+  for (int64_t chunk : {1, 5, 36, 37, 1000}) {
+    options.block = chunk;
+    at::Tensor got = sinsr::sdk::attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), options);
+    EXPECT_TRUE(sinsr_test::all_close(got.transpose(1, 2), want, 1e-6, 1e-5)) << chunk;
+  }
 }
 
 TEST(VQ, ChunkedAttentionEqualsTheFullMatrix) {

@@ -51,5 +51,17 @@ Layer conv_transpose2d(int64_t in, int64_t out, int64_t kernel, int64_t stride =
                        bool trainable = true);
 Layer linear(int64_t in, int64_t out, bool trainable = true);
 
+// Single-head dot-product attention over all positions: softmax(q k^T / sqrt(c)) v for q [B,n,c],
+// k [B,m,c], v [B,m,d], giving [B,n,d]. At most `block` queries at a time: a large grid's whole
+// weight matrix is n x m (1 GiB for 16 k positions); rows are independent, so blocks change no
+// value. How the logits are scaled and in which dtype the softmax runs follow each reference,
+// whose rounding parity keeps.
+struct AttentionOptions {
+  int64_t block = 1024;
+  bool divide = false;           // logits / sqrt(c) (SR3), else logits * c^-0.5 (the VQ autoencoder)
+  bool float32_softmax = false;  // logits and softmax in float32, cast back to v's dtype (SR3)
+};
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionOptions& options);
+
 }  // namespace sdk
 }  // namespace sinsr
