@@ -36,7 +36,7 @@ at::Tensor sample(const Schedule& s, Rule rule, const at::Tensor& y_in, const at
     const at::Tensor t = at::full({b}, i, at::TensorOptions().dtype(at::kLong).device(x.device()));
     at::Tensor out = sdk::callback_result(denoise(s.scale_input(x, t), s.model_timesteps(i, b, x.device())), x,
                                           who(rule), "denoise", i);
-    const at::Tensor x0 = s.pred_xstart(out.to(work), x, y, t);
+    const at::Tensor x0 = s.pred_xstart(out, x, y, t);
     if (rule == Rule::SingleStep) {
       x = x0;
     } else if (rule == Rule::Deterministic) {

@@ -258,15 +258,14 @@ at::Tensor Schedule::q_sample(const at::Tensor& x0, const at::Tensor& y, const a
   check_t(t, x0, "q_sample");
   require(y.defined() && noise.defined() && y.sizes() == x0.sizes() && noise.sizes() == x0.sizes(),
           SINSR_ERR_INVALID_ARGUMENT,
-          "q_sample: x0 " + c10::str(x0.sizes()) + ", y " + (y.defined() ? c10::str(y.sizes()) : "undefined") +
-              " and noise " + (noise.defined() ? c10::str(noise.sizes()) : "undefined") + " must have one shape");
+          "q_sample: x0 " + sdk::describe_shape(x0) + ", y " + sdk::describe_shape(y) + " and noise " +
+              sdk::describe_shape(noise) + " must have one shape");
   return coef("etas_f32", t, x0) * (y - x0) + x0 + coef("prior_std_f32", t, x0) * noise;
 }
 
 at::Tensor Schedule::prior(const at::Tensor& y, const at::Tensor& noise) const {
   require(y.defined() && noise.defined() && y.dim() >= 1 && y.sizes() == noise.sizes(), SINSR_ERR_INVALID_ARGUMENT,
-          "prior: y " + (y.defined() ? c10::str(y.sizes()) : std::string("undefined")) + " and noise " +
-              (noise.defined() ? c10::str(noise.sizes()) : std::string("undefined")) + " must have one shape");
+          "prior: y " + sdk::describe_shape(y) + " and noise " + sdk::describe_shape(noise) + " must have one shape");
   at::Tensor t = at::full({y.size(0)}, num_steps() - 1, at::kLong);
   return y + coef("prior_std_f32", t, y) * noise;
 }
