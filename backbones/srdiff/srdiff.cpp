@@ -312,14 +312,14 @@ SRDiff::SRDiff(const Options& o) : o_(o) {
 at::Tensor SRDiff::forward(const at::Tensor& x, const at::Tensor& cond, const at::Tensor& t) {
   require(cond.defined(), SINSR_ERR_INVALID_ARGUMENT, "srdiff: cond (the LR image in [-1, 1]) is missing");
   require(cond.dim() == 4 && cond.size(1) == 3, SINSR_ERR_INVALID_ARGUMENT,
-          "srdiff: cond must be [N, 3, h, w], got " + std::string(c10::str(cond.sizes())));
+          "srdiff: cond must be [N, 3, h, w], got " + sdk::describe_shape(cond));
   const int64_t s = o_.sr_scale;
   const bool eps = o_.output == "eps";
   if (eps || x.defined()) {
     require(x.defined(), SINSR_ERR_INVALID_ARGUMENT, "srdiff: x (the residual x_t) is missing");
     require(x.dim() == 4 && x.size(1) == 3 && x.size(0) == cond.size(0), SINSR_ERR_INVALID_ARGUMENT,
-            "srdiff: x must be [N, 3, H, W] with the batch of cond [" + std::string(c10::str(cond.sizes())) +
-                "], got " + std::string(c10::str(x.sizes())));
+            "srdiff: x must be [N, 3, H, W] with the batch of cond " + sdk::describe_shape(cond) + ", got " +
+                sdk::describe_shape(x));
     require(x.size(2) == s * cond.size(2) && x.size(3) == s * cond.size(3), SINSR_ERR_INVALID_ARGUMENT,
             "srdiff: HR size " + size_str(x) + " is not sr_scale " + std::to_string(s) + " times the LR size " +
                 size_str(cond));
@@ -338,7 +338,7 @@ at::Tensor SRDiff::forward(const at::Tensor& x, const at::Tensor& cond, const at
               " pixels a side for " + std::to_string(levels) + " Unet levels");
   require(t.defined() && t.numel() == x.size(0), SINSR_ERR_INVALID_ARGUMENT,
           "srdiff: t must hold one step per batch item (" + std::to_string(x.size(0)) + "), got " +
-              (t.defined() ? std::string(c10::str(t.sizes())) : std::string("none")));
+              sdk::describe_shape(t));
   std::vector<at::Tensor> feas;
   if (o_.rrdb_trainable()) {
     feas = rrdb_->features(lr);

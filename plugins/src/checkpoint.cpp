@@ -42,12 +42,6 @@ std::string strip_prefixes(std::string name) {
   return name;
 }
 
-std::string shape_str(at::IntArrayRef s) {
-  std::ostringstream o;
-  o << s;
-  return o.str();
-}
-
 // Runs one public reader so that whatever escapes it (LibTorch's c10::Error, the JSON
 // library, the allocator) leaves as the SDK's error, naming the file.
 template <class F>
@@ -162,8 +156,8 @@ LoadReport load(torch::nn::Module& module, const StateDict& state, bool strict, 
     }
     seen[name] = true;
     if (it->second.sizes() != src.sizes()) {
-      report.mismatched.push_back(name + ": file " + shape_str(src.sizes()) + " vs module " +
-                                  shape_str(it->second.sizes()));
+      report.mismatched.push_back(name + ": file " + sdk::describe_shape(src.sizes()) + " vs module " +
+                                  sdk::describe_shape(it->second.sizes()));
       continue;
     }
     copies.emplace_back(it->second, src);

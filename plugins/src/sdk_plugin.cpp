@@ -62,7 +62,7 @@ const sinsr_plugin_info* PluginBuilder::finish(const char* plugin_name, const ch
   return &built->info;
 }
 
-std::string describe_shape(const std::vector<int64_t>& shape) {
+std::string describe_shape(at::IntArrayRef shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";

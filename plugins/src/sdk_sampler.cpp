@@ -7,7 +7,7 @@ namespace sdk {
 using internal::adopt;
 using internal::keep;
 
-std::string describe_shape(const at::Tensor& t) { return t.defined() ? describe_shape(t.sizes().vec()) : "undefined"; }
+std::string describe_shape(const at::Tensor& t) { return t.defined() ? describe_shape(t.sizes()) : "undefined"; }
 
 at::Tensor callback_result(const at::Tensor& v, const at::Tensor& like, const std::string& who, const char* what,
                            int64_t step) {

@@ -10,8 +10,6 @@ using sdk::require;
 
 namespace {
 
-const std::string kWho = "sampler 'ddpm'";
-
 // Half-precision inputs run the chain in float32, as the references' float32 buffers promote them.
 at::ScalarType work_type(const at::Tensor& t) { return at::promote_types(t.scalar_type(), at::kFloat); }
 
@@ -66,7 +64,7 @@ at::Tensor DdpmSampler::schedule(const std::string& key) const {
     if (starts_with(key, "sample_")) return sample_.get(key.substr(7)).clone();
     return sample_.get(key).clone();
   } catch (const Error&) {
-    throw Error(SINSR_ERR_NOT_FOUND, "sampler 'ddpm': no schedule array '" + key +
+    throw Error(SINSR_ERR_NOT_FOUND, kWho + ": no schedule array '" + key +
                                          "' (the sampling chain's arrays by name, e.g. betas, alphas_cumprod, "
                                          "posterior_mean_coef1, also prefixed sample_; the training chain's "
                                          "prefixed train_; timesteps)");
@@ -75,7 +73,7 @@ at::Tensor DdpmSampler::schedule(const std::string& key) const {
 
 at::Tensor DdpmSampler::prior(const at::Tensor& y, const at::Tensor& noise) {
   require(y.defined() && noise.defined() && y.sizes() == noise.sizes(), SINSR_ERR_INVALID_ARGUMENT,
-          "sampler 'ddpm': prior: y " + sdk::describe_shape(y) + " and noise " + sdk::describe_shape(noise) +
+          kWho + ": prior: y " + sdk::describe_shape(y) + " and noise " + sdk::describe_shape(noise) +
               " must have one shape");
   // Both references start from pure noise (SRDiff's residual chain included).
   // x * 1.0 is exact: temperature 1 gives the references' numbers bit for bit.
@@ -92,12 +90,12 @@ at::Tensor DdpmSampler::network_t(int64_t index, int64_t batch, const c10::Devic
 
 at::Tensor DdpmSampler::sample(const at::Tensor& y_in, const at::Tensor& x_T, const sdk::SampleCallbacks& cb) {
   require(x_T.defined() && y_in.defined() && x_T.dim() >= 1 && x_T.sizes() == y_in.sizes(), SINSR_ERR_INVALID_ARGUMENT,
-          "sampler 'ddpm': sample: y " + sdk::describe_shape(y_in) + " and x_T " + sdk::describe_shape(x_T) +
+          kWho + ": sample: y " + sdk::describe_shape(y_in) + " and x_T " + sdk::describe_shape(x_T) +
               " must have one shape");
-  require(bool(cb.denoise), SINSR_ERR_INVALID_ARGUMENT, "sampler 'ddpm': sample: no denoise callback");
+  require(bool(cb.denoise), SINSR_ERR_INVALID_ARGUMENT, kWho + ": sample: no denoise callback");
   const int64_t S = sample_.size(), b = x_T.size(0);
   require(bool(cb.noise) || (S == 1 && !o_.final_noise), SINSR_ERR_INVALID_ARGUMENT,
-          "sampler 'ddpm': sample: ancestral sampling needs a noise callback");
+          kWho + ": sample: ancestral sampling needs a noise callback");
   const at::ScalarType work = work_type(x_T);
   const at::Tensor y = y_in.to(x_T.device(), work);
   at::Tensor x = x_T.to(work);
@@ -135,14 +133,14 @@ at::Tensor DdpmSampler::sample(const at::Tensor& y_in, const at::Tensor& x_T, co
 void DdpmSampler::check_indices(const at::Tensor& t, const at::Tensor& x, const char* what) const {
   require(t.defined() && t.scalar_type() == at::kLong && t.dim() <= 1 && x.dim() >= 1 && t.numel() == x.size(0),
           SINSR_ERR_INVALID_ARGUMENT,
-          std::string("sampler 'ddpm': ") + what + ": t must be int64 [N] indices of the training chain with N = " +
+          kWho + ": " + what + ": t must be int64 [N] indices of the training chain with N = " +
               (x.dim() >= 1 ? std::to_string(x.size(0)) : std::string("?")) + ", got " + sdk::describe_shape(t) + " " +
               (t.defined() ? std::string(c10::toString(t.scalar_type())) : ""));
   if (t.numel() == 0) return;
   const auto tc = t.to(at::kCPU);
   const int64_t lo = tc.min().item<int64_t>(), hi = tc.max().item<int64_t>();
   require(lo >= 0 && hi < train_.size(), SINSR_ERR_INVALID_ARGUMENT,
-          std::string("sampler 'ddpm': ") + what + ": t must be in [0, " + std::to_string(train_.size() - 1) +
+          kWho + ": " + what + ": t must be in [0, " + std::to_string(train_.size() - 1) +
               "], got " + std::to_string(lo < 0 ? lo : hi));
 }
 
@@ -156,7 +154,7 @@ at::Tensor DdpmSampler::q_sample(const at::Tensor& x0_in, const at::Tensor& y, c
   require(
       x0_in.defined() && y.defined() && noise.defined() && x0_in.sizes() == noise.sizes() && x0_in.sizes() == y.sizes(),
       SINSR_ERR_INVALID_ARGUMENT,
-      "sampler 'ddpm': q_sample: x0 " + sdk::describe_shape(x0_in) + ", y " + sdk::describe_shape(y) + " and noise " +
+      kWho + ": q_sample: x0 " + sdk::describe_shape(x0_in) + ", y " + sdk::describe_shape(y) + " and noise " +
           sdk::describe_shape(noise) + " must have one shape");
   check_indices(t, x0_in, "q_sample");
   const at::ScalarType work = work_type(x0_in);
@@ -170,7 +168,7 @@ at::Tensor DdpmSampler::scale_input(const at::Tensor& x_t, const at::Tensor& t) 
   // Both references feed x_t unscaled.
   require(x_t.defined() && x_t.dim() >= 1 && t.defined() && t.scalar_type() == at::kLong && t.numel() == x_t.size(0),
           SINSR_ERR_INVALID_ARGUMENT,
-          "sampler 'ddpm': scale_input: t must be int64 [N] indices matching x_t " + sdk::describe_shape(x_t) +
+          kWho + ": scale_input: t must be int64 [N] indices matching x_t " + sdk::describe_shape(x_t) +
               ", got " + sdk::describe_shape(t));
   return x_t;
 }
@@ -205,10 +203,10 @@ sdk::Timesteps DdpmSampler::timesteps() const {
 sdk::TrainingExample DdpmSampler::training_example(const at::Tensor& x0_in, const at::Tensor& y,
                                                    const sdk::SampleCallbacks& cb) {
   require(x0_in.defined() && y.defined() && x0_in.dim() >= 1 && x0_in.sizes() == y.sizes(), SINSR_ERR_INVALID_ARGUMENT,
-          "sampler 'ddpm': training_example: x0 " + sdk::describe_shape(x0_in) + " and y " + sdk::describe_shape(y) +
+          kWho + ": training_example: x0 " + sdk::describe_shape(x0_in) + " and y " + sdk::describe_shape(y) +
               " must have one shape");
   require(bool(cb.uniform) && bool(cb.noise), SINSR_ERR_INVALID_ARGUMENT,
-          "sampler 'ddpm': training_example needs the uniform and noise callbacks");
+          kWho + ": training_example needs the uniform and noise callbacks");
   const int64_t b = x0_in.size(0), T = train_.size();
   const at::ScalarType work = work_type(x0_in);
   const c10::Device dev = x0_in.device();
@@ -217,7 +215,7 @@ sdk::TrainingExample DdpmSampler::training_example(const at::Tensor& x0_in, cons
     at::Tensor u = cb.uniform(n);
     require(
         u.defined() && u.numel() == n, SINSR_ERR_RUNTIME,
-        "sampler 'ddpm': the uniform callback returned " + sdk::describe_shape(u) + ", expected " + std::to_string(n));
+        kWho + ": the uniform callback returned " + sdk::describe_shape(u) + ", expected " + std::to_string(n));
     return u.to(at::kCPU, at::kDouble).reshape({n});
   };
   std::vector<int64_t> shape(size_t(x0.dim()), 1);

@@ -13,8 +13,6 @@ using sdk::Error;
 
 namespace {
 
-const char* kWho = "sampler 'ddpm'";
-
 constexpr int kMaxSteps = 1000000;
 
 const char* name_of(Variant v) { return v == Variant::SR3 ? "sr3" : "srdiff"; }
@@ -84,7 +82,7 @@ Options Options::from_json(const json& config) {
 }
 
 void Options::check() const {
-  auto refuse = [](const std::string& msg) { throw Error(SINSR_ERR_INVALID_ARGUMENT, std::string(kWho) + ": " + msg); };
+  auto refuse = [](const std::string& msg) { throw Error(SINSR_ERR_INVALID_ARGUMENT, kWho + ": " + msg); };
   if (train_steps < 1 || train_steps > kMaxSteps)
     refuse("'train_steps' must be in [1, " + std::to_string(kMaxSteps) + "], got " + std::to_string(train_steps));
   if (sample_steps < 1 || sample_steps > kMaxSteps)

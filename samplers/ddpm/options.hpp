@@ -10,6 +10,9 @@
 namespace sinsr {
 namespace ddpm {
 
+// How every message of the sampler names it.
+inline const std::string kWho = "sampler 'ddpm'";
+
 enum class Variant { SR3, SRDiff };
 enum class BetaSchedule { Linear, Cosine };
 // sigma_t of the reverse step: sqrt(beta_t) (SR3) or the clipped posterior std (SRDiff).

@@ -40,7 +40,7 @@ std::vector<double> cosine_betas(int steps, double s) {
 
 std::vector<int64_t> spaced_indices(int64_t size, int64_t steps) {
   require(steps >= 1 && steps <= size, SINSR_ERR_INVALID_ARGUMENT,
-          "sampler 'ddpm': respace \"subsequence\" takes 1 to " + std::to_string(size) +
+          kWho + ": respace \"subsequence\" takes 1 to " + std::to_string(size) +
               " steps of the configured chain, got " + std::to_string(steps));
   if (steps == 1) return {size - 1};
   std::vector<int64_t> idx(static_cast<size_t>(steps));
@@ -61,12 +61,12 @@ std::vector<double> subsequence_betas(const Chain& chain, const std::vector<int6
 }
 
 Chain::Chain(const ChainSpec& spec) : spec_(spec), size_(spec.steps) {
-  require(spec.steps >= 1, SINSR_ERR_INVALID_ARGUMENT, "sampler 'ddpm': a chain needs at least one step");
+  require(spec.steps >= 1, SINSR_ERR_INVALID_ARGUMENT, kWho + ": a chain needs at least one step");
   const at::ScalarType dt = spec.float64 ? at::kDouble : at::kFloat;
   const int64_t n = spec.steps;
   at::Tensor b;
   if (!spec.betas.empty()) {
-    require(int64_t(spec.betas.size()) == n, SINSR_ERR_INVALID_ARGUMENT, "sampler 'ddpm': betas and steps disagree");
+    require(int64_t(spec.betas.size()) == n, SINSR_ERR_INVALID_ARGUMENT, kWho + ": betas and steps disagree");
     b = at::tensor(spec.betas, at::kDouble).to(dt);
   } else if (spec.schedule == BetaSchedule::Linear) {
     // SR3 builds its betas with torch.linspace in float32, SRDiff with np.linspace in float64.
@@ -112,7 +112,7 @@ const at::Tensor& Chain::get(const std::string& key) const {
   if (it != arrays_.end()) return it->second;
   std::string known;
   for (const auto& kv : arrays_) known += (known.empty() ? "" : ", ") + kv.first;
-  throw Error(SINSR_ERR_NOT_FOUND, "sampler 'ddpm': no schedule array '" + key + "' (known: " + known + ")");
+  throw Error(SINSR_ERR_NOT_FOUND, kWho + ": no schedule array '" + key + "' (known: " + known + ")");
 }
 
 std::vector<std::string> Chain::keys() const {

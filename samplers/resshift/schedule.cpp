@@ -232,7 +232,7 @@ void Schedule::check_t(const at::Tensor& t, const at::Tensor& x, const char* wha
               std::string(c10::toString(t.scalar_type())));
   require(x.dim() >= 1 && t.dim() <= 1 && (t.numel() == 1 || t.numel() == x.size(0)), SINSR_ERR_INVALID_ARGUMENT,
           std::string(what) + ": t needs one index per batch element (" + std::to_string(x.dim() ? x.size(0) : 0) +
-              "), got shape " + c10::str(t.sizes()));
+              "), got shape " + sdk::describe_shape(t));
   const int64_t lo = t.min().item<int64_t>(), hi = t.max().item<int64_t>();
   require(lo >= 0 && hi < num_steps(), SINSR_ERR_INVALID_ARGUMENT,
           std::string(what) + ": step index " + std::to_string(lo < 0 ? lo : hi) + " outside 0.." +

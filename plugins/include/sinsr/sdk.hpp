@@ -142,7 +142,7 @@ struct Detection {
 void check_detected(const ShapeMap& given, const ShapeMap& expected, const std::string& what,
                     const std::function<bool(const std::string&)>& optional = nullptr);
 // "[640, 160]"
-std::string describe_shape(const std::vector<int64_t>& shape);
+std::string describe_shape(at::IntArrayRef shape);
 
 // A network f(x, cond, t). Override module() and forward(); the SDK provides tapes, state
 // listing, gradients, train/eval and checkpoint loading through sinsr::ckpt.
