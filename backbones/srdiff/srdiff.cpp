@@ -336,9 +336,9 @@ at::Tensor SRDiff::forward(const at::Tensor& x, const at::Tensor& cond, const at
   require(x.size(2) >= 2 * multiple && x.size(3) >= 2 * multiple, SINSR_ERR_INVALID_ARGUMENT,
           "srdiff: HR size " + size_str(x) + " is too small: at least " + std::to_string(2 * multiple) +
               " pixels a side for " + std::to_string(levels) + " Unet levels");
-  require(t.defined() && t.numel() == x.size(0), SINSR_ERR_INVALID_ARGUMENT,
-          "srdiff: t must hold one step per batch item (" + std::to_string(x.size(0)) + "), got " +
-              sdk::describe_shape(t));
+  require(
+      t.defined() && t.numel() == x.size(0), SINSR_ERR_INVALID_ARGUMENT,
+      "srdiff: t must hold one step per batch item (" + std::to_string(x.size(0)) + "), got " + sdk::describe_shape(t));
   std::vector<at::Tensor> feas;
   if (o_.rrdb_trainable()) {
     feas = rrdb_->features(lr);

@@ -140,8 +140,8 @@ void DdpmSampler::check_indices(const at::Tensor& t, const at::Tensor& x, const 
   const auto tc = t.to(at::kCPU);
   const int64_t lo = tc.min().item<int64_t>(), hi = tc.max().item<int64_t>();
   require(lo >= 0 && hi < train_.size(), SINSR_ERR_INVALID_ARGUMENT,
-          kWho + ": " + what + ": t must be in [0, " + std::to_string(train_.size() - 1) +
-              "], got " + std::to_string(lo < 0 ? lo : hi));
+          kWho + ": " + what + ": t must be in [0, " + std::to_string(train_.size() - 1) + "], got " +
+              std::to_string(lo < 0 ? lo : hi));
 }
 
 at::Tensor DdpmSampler::to_chain(const at::Tensor& x0, const at::Tensor& y) const {
@@ -168,8 +168,8 @@ at::Tensor DdpmSampler::scale_input(const at::Tensor& x_t, const at::Tensor& t) 
   // Both references feed x_t unscaled.
   require(x_t.defined() && x_t.dim() >= 1 && t.defined() && t.scalar_type() == at::kLong && t.numel() == x_t.size(0),
           SINSR_ERR_INVALID_ARGUMENT,
-          kWho + ": scale_input: t must be int64 [N] indices matching x_t " + sdk::describe_shape(x_t) +
-              ", got " + sdk::describe_shape(t));
+          kWho + ": scale_input: t must be int64 [N] indices matching x_t " + sdk::describe_shape(x_t) + ", got " +
+              sdk::describe_shape(t));
   return x_t;
 }
 
@@ -213,9 +213,8 @@ sdk::TrainingExample DdpmSampler::training_example(const at::Tensor& x0_in, cons
   const at::Tensor x0 = to_chain(x0_in.to(work), y.to(dev, work));
   auto draw = [&](int64_t n) {
     at::Tensor u = cb.uniform(n);
-    require(
-        u.defined() && u.numel() == n, SINSR_ERR_RUNTIME,
-        kWho + ": the uniform callback returned " + sdk::describe_shape(u) + ", expected " + std::to_string(n));
+    require(u.defined() && u.numel() == n, SINSR_ERR_RUNTIME,
+            kWho + ": the uniform callback returned " + sdk::describe_shape(u) + ", expected " + std::to_string(n));
     return u.to(at::kCPU, at::kDouble).reshape({n});
   };
   std::vector<int64_t> shape(size_t(x0.dim()), 1);
