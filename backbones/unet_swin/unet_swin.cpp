@@ -120,9 +120,11 @@ struct ResBlock : Layer {
     register_module("out_layers", out_layers);
     if (c_in != c_out) skip = register_module("skip_connection", conv(c_in, c_out, 1));
     // Official initialisation: each ResBlock starts as its skip path.
-    at::NoGradGuard no_grad;
-    out_conv->weight.zero_();
-    out_conv->bias.zero_();
+    if (sdk::initialise_parameters()) {
+      at::NoGradGuard no_grad;
+      out_conv->weight.zero_();
+      out_conv->bias.zero_();
+    }
   }
   at::Tensor run(const at::Tensor& x, const at::Tensor& emb) override {
     at::Tensor h = in_conv->forward(at::silu(gn(in_norm, x)));
@@ -181,7 +183,7 @@ struct SwinBlock : nn::Module {
     const int64_t offsets = (2 * window - 1) * (2 * window - 1);
     table = attn->register_parameter("relative_position_bias_table",
                                      sdk::initialise_parameters() ? at::randn({offsets, heads}).mul_(0.02).clamp_(-2, 2)
-                                                                  : at::empty({offsets, heads}));
+                                                                  : sdk::empty_parameter({offsets, heads}));
     at::Tensor r = at::arange(window * window, at::kLong).div(window, "floor"),
                c = at::arange(window * window, at::kLong).remainder(window);
     index = attn->register_buffer("relative_position_index",
@@ -348,7 +350,7 @@ UNetModelSwin::UNetModelSwin(const Options& o) : o_(o) {
   out_->register_module("0", group_norm32(ch));
   out_->register_module("2", conv(C * o.channel_mult[0], o.out_channels, 3));
   register_module("out", out_);
-  if (o.residual_upscale > 0) {  // start as the bicubic residual's base: f = 0
+  if (o.residual_upscale > 0 && sdk::initialise_parameters()) {  // start as the bicubic residual's base: f = 0
     at::NoGradGuard no_grad;
     for (auto& p : out_->named_children()["2"]->parameters()) p.zero_();
   }

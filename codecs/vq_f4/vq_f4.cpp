@@ -226,7 +226,7 @@ VQModel::VQModel(const Options& o) : o_(o) {
   codebook_ = emb->register_parameter(
       "weight", sdk::initialise_parameters()
                     ? at::rand({o.n_embed, o.embed_dim}).mul_(2.0 / o.n_embed).sub_(1.0 / o.n_embed)
-                    : at::empty({o.n_embed, o.embed_dim}));
+                    : sdk::empty_parameter({o.n_embed, o.embed_dim}));
   q->register_module("embedding", emb);
   register_module("quantize", q);
   quant_conv_ = register_module("quant_conv", conv(o.z_channels, o.embed_dim, 1));

@@ -4,6 +4,10 @@
 
 #include <torch/nn/init.h>
 
+#if defined(__unix__)
+#include <sys/mman.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -16,13 +20,27 @@ thread_local bool g_initialise = true;
 
 bool initialise_parameters() { return g_initialise; }
 
+at::Tensor empty_parameter(at::IntArrayRef shape) {
+#if defined(__unix__)
+  // Small ones share pages with the heap's other blocks anyway.
+  const size_t bytes = size_t(c10::multiply_integers(shape)) * sizeof(float);
+  if (!initialise_parameters() && bytes >= (size_t(256) << 10)) {
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p != MAP_FAILED)
+      return at::from_blob(
+          p, shape, [bytes](void* q) { ::munmap(q, bytes); }, at::kFloat);
+  }
+#endif
+  return at::empty(shape);
+}
+
 ParameterInitScope::ParameterInitScope(bool initialise) : previous_(g_initialise) { g_initialise = initialise; }
 ParameterInitScope::~ParameterInitScope() { g_initialise = previous_; }
 
 LayerImpl::LayerImpl(Kind kind_, std::vector<int64_t> shape, int64_t stride_, int64_t padding_, bool trainable)
     : kind(kind_), stride(stride_), padding(padding_) {
   const int64_t out = kind == Kind::kConvTranspose2d ? shape[1] : shape[0];
-  at::Tensor w = at::empty(shape), b = at::empty({out});
+  at::Tensor w = empty_parameter(shape), b = empty_parameter({out});
   if (initialise_parameters()) {
     // torch.nn's reset_parameters, in its order (the same draws, so the same values under a
     // seed): kaiming_uniform_(a = sqrt(5)) for the weight, U(+-1/sqrt(fan_in)) for the bias.

@@ -10,6 +10,10 @@
 
 #include <cmath>
 #include <fstream>
+#if defined(__unix__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 #include <functional>
 #include <memory>
 #include <sstream>
@@ -179,6 +183,56 @@ TEST(VQ, FullSizeConfigHasTheOfficialKeys) {
   for (auto& p : net.parameters()) params += p.numel();
   EXPECT_EQ(params, 55322782);
 }
+
+#if defined(__unix__)
+// Issue 15, start-up: a network whose checkpoint follows (create_with {"init": "none"}) touches
+// none of its parameters' memory before the weights arrive (mincore: no page resident), and the
+// parameters then take the weights either way the loader gives them (adopted or copied).
+TEST(VQ, ParametersWhoseWeightsFollowAreNotFaultedIn) {
+  const auto resident_pages = [](const at::Tensor& t) {
+    const size_t page = size_t(::sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<uintptr_t>(t.data_ptr()) & ~(page - 1);
+    const auto end = reinterpret_cast<uintptr_t>(t.data_ptr()) + t.nbytes();
+    std::vector<unsigned char> in((end - begin + page - 1) / page);
+    EXPECT_EQ(::mincore(reinterpret_cast<void*>(begin), end - begin, in.data()), 0);
+    size_t n = 0;
+    for (unsigned char c : in) n += c & 1;
+    return n;
+  };
+  auto cfg = sinsr::config::resolve({{"config_file", std::string(SINSR_CONFIG_DIR) + "/sinsr_x4.yaml"}}, "autoencoder");
+  std::shared_ptr<VQModel> net;
+  {
+    sinsr::sdk::ParameterInitScope none(false);
+    net = std::make_shared<VQModel>(Options::from_json(cfg));
+  }
+  size_t large = 0;
+  for (const auto& [name, p] : net->named_parameters().pairs())
+    if (p.nbytes() >= (size_t(1) << 20)) {
+      ++large;
+      EXPECT_EQ(resident_pages(p), 0u) << name;
+    }
+  EXPECT_GT(large, 10u);
+
+  at::manual_seed(0);
+  const at::Tensor w = at::randn({256, 256, 3, 3}), b = at::randn({256}), x = at::randn({1, 256, 6, 6});
+  const at::Tensor want = at::conv2d(x, w, b, 1, 1);
+  for (bool adopt : {true, false}) {
+    sinsr::sdk::Layer layer;
+    {
+      sinsr::sdk::ParameterInitScope none(false);
+      layer = sinsr::sdk::conv2d(256, 256, 3, 1, 1);
+    }
+    EXPECT_EQ(resident_pages(layer->weight), 0u);
+    sinsr::ckpt::StateDict state{{"weight", w.clone()}, {"bias", b.clone()}};
+    if (adopt)
+      sinsr::ckpt::load_into(*layer, std::move(state));
+    else
+      sinsr::ckpt::load_into(*layer, static_cast<const sinsr::ckpt::StateDict&>(state));
+    at::NoGradGuard no_grad;
+    EXPECT_TRUE(at::equal(layer->forward(x), want)) << (adopt ? "adopted" : "copied");
+  }
+}
+#endif
 
 TEST(VQ, BatchEqualsOneByOne) {
   auto net = tiny();

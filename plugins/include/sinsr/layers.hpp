@@ -18,6 +18,12 @@ namespace sdk {
 // parameters of its own checks it too.
 bool initialise_parameters();
 
+// Storage for a parameter (float32): at::empty while initialise_parameters(), else address
+// space that nothing touches before the checkpoint's tensor replaces it. at::empty writes the
+// allocator's bookkeeping into every block, and on a heap of 2 MiB pages that faulted in (and
+// had the kernel zero) most of a full-size UNet's 470 MB before its weights replaced them.
+at::Tensor empty_parameter(at::IntArrayRef shape);
+
 // Sets initialise_parameters() for this thread while it lives (the SDK's create_with uses it).
 class ParameterInitScope {
  public:
