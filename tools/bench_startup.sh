@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start-up as a user pays it: the time of a one-image `infer` minus the per-image time of a
-# folder run, with full-size networks (SinSR.yaml sizes) whose weights are files in the official
+# folder run (the median of the times it reports for its images after the first), with full-size networks (SinSR.yaml sizes) whose weights are files in the official
 # .pth layout, already in the page cache. Also the bare process start (`sinsr-host --version`:
 # loading LibTorch and OpenImageIO). Medians of RUNS, at 1 thread and at THREADS.
 # Then the same for the shipped default model (`-n student`) at 256x256 and 1024x1024 output.
@@ -42,9 +42,9 @@ cat "$work/unet.pth" "$work/vq.pth" > /dev/null  # into the page cache
 seconds() { local s e; s=$(date +%s.%N); "$@" > /dev/null 2>&1; e=$(date +%s.%N); python3 -c "print($e - $s)"; }
 median() { python3 -c "import statistics, sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
 full() {
-  "$host" infer -n unet_swin -c sinsr_x4 -w "$work/unet.pth" --codec-weights "$work/vq.pth" -q "$@"
+  "$host" infer -n unet_swin -c sinsr_x4 -w "$work/unet.pth" --codec-weights "$work/vq.pth" "$@"
 }
-student() { "$host" infer -n student -q "$@"; }
+student() { "$host" infer -n student "$@"; }
 
 # One table row per thread count: RUNNER's one-image run, folder run of IMAGES copies of LR.
 rows() {
@@ -58,12 +58,14 @@ rows() {
     for r in $(seq 1 "$runs"); do
       v+=("$(seconds "$host" --version)")
       one+=("$(seconds "$runner" -j "$t" -i "$work/one" -o "$work/out_one")")
-      many+=("$(seconds "$runner" -j "$t" -i "$work/folder" -o "$work/out_folder")")
+      # Per image: the times the folder run reports for its images after the first, whose
+      # median is steadier here than (folder - one image) / (IMAGES - 1), a difference of totals.
+      while read -r x; do many+=("$x"); done < <("$runner" -j "$t" -i "$work/folder" -o "$work/out_folder" 2>&1 \
+        | grep -v '^\[1/' | sed -n 's/^\[[0-9]*\/[0-9]*\] .*(\([0-9.]*\) s)$/\1/p')
     done
-    python3 - "$label" "$t" "$images" "$(median "${v[@]}")" "$(median "${one[@]}")" "$(median "${many[@]}")" <<'PY'
+    python3 - "$label" "$t" "$(median "${v[@]}")" "$(median "${one[@]}")" "$(median "${many[@]}")" <<'PY'
 import sys
-label, t, n, v, one, many = sys.argv[1], sys.argv[2], int(sys.argv[3]), *map(float, sys.argv[4:])
-per = (many - one) / (n - 1)
+label, t, v, one, per = sys.argv[1], sys.argv[2], *map(float, sys.argv[3:])
 print(f"| {label} | {t} | {v:.2f} s | {one:.2f} s | {per:.2f} s | **{one - per:.2f} s** |")
 PY
   done

@@ -74,7 +74,7 @@ std::string canonical_format(std::string f) {
 
 std::string seconds(double s) {
   std::ostringstream o;
-  o << std::fixed << std::setprecision(1) << s << " s";
+  o << std::fixed << std::setprecision(s < 10 ? 2 : 1) << s << " s";  // a small image takes ~0.1 s
   return o.str();
 }
 
