@@ -15,6 +15,8 @@ bench=${SINSR_BENCH_DIR:-../shared/bench}
 host=${HOST:-build/bin/sinsr-host}
 [ -x "$host" ] || bash tools/bootstrap.sh build
 [ -f "$repo/configs/SinSR.yaml" ] || { echo "bench_official: $repo is not a SinSR checkout" >&2; exit 2; }
+/usr/bin/python3 -c "import torch, PIL" 2> /dev/null ||
+  { echo "bench_official: the official code needs Debian's python3-torch and python3-pil (apt-get install python3-torch python3-pil)" >&2; exit 2; }
 tmp=${BENCH_OUT:-out/bench_official}  # the raw outputs stay here
 mkdir -p "$tmp"
 for t in 1 "$threads"; do
