@@ -41,11 +41,11 @@ void set_thread_pool_defaults() {
 // grown at once and marked for transparent huge pages (2 MiB, where the kernel offers them on
 // request), which took a one-image run from 15.5 s to 12.7 s; freed memory is never trimmed, so
 // the heap keeps that region. The program only: the library never changes its host's allocator.
-// SINSR_MALLOC_DEFAULTS=1 keeps glibc's own settings.
-void tune_allocator() {
+// SINSR_MALLOC_DEFAULTS=1 keeps glibc's own settings. True where the heap was set up so.
+bool tune_allocator() {
 #if defined(__GLIBC__)
   const char* keep = std::getenv("SINSR_MALLOC_DEFAULTS");
-  if (keep && std::strcmp(keep, "1") == 0) return;
+  if (keep && std::strcmp(keep, "1") == 0) return false;
   mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, -1);  // as size_t: never
   mallopt(M_TOP_PAD, 256 << 20);
@@ -56,6 +56,9 @@ void tune_allocator() {
     if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
     std::free(p);
   }
+  return true;
+#else
+  return false;
 #endif
 }
 
@@ -63,16 +66,14 @@ void tune_allocator() {
 // process, it faults in (and has the kernel zero) the heap the first image will use meanwhile:
 // that is the same work done earlier, on a core that would idle. It stops when loading does, so
 // a command that ends there (--version) waits for nothing. 256 MiB is about half of what a
-// full-size one-step upscale of a 64x64 image touches. No-op where tune_allocator() is.
+// full-size one-step upscale of a 64x64 image touches. Only on a heap tune_allocator() set up:
+// glibc's own settings would hand the block back to the kernel when it is freed.
 class HeapWarmer {
  public:
-  HeapWarmer() {
+  explicit HeapWarmer(bool heap_tuned) {
 #if defined(__GLIBC__)
-    const char* keep = std::getenv("SINSR_MALLOC_DEFAULTS");
     cpu_set_t cpus;
-    if ((keep && std::strcmp(keep, "1") == 0) || ::sched_getaffinity(0, sizeof cpus, &cpus) != 0 ||
-        CPU_COUNT(&cpus) < 2)
-      return;
+    if (!heap_tuned || ::sched_getaffinity(0, sizeof cpus, &cpus) != 0 || CPU_COUNT(&cpus) < 2) return;
     block_ = static_cast<char*>(std::malloc(kBytes));  // here, so that it is the main arena's
     if (!block_) return;
     toucher_ = std::thread([this] {
@@ -113,10 +114,10 @@ std::string program_library() {
 
 int main(int argc, char** argv) {
   set_thread_pool_defaults();
-  tune_allocator();
+  const bool heap_tuned = tune_allocator();
   void* cli = nullptr;
   {
-    HeapWarmer warm;
+    HeapWarmer warm(heap_tuned);
     cli = ::dlopen(program_library().c_str(), RTLD_NOW | RTLD_LOCAL);
   }
   if (!cli) {

@@ -10,13 +10,13 @@
 
 #include <cmath>
 #include <fstream>
+#include <functional>
+#include <memory>
+#include <sstream>
 #if defined(__unix__)
 #include <sys/mman.h>
 #include <unistd.h>
 #endif
-#include <functional>
-#include <memory>
-#include <sstream>
 
 namespace {
 
