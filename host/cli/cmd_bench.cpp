@@ -309,6 +309,7 @@ int cmd_bench(const Args& args) {
   std::printf("device: cpu%s   threads: 1 vs %d   repeats: %d (median)   config: %s\n", cuda ? " + cuda:0 (fp32)" : "",
               threads, repeats, config_path.c_str());
   if (!cuda) std::printf("cuda: %s\n", no_cuda ? "left out (--no-cuda)" : "no CUDA device here, column skipped");
+  std::printf("blas: %s\n", host::blas_description().c_str());
   std::printf("%-40s %12s %12s %8s", "what", "1 thread ms", "N threads ms", "speedup");
   if (cuda) std::printf(" %12s %10s", "cuda ms", "vs N thr");
   std::printf("\n");

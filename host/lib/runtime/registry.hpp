@@ -63,6 +63,10 @@ int default_threads();
 // default_threads().
 void set_threads(int n);
 
+// The BLAS library under LibTorch's matrix products and the kernel set it runs, for benchmark
+// headers: "OpenBLAS 0.3.21 ... (kernels: Haswell)"; "not OpenBLAS" where it is another (MKL).
+std::string blas_description();
+
 class Runtime {
  public:
   // num_threads 0: default_threads().

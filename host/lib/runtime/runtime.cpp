@@ -136,6 +136,16 @@ void set_threads(int n) {
   if (openblas) openblas(n);
 }
 
+std::string blas_description() {
+  using Text = char* (*)();
+  static const auto config = reinterpret_cast<Text>(::dlsym(RTLD_DEFAULT, "openblas_get_config"));
+  static const auto core = reinterpret_cast<Text>(::dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  if (!config || !core) return "not OpenBLAS";
+  std::string text = std::string(config()) + " (kernels: " + core() + ")";
+  if (const char* forced = std::getenv("OPENBLAS_CORETYPE")) text += ", OPENBLAS_CORETYPE=" + std::string(forced);
+  return text;
+}
+
 Runtime::Runtime(int num_threads) { set_threads(num_threads); }
 
 Runtime::~Runtime() = default;
