@@ -65,19 +65,34 @@ bool tune_allocator() {
 // Loading LibTorch takes one core for most of a second. Where a second core is free to the
 // process, it faults in (and has the kernel zero) the heap the first image will use meanwhile:
 // that is the same work done earlier, on a core that would idle. It stops when loading does, so
-// a command that ends there (--version) waits for nothing. 256 MiB is about half of what a
-// full-size one-step upscale of a 64x64 image touches. Only on a heap tune_allocator() set up:
-// glibc's own settings would hand the block back to the kernel when it is freed.
+// nothing waits for it. A full-size one-step upscale of a 64x64 image peaks at ~1.3 GB of
+// anonymous memory whatever was warmed; warming 1 GiB instead of 256 MiB took its one-image run
+// from 5.60-5.69 s to 4.54-4.85 s (2 threads, three alternations), as the page faults inside
+// the first image were what made it slower than the next. Commands that run no network
+// (--version, --help, plugins, eval, degrade, export) warm nothing. The cost is memory: the
+// heap keeps what was warmed, so a small job holds more than it uses (a one-image 64x64 upscale
+// with the shipped student: peak resident 0.54 GB with 256 MiB warmed, 0.96 GB now).
+// SINSR_WARM_HEAP_MB=N warms N MiB instead (0: none). Only on a heap tune_allocator() set up:
+// glibc's own settings would hand the block back to the kernel.
+size_t heap_to_warm(int argc, char** argv) {
+  if (const char* mb = std::getenv("SINSR_WARM_HEAP_MB")) return size_t(std::strtoull(mb, nullptr, 10)) << 20;
+  const char* const idle[] = {"--version", "--help", "-h", "plugins", "eval", "degrade", "export"};
+  for (int k = 1; k < argc; ++k)
+    for (const char* word : idle)
+      if (std::strcmp(argv[k], word) == 0) return 0;
+  return size_t(1) << 30;
+}
+
 class HeapWarmer {
  public:
-  explicit HeapWarmer(bool heap_tuned) {
+  HeapWarmer(bool heap_tuned, size_t bytes) : bytes_(bytes) {
 #if defined(__GLIBC__)
     cpu_set_t cpus;
-    if (!heap_tuned || ::sched_getaffinity(0, sizeof cpus, &cpus) != 0 || CPU_COUNT(&cpus) < 2) return;
-    block_ = static_cast<char*>(std::malloc(kBytes));  // here, so that it is the main arena's
+    if (!heap_tuned || bytes_ == 0 || ::sched_getaffinity(0, sizeof cpus, &cpus) != 0 || CPU_COUNT(&cpus) < 2) return;
+    block_ = static_cast<char*>(std::malloc(bytes_));  // here, so that it is the main arena's
     if (!block_) return;
     toucher_ = std::thread([this] {
-      for (size_t k = 0; k < kBytes && !stop_.load(std::memory_order_relaxed); k += 4096)
+      for (size_t k = 0; k < bytes_ && !stop_.load(std::memory_order_relaxed); k += 4096)
         reinterpret_cast<volatile char*>(block_)[k] = 0;
     });
 #endif
@@ -90,7 +105,7 @@ class HeapWarmer {
   }
 
  private:
-  static constexpr size_t kBytes = size_t(256) << 20;
+  const size_t bytes_;
   char* block_ = nullptr;
   std::atomic<bool> stop_{false};
   std::thread toucher_;
@@ -117,7 +132,7 @@ int main(int argc, char** argv) {
   const bool heap_tuned = tune_allocator();
   void* cli = nullptr;
   {
-    HeapWarmer warm(heap_tuned);
+    HeapWarmer warm(heap_tuned, heap_to_warm(argc, argv));
     cli = ::dlopen(program_library().c_str(), RTLD_NOW | RTLD_LOCAL);
   }
   if (!cli) {
