@@ -75,7 +75,8 @@ bool tune_allocator() {
 // SINSR_WARM_HEAP_MB=N warms N MiB instead (0: none). Only on a heap tune_allocator() set up:
 // glibc's own settings would hand the block back to the kernel.
 size_t heap_to_warm(int argc, char** argv) {
-  if (const char* mb = std::getenv("SINSR_WARM_HEAP_MB"); mb && *mb) return size_t(std::strtoull(mb, nullptr, 10)) << 20;
+  if (const char* mb = std::getenv("SINSR_WARM_HEAP_MB"); mb && *mb)
+    return size_t(std::strtoull(mb, nullptr, 10)) << 20;
   const char* const idle[] = {"--version", "--help", "-h", "plugins", "eval", "degrade", "export"};
   for (int k = 1; k < argc; ++k)
     for (const char* word : idle)
