@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 namespace fs = std::filesystem;
 
@@ -128,6 +129,27 @@ TEST(Cli, ScaleAgainstTheModelsFixedFactor) {
   EXPECT_EQ(latent.code, 2) << latent.output;
   EXPECT_TRUE(contains(latent.output, "cannot upscale x2")) << latent.output;
   EXPECT_TRUE(contains(latent.output, "codec 'vq_f4' at 1/4")) << latent.output;
+}
+
+// bench on a tiny UNet: its header names the BLAS library (numbers from two machines compare only
+// with it), each row has a positive time per column, and an unknown --only is a usage error.
+TEST(Cli, BenchPrintsItsRowsAndTheBlasLibrary) {
+  const std::string tiny = sinsr_test::parity_dir() + "/tiny-unet.yaml";
+  if (!fs::exists(tiny)) GTEST_SKIP() << "no " << tiny;
+  HostRun r = run_host("bench --only unet --config " + tiny + " --latent 16 --repeats 1 --threads 1 --no-cuda");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "\nblas: ")) << r.output;
+  const size_t row = r.output.find("unet_swin forward, latent 16x16");
+  ASSERT_NE(row, std::string::npos) << r.output;
+  double one = 0, many = 0;
+  std::istringstream line(r.output.substr(row + std::string("unet_swin forward, latent 16x16").size()));
+  line >> one >> many;
+  EXPECT_GT(one, 0.0) << r.output;
+  EXPECT_GT(many, 0.0) << r.output;
+
+  HostRun bad = run_host("bench --only nonsense --config " + tiny);
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_TRUE(contains(bad.output, "--only takes unet, vq, upscale, distill or memory")) << bad.output;
 }
 
 // Weights that alias the memory-mapped checkpoints and weights copied out of them
