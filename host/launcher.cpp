@@ -78,7 +78,7 @@ bool tune_allocator() {
 // that is the same work done earlier, on a core that would idle. It stops when loading does, so
 // nothing waits for it. A full-size one-step upscale of a 64x64 image peaks at ~1.3 GB of
 // anonymous memory whatever was warmed; warming 1 GiB instead of 256 MiB took its one-image run
-// from 5.60-5.69 s to 4.54-4.85 s (2 threads, three alternations), as the page faults inside
+// from 5.51-5.65 s to 4.68-4.87 s (2 threads, three alternations), as the page faults inside
 // the first image were what made it slower than the next. Commands that run no network
 // (--version, --help, plugins, eval, degrade, export) warm nothing. The cost is memory: the
 // heap keeps what was warmed, so a small job holds more than it uses (a one-image 64x64 upscale

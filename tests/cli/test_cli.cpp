@@ -139,10 +139,11 @@ TEST(Cli, BenchPrintsItsRowsAndTheBlasLibrary) {
   HostRun r = run_host("bench --only unet --config " + tiny + " --latent 16 --repeats 1 --threads 1 --no-cuda");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "\nblas: ")) << r.output;
-  const size_t row = r.output.find("unet_swin forward, latent 16x16");
+  const std::string what = "unet_swin forward, latent 16x16";
+  const size_t row = r.output.find(what);
   ASSERT_NE(row, std::string::npos) << r.output;
   double one = 0, many = 0;
-  std::istringstream line(r.output.substr(row + std::string("unet_swin forward, latent 16x16").size()));
+  std::istringstream line(r.output.substr(row + what.size()));
   line >> one >> many;
   EXPECT_GT(one, 0.0) << r.output;
   EXPECT_GT(many, 0.0) << r.output;
