@@ -137,6 +137,28 @@ std::string program_library() {
   return "libsinsr_cli.so";
 }
 
+// Debian's LibTorch brings ~300 shared libraries (OpenCV, FFmpeg, GDAL, Qt, ...), and they are
+// linked to bind every symbol at load time. The loader looks each one up in the loaded libraries
+// in a fixed order until one defines it; loaded all at once, that order is the program's
+// breadth-first dependency order, so a library near its end (libgeos, ~300th) walks the whole
+// list for each symbol of its own. Loaded one by one, dependencies first (the order the build
+// writes beside the program library, cmake/load_order.sh), each library's search starts with
+// itself and what it needs. The program's own load then finds them all loaded. A library that
+// cannot load alone (a few use a sibling's symbols without naming it) is left to that load.
+// SINSR_LOAD_ORDER=0 loads everything at once, as the loader would.
+void load_dependencies_in_order(const std::string& program) {
+  const char* off = std::getenv("SINSR_LOAD_ORDER");
+  if (off && std::strcmp(off, "0") == 0) return;
+  FILE* list = std::fopen((program + ".load-order").c_str(), "r");
+  if (!list) return;
+  char path[4096];
+  while (std::fgets(path, sizeof path, list)) {
+    path[std::strcspn(path, "\n")] = '\0';
+    if (*path && !::dlopen(path, RTLD_NOW | RTLD_LOCAL)) ::dlerror();  // kept loaded: the program uses it
+  }
+  std::fclose(list);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -145,7 +167,9 @@ int main(int argc, char** argv) {
   void* cli = nullptr;
   {
     HeapWarmer warm(heap_tuned, heap_to_warm(argc, argv));
-    cli = ::dlopen(program_library().c_str(), RTLD_NOW | RTLD_LOCAL);
+    const std::string program = program_library();
+    load_dependencies_in_order(program);
+    cli = ::dlopen(program.c_str(), RTLD_NOW | RTLD_LOCAL);
   }
   if (!cli) {
     std::fprintf(stderr, "sinsr-host: cannot load the program library: %s\n", ::dlerror());

@@ -3,7 +3,9 @@
 # folder run (the median of the times it reports for its images after the first), with
 # full-size networks (SinSR.yaml sizes) whose weights are files in the official .pth layout,
 # already in the page cache. Also the bare process start (`sinsr-host --version`:
-# loading LibTorch and OpenImageIO). Medians of RUNS, at 1 thread and at THREADS.
+# loading LibTorch and OpenImageIO) and the time before the first image (the one-image run
+# less the time it reports for its image: loading, networks, weights). Medians of RUNS, at 1
+# thread and at THREADS.
 # Then the same for the shipped default model (`-n student`) at 256x256 and 1024x1024 output.
 # The weights are random values under the official key names and shapes (../shared/spec/*-keys.txt),
 # written once with Debian's python3-torch into the work folder.
@@ -49,31 +51,36 @@ student() { "$host" infer -n student "$@"; }
 
 # One table row per thread count: RUNNER's one-image run, folder run of IMAGES copies of LR.
 rows() {
-  local runner=$1 lr=$2 label=$3 t r v one per
+  local runner=$1 lr=$2 label=$3 t r s e v one before per
   rm -rf "$work/one" "$work/folder"
   mkdir -p "$work/one" "$work/folder"
   cp "$lr" "$work/one/lr.png"
   for k in $(seq 1 "$images"); do cp "$lr" "$work/folder/lr$k.png"; done
   for t in 1 "$threads"; do
-    v=() one=() per=()
+    v=() one=() before=() per=()
     for r in $(seq 1 "$runs"); do
       v+=("$(seconds "$host" --version)")
-      one+=("$(seconds "$runner" -j "$t" -i "$work/one" -o "$work/out_one")")
+      s=$(date +%s.%N)
+      "$runner" -j "$t" -i "$work/one" -o "$work/out_one" > "$work/one.log" 2>&1
+      e=$(date +%s.%N)
+      one+=("$(python3 -c "print($e - $s)")")
+      # Before the first image: the one-image run less the time it reports for its image.
+      before+=("$(sed -n 's/^\[1\/1\] .*(\([0-9.]*\) s)$/\1/p' "$work/one.log" | python3 -c "import sys; print($e - $s - float(sys.stdin.read()))")")
       # Per image: the times the folder run reports for its images after the first, whose
       # median is steadier here than (folder - one image) / (IMAGES - 1), a difference of totals.
       while read -r x; do per+=("$x"); done < <("$runner" -j "$t" -i "$work/folder" -o "$work/out_folder" 2>&1 \
         | grep -v '^\[1/' | sed -n 's/^\[[0-9]*\/[0-9]*\] .*(\([0-9.]*\) s)$/\1/p')
     done
-    python3 - "$label" "$t" "$(median "${v[@]}")" "$(median "${one[@]}")" "$(median "${per[@]}")" <<'PY'
+    python3 - "$label" "$t" "$(median "${v[@]}")" "$(median "${before[@]}")" "$(median "${one[@]}")" "$(median "${per[@]}")" <<'PY'
 import sys
-label, t, v, one, per = sys.argv[1], sys.argv[2], *map(float, sys.argv[3:])
-print(f"| {label} | {t} | {v:.2f} s | {one:.2f} s | {per:.2f} s | **{one - per:.2f} s** |")
+label, t, v, before, one, per = sys.argv[1], sys.argv[2], *map(float, sys.argv[3:])
+print(f"| {label} | {t} | {v:.2f} s | {before:.2f} s | {one:.2f} s | {per:.2f} s | **{one - per:.2f} s** |")
 PY
   done
 }
 
-echo "| network | threads | process start (--version) | one image | folder, per image | start-up |"
-echo "| --- | --- | --- | --- | --- | --- |"
+echo "| network | threads | process start (--version) | before the first image | one image | folder, per image | start-up |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
 rows full "$data/set5/lr_x4/butterfly.png" "SinSR.yaml sizes, 64²→256²"
 rows student "$data/set5/lr_x4/butterfly.png" "shipped student, 64²→256²"
 rows student "$data/set5/hr/butterfly.png" "shipped student, 256²→1024²"

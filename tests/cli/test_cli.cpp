@@ -9,10 +9,13 @@
 #include <ATen/Context.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <vector>
 
 namespace fs = std::filesystem;
 
@@ -41,6 +44,17 @@ at::IntArrayRef::value_type height(const fs::path& p) { return sinsr::io::read_i
 at::IntArrayRef::value_type width(const fs::path& p) { return sinsr::io::read_image(p.string()).pixels.size(2); }
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// What a shell command prints on stdout ("" when it cannot run).
+std::string run_shell(const std::string& command) {
+  std::string out;
+  if (FILE* p = ::popen(command.c_str(), "r")) {
+    char buf[65536];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    ::pclose(p);
+  }
+  return out;
+}
 
 TEST(Cli, RealesrganShortOptionsOnAFolderAndAFile) {
   fs::path in = fresh_dir("short_in"), out = fresh_dir("short_out", false);
@@ -235,6 +249,68 @@ TEST(Cli, ThreadPoolsWaitPassivelyUnlessTheEnvironmentSays) {
   EXPECT_TRUE(contains(fresh.output, "GOMP_SPINCOUNT = '0'")) << fresh.output;
   EXPECT_TRUE(contains(told.output, "OMP_WAIT_POLICY = 'ACTIVE'")) << told.output;
   EXPECT_FALSE(contains(told.output, "GOMP_SPINCOUNT = '0'")) << told.output;
+}
+
+// The build writes the order sinsr-host loads the program's libraries in: each after the
+// libraries it needs. The launcher follows it (the loader's log names the launcher as the one
+// that loaded LibTorch) unless SINSR_LOAD_ORDER=0, and the program runs the same either way.
+TEST(Cli, LibrariesLoadDependenciesFirst) {
+  std::ifstream list(SINSR_LOAD_ORDER_FILE);
+  if (!list) GTEST_SKIP() << "the build wrote no " << SINSR_LOAD_ORDER_FILE;
+  std::vector<std::string> order;
+  for (std::string line; std::getline(list, line);)
+    if (!line.empty()) order.push_back(line);
+  ASSERT_FALSE(order.empty());
+  std::map<std::string, size_t> place;  // by soname, as DT_NEEDED names them
+  for (size_t k = 0; k < order.size(); ++k) place[fs::path(order[k]).filename().string()] = k;
+  const auto torch =
+      std::find_if(order.begin(), order.end(), [](const std::string& p) { return contains(p, "libtorch_cpu.so"); });
+  ASSERT_NE(torch, order.end()) << "LibTorch is not among the program's libraries";
+
+  std::string files;
+  for (const auto& p : order) files += " '" + p + "'";
+  std::string dynamic = run_shell("readelf -d" + files + " 2>/dev/null");
+  if (dynamic.empty()) GTEST_SKIP() << "no readelf";
+  size_t checked = 0, current = 0;
+  std::istringstream lines(dynamic);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("File: ", 0) == 0) {
+      current = place.at(fs::path(line.substr(6)).filename().string());
+    } else if (const size_t open = line.find("(NEEDED)"); open != std::string::npos) {
+      const size_t a = line.find('[', open), b = line.find(']', a);
+      const auto dep = place.find(line.substr(a + 1, b - a - 1));
+      if (dep == place.end()) continue;  // the C and C++ runtimes: loaded before the list
+      EXPECT_LT(dep->second, current) << order[current] << " is listed before " << dep->first << ", which it needs";
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, order.size() / 2);
+
+  const std::string log = (fresh_dir("load_order") / "ld").string();
+  ::setenv("LD_DEBUG", "files", 1);
+  ::setenv("LD_DEBUG_OUTPUT", log.c_str(), 1);
+  HostRun ordered = run_host("--version");
+  ::setenv("SINSR_LOAD_ORDER", "0", 1);
+  ::setenv("LD_DEBUG_OUTPUT", (log + "_at_once").c_str(), 1);
+  HostRun at_once = run_host("--version");
+  ::unsetenv("SINSR_LOAD_ORDER");
+  ::unsetenv("LD_DEBUG");
+  ::unsetenv("LD_DEBUG_OUTPUT");
+  ASSERT_EQ(ordered.code, 0) << ordered.output;
+  EXPECT_EQ(ordered.output, at_once.output);
+  auto loader_of_torch = [](const std::string& prefix) {
+    for (const auto& e : fs::directory_iterator(fs::path(prefix).parent_path())) {
+      if (e.path().filename().string().rfind(fs::path(prefix).filename().string() + ".", 0) != 0) continue;
+      std::istringstream in(sinsr_test::read_bytes(e.path()));
+      for (std::string line; std::getline(in, line);)
+        if (contains(line, "file=") && contains(line, "libtorch_cpu.so") &&
+            (contains(line, "needed by") || contains(line, "dynamically loaded by")))
+          return line.substr(line.find(';') + 1);
+    }
+    return std::string();
+  };
+  EXPECT_TRUE(contains(loader_of_torch(log), "dynamically loaded by")) << loader_of_torch(log);
+  EXPECT_TRUE(contains(loader_of_torch(log + "_at_once"), "needed by")) << loader_of_torch(log + "_at_once");
 }
 
 TEST(Cli, HelpShowsReadableDefaultsAndNoTestHooks) {
