@@ -1,6 +1,8 @@
 // sinsr-host itself: sets up the process, then loads the command-line program (libsinsr_cli, the
 // sources in cli/) and runs it. The split exists because some settings must be in place before
 // LibTorch and the libraries under it load, which in one executable happens before main.
+#include "cli/command_words.hpp"
+
 #include <dlfcn.h>
 #include <sched.h>
 #include <unistd.h>
@@ -80,7 +82,7 @@ bool tune_allocator() {
 // anonymous memory whatever was warmed; warming 1 GiB instead of 256 MiB took its one-image run
 // from 5.51-5.65 s to 4.68-4.87 s (2 threads, three alternations), as the page faults inside
 // the first image were what made it slower than the next. Commands that run no network
-// (--version, --help, plugins, eval, degrade, export) warm nothing. The cost is memory: the
+// (--version, --help, plugins, eval, degrade, export: cli/command_words.hpp) warm nothing. The cost is memory: the
 // heap keeps what was warmed, so a small job holds more than it uses (a one-image 64x64 upscale
 // with the shipped student: peak resident 0.54 GB with 256 MiB warmed, 0.96 GB now).
 // SINSR_WARM_HEAP_MB=N warms N MiB instead (0: none). Only on a heap tune_allocator() set up:
@@ -88,10 +90,8 @@ bool tune_allocator() {
 size_t heap_to_warm(int argc, char** argv) {
   if (const char* mb = std::getenv("SINSR_WARM_HEAP_MB"); mb && *mb)
     return size_t(std::strtoull(mb, nullptr, 10)) << 20;
-  const char* const idle[] = {"--version", "--help", "-h", "plugins", "eval", "degrade", "export"};
   for (int k = 1; k < argc; ++k)
-    for (const char* word : idle)
-      if (std::strcmp(argv[k], word) == 0) return 0;
+    if (sinsr::cli::runs_no_network(argv[k])) return 0;
   return size_t(1) << 30;
 }
 

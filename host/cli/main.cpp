@@ -1,6 +1,7 @@
 // sinsr-host: the command-line front end. `sinsr-host [GLOBAL OPTIONS] SUBCOMMAND ...`; with no
 // subcommand and inference flags (e.g. `sinsr-host --sampler deterministic --plugin student.so -i
 // a.png -o b.png`) it means `infer`. The rule is in print_usage.
+#include "command_words.hpp"
 #include "commands.hpp"
 
 #include "sinsr_host.h"
@@ -21,6 +22,7 @@ struct Subcommand {
   int (*run)(const sinsr::cli::Args&);
   const char* summary;
   bool takes_plugin, takes_threads;  // which global options it accepts
+  bool runs_network;                 // false: the launcher warms no heap for it
 };
 
 // Commands that read or write image files exist only in builds with image I/O (their files are
@@ -31,19 +33,33 @@ struct Subcommand {
 #define SINSR_IMAGE_COMMAND(f) nullptr
 #endif
 
-const Subcommand kCommands[] = {
-    {"infer", SINSR_IMAGE_COMMAND(sinsr::cli::cmd_infer), "upscale an image or a folder of images", true, true},
-    {"plugins", &sinsr::cli::cmd_plugins, "list or inspect the loaded plugin components", true, false},
+constexpr Subcommand kCommands[] = {
+    {"infer", SINSR_IMAGE_COMMAND(sinsr::cli::cmd_infer), "upscale an image or a folder of images", true, true, true},
+    {"plugins", &sinsr::cli::cmd_plugins, "list or inspect the loaded plugin components", true, false, false},
     {"eval", SINSR_IMAGE_COMMAND(sinsr::cli::cmd_eval),
-     "PSNR/SSIM of predictions against ground truth, paired by file name", false, false},
+     "PSNR/SSIM of predictions against ground truth, paired by file name", false, false, false},
     {"degrade", SINSR_IMAGE_COMMAND(sinsr::cli::cmd_degrade),
-     "make LR images (MATLAB bicubic or RealESRGAN degradation)", false, true},
-    {"train", &sinsr::cli::cmd_train, "train a ResShift teacher", true, true},
-    {"distill", &sinsr::cli::cmd_distill, "distill a SinSR one-step student from a teacher", true, true},
-    {"bench", &sinsr::cli::cmd_bench, "time the networks and the distillation step", true, true},
+     "make LR images (MATLAB bicubic or RealESRGAN degradation)", false, true, false},
+    {"train", &sinsr::cli::cmd_train, "train a ResShift teacher", true, true, true},
+    {"distill", &sinsr::cli::cmd_distill, "distill a SinSR one-step student from a teacher", true, true, true},
+    {"bench", &sinsr::cli::cmd_bench, "time the networks and the distillation step", true, true, true},
     {"export", &sinsr::cli::cmd_export, "write a checkpoint's weights as a plain state dict (fp32/fp16/bf16)", false,
-     false},
+     false, false},
 };
+
+constexpr bool same_word(const char* a, const char* b) {
+  while (*a && *a == *b) ++a, ++b;
+  return *a == *b;
+}
+constexpr bool launcher_agrees() {
+  for (const auto& c : kCommands) {
+    bool listed = false;
+    for (const char* w : sinsr::cli::kNoNetworkWords) listed = listed || same_word(w, c.name);
+    if (listed == c.runs_network) return false;
+  }
+  return true;
+}
+static_assert(launcher_agrees(), "a command's runs_network disagrees with command_words.hpp, which the launcher reads");
 
 void print_usage(std::ostream& out) {
   out << "usage: sinsr-host [global options] <command> [options]\n"
