@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Writes the shared libraries LIB depends on, every one after all the libraries it needs
-# (depth-first post-order of DT_NEEDED), one path per line, for sinsr-host to load in that
-# order (host/launcher.cpp says why). Paths as ldd finds them (the soname's link, which a
-# library's upgrade keeps). Left out: the C and C++ runtimes, which the launcher has already,
-# and the project's own libraries, whose paths differ once installed. Usage: load_order.sh LIB OUT. Needs ldd and readelf (libc-bin, binutils).
+# (depth-first post-order of DT_NEEDED), one name per line, for sinsr-host to load in that
+# order (host/launcher.cpp says why). Names as DT_NEEDED gives them, not paths: the loader
+# then finds the files as it would for LIB itself (LD_LIBRARY_PATH, its cache), so a user's
+# LD_LIBRARY_PATH still picks the libraries. Left out: the C and C++ runtimes, which the
+# launcher has already, and the project's own libraries. Usage: load_order.sh LIB OUT. Needs ldd and readelf (libc-bin, binutils).
 set -euo pipefail
 lib=$1 out=$2
 
@@ -33,7 +34,7 @@ visit() {  # $1: a path
   done
   case ${soname_of[$1]:-} in
     "" | libc.so.* | libm.so.* | libstdc++.so.* | libgcc_s.so.* | ld-linux* | libsinsr_*) ;;
-    *) order+=("$1") ;;
+    *) order+=("${soname_of[$1]}") ;;
   esac
 }
 visit "$lib"

@@ -143,8 +143,10 @@ std::string program_library() {
 // breadth-first dependency order, so a library near its end (libgeos, ~300th) walks the whole
 // list for each symbol of its own. Loaded one by one, dependencies first (the order the build
 // writes beside the program library, cmake/load_order.sh), each library's search starts with
-// itself and what it needs. The program's own load then finds them all loaded. A library that
-// cannot load alone (a few use a sibling's symbols without naming it) is left to that load.
+// itself and what it needs. The program's own load then finds them all loaded. The list holds
+// names, not paths, so the loader finds the same files it would (LD_LIBRARY_PATH included). A
+// library that cannot load alone (a few use a sibling's symbols without naming it) is left to
+// the program's own load.
 // SINSR_LOAD_ORDER=0 loads everything at once, as the loader would.
 void load_dependencies_in_order(const std::string& program) {
   const char* off = std::getenv("SINSR_LOAD_ORDER");

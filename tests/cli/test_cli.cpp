@@ -251,31 +251,70 @@ TEST(Cli, ThreadPoolsWaitPassivelyUnlessTheEnvironmentSays) {
   EXPECT_FALSE(contains(told.output, "GOMP_SPINCOUNT = '0'")) << told.output;
 }
 
+// The loader's log of one sinsr-host run (LD_DEBUG=what), all of it.
+std::string loader_log(const std::string& what, const std::string& args) {
+  const fs::path dir = fresh_dir("ld_" + what);
+  ::setenv("LD_DEBUG", what.c_str(), 1);
+  ::setenv("LD_DEBUG_OUTPUT", (dir / "log").c_str(), 1);
+  HostRun r = run_host(args);
+  ::unsetenv("LD_DEBUG");
+  ::unsetenv("LD_DEBUG_OUTPUT");
+  EXPECT_EQ(r.code, 0) << r.output;
+  std::string all;
+  for (const auto& e : fs::directory_iterator(dir)) all += sinsr_test::read_bytes(e.path());
+  return all;
+}
+
+// The line of a loader log that says who loaded LibTorch ("" if none does).
+std::string who_loaded_torch(const std::string& log) {
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);)
+    if (contains(line, "file=") && contains(line, "libtorch_cpu.so") &&
+        (contains(line, "needed by") || contains(line, "dynamically loaded by")))
+      return line.substr(line.find(';') + 1);
+  return "";
+}
+
 // The build writes the order sinsr-host loads the program's libraries in: each after the
 // libraries it needs. The launcher follows it (the loader's log names the launcher as the one
-// that loaded LibTorch) unless SINSR_LOAD_ORDER=0, and the program runs the same either way.
+// that loaded LibTorch) unless SINSR_LOAD_ORDER=0, the program runs the same either way, and a
+// user's LD_LIBRARY_PATH still chooses the files.
 TEST(Cli, LibrariesLoadDependenciesFirst) {
-  std::ifstream list(SINSR_LOAD_ORDER_FILE);
-  if (!list) GTEST_SKIP() << "the build wrote no " << SINSR_LOAD_ORDER_FILE;
-  std::vector<std::string> order;
+  const std::string file = SINSR_LOAD_ORDER_FILE;
+  std::ifstream list(file);
+  if (!list) GTEST_SKIP() << "the build wrote no " << file;
+  std::vector<std::string> order;  // sonames, as DT_NEEDED gives them
   for (std::string line; std::getline(list, line);)
     if (!line.empty()) order.push_back(line);
   ASSERT_FALSE(order.empty());
-  std::map<std::string, size_t> place;  // by soname, as DT_NEEDED names them
-  for (size_t k = 0; k < order.size(); ++k) place[fs::path(order[k]).filename().string()] = k;
-  const auto torch =
-      std::find_if(order.begin(), order.end(), [](const std::string& p) { return contains(p, "libtorch_cpu.so"); });
-  ASSERT_NE(torch, order.end()) << "LibTorch is not among the program's libraries";
+  std::map<std::string, size_t> place;
+  for (size_t k = 0; k < order.size(); ++k) place[order[k]] = k;
+  ASSERT_TRUE(std::any_of(order.begin(), order.end(), [](const std::string& n) { return contains(n, "libtorch_cpu"); }))
+      << "LibTorch is not among the program's libraries";
 
+  // Where the loader finds each (ldd), then what each needs (readelf).
+  const std::string program = file.substr(0, file.size() - std::string(".load-order").size());
+  std::map<std::string, std::string> soname_at;
+  std::map<std::string, std::string> path_of;
+  std::istringstream ldd(run_shell("ldd '" + program + "' 2>/dev/null"));
+  for (std::string line; std::getline(ldd, line);) {
+    std::istringstream words(line);
+    std::string name, arrow, where;
+    if (words >> name >> arrow >> where && arrow == "=>" && place.count(name)) {
+      soname_at[where] = name;
+      path_of[name] = where;
+    }
+  }
+  ASSERT_EQ(path_of.size(), order.size()) << "ldd finds other libraries than the list names";
   std::string files;
-  for (const auto& p : order) files += " '" + p + "'";
-  std::string dynamic = run_shell("readelf -d" + files + " 2>/dev/null");
+  for (const auto& [name, where] : path_of) files += " '" + where + "'";
+  const std::string dynamic = run_shell("readelf -d" + files + " 2>/dev/null");
   if (dynamic.empty()) GTEST_SKIP() << "no readelf";
   size_t checked = 0, current = 0;
   std::istringstream lines(dynamic);
   for (std::string line; std::getline(lines, line);) {
     if (line.rfind("File: ", 0) == 0) {
-      current = place.at(fs::path(line.substr(6)).filename().string());
+      current = place.at(soname_at.at(line.substr(6)));
     } else if (const size_t open = line.find("(NEEDED)"); open != std::string::npos) {
       const size_t a = line.find('[', open), b = line.find(']', a);
       const auto dep = place.find(line.substr(a + 1, b - a - 1));
@@ -286,31 +325,22 @@ TEST(Cli, LibrariesLoadDependenciesFirst) {
   }
   EXPECT_GT(checked, order.size() / 2);
 
-  const std::string log = (fresh_dir("load_order") / "ld").string();
-  ::setenv("LD_DEBUG", "files", 1);
-  ::setenv("LD_DEBUG_OUTPUT", log.c_str(), 1);
-  HostRun ordered = run_host("--version");
+  const std::string ordered = loader_log("files", "--version");
   ::setenv("SINSR_LOAD_ORDER", "0", 1);
-  ::setenv("LD_DEBUG_OUTPUT", (log + "_at_once").c_str(), 1);
-  HostRun at_once = run_host("--version");
+  const std::string at_once = loader_log("files", "--version");
   ::unsetenv("SINSR_LOAD_ORDER");
-  ::unsetenv("LD_DEBUG");
-  ::unsetenv("LD_DEBUG_OUTPUT");
-  ASSERT_EQ(ordered.code, 0) << ordered.output;
-  EXPECT_EQ(ordered.output, at_once.output);
-  auto loader_of_torch = [](const std::string& prefix) {
-    for (const auto& e : fs::directory_iterator(fs::path(prefix).parent_path())) {
-      if (e.path().filename().string().rfind(fs::path(prefix).filename().string() + ".", 0) != 0) continue;
-      std::istringstream in(sinsr_test::read_bytes(e.path()));
-      for (std::string line; std::getline(in, line);)
-        if (contains(line, "file=") && contains(line, "libtorch_cpu.so") &&
-            (contains(line, "needed by") || contains(line, "dynamically loaded by")))
-          return line.substr(line.find(';') + 1);
-    }
-    return std::string();
-  };
-  EXPECT_TRUE(contains(loader_of_torch(log), "dynamically loaded by")) << loader_of_torch(log);
-  EXPECT_TRUE(contains(loader_of_torch(log + "_at_once"), "needed by")) << loader_of_torch(log + "_at_once");
+  EXPECT_TRUE(contains(who_loaded_torch(ordered), "dynamically loaded by")) << who_loaded_torch(ordered);
+  EXPECT_TRUE(contains(who_loaded_torch(at_once), "needed by")) << who_loaded_torch(at_once);
+  EXPECT_EQ(run_host("--version").output, (::setenv("SINSR_LOAD_ORDER", "0", 1), run_host("--version").output));
+  ::unsetenv("SINSR_LOAD_ORDER");
+
+  // A copy of the first listed library in a folder on LD_LIBRARY_PATH is the one that runs.
+  const fs::path mine = fresh_dir("ld_path") / order[0];
+  fs::copy_file(path_of.at(order[0]), mine);
+  ::setenv("LD_LIBRARY_PATH", mine.parent_path().c_str(), 1);
+  const std::string libs = loader_log("libs", "--version");
+  ::unsetenv("LD_LIBRARY_PATH");
+  EXPECT_TRUE(contains(libs, "calling init: " + mine.string())) << libs.substr(0, 4000);
 }
 
 TEST(Cli, HelpShowsReadableDefaultsAndNoTestHooks) {
