@@ -3,6 +3,7 @@
 // plugin. Floating-point tensors are cast; integer buffers are kept as they are.
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "runtime/weights_info.hpp"
 
 #include <sinsr/checkpoint.hpp>
 #include <sinsr/sdk.hpp>
@@ -21,7 +22,8 @@ int cmd_export(const Args& args) {
   po::options_description opts(
       "sinsr-host export --weights IN --out OUT [options]\n"
       "Writes the state dict of IN (a train/distill checkpoint, ema.pth, an official .pth or\n"
-      ".safetensors) as a plain .pth that torch.load(weights_only=True) and every loader here read.\n\n"
+      ".safetensors) as a .pth that torch.load(weights_only=True) and every loader here read; the parts\n"
+      "a file made here stores (backbone, its options, codec, sampler) are kept beside the weights.\n\n"
       "Options");
   // clang-format off
   opts.add_options()
@@ -52,7 +54,9 @@ int cmd_export(const Args& args) {
         t = t.to(target);
         ++cast;
       }
-    ckpt::save_state_dict(out, state);
+    host::json stored;  // what the input says of its network travels with the weights
+    host::read_shapes(in, &stored);
+    host::save_weights(out, state, stored);
     std::cerr << "wrote " << state.size() << " tensors (" << cast << " cast to " << dtype << ") to " << out << "\n";
     return 0;
   } catch (const std::exception& e) {

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 namespace sinsr {
@@ -27,10 +28,52 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string same_file_guard(const fs::path& in, const fs::path& out) {
+// The files of a folder run: its images, or with `recursive` those of every sub-folder except
+// `skip` (an output folder inside the input folder), sorted.
+std::vector<fs::path> input_files(const fs::path& dir, bool recursive, const fs::path& skip) {
+  if (!recursive) {
+    std::vector<fs::path> out;
+    for (const auto& f : io::list_images(dir.string())) out.emplace_back(f);
+    return out;
+  }
+  std::vector<fs::path> out;
   std::error_code ec;
-  if (fs::exists(out, ec) && fs::equivalent(in, out, ec)) return "refusing to overwrite the input " + in.string();
-  return "";
+  const fs::path skip_c = fs::weakly_canonical(skip, ec);
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_directory(ec) && fs::weakly_canonical(it->path(), ec) == skip_c) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file(ec) && io::has_image_extension(it->path().string())) out.push_back(it->path());
+  }
+  if (ec) throw sdk::Error(SINSR_ERR_IO, dir.string() + ": cannot list the folder: " + ec.message());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Every output name of the run is known before the first write: an output that is one of the
+// run's inputs (or any existing file the same as its own input), or two inputs that would write
+// one file, refuse the whole run, naming the files. Nothing is lost, nothing is half-done.
+void check_outputs(const std::vector<std::pair<fs::path, fs::path>>& jobs) {
+  std::error_code ec;
+  std::map<fs::path, fs::path> inputs, outputs;  // canonical -> as given
+  for (const auto& [src, dst] : jobs) inputs.emplace(fs::weakly_canonical(src, ec), src);
+  std::vector<std::string> problems;
+  for (const auto& [src, dst] : jobs) {
+    const fs::path d = fs::weakly_canonical(dst, ec);
+    if (auto it = inputs.find(d); it != inputs.end())
+      problems.push_back("the output of " + src.string() + " would overwrite the input " + it->second.string());
+    else if (fs::exists(dst, ec) && fs::equivalent(src, dst, ec))
+      problems.push_back("the output of " + src.string() + " is the input itself (" + dst.string() + ")");
+    auto [it, fresh] = outputs.emplace(d, src);
+    if (!fresh) problems.push_back(it->second.string() + " and " + src.string() + " would both write " + dst.string());
+  }
+  if (problems.empty()) return;
+  std::string msg = "refusing to run, nothing was written: " + problems[0];
+  if (problems.size() > 1) msg += " (and " + std::to_string(problems.size() - 1) + " more)";
+  msg += "; --suffix S (e.g. _x4) or --ext auto (each input's own format) keeps the names apart";
+  throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, msg);
 }
 
 // One plain line per finished image wherever stderr goes (a pipe or a log gets them as they
@@ -92,7 +135,8 @@ int cmd_infer(const Args& args) {
   std::vector<std::string> plugins, stray;
   int threads = 0, bits = 0;
   int gpu = -1;
-  bool quiet = false, skip_existing = false;
+  std::string suffix;
+  bool quiet = false, skip_existing = false, recursive = false;
   po::options_description opts(
       "sinsr-host infer -i INPUT -o OUTPUT [options]\n"
       "Upscales an image or every image of a folder (png, jpg, tif, exr, ...). With a folder the\n"
@@ -101,10 +145,7 @@ int cmd_infer(const Args& args) {
       "A model's preferred pipeline (codec, sampler, steps, scale, tile size, pad multiple) wins over\n"
       "the defaults below, never over what is given.\n"
       "Progress: one line per image on stderr ([k/N] name  (time)); on a terminal also the tiles.\n"
-      "Threads: the same -j gives the same bytes on every run, but another -j may change a few pixels\n"
-      "by a level or two (LibTorch splits sums across threads). Set5 x4, -j 1 against -j 2: the shipped\n"
-      "student 0 to 3 of 567456 pixels by 1/255 (two trainings of it); the tiny parity UNet + vq_f4\n"
-      "3252 pixels by at most 2/255. Compare outputs made with one -j.\n\n"
+      "The same command gives the same bytes; another -j may move a few pixels by a level or two.\n\n"
       "Options");
   // clang-format off
   opts.add_options()
@@ -119,7 +160,7 @@ int cmd_infer(const Args& args) {
                                                              "factor refuses it")
     ("chop-size,t", po::value(&o.chop_size)->default_value(o.chop_size), "tile size in LR pixels (0: never tile)")
     ("gpu,g", po::value(&gpu), "GPU index: 0 = cuda:0; -1 or absent: the CPU (--device says the same)")
-    ("threads,j", po::value(&threads)->default_value(threads), "CPU threads (0: the cores other processes leave free)")
+    ("threads,j", po::value(&threads)->default_value(threads), "CPU threads (0: every core this process may use)")
     ("format,f", po::value(&format), "output format: png, jpg, webp, tif, exr, bmp, ... for files and folders; "
                                      "wins over the output file's extension (the file is renamed, said on stderr)")
     ("plugin", po::value(&plugins), "load a plugin library (repeatable); a library's single backbone becomes the default")
@@ -138,6 +179,9 @@ int cmd_infer(const Args& args) {
                                          "model's preferred sampler (e.g. '{\"temperature\": 0}')")
     ("steps", po::value(&o.steps)->default_value(o.steps), "respace the sampler to N steps (deterministic + 1 = SinSR "
                                                            "one-step; 0: the sampler's own)")
+    ("strength", po::value(&o.strength)->default_value(o.strength, "1"), "0..1: blend the model's weights with its "
+                                                                        "partner's (student: 0 = student_bicubic, for "
+                                                                        "clean input; 1 = real-world)")
     ("seed", po::value(&o.seed)->default_value(o.seed), "noise seed (the same seed gives the same image)")
     ("device", po::value(&o.device)->default_value(o.device), "cpu, cuda, cuda:N")
     ("precision", po::value(&o.precision)->default_value(o.precision), "fp32, fp16 (CUDA), bf16")
@@ -147,7 +191,10 @@ int cmd_infer(const Args& args) {
                                                                                 "this (64 official; pixel-space models "
                                                                                 "need only their own stride)")
     ("bits", po::value(&bits)->default_value(bits), "output bit depth 8 or 16 (0: like the input)")
-    ("ext", po::value(&ext)->default_value("png"), "output file type for folder runs (older spelling of -f)")
+    ("ext", po::value(&ext)->default_value("png"), "output file type (older spelling of -f); auto: each input's own")
+    ("suffix", po::value(&suffix), "appended to each output's stem (baby.png -> baby_x4.png with --suffix _x4); "
+                                   "needed when -o is the input folder")
+    ("recursive,r", po::bool_switch(&recursive), "folder runs: also the sub-folders, mirrored in the output folder")
     ("skip-existing", po::bool_switch(&skip_existing), "folder runs: keep outputs that already exist")
     ("quiet,q", po::bool_switch(&quiet), "no progress lines");
   // clang-format on
@@ -173,7 +220,8 @@ int cmd_infer(const Args& args) {
   auto given = [&](const char* name) { return vm.count(name) && !vm[name].defaulted(); };
   if (bits != 0 && bits != 8 && bits != 16) return usage_error("infer", "--bits must be 8 or 16");
   if (o.scale < 1) return usage_error("infer", "-s/--scale must be at least 1");
-  if (threads < 0) return usage_error("infer", "-j/--threads must be 0 (all) or more");
+  if (threads < 0) return usage_error("infer", "-j/--threads must be 0 (every core) or more");
+  if (!(o.strength >= 0 && o.strength <= 1)) return usage_error("infer", "--strength must be in [0, 1]");
 
   // -g: realesrgan's GPU index, onto --device.
   if (vm.count("gpu")) {
@@ -200,18 +248,40 @@ int cmd_infer(const Args& args) {
   if (vm.count("format") && given("ext") && canonical_format(format) != canonical_format(ext))
     return usage_error("infer", "-f " + format + " and --ext " + ext + " disagree: give one");
   const bool format_given = vm.count("format") > 0;
+  const std::string format_flag = format_given ? "-f" : "--ext";
   std::string fmt = lower(format_given ? format : ext);
   if (!fmt.empty() && fmt[0] == '.') fmt.erase(0, 1);
-  if (!io::has_image_extension("x." + fmt))
-    return usage_error("infer", "-f " + fmt + ": not an image format here (png, jpg, webp, tif, exr, bmp, ppm, pgm)");
+  const bool auto_format = fmt == "auto";
+  if (!auto_format && !io::has_image_extension("x." + fmt))
+    return usage_error("infer", format_flag + " " + fmt +
+                                    ": not an image format here (auto, png, jpg, webp, tif, exr, bmp, ppm, pgm)");
+  if (suffix.find('/') != std::string::npos) return usage_error("infer", "--suffix must not contain '/'");
+  // The output name of one input: its stem, the suffix, the chosen (or its own) format.
+  auto output_name = [&](const fs::path& src) {
+    return src.stem().string() + suffix + (auto_format ? src.extension().string() : "." + fmt);
+  };
   config = resolve_config(config);
 
   try {
     host::Runtime runtime(threads);
     load_plugins(runtime, plugins);
-    // -w alone: the network is what the file stores or its plugin detects (Pipeline).
-    if (backbone.empty() && (bw.empty() || bw == "none" || !bcfg.empty() || !config.empty() || !plugins.empty()))
+    // The default model only when nothing on the line names a network: weights name theirs (what
+    // the file stores, else what its plugin detects: Pipeline), a config needs its weights.
+    const bool weights_file = !bw.empty() && bw != "none";
+    const bool configured = !config.empty() || !bcfg.empty();
+    if (backbone.empty() && !plugins.empty()) {
       backbone = runtime.default_backbone(plugins);
+    } else if (backbone.empty() && !weights_file && configured) {
+      if (bw.empty())
+        throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT,
+                         std::string(config.empty() ? "--backbone-config" : "-c/--config") +
+                             " describes a network but no weights were given: add -w WEIGHTS (or "
+                             "--backbone-weights none with -n NAME for random weights)");
+      throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT,
+                       "--backbone-weights none: name the network to initialise at random with -n NAME");
+    } else if (backbone.empty() && !weights_file) {
+      backbone = runtime.default_backbone(plugins);
+    }
     host::json whole = config.empty() ? host::json::object() : host::json{{"config_file", config}};
     o.backbone = {backbone, bcfg.empty() ? whole : config_argument(bcfg), bw};
     if (codec != "none") o.codec = {codec, ccfg.empty() ? whole : config_argument(ccfg), cw};
@@ -255,38 +325,43 @@ int cmd_infer(const Args& args) {
       }
     }
 
-    // Work list: (input, output) pairs.
+    // Work list: (input, output) pairs, all named before anything is written.
     std::vector<std::pair<fs::path, fs::path>> jobs;
     std::error_code ec;
     const bool folder = fs::is_directory(input, ec);
     if (folder) {
       if (fs::exists(output, ec) && !fs::is_directory(output, ec))
         throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "input is a folder, so the output must be a folder: " + output);
-      fs::create_directories(output, ec);
-      if (ec) throw sdk::Error(SINSR_ERR_IO, output + ": cannot create folder: " + ec.message());
-      for (const auto& f : io::list_images(input)) {
-        fs::path dst = fs::path(output) / (fs::path(f).stem().string() + "." + fmt);
-        jobs.emplace_back(f, dst);
+      if (suffix.empty() && fs::exists(output, ec) && fs::equivalent(input, output, ec))
+        throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "-o " + output +
+                                                         " is the input folder: add --suffix S (e.g. _x4) "
+                                                         "so that no input is overwritten, or write to another folder");
+      for (const auto& f : input_files(input, recursive, output)) {
+        const fs::path rel = f.parent_path().lexically_relative(input);
+        jobs.emplace_back(f, fs::path(output) / rel / output_name(f));
       }
       if (jobs.empty()) throw sdk::Error(SINSR_ERR_NOT_FOUND, input + ": no images in this folder");
     } else {
       if (!fs::exists(input, ec)) throw sdk::Error(SINSR_ERR_NOT_FOUND, input + ": no such file or folder");
       fs::path dst = output;
       if (fs::is_directory(dst, ec)) {
-        dst /= fs::path(input).stem().string() + "." + fmt;
-      } else if (format_given && canonical_format(dst.extension().string()) != canonical_format(fmt)) {
+        dst /= output_name(input);
+      } else if (format_given && !auto_format && canonical_format(dst.extension().string()) != canonical_format(fmt)) {
         // The writer picks the format by extension, so -f renames rather than mislabels.
         fs::path renamed = fs::path(dst).replace_extension(fmt);
         std::cerr << "sinsr-host infer: -f " << fmt << " wins over the extension of " << dst.string() << ": writing "
                   << renamed.string() << "\n";
         dst = renamed;
       }
-      if (dst.has_parent_path()) {  // a file output into a new folder: make the folder
+      jobs.emplace_back(input, dst);
+    }
+    check_outputs(jobs);
+    // Folders are made only once the run is known to be writable as planned.
+    for (const auto& [src, dst] : jobs)
+      if (dst.has_parent_path()) {
         fs::create_directories(dst.parent_path(), ec);
         if (ec) throw sdk::Error(SINSR_ERR_IO, dst.parent_path().string() + ": cannot create folder: " + ec.message());
       }
-      jobs.emplace_back(input, dst);
-    }
 
     Progress progress(!quiet);
     std::vector<std::string> failures;
@@ -296,8 +371,6 @@ int cmd_infer(const Args& args) {
       std::string label =
           "[" + std::to_string(k + 1) + "/" + std::to_string(jobs.size()) + "] " + src.filename().string();
       try {
-        std::string guard = same_file_guard(src, dst);
-        if (!guard.empty()) throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, guard);
         if (skip_existing && fs::exists(dst, ec)) {
           progress.line(label + "  skipped: " + dst.filename().string() + " exists");
           continue;

@@ -92,7 +92,7 @@ int run(const Args& args, bool distill) {
     ("overwrite", po::bool_switch(&overwrite), "start over in a used --out (the old run is moved aside, not deleted)")
     ("seed", po::value(&o.seed)->default_value(o.seed), "seed of data and noise")
     ("device", po::value(&o.device)->default_value(o.device), "cpu, cuda, cuda:N")
-    ("threads", po::value(&threads)->default_value(threads), "CPU threads (0: the cores other processes leave free)");
+    ("threads", po::value(&threads)->default_value(threads), "CPU threads (0: every core this process may use)");
   if (distill) {
     opts.add_options()
       ("teacher", po::value(&teacher), "teacher backbone (default: the --backbone component)")

@@ -141,7 +141,7 @@ class Upscaler:
     scale, seed, precision ("fp32", "bf16", "fp16" on CUDA), pad_multiple
     tile        LR tile size (0: never tile); tile_stride, tile_batch
     device      "cpu", "cuda", "cuda:N" (inputs and outputs stay on the CPU side of the C API)
-    threads     CPU threads (0: the cores other processes leave free); process-wide, as LibTorch's thread pool is
+    threads     CPU threads (0: every core this process may use); process-wide, as LibTorch's thread pool is
     spec        extra pipeline-spec keys (abi/sinsr_host.h), applied last
 
     Options left as None are filled by the model's preferred pipeline, else the host's defaults,

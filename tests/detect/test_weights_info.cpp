@@ -180,11 +180,13 @@ TEST(WeightsInfo, TrainerCheckpointsDescribeTheirNetwork) {
   EXPECT_TRUE(root.at(sinsr::host::kComponentsKey).isString());
   for (auto& kv : root.at("state_dict").toGenericDict()) EXPECT_TRUE(kv.value().isTensor());
 
-  // The EMA file stays a flat state dict; it is recognised by detection instead.
-  for (auto& kv : sinsr::ckpt::read_file(ema).toGenericDict()) EXPECT_TRUE(kv.value().isTensor());
+  // The EMA file describes itself as the checkpoint does: the same parts beside its state_dict.
+  auto eroot = sinsr::ckpt::read_file(ema).toGenericDict();
+  ASSERT_TRUE(eroot.contains(sinsr::host::kComponentsKey));
+  for (auto& kv : eroot.at("state_dict").toGenericDict()) EXPECT_TRUE(kv.value().isTensor());
   auto einfo = weights_info(runtime(), SINSR_KIND_BACKBONE, ema);
-  EXPECT_EQ(einfo.source, "detected") << einfo.summary;
-  EXPECT_EQ(einfo.config["model_channels"], 32);
+  EXPECT_EQ(einfo.source, "stored") << einfo.summary;
+  EXPECT_EQ(einfo.components, info.components);
 }
 
 // A shipped model is stored as its base with the model's config, so the file needs no model plugin.
@@ -269,6 +271,84 @@ TEST(WeightsInfo, UnrecognisedWeightsWithoutANameAreRefusedNamingTheFile) {
     EXPECT_EQ(e.code(), SINSR_ERR_NOT_FOUND);
     EXPECT_TRUE(contains(e.what(), o.backbone.weights)) << e.what();
     EXPECT_TRUE(contains(e.what(), "name its backbone")) << e.what();
+  }
+}
+
+// Every file the project writes runs alone (-w): ema.pth and an export of it give the bytes of the
+// checkpoint they come from, and export keeps what the input stores.
+TEST(WeightsInfo, EmaAndExportedWeightsRunAloneAsTheCheckpoint) {
+  sinsr::train::Trainer trainer(runtime(), tiny_distillation());
+  const auto dir = sinsr_test::fresh_dir("weights_info_alone");
+  const std::string ckpt = (dir / "ckpt.pth").string(), ema = (dir / "ema.pth").string(),
+                    exported = (dir / "exported.pth").string();
+  trainer.save(ckpt, json::object());
+  trainer.save_ema(ema);  // no step taken: the EMA equals the weights
+  auto alone = [&](const std::string& w) {
+    sinsr::host::PipelineOptions o;
+    o.backbone.weights = w;
+    o.codec.weights = sinsr_test::parity_file("vq_tiny.pth");
+    return upscale_with(o);
+  };
+  const at::Tensor want = alone(ckpt);
+  EXPECT_TRUE(at::equal(alone(ema), want));
+  sinsr_test::HostRun r = sinsr_test::run_host("export -w " + ema + " -o " + exported);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(weights_info(runtime(), SINSR_KIND_BACKBONE, exported).source, "stored");
+  EXPECT_TRUE(at::equal(alone(exported), want));
+}
+
+// A file that stores its options, run as its network under other options, is refused naming the
+// key (a network trained with a residual over bicubic and run without it paints a flat image).
+TEST(WeightsInfo, OptionsThatContradictStoredOnesAreRefused) {
+  const auto dir = sinsr_test::fresh_dir("weights_info_contradict");
+  const std::string ema = (dir / "ema.pth").string();
+  sinsr::train::Trainer(runtime(), tiny_distillation()).save_ema(ema);
+  // The file names the network (no name given), the config on the line contradicts it.
+  const json stored = weights_info(runtime(), SINSR_KIND_BACKBONE, ema).config;
+  sinsr::host::PipelineOptions o = spelled_out(ema, sinsr_test::parity_file("vq_tiny.pth"));
+  o.backbone.name.clear();
+  o.backbone.config = stored;
+  o.backbone.config["dropout"] = 0.25;
+  try {
+    sinsr::host::Pipeline p(runtime(), o);
+    FAIL() << "weights ran under options they contradict";
+  } catch (const sinsr::sdk::Error& e) {
+    EXPECT_TRUE(contains(e.what(), ema + " was made with dropout=")) << e.what();
+  }
+  // The same options as stored are no contradiction; every part spelled out (-n, config, weights)
+  // is the caller's own choice and is not second-guessed.
+  sinsr::host::PipelineOptions same = spelled_out(ema, sinsr_test::parity_file("vq_tiny.pth"));
+  same.backbone.name.clear();
+  same.backbone.config = stored;
+  EXPECT_NO_THROW(sinsr::host::Pipeline(runtime(), same));
+  sinsr::host::PipelineOptions spelled = spelled_out(ema, sinsr_test::parity_file("vq_tiny.pth"));
+  spelled.backbone.config = stored;
+  spelled.backbone.config["dropout"] = 0.25;
+  EXPECT_NO_THROW(sinsr::host::Pipeline(runtime(), spelled));
+}
+
+// A config with weights and no name: the file names the network, the config is used as given;
+// the bytes equal the spelled-out line (-n unet_swin).
+TEST(WeightsInfo, AConfigWithWeightsNeedsNoName) {
+  const std::string unet = sinsr_test::parity_file("unet_tiny_official.pth");
+  const std::string vq = sinsr_test::parity_file("vq_tiny_official.pth");
+  sinsr::host::PipelineOptions o = spelled_out(unet, vq);
+  o.backbone.name.clear();
+  std::vector<std::string> described;
+  at::Tensor got = upscale_with(o, &described);
+  ASSERT_FALSE(described.empty());
+  EXPECT_EQ(described[0], unet + ": unet_swin (named by the file; its config as given)");
+  EXPECT_TRUE(at::equal(got, upscale_with(spelled_out(unet, vq))));
+  // Codec weights of another codec than the pipeline runs: refused naming both.
+  sinsr::host::PipelineOptions wrong = spelled_out(unet, vq);
+  wrong.codec = {"", json::object(), ""};
+  wrong.codec.name = "pixels_do_not_exist";
+  wrong.codec.weights = vq;
+  try {
+    sinsr::host::Pipeline p(runtime(), wrong);
+    FAIL() << "vq weights went to another codec";
+  } catch (const sinsr::sdk::Error& e) {
+    EXPECT_TRUE(contains(e.what(), "holds a 'vq_f4' codec")) << e.what();
   }
 }
 

@@ -5,12 +5,14 @@
 
 #include "imaging/imresize.hpp"
 #include "imaging/metrics.hpp"
+#include "imaging/niqe.hpp"
 #include "io/image_io.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <sys/wait.h>
 #include <unistd.h>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -241,6 +243,110 @@ TEST(Eval, NoPairsSaysWhyAndFails) {
   EXPECT_EQ(out.find("mean"), std::string::npos) << out;
   EXPECT_EQ(run("--bicubic-from " + d.pred.string() + " --gt " + d.gt.string(), &out), 1) << out;
   EXPECT_NE(out.find("no image pairs"), std::string::npos) << out;
+}
+
+}  // namespace
+
+namespace {
+
+// NIQE against the reference values of ../shared/parity/niqe/vectors.json (or the file named by
+// SINSR_NIQE_VECTORS): every entry recomputed from its image, nothing stored here.
+fs::path niqe_vectors() {
+  const char* env = std::getenv("SINSR_NIQE_VECTORS");
+  return (env && *env) ? fs::path(env) : fs::path(sinsr_test::parity_dir()) / "niqe" / "vectors.json";
+}
+
+// Image paths are relative to the shared/ folder that holds parity/niqe/vectors.json.
+fs::path niqe_image(const fs::path& vectors, const std::string& rel) {
+  for (fs::path base : {vectors.parent_path().parent_path().parent_path(), fs::path(sinsr_test::parity_dir()) / "..",
+                        vectors.parent_path()})
+    if (fs::exists(base / rel)) return base / rel;
+  return vectors.parent_path().parent_path().parent_path() / rel;
+}
+
+at::Tensor read_u8(const fs::path& f) { return sinsr::io::color_uint8_hwc(sinsr::io::read_image(f.string()).pixels); }
+
+TEST(Niqe, MatchesTheReferenceOnEveryVector) {
+  const fs::path file = niqe_vectors();
+  if (!fs::exists(file)) GTEST_SKIP() << "no NIQE vectors at " << file;
+  std::ifstream in(file);
+  auto j = nlohmann::json::parse(in);
+  ASSERT_GT(j["vectors"].size(), 0u);
+  for (const auto& v : j["vectors"]) {
+    const fs::path img = niqe_image(file, v["image"].get<std::string>());
+    ASSERT_TRUE(fs::exists(img)) << img;
+    EXPECT_NEAR(sinsr::metrics::niqe(read_u8(img)), v["niqe"].get<double>(), 1e-3) << img;
+  }
+}
+
+TEST(Niqe, NeedsAWholeBlockAndIgnoresTheRest) {
+  at::Tensor img = (at::rand({3, 200, 300}) * 255).to(at::kByte).permute({1, 2, 0}).contiguous();
+  EXPECT_TRUE(std::isnan(sinsr::metrics::niqe(img.narrow(0, 0, 95))));                       // no whole block
+  EXPECT_TRUE(std::isfinite(sinsr::metrics::niqe(img.narrow(0, 0, 96).narrow(1, 0, 150))));  // one block
+  EXPECT_TRUE(std::isnan(sinsr::metrics::niqe(at::full({200, 300}, 128, at::kByte))));       // flat: no features
+  const double two = sinsr::metrics::niqe(img.narrow(0, 0, 96).narrow(1, 0, 192));
+  EXPECT_TRUE(std::isfinite(two));
+  // Rows and columns past the last whole block do not count.
+  EXPECT_EQ(sinsr::metrics::niqe(img.narrow(0, 0, 120).narrow(1, 0, 250)), two);
+  // Gray equals the same values in three channels; noise is far less natural than a smooth ramp.
+  at::Tensor gray = img.select(2, 1).contiguous();
+  EXPECT_EQ(sinsr::metrics::niqe(gray), sinsr::metrics::niqe(gray.unsqueeze(2).expand({-1, -1, 3}).contiguous()));
+  at::Tensor ramp =
+      (at::linspace(0, 1, 300).view({1, 300}) * at::linspace(0, 1, 200).view({200, 1}) * 255 + at::rand({200, 300}) * 8)
+          .clamp(0, 255)
+          .to(at::kByte);
+  EXPECT_LT(sinsr::metrics::niqe(ramp), sinsr::metrics::niqe(gray));
+}
+
+TEST(Eval, WithoutGroundTruthScoresNiqePerImage) {
+  Folders d = make_folders("niqe");
+  at::Tensor big = at::rand({3, 200, 200}), small = at::rand({3, 64, 200});
+  sinsr::io::write_image((d.pred / "big.png").string(), big);
+  sinsr::io::write_image((d.pred / "small.png").string(), small);
+  std::string json = (d.root / "n.json").string(), csv = (d.root / "n.csv").string(), out;
+  ASSERT_EQ(run("--pred " + d.pred.string() + " --json " + json + " --csv " + csv, &out), 0) << out;
+  EXPECT_NE(out.find("NIQE"), std::string::npos) << out;
+  EXPECT_NE(out.find("NIQE over 1"), std::string::npos) << out;
+  std::ifstream in(json);
+  auto j = nlohmann::json::parse(in);
+  const double want = sinsr::metrics::niqe(read_u8(d.pred / "big.png"));
+  ASSERT_EQ(j["count"].get<int>(), 2);
+  EXPECT_EQ(j["niqe_count"].get<int>(), 1);
+  EXPECT_EQ(j["images"][0]["niqe"].get<double>(), want);
+  EXPECT_TRUE(j["images"][1]["niqe"].is_null()) << j;
+  EXPECT_EQ(j["mean_niqe"].get<double>(), want);
+  EXPECT_FALSE(j.contains("mean_psnr")) << j;
+  EXPECT_FALSE(j["images"][0].contains("psnr")) << j;
+  std::ifstream c(csv);
+  std::string header;
+  std::getline(c, header);
+  EXPECT_EQ(header, "image,pred,niqe");
+
+  // Beside the ground-truth metrics, and for bicubic upscales without a ground truth.
+  fs::create_directories(d.root / "lr");
+  sinsr::io::write_image((d.gt / "big.png").string(), big);
+  ASSERT_EQ(run("--pred " + d.pred.string() + " --gt " + d.gt.string() + " --metrics psnr,niqe --json " + json +
+                    " --metric-mode rgb",
+                &out),
+            1)  // small.png has no ground truth
+      << out;
+  std::ifstream in2(json);
+  auto j2 = nlohmann::json::parse(in2);
+  EXPECT_EQ(j2["images"][0]["niqe"].get<double>(), want);  // NIQE ignores the metric mode
+  EXPECT_TRUE(j2["images"][0]["psnr"].is_null());          // identical
+  EXPECT_FALSE(j2.contains("mean_ssim")) << j2;
+  sinsr::io::write_image((d.root / "lr" / "x.png").string(), at::rand({3, 50, 50}));
+  ASSERT_EQ(run("--bicubic-from " + (d.root / "lr").string() + " --json " + json, &out), 0) << out;
+  std::ifstream in3(json);
+  auto j3 = nlohmann::json::parse(in3);
+  at::Tensor up = sinsr::imaging::imresize(sinsr::io::read_image((d.root / "lr" / "x.png").string()).pixels, 4.0);
+  EXPECT_EQ(j3["images"][0]["niqe"].get<double>(), sinsr::metrics::niqe(sinsr::io::color_uint8_hwc(up)));
+
+  // A reference metric without --gt, or an unknown name, is a usage error.
+  EXPECT_EQ(run("--pred " + d.pred.string() + " --metrics psnr", &out), 2) << out;
+  EXPECT_NE(out.find("need --gt"), std::string::npos) << out;
+  EXPECT_EQ(run("--pred " + d.pred.string() + " --metrics niqe,lpips", &out), 2) << out;
+  EXPECT_NE(out.find("lpips"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -6,10 +6,15 @@
 
 #include "io/image_io.hpp"
 
+#include <sched.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <vector>
 
 namespace fs = std::filesystem;
 
@@ -116,6 +121,116 @@ TEST(Infer, TinyParityNetworksUpscaleRealImagesFourTimes) {
     ASSERT_EQ(one.code, 0) << one.output;
     expect_four_times(lr, sr);
   }
+}
+
+}  // namespace
+
+namespace {
+
+// Every output name is known before the first write: a run that would overwrite one of its inputs
+// or write one file twice is refused whole, and nothing is written (the input folder's bytes are
+// the same after).
+std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) out[fs::relative(e.path(), dir).string()] = sinsr_test::read_bytes(e.path());
+  return out;
+}
+
+TEST(Infer, OutputsThatWouldCollideAreRefusedBeforeAnyWrite) {
+  fs::path d = fresh_dir("collide");
+  sinsr::io::write_image((d / "x.png").string(), at::rand({3, 8, 8}));
+  sinsr::io::write_image((d / "x.jpg").string(), at::rand({3, 8, 8}));
+  const auto before = snapshot(d);
+  // -o equal to -i: needs --suffix.
+  HostRun same = run_host("-i " + d.string() + " -o " + d.string());
+  EXPECT_EQ(same.code, 1) << same.output;
+  EXPECT_NE(same.output.find("--suffix"), std::string::npos) << same.output;
+  EXPECT_EQ(snapshot(d), before);
+  // x.jpg -> x.png would replace the input x.png, even with a suffix that does not separate them.
+  sinsr::io::write_image((d / "x_x4.png").string(), at::rand({3, 8, 8}));
+  const auto before2 = snapshot(d);
+  HostRun over = run_host("-i " + d.string() + " -o " + d.string() + " --suffix _x4");
+  EXPECT_EQ(over.code, 1) << over.output;
+  EXPECT_NE(over.output.find("would overwrite the input " + (d / "x_x4.png").string()), std::string::npos)
+      << over.output;
+  EXPECT_EQ(snapshot(d), before2);
+  fs::remove(d / "x_x4.png");
+  // Into another folder, x.jpg and x.png would both write x.png.
+  fs::path out = fresh_dir("collide_out", false);
+  HostRun twice = run_host("-i " + d.string() + " -o " + out.string());
+  EXPECT_EQ(twice.code, 1) << twice.output;
+  EXPECT_NE(twice.output.find("would both write"), std::string::npos) << twice.output;
+  EXPECT_FALSE(fs::exists(out)) << "nothing, not even the folder, is made";
+  // --ext auto keeps each input's format: two files, and "wrote 2" counts them.
+  HostRun keep = sinsr_test::run_host("infer --plugin " SINSR_TEST_PLUGIN_DIR
+                                      "/test_components.so --backbone local_blur --backbone-weights none --codec "
+                                      "none --sampler single-step --ext auto -i " +
+                                      d.string() + " -o " + out.string());
+  EXPECT_EQ(keep.code, 0) << keep.output;
+  EXPECT_NE(keep.output.find("wrote 2 image(s)"), std::string::npos) << keep.output;
+  EXPECT_TRUE(fs::exists(out / "x.png") && fs::exists(out / "x.jpg"));
+  // In place with a suffix: the inputs stay, the outputs are beside them.
+  HostRun in_place = run_host("-i " + d.string() + " -o " + d.string() + " --suffix _x4 --ext auto");
+  EXPECT_EQ(in_place.code, 0) << in_place.output;
+  EXPECT_EQ(sinsr_test::read_bytes(d / "x.png"), before.at("x.png"));
+  EXPECT_EQ(sinsr::io::read_image((d / "x_x4.png").string()).pixels.size(1), 32);
+  EXPECT_TRUE(fs::exists(d / "x_x4.jpg"));
+}
+
+TEST(Infer, OutputFolderInsideTheInputAndRecursiveRuns) {
+  fs::path d = fresh_dir("nested");
+  fs::create_directories(d / "sub" / "deeper");
+  sinsr::io::write_image((d / "a.png").string(), at::rand({3, 8, 8}));
+  sinsr::io::write_image((d / "sub" / "b.png").string(), at::rand({3, 6, 8}));
+  sinsr::io::write_image((d / "sub" / "deeper" / "c.png").string(), at::rand({3, 4, 4}));
+  HostRun flat = run_host("-i " + d.string() + " -o " + (d / "out").string());
+  ASSERT_EQ(flat.code, 0) << flat.output;
+  EXPECT_TRUE(fs::exists(d / "out" / "a.png"));
+  EXPECT_FALSE(fs::exists(d / "out" / "b.png"));  // not recursive: the top folder only
+  // -r mirrors the sub-folders and leaves out the output folder inside the input.
+  HostRun deep = run_host("-r -i " + d.string() + " -o " + (d / "out").string());
+  ASSERT_EQ(deep.code, 0) << deep.output;
+  EXPECT_EQ(sinsr::io::read_image((d / "out" / "sub" / "b.png").string()).pixels.size(1), 24);
+  EXPECT_EQ(sinsr::io::read_image((d / "out" / "sub" / "deeper" / "c.png").string()).pixels.size(1), 16);
+  EXPECT_FALSE(fs::exists(d / "out" / "out"));
+}
+
+// The default thread count follows the cores this process may use, not the machine's load: the
+// same command gives the same bytes beside a busy process (and equals -j <cores>).
+TEST(Infer, DefaultThreadsGiveTheSameBytesIdleAndBusy) {
+  fs::path data(sinsr_test::data_dir());
+  if (!fs::exists(data / "set5" / "lr_x4" / "baby.png")) GTEST_SKIP() << "no Set5";
+  const std::string parity = sinsr_test::parity_dir();
+  const std::string line =
+      "infer -q --seed 0 --backbone unet_swin --backbone-config " + parity + "/tiny-unet.yaml --backbone-weights " +
+      parity + "/unet_tiny.pth --codec vq_f4 --codec-config " + parity + "/tiny-vq.yaml --codec-weights " + parity +
+      "/vq_tiny.pth --sampler deterministic --steps 1 -i " + (data / "set5" / "lr_x4" / "baby.png").string();
+  fs::path d = fresh_dir("threads");
+  ASSERT_EQ(sinsr_test::run_host(line + " -o " + (d / "idle.png").string()).code, 0);
+  // Busy: a child spinning on every core while the same command runs.
+  std::vector<pid_t> spinners;
+  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+  for (long k = 0; k < cores; ++k) {
+    pid_t p = ::fork();
+    if (p == 0) {
+      for (volatile unsigned long i = 0;; ++i) {
+      }
+    }
+    spinners.push_back(p);
+  }
+  HostRun busy = sinsr_test::run_host(line + " -o " + (d / "busy.png").string());
+  for (pid_t p : spinners) ::kill(p, SIGKILL);
+  for (pid_t p : spinners) ::waitpid(p, nullptr, 0);
+  ASSERT_EQ(busy.code, 0) << busy.output;
+  EXPECT_EQ(sinsr_test::read_bytes(d / "idle.png"), sinsr_test::read_bytes(d / "busy.png"));
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ASSERT_EQ(::sched_getaffinity(0, sizeof set, &set), 0);
+  ASSERT_EQ(
+      sinsr_test::run_host(line + " -j " + std::to_string(CPU_COUNT(&set)) + " -o " + (d / "all.png").string()).code,
+      0);
+  EXPECT_EQ(sinsr_test::read_bytes(d / "idle.png"), sinsr_test::read_bytes(d / "all.png"));
 }
 
 }  // namespace

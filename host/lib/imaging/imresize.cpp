@@ -88,6 +88,21 @@ at::Tensor imresize(const at::Tensor& image, double scale, bool antialias) {
   return resize_axis(h, wd, out_size(image.size(wd), scale), scale, antialias);
 }
 
+at::Tensor imresize_line_by_line(const at::Tensor& chw, double scale, bool antialias) {
+  sdk::require(chw.defined() && chw.dim() == 3 && chw.scalar_type() == at::kFloat && chw.size(1) > 0 && chw.size(2) > 0,
+               SINSR_ERR_INVALID_ARGUMENT, "imresize_line_by_line: expected a float32 [C,H,W] image");
+  const int64_t c = chw.size(0), h = chw.size(1), w = chw.size(2);
+  const int64_t oh = out_size(h, scale), ow = out_size(w, scale);
+  const Taps th = taps(h, oh, scale, antialias), tw = taps(w, ow, scale, antialias);
+  at::Tensor x = chw.contiguous(), mid = at::empty({c, oh, w}, at::kFloat), out = at::empty({c, oh, ow}, at::kFloat);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    // Rows: the taps' rows as a [K, W] block, transposed, times the weights (basicsr's H pass).
+    for (int64_t i = 0; i < oh; ++i) mid[ch][i].copy_(x[ch].index_select(0, th.index[i]).t().mv(th.weights[i]));
+    for (int64_t i = 0; i < ow; ++i) out[ch].select(1, i).copy_(mid[ch].index_select(1, tw.index[i]).mv(tw.weights[i]));
+  }
+  return out;
+}
+
 at::Tensor imresize_uint8(const at::Tensor& image, double scale, bool antialias) {
   sdk::require(image.defined() && image.scalar_type() == at::kByte, SINSR_ERR_INVALID_ARGUMENT,
                "imresize_uint8: expected a uint8 image");

@@ -14,6 +14,13 @@ namespace imaging {
 // boundary repeats as MATLAB's does where basicsr's padding would run out).
 at::Tensor imresize(const at::Tensor& image, double scale, bool antialias = true);
 
+// The same resize (same taps) with every output line computed as basicsr's loop computes it: one
+// LibTorch matrix-vector product per output row, then per output column, float32 [C,H,W] only.
+// Its float32 roundings are the reference's wherever LibTorch and its BLAS are the same; the
+// tap-by-tap sum above differs by an ulp here and there. NIQE's second scale needs the former: its
+// shape fit snaps to a grid, so an ulp can move a feature a whole grid step.
+at::Tensor imresize_line_by_line(const at::Tensor& chw, double scale, bool antialias = true);
+
 // uint8 convenience (MATLAB's imresize on a uint8 image): uint8 [C,H,W] or [N,C,H,W] in, resized
 // in float32, clamped to [0,255] and rounded half to even, uint8 out.
 at::Tensor imresize_uint8(const at::Tensor& image, double scale, bool antialias = true);

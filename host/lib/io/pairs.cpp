@@ -54,5 +54,12 @@ Pairing pair_by_stem(const std::string& first_dir, const std::string& second_dir
   return p;
 }
 
+Pairing list_by_stem(const std::string& dir, const std::string& suffix) {
+  Pairing p;
+  for (const auto& [stem, f] : by_stem(dir, suffix, p.problems)) p.pairs.push_back({stem, f, ""});
+  p.first_count = p.pairs.size();
+  return p;
+}
+
 }  // namespace io
 }  // namespace sinsr

@@ -29,5 +29,9 @@ struct Pairing {
 Pairing pair_by_stem(const std::string& first_dir, const std::string& second_dir, const std::string& first_what,
                      const std::string& second_what, const std::string& first_suffix = "");
 
+// One folder alone, for no-reference metrics: every image by stem (`second` empty), with the same
+// problems for two images of one stem; first_count is the number listed.
+Pairing list_by_stem(const std::string& dir, const std::string& suffix = "");
+
 }  // namespace io
 }  // namespace sinsr

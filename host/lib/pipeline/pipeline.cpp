@@ -64,9 +64,9 @@ uint64_t tile_seed(uint64_t seed, int64_t index) { return index == 0 ? seed : mi
 
 PipelineOptions PipelineOptions::from_json(const json& spec) {
   require(spec.is_object(), SINSR_ERR_INVALID_ARGUMENT, "pipeline spec must be a JSON object");
-  static const std::set<std::string> known = {"backbone",     "codec",     "sampler",     "steps",
-                                              "scale",        "seed",      "device",      "precision",
-                                              "pad_multiple", "chop_size", "chop_stride", "chop_batch"};
+  static const std::set<std::string> known = {"backbone",    "codec",      "sampler",   "steps",        "scale",
+                                              "seed",        "device",     "precision", "pad_multiple", "chop_size",
+                                              "chop_stride", "chop_batch", "strength"};
   for (auto& [k, v] : spec.items())
     require(known.count(k) > 0, SINSR_ERR_INVALID_ARGUMENT, "pipeline spec: unknown key '" + k + "'");
   PipelineOptions o;
@@ -87,6 +87,7 @@ PipelineOptions PipelineOptions::from_json(const json& spec) {
   o.chop_size = spec.value("chop_size", o.chop_size);
   o.chop_stride = spec.value("chop_stride", o.chop_stride);
   o.chop_batch = spec.value("chop_batch", o.chop_batch);
+  o.strength = spec.value("strength", o.strength);
   for (auto& [k, v] : spec.items()) o.explicit_keys.insert(k);
   if (sampler.is_object() && spec["sampler"].contains("steps")) o.explicit_keys.insert("steps");
   return o;
@@ -109,7 +110,8 @@ void PipelineOptions::apply_preferred(const json& preferred, const std::string& 
   if (preferred.is_null() || preferred.empty()) return;
   const std::string where = who + ": preferred pipeline";
   require(preferred.is_object(), SINSR_ERR_FORMAT, where + " is not a JSON object");
-  static const std::set<std::string> known = {"codec", "sampler", "steps", "scale", "pad_multiple", "chop_size"};
+  static const std::set<std::string> known = {"codec",        "sampler",   "steps",     "scale",
+                                              "pad_multiple", "chop_size", "blend_with"};
   for (auto& [k, v] : preferred.items())
     require(known.count(k) > 0, SINSR_ERR_FORMAT, where + ": unknown key '" + k + "'");
   check_scale(preferred, who);
@@ -144,22 +146,61 @@ void PipelineOptions::apply_preferred(const json& preferred, const std::string& 
   if (take("scale")) integer("scale", scale);
   if (take("pad_multiple")) integer("pad_multiple", pad_multiple);
   if (take("chop_size")) integer("chop_size", chop_size);
+  if (preferred.contains("blend_with")) {
+    require(preferred["blend_with"].is_string(), SINSR_ERR_FORMAT, where + ": 'blend_with' must be a model name");
+    blend_with = preferred["blend_with"].get<std::string>();
+  }
+}
+
+// Weights that store the options they were trained with are refused under other options for the
+// same network (a residual over bicubic cannot be read from the tensors: run without it, such a
+// network paints a flat image and exits 0).
+void PipelineOptions::refuse_contradiction(const Runtime& runtime, const WeightsInfo& info) const {
+  const json stored = info.components.value("backbone", json());
+  if (!stored.is_object() || !stored.contains("config")) return;
+  const json mine = stored_component(runtime, SINSR_KIND_BACKBONE, backbone.name, backbone.config);
+  if (mine.value("name", std::string()) != stored.value("name", std::string())) return;  // the load decides
+  std::vector<std::string> differ;
+  const json &a = mine["config"], &b = stored["config"];
+  for (auto it = b.begin(); it != b.end(); ++it)
+    if (!a.contains(it.key()) || a[it.key()] != it.value())
+      differ.push_back(it.key() + "=" + it.value().dump() + " (here " +
+                       (a.contains(it.key()) ? a[it.key()].dump() : std::string("unset")) + ")");
+  if (differ.empty()) return;
+  std::string list;
+  for (size_t k = 0; k < differ.size() && k < 4; ++k) list += (k ? ", " : "") + differ[k];
+  if (differ.size() > 4) list += ", ...";
+  throw Error(SINSR_ERR_INVALID_ARGUMENT, backbone.weights + " was made with " + list + " for '" + backbone.name +
+                                              "': drop the config (and -n) to run it as stored");
 }
 
 void PipelineOptions::apply_weights_info(const Runtime& runtime) {
   auto no_config = [](const json& c) { return c.is_null() || (c.is_object() && c.empty()); };
   auto has_file = [](const std::string& w) { return !w.empty() && w != "none"; };
-  if (has_file(backbone.weights) && no_config(backbone.config)) {
+  if (has_file(backbone.weights) && (no_config(backbone.config) || backbone.name.empty())) {
     const WeightsInfo info = weights_info(runtime, SINSR_KIND_BACKBONE, backbone.weights);
+    // Options the file does not supply (a config given, or a model's own under another name)
+    // must agree with the ones it stores.
+    const bool own_options = !no_config(backbone.config) || (!backbone.name.empty() && backbone.name != info.component);
+    if (info.found() && info.source == "stored" && own_options) {
+      PipelineOptions named = *this;
+      if (named.backbone.name.empty()) named.backbone.name = info.component;
+      named.refuse_contradiction(runtime, info);
+    }
     if (!info.found()) {
       require(!backbone.name.empty(), SINSR_ERR_NOT_FOUND,
               info.summary + "; name its backbone and give that backbone's config");
     } else if (!info.component.empty() && (backbone.name.empty() || backbone.name == info.component)) {
       // A name that differs (a shipped model, another network) is the caller's choice and keeps
-      // its own config; the load then says whether the weights fit it.
+      // its own config; the load then says whether the weights fit it. A config given with the
+      // weights is the caller's too: the file names the network, the config wins.
       backbone.name = info.component;
-      backbone.config = info.config;
-      described.push_back(backbone.weights + ": " + info.summary);
+      if (no_config(backbone.config)) {
+        backbone.config = info.config;
+        described.push_back(backbone.weights + ": " + info.summary);
+      } else {
+        described.push_back(backbone.weights + ": " + info.component + " (named by the file; its config as given)");
+      }
       if (info.source == "stored") {
         json preferred = json::object();
         for (const char* key : {"codec", "sampler"})
@@ -182,6 +223,11 @@ void PipelineOptions::apply_weights_info(const Runtime& runtime) {
       codec.config = info.config;
       described.push_back(codec.weights + ": " + info.summary);
     }
+    require(!info.found() || info.source != "detected" || info.component.empty() || info.component == codec.name,
+            SINSR_ERR_INVALID_ARGUMENT,
+            codec.weights + " holds a '" + info.component + "' codec, but this pipeline runs codec '" + codec.name +
+                "'" + (backbone.name.empty() ? "" : " (for backbone '" + backbone.name + "')") +
+                ": give the network it belongs with (-w, -n) or --codec " + info.component);
   }
 }
 
@@ -237,6 +283,30 @@ void check_options(PipelineOptions& o) {
   if (o.chop_size > 0 && o.chop_stride == 0) o.chop_stride = std::max(1, o.chop_size * 7 / 8);
   require(o.chop_size == 0 || o.chop_stride <= o.chop_size, SINSR_ERR_INVALID_ARGUMENT,
           "chop_stride must not exceed chop_size (tiles would leave gaps)");
+  require(o.strength >= 0 && o.strength <= 1, SINSR_ERR_INVALID_ARGUMENT, "strength must be in [0, 1]");
+}
+
+// strength < 1: the weights become strength * own + (1 - strength) * the partner model's. Both
+// are one network (same base, same config), so the blend is a plain sum of state dicts.
+void blend_with_partner(Runtime& runtime, const PipelineOptions& o, const Component& own, BackboneHandle& net) {
+  const std::string who = "strength " + std::to_string(o.strength).substr(0, 4) + ": model '" + o.backbone.name + "'";
+  require(!o.blend_with.empty(), SINSR_ERR_INVALID_ARGUMENT,
+          who + " names no partner to blend with (a model's preferred pipeline names one as \"blend_with\")");
+  auto pc = runtime.find(SINSR_KIND_BACKBONE, o.blend_with);
+  require(pc->base() == own.base() && pc->default_config() == own.default_config(), SINSR_ERR_INVALID_ARGUMENT,
+          who + ": its partner '" + o.blend_with + "' is another network; weights blend within one network only");
+  const std::string file = pc->default_weights_path();
+  require(!file.empty(), SINSR_ERR_NOT_FOUND, who + ": its partner '" + o.blend_with + "' has no weights");
+  BackboneHandle partner(pc, json::object(), true);
+  partner.load_weights(file);
+  auto mine = net.state(), theirs = partner.state();
+  require(mine.size() == theirs.size(), SINSR_ERR_FORMAT, who + ": '" + o.blend_with + "' holds other tensors");
+  at::NoGradGuard no_grad;
+  for (size_t k = 0; k < mine.size(); ++k) {
+    require(mine[k].name == theirs[k].name && mine[k].value.sizes() == theirs[k].value.sizes(), SINSR_ERR_FORMAT,
+            who + ": '" + o.blend_with + "' differs at " + mine[k].name);
+    if (mine[k].value.is_floating_point()) mine[k].value.mul_(o.strength).add_(theirs[k].value, 1.0 - o.strength);
+  }
 }
 }  // namespace
 
@@ -285,6 +355,7 @@ Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl),
   impl_->sampler = impl_->own_sampler.get();
   check_timesteps(*impl_->sampler, *impl_->backbone);
   if (!backbone_file.empty()) impl_->backbone->load_weights(backbone_file);
+  if (o.strength != 1.0) blend_with_partner(runtime, o, *bc, *impl_->backbone);
   impl_->backbone->set_training(false);
 
   if (!o.codec.name.empty()) {

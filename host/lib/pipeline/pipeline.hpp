@@ -34,6 +34,11 @@ struct PipelineOptions {
   int chop_size = 512;             // LR tile size; 0 = never tile
   int chop_stride = 0;             // 0: chop_size * 7 / 8 (448 for 512, the official choice)
   int chop_batch = 1;              // tiles per network call
+  // Real-ESRGAN's -dn: 1 runs the model as it is; s in [0, 1) blends its weights with those of
+  // the partner it names (preferred pipeline key "blend_with", same network): s * own +
+  // (1 - s) * partner's, so 0 is the partner itself.
+  double strength = 1.0;
+  std::string blend_with;  // from the model's preferred pipeline
   // Keys of from_json's spec the caller chose ("codec", "sampler", "steps", "scale",
   // "pad_multiple", "chop_size"); the backbone's preferred pipeline (a shipped model's) fills
   // every other one of them.
@@ -60,6 +65,9 @@ struct PipelineOptions {
   // scale where the caller left them (as a preferred pipeline does). A backbone with weights
   // nobody recognises and no name is refused, naming the file.
   void apply_weights_info(const Runtime& runtime);
+  // A file that stores its backbone's options, run as that backbone under other options: refused,
+  // naming the keys.
+  void refuse_contradiction(const Runtime& runtime, const struct WeightsInfo& info) const;
 };
 
 // PyTorch-style bicubic (A = -0.75, align_corners false, no antialias), as the official code

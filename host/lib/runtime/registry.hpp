@@ -50,11 +50,10 @@ struct Component {
 constexpr const char* kDefaultModel = "student";
 constexpr const char* kFallbackBackbone = "unet_swin";
 
-// The CPU thread count when the caller gives none (0): the cores that other processes are not
-// keeping busy, at least one. An OpenMP thread whose core is taken stalls every parallel region,
-// so a second thread beside a busy process lost to one thread (a small `train` 7x). Busy: the
-// tasks running besides this process (/proc/loadavg), the fewest of three looks; all cores
-// where that file is missing.
+// The CPU thread count when the caller gives none (0): the cores this process may run on (its
+// affinity mask), whatever else runs. Not the idle cores: output bytes depend on the thread count
+// (LibTorch splits sums by thread), and the same command must give the same bytes. Beside a busy
+// process the default is slower than -j 1 (OpenMP threads wait for a taken core); say -j 1 there.
 int default_threads();
 
 // Sets the CPU thread count of LibTorch's pool and of the BLAS library it calls: Debian's

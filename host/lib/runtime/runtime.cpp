@@ -9,6 +9,7 @@
 #include <boost/dll/shared_library.hpp>
 
 #include <dlfcn.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <chrono>
@@ -111,19 +112,13 @@ struct Runtime::Library {
 };
 
 int default_threads() {
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  // Tasks running besides this one, the fewest of three looks 5 ms apart: a process that keeps
-  // a core busy is running at each, a passing one rarely. (The load average would also count
-  // the run that just ended before this one.)
-  int busy = cores;
-  for (int look = 0; look < 3; ++look) {
-    if (look) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    std::ifstream f("/proc/loadavg");
-    std::string load1, load5, load15, tasks;  // tasks: "running/total", this process included
-    if (!(f >> load1 >> load5 >> load15 >> tasks)) return cores;
-    busy = std::min(busy, std::max(0, std::atoi(tasks.c_str()) - 1));
-  }
-  return std::clamp(cores - busy, 1, cores);
+  // The cores this process may run on (its affinity mask: taskset, cgroups' cpusets), never the
+  // machine's momentary load: the output bytes depend on the thread count, so a default that
+  // followed the load gave the same command different bytes beside another process.
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 void set_threads(int n) {

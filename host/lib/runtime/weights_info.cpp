@@ -292,5 +292,15 @@ json stored_component(const Runtime& runtime, int32_t kind, const std::string& n
   return out;
 }
 
+void save_weights(const std::string& path, const ckpt::StateDict& state, const json& components) {
+  if (components.is_null()) return ckpt::save_state_dict(path, state);
+  c10::impl::GenericDict sd(c10::StringType::get(), c10::AnyType::get());
+  for (const auto& [name, t] : state) sd.insert(name, t.detach().to(at::kCPU).contiguous());
+  c10::impl::GenericDict root(c10::StringType::get(), c10::AnyType::get());
+  root.insert("state_dict", sd);
+  root.insert(kComponentsKey, components.dump());
+  ckpt::save_file(path, root);
+}
+
 }  // namespace host
 }  // namespace sinsr

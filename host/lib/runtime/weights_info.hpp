@@ -7,6 +7,7 @@
 
 #include "runtime/runtime.hpp"
 
+#include <sinsr/checkpoint.hpp>
 #include <sinsr/config.hpp>
 
 #include <string>
@@ -53,6 +54,11 @@ sdk::ShapeMap read_shapes(const std::string& path, json* stored_components = nul
 // by the params it selects (config::official) so that no path is stored. A shipped model is
 // stored as its base with the model's config, plus "model": its name.
 json stored_component(const Runtime& runtime, int32_t kind, const std::string& name, const json& config);
+
+// Writes a state dict that describes itself: {"state_dict": ..., "sinsr_components": JSON text}
+// (what official loaders and torch.load(weights_only=True) read), or the bare state dict when
+// `components` is null. Atomic, as sinsr::ckpt writes.
+void save_weights(const std::string& path, const ckpt::StateDict& state, const json& components);
 
 }  // namespace host
 }  // namespace sinsr

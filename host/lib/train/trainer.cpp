@@ -373,8 +373,8 @@ void Trainer::save(const std::string& path, const json& config) const {
   ckpt::save_file(path, root);
 }
 
-// A flat name -> tensor dict, as official loaders (load_state_dict(torch.load(f))) take it: the
-// components stay in the training checkpoint beside it (save()).
+// The EMA weights under "state_dict" (official loaders take that key) with the parts they were
+// trained with beside them, as a checkpoint stores them.
 void Trainer::save_ema(const std::string& path) const {
   const auto& im = *impl_;
   ckpt::StateDict out;
@@ -382,7 +382,7 @@ void Trainer::save_ema(const std::string& path) const {
     auto it = im.ema.find(s.name);
     out.emplace_back(s.name, it != im.ema.end() ? it->second : s.value);
   }
-  ckpt::save_state_dict(path, out);
+  host::save_weights(path, out, im.components);  // the parts beside the weights: -w alone runs it
 }
 
 void Trainer::load(const std::string& path) {
