@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Re-makes the README's results table for the shipped default model: Set5 and Set14 x4,
+# Re-makes the results table of student_bicubic (docs/models.md): Set5 and Set14 x4,
 # PSNR / SSIM / detail (Y channel, border 4, as `sinsr-host eval` computes them) and seconds per
 # image, for bicubic, the teacher at 15 steps, the teacher respaced to 1 step (ResShift-1) and
-# the shipped student at 1 step. The teacher rows need the run folder of
-# tools/train_default_model.sh (its weights are not shipped); without it they are left out.
+# student_bicubic at 1 step. The teacher rows need the run folder of
+# tools/train_default_model.sh bicubic (its weights are not shipped); without it they are left out.
 # Usage: tools/eval_default_model.sh [run-dir] [out-dir]   (defaults: runs/default_x4, out/eval)
 # Env: THREADS (default: all cores). Run it on an otherwise idle machine: the seconds are timed.
 set -euo pipefail
@@ -52,5 +52,5 @@ for set in set5 set14; do
     timed "teacher respaced to 1 step (ResShift-1) | 1" "$set" "$out/$set/teacher1" -- "${net[@]}" \
       --backbone-weights "$teacher" --sampler deterministic --steps 1
   fi
-  timed "shipped student (\`sinsr-host infer\`) | 1" "$set" "$out/$set/student" -- --threads "$threads" --seed 0 -q
+  timed "student_bicubic (\`-n student_bicubic\`) | 1" "$set" "$out/$set/student_bicubic" -- -n student_bicubic --threads "$threads" --seed 0 -q
 done

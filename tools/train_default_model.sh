@@ -1,40 +1,33 @@
 #!/usr/bin/env bash
-# Re-makes the shipped default model (models/default_x4) from scratch with the project's own
-# `train` (ResShift teacher) and `distill` (SinSR student). Resumable: re-run the same line and
-# each stage continues from its latest checkpoint; a finished stage is skipped.
-# Usage: tools/train_default_model.sh [run-dir]   (default: runs/default_x4)
-# Env: THREADS (default 1), TEACHER_STEPS (2500), STUDENT_STEPS (200).
+# Re-makes a shipped default model from scratch with tools/train_model.sh (ResShift teacher,
+# SinSR student, float16 export), then copies its weights into models/ (rebuild to install them).
+# Resumable: run the same line again and each stage continues from its latest checkpoint.
+#   realworld (default): `student` (models/default_x4): RealESRGAN degradation on the fly, 34 of the
+#     training photos (three held out for validation, tools/make_realworld_split.sh), starting from
+#     student_bicubic's weights; teacher 3000 steps, student 2000.
+#   bicubic: `student_bicubic` (models/bicubic_x4): MATLAB-bicubic LR, all 37 photos, from scratch;
+#     teacher 2500 steps, student 200.
+# Usage: tools/train_default_model.sh [realworld|bicubic] [run-dir]
+# Env: THREADS (default 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-run=${1:-runs/default_x4}
+which=${1:-realworld}
 threads=${THREADS:-1}
-teacher_steps=${TEACHER_STEPS:-2500}
-student_steps=${STUDENT_STEPS:-200}
-host=build/bin/sinsr-host
-[ -x "$host" ] || bash tools/bootstrap.sh build
-[ -d data/train_photos ] || bash tools/fetch_train_photos.sh
-mkdir -p "$run"
-
-# Every part of the SinSR formulation stays as the official config has it (kappa 2, 15-step
-# exponential schedule, x0 prediction, three distillation losses with weight 1); what is ours
-# is the latent space (space_to_depth, lossless) and the network's size.
-common=(--data data/train_photos --max-side 512 --codec space_to_depth --codec-weights none
-        --backbone-config models/default_x4/backbone.json --threads "$threads" --seed 20261201)
-
-resume_flag() { ls "$1"/ckpt_*.pth >/dev/null 2>&1 && echo --resume || echo --overwrite; }
-done_at() { [ -f "$1/ckpt_$(printf %08d "$2").pth" ]; }
-
-if ! done_at "$run/teacher" "$teacher_steps"; then
-  "$host" train "${common[@]}" --out "$run/teacher" $(resume_flag "$run/teacher") \
-    --gt-size 128 --batch 8 --lr 2e-4 --warmup 100 --max-steps "$teacher_steps" --save-every 250 --log-every 50
-fi
-teacher=$run/teacher/ema.pth  # written with the last checkpoint: the EMA weights
-
-if ! done_at "$run/student" "$student_steps"; then
-  "$host" distill "${common[@]}" --out "$run/student" $(resume_flag "$run/student") \
-    --teacher-weights "$teacher" --gt-size 128 --batch 4 --lr 1e-4 --warmup 0 --ema 0.99 \
-    --max-steps "$student_steps" --save-every 50 --log-every 10
-fi
-# Ship the student's EMA weights in float16 beside the plugin (models/default_x4/CMakeLists.txt).
-"$host" export -w "$run/student/ema.pth" -o models/default_x4/student.pth --dtype fp16
-echo "train_default_model: teacher $teacher; shipped models/default_x4/student.pth (rebuild to install it)"
+case "$which" in
+  realworld)
+    run=${2:-runs/realworld_x4}
+    [ -d data/rw/train ] || bash tools/make_realworld_split.sh
+    bash tools/train_model.sh --data data/rw/train --name student --out "$run" --degradation realesrgan \
+      --teacher-steps 3000 --student-steps 2000 --threads "$threads" --seed 20261204 \
+      --init models/bicubic_x4/student_bicubic.pth --val-lr data/rw/val_lr --val-hr data/rw/val_hr --fp16
+    cp "$run/student.pth" models/default_x4/student.pth
+    echo "train_default_model: shipped models/default_x4/student.pth (rebuild to install it)" ;;
+  bicubic)
+    run=${2:-runs/default_x4}
+    [ -d data/train_photos ] || bash tools/fetch_train_photos.sh
+    bash tools/train_model.sh --data data/train_photos --name student_bicubic --out "$run" --degradation bicubic \
+      --teacher-steps 2500 --student-steps 200 --threads "$threads" --seed 20261201 --student-ema 0.99 --fp16
+    cp "$run/student_bicubic.pth" models/bicubic_x4/student_bicubic.pth
+    echo "train_default_model: shipped models/bicubic_x4/student_bicubic.pth (rebuild to install it)" ;;
+  *) echo "usage: tools/train_default_model.sh [realworld|bicubic] [run-dir]" >&2; exit 2 ;;
+esac

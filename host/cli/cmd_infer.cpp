@@ -3,6 +3,7 @@
 #if SINSR_WITH_IMAGE_IO
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "imaging/imresize.hpp"
 #include "io/image_io.hpp"
 #include "pipeline/pipeline.hpp"
 
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -137,6 +139,8 @@ int cmd_infer(const Args& args) {
   int gpu = -1;
   std::string suffix;
   bool quiet = false, skip_existing = false, recursive = false;
+  double outscale = 0;
+  int64_t max_pixels = int64_t(4096) * 4096;
   po::options_description opts(
       "sinsr-host infer -i INPUT -o OUTPUT [options]\n"
       "Upscales an image or every image of a folder (png, jpg, tif, exr, ...). With a folder the\n"
@@ -179,6 +183,10 @@ int cmd_infer(const Args& args) {
                                          "model's preferred sampler (e.g. '{\"temperature\": 0}')")
     ("steps", po::value(&o.steps)->default_value(o.steps), "respace the sampler to N steps (deterministic + 1 = SinSR "
                                                            "one-step; 0: the sampler's own)")
+    ("outscale", po::value(&outscale), "final factor: the model's, then MATLAB-style bicubic to this one (any positive "
+                                       "number: x2 or x1.5 from a x4 model; antialiased when shrinking)")
+    ("max-pixels", po::value(&max_pixels)->default_value(max_pixels, "16777216 (4096x4096)"),
+     "refuse inputs with more pixels (the x4 output of one takes 16 times its memory)")
     ("strength", po::value(&o.strength)->default_value(o.strength, "1"), "0..1: blend the model's weights with its "
                                                                         "partner's (student: 0 = student_bicubic, for "
                                                                         "clean input; 1 = real-world)")
@@ -222,6 +230,9 @@ int cmd_infer(const Args& args) {
   if (o.scale < 1) return usage_error("infer", "-s/--scale must be at least 1");
   if (threads < 0) return usage_error("infer", "-j/--threads must be 0 (every core) or more");
   if (!(o.strength >= 0 && o.strength <= 1)) return usage_error("infer", "--strength must be in [0, 1]");
+  if (vm.count("outscale") && !(std::isfinite(outscale) && outscale > 0 && outscale <= 64))
+    return usage_error("infer", "--outscale must be a positive factor (at most 64)");
+  if (max_pixels < 1) return usage_error("infer", "--max-pixels must be at least 1");
 
   // -g: realesrgan's GPU index, onto --device.
   if (vm.count("gpu")) {
@@ -378,10 +389,19 @@ int cmd_infer(const Args& args) {
         const auto t0 = std::chrono::steady_clock::now();
         progress.live(label);
         io::Image img = io::read_image(src.string());
+        const int64_t pixels = img.pixels.size(1) * img.pixels.size(2);
+        if (pixels > max_pixels)
+          throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, src.string() + ": " + std::to_string(img.pixels.size(2)) + "x" +
+                                                           std::to_string(img.pixels.size(1)) +
+                                                           " is over --max-pixels " + std::to_string(max_pixels) +
+                                                           " (raise it to upscale this image)");
         at::Tensor sr = pipeline.upscale_any(img.pixels, [&](int done, int total) {
           if (total > 1) progress.live(label + "  tiles " + std::to_string(done) + "/" + std::to_string(total));
           return true;
         });
+        // --outscale: the model's factor, then MATLAB-style bicubic to the asked one.
+        if (outscale > 0 && outscale != double(pipeline.options().scale))
+          sr = imaging::imresize(sr, outscale / double(pipeline.options().scale), true).clamp_(0, 1);
         int out_bits = bits ? bits : (img.bits >= 16 ? 16 : 8);
         io::write_image(dst.string(), sr, out_bits);
         ++written;

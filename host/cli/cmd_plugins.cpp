@@ -130,5 +130,53 @@ int cmd_plugins(const Args& args) {
   return usage_error("plugins", "unknown action '" + action + "' (list, inspect)");
 }
 
+int cmd_models(const Args& args) {
+  po::options_description opts(
+      "sinsr-host models [--json] [--plugin FILE]\n"
+      "Every model the runtime can see (built model plugins and NAME.model.json manifests on the plugin\n"
+      "path, SINSR_PLUGIN_PATH and --plugin): its scale, the input it is for, where it came from and its\n"
+      "summary. Use one with -n NAME.\n\nOptions");
+  std::vector<std::string> plugins;
+  opts.add_options()("help,h", "this help")("json", "machine-readable output")(
+      "plugin", po::value(&plugins)->composing(), "also load this plugin library or model manifest (repeatable)");
+  po::variables_map vm;
+  if (int rc = parse_options(args, opts, vm, "models"); rc >= 0) return rc;
+  host::Runtime runtime;
+  try {
+    load_plugins(runtime, plugins);
+  } catch (const std::exception& e) {
+    std::cerr << "sinsr-host models: " << e.what() << "\n";
+    return 1;
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& c : runtime.components()) {
+    if (c->kind() != SINSR_KIND_BACKBONE || c->base().empty()) continue;
+    const nlohmann::json pref = c->preferred_pipeline();
+    nlohmann::json m = {{"name", c->name()},
+                        {"base", c->base()},
+                        {"scale", pref.value("scale", 0)},
+                        {"input", pref.value("input", std::string("unstated"))},
+                        {"file", c->file},
+                        {"summary", c->desc->summary ? c->desc->summary : ""}};
+    if (pref.contains("blend_with")) m["strength_partner"] = pref["blend_with"];
+    const std::string w = c->default_weights_path();
+    if (!w.empty()) m["weights"] = w;
+    out.push_back(m);
+  }
+  if (vm.count("json")) {
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << std::left << std::setw(18) << "NAME" << std::setw(7) << "SCALE" << std::setw(12) << "INPUT"
+            << "SUMMARY / FILE\n";
+  for (const auto& m : out)
+    std::cout << std::left << std::setw(18) << m["name"].get<std::string>() << std::setw(7)
+              << ("x" + std::to_string(m["scale"].get<int>())) << std::setw(12) << m["input"].get<std::string>()
+              << m["summary"].get<std::string>() << "\n"
+              << std::setw(37) << "" << m["file"].get<std::string>() << "\n";
+  if (out.empty()) std::cout << "(no models found; use --plugin FILE or SINSR_PLUGIN_PATH)\n";
+  return 0;
+}
+
 }  // namespace cli
 }  // namespace sinsr

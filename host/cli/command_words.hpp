@@ -8,8 +8,8 @@
 namespace sinsr {
 namespace cli {
 
-inline constexpr const char* kNoNetworkWords[] = {"--version", "-V",   "--help",  "-h",    "help",
-                                                  "plugins",   "eval", "degrade", "export"};
+inline constexpr const char* kNoNetworkWords[] = {"--version", "-V",   "--help",  "-h",     "help",
+                                                  "plugins",   "eval", "degrade", "export", "models"};
 
 inline bool runs_no_network(const char* word) {
   for (const char* w : kNoNetworkWords)

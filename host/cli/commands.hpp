@@ -11,7 +11,9 @@ namespace cli {
 
 using Args = std::vector<std::string>;
 
-int cmd_plugins(const Args& args);  // plugins list [--json] | plugins inspect NAME
+int cmd_plugins(const Args& args);
+int cmd_models(const Args& args);  // models [--json]: the models the runtime can see  // plugins list [--json] |
+                                   // plugins inspect NAME
 int cmd_infer(const Args& args);
 int cmd_train(const Args& args);
 int cmd_distill(const Args& args);

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <unordered_set>
 #include <vector>
 
 namespace sinsr {
@@ -89,6 +90,51 @@ class YamlToJson {
   size_t nodes_ = 0;
 };
 
+// Depth, values and duplicate keys of a JSON text in one pass over its characters (strings are
+// skipped, keys compared as written). Syntax errors are left to the parser that follows.
+void scan_json(const std::string& text, const std::string& origin, const ParseLimits& limits) {
+  struct Level {
+    bool object;
+    bool expect_key;
+    std::unordered_set<std::string> keys;
+  };
+  std::vector<Level> stack;
+  size_t nodes = 0;
+  auto count = [&] {
+    if (++nodes > limits.max_nodes)
+      refuse(origin, "more than " + std::to_string(limits.max_nodes) + " values (config::parse_limits().max_nodes)");
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '"') {
+      const size_t start = ++i;
+      while (i < text.size() && text[i] != '"') i += text[i] == '\\' ? 2 : 1;
+      if (i >= text.size()) return;  // unterminated: the parser says so
+      if (!stack.empty() && stack.back().object && stack.back().expect_key) {
+        std::string key = text.substr(start, i - start);
+        if (!stack.back().keys.insert(key).second) refuse(origin, "duplicate key '" + key + "' in one object");
+        stack.back().expect_key = false;
+      } else {
+        count();
+      }
+    } else if (c == '{' || c == '[') {
+      if (int(stack.size()) >= limits.max_depth)
+        refuse(origin,
+               "nesting deeper than " + std::to_string(limits.max_depth) + " (config::parse_limits().max_depth)");
+      count();
+      stack.push_back({c == '{', c == '{', {}});
+    } else if (c == '}' || c == ']') {
+      if (!stack.empty()) stack.pop_back();
+    } else if (c == ',') {
+      if (!stack.empty() && stack.back().object) stack.back().expect_key = true;
+    } else if (c != ':' && c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+      // A number, true, false or null: one value, whatever its length.
+      count();
+      while (i + 1 < text.size() && std::string(",]}: \t\r\n").find(text[i + 1]) == std::string::npos) ++i;
+    }
+  }
+}
+
 }  // namespace
 
 ParseLimits& parse_limits() {
@@ -103,22 +149,11 @@ json parse(const std::string& text, const std::string& origin) {
                        std::to_string(limits.max_bytes) + " (config::parse_limits().max_bytes)");
   auto first = text.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && (text[first] == '{' || text[first] == '[')) {
-    // The callback sees every value with its depth before it is stored.
-    size_t nodes = 0;
-    auto bound = [&](int depth, json::parse_event_t event, json&) {
-      if (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) {
-        if (depth >= limits.max_depth)
-          refuse(origin,
-                 "nesting deeper than " + std::to_string(limits.max_depth) + " (config::parse_limits().max_depth)");
-      }
-      const bool counted = event == json::parse_event_t::value || event == json::parse_event_t::object_start ||
-                           event == json::parse_event_t::array_start;
-      if (counted && ++nodes > limits.max_nodes)
-        refuse(origin, "more than " + std::to_string(limits.max_nodes) + " values (config::parse_limits().max_nodes)");
-      return true;
-    };
+    // One linear pass checks depth, value count and duplicate keys; nlohmann's callback parser,
+    // which checked them before, took time quadratic in the number of keys.
+    scan_json(text, origin, limits);
     try {
-      return json::parse(text, bound);
+      return json::parse(text);
     } catch (const json::exception& e) {
       refuse(origin, std::string("invalid JSON: ") + e.what());
     }

@@ -226,8 +226,9 @@ TEST(Cli, UsageErrorsAreOneLine) {
   EXPECT_EQ(line_count(missing.output), 1u) << missing.output;
   EXPECT_TRUE(contains(missing.output, "'--input'")) << missing.output;
   EXPECT_TRUE(contains(missing.output, "sinsr-host infer --help")) << missing.output;
-  for (const std::string& line : {"degrade --out x --seed 1", "train --out x", "export --out x", "eval --pred x",
-                                  "infer -i a.png -o b.png stray", "frobnicate", "infer -i a.png -o b.png --bits 3"}) {
+  for (const std::string& line :
+       {"degrade --out x --seed 1", "train --out x", "export --out x", "eval --pred x --metrics psnr",
+        "infer -i a.png -o b.png stray", "frobnicate", "infer -i a.png -o b.png --bits 3"}) {
     HostRun r = run_host(line);
     EXPECT_EQ(r.code, 2) << line << "\n" << r.output;
     EXPECT_EQ(line_count(r.output), 1u) << line << "\n" << r.output;
@@ -353,7 +354,7 @@ TEST(Cli, HelpShowsReadableDefaultsAndNoTestHooks) {
   HostRun infer = run_host("infer --help");
   ASSERT_EQ(infer.code, 0);
   for (const char* option : {"-s [ --scale ]", "-t [ --chop-size ]", "-g [ --gpu ]", "-j [ --threads ]",
-                             "-f [ --format ]", "-n [ --backbone ]", "Threads: the same -j"})
+                             "-f [ --format ]", "-n [ --backbone ]", "The same command gives the same bytes"})
     EXPECT_TRUE(contains(infer.output, option)) << option << "\n" << infer.output;
 }
 
@@ -401,6 +402,42 @@ TEST(Cli, ShippedModelWithShortOptions) {
       run_host("infer -n student -s 2 -i " + (data / "baby.png").string() + " -o " + (out / "x.png").string());
   EXPECT_EQ(wrong.code, 2) << wrong.output;
   EXPECT_TRUE(contains(wrong.output, "upscales x4 only")) << wrong.output;
+}
+
+}  // namespace
+
+namespace {
+
+// The default model applies only when the line names no network: a config or weights name their
+// own, and each route gives the bytes of its spelled-out form (-n unet_swin ...).
+TEST(Cli, ConfigsAndWeightsNameTheirNetwork) {
+  const std::string p = sinsr_test::parity_dir();
+  fs::path d = fresh_dir("routes");
+  const fs::path lr = d / "lr.png";
+  sinsr::io::write_image(lr.string(), at::rand({3, 20, 24}));
+  const std::string common = "infer -q --seed 3 --sampler deterministic --steps 1 -i " + lr.string() + " ";
+  const std::string weights = "-w " + p + "/unet_tiny_official.pth --codec-weights " + p + "/vq_tiny_official.pth ";
+  const std::string configs = "--backbone-config " + p + "/tiny-unet.yaml --codec-config " + p + "/tiny-vq.yaml ";
+  HostRun spelled = run_host(common + "-n unet_swin " + configs + weights + "-o " + (d / "spelled.png").string());
+  ASSERT_EQ(spelled.code, 0) << spelled.output;
+  HostRun named = run_host(common + configs + weights + "-o " + (d / "by_weights.png").string());
+  ASSERT_EQ(named.code, 0) << named.output;
+  EXPECT_TRUE(sinsr_test::read_bytes(d / "spelled.png") == sinsr_test::read_bytes(d / "by_weights.png"));
+  HostRun alone = run_host(common + weights + "-o " + (d / "alone.png").string());
+  ASSERT_EQ(alone.code, 0) << alone.output;
+  EXPECT_TRUE(sinsr_test::read_bytes(d / "spelled.png") == sinsr_test::read_bytes(d / "alone.png"));
+  // A config without weights says what is missing; a bare --codec-weights of another codec than
+  // the default model's says which codec the file holds.
+  HostRun no_weights = run_host(common + "-c sinsr_x4 -o " + (d / "x.png").string());
+  EXPECT_EQ(no_weights.code, 1) << no_weights.output;
+  EXPECT_TRUE(contains(no_weights.output, "no weights were given: add -w WEIGHTS")) << no_weights.output;
+  if (fs::exists(fs::path(SINSR_PLUGIN_DIR) / "student.so")) {
+    HostRun codec_only =
+        run_host(common + "--codec-weights " + p + "/vq_tiny_official.pth -o " + (d / "x.png").string());
+    EXPECT_EQ(codec_only.code, 1) << codec_only.output;
+    EXPECT_TRUE(contains(codec_only.output, "holds a 'vq_f4' codec")) << codec_only.output;
+  }
+  EXPECT_FALSE(fs::exists(d / "x.png"));
 }
 
 }  // namespace

@@ -126,3 +126,29 @@ TEST(ConfigParse, DevicesAndHugeFilesRefused) {
 }
 
 }  // namespace
+
+namespace {
+
+// A key written twice in one object is refused by name (it used to keep the last silently); the
+// same key in two objects is fine.
+TEST(ConfigParse, DuplicateJsonKeysRefused) {
+  EXPECT_NE(error_of(R"({"steps": 1, "scale": 4, "steps": 15})").find("duplicate key 'steps'"), std::string::npos);
+  EXPECT_NE(error_of(R"({"a": {"x": 1, "x": 2}})").find("duplicate key 'x'"), std::string::npos);
+  EXPECT_NO_THROW(parse(R"({"a": {"x": 1}, "b": {"x": 2}, "c": [{"x": 1}, {"x": 2}], "s": "x,\"y\": {"})"));
+}
+
+// 200,000 keys (a 3 MB config) parse in one pass: the callback parser used before took 116 s.
+TEST(ConfigParse, LongObjectsParseInLinearTime) {
+  std::string text = "{";
+  for (int k = 0; k < 200000; ++k) text += (k ? ",\"k" : "\"k") + std::to_string(k) + "\":" + std::to_string(k);
+  text += "}";
+  auto& limits = sinsr::config::parse_limits();
+  const auto saved = limits;
+  limits.max_bytes = text.size() + 1;
+  json j = parse(text);
+  limits = saved;
+  EXPECT_EQ(j.size(), 200000u);
+  EXPECT_EQ(j["k199999"], 199999);
+}
+
+}  // namespace

@@ -421,3 +421,77 @@ TEST(ImageIO, AnInterruptedWriteLeavesThePreviousFile) {
     }
   }
 }
+
+namespace {
+
+// Float files with NaN or infinite samples are refused naming how many (one used to blacken the
+// whole output); a huge finite value is read as it is and the pipeline clamps it.
+TEST(ImageIO, NonFiniteFloatSamplesAreRefused) {
+  fs::path d = fresh_dir("nonfinite");
+  for (float v : {std::nanf(""), std::numeric_limits<float>::infinity()}) {
+    at::Tensor x = at::rand({3, 6, 6});
+    x[1][2][3] = v;
+    const std::string f = (d / "bad.tif").string();
+    write_image(f, x, 32);
+    try {
+      read_image(f);
+      ADD_FAILURE() << "read a non-finite sample";
+    } catch (const sinsr::sdk::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("bad.tif: 1 sample(s) are NaN or infinite"), std::string::npos) << e.what();
+    }
+  }
+  at::Tensor big = at::rand({3, 6, 6});
+  big[0][0][0] = 3e38f;
+  write_image((d / "big.tif").string(), big, 32);
+  EXPECT_EQ(read_image((d / "big.tif").string()).pixels[0][0][0].item<float>(), 3e38f);
+}
+
+}  // namespace
+
+namespace {
+
+std::string bytes_of(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+void put(const fs::path& p, const std::string& b) { std::ofstream(p, std::ios::binary | std::ios::trunc) << b; }
+std::string read_error(const fs::path& p) {
+  try {
+    read_image(p.string());
+  } catch (const sinsr::sdk::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// A JPEG cut short is an error (it decoded to grey rows with no word); one that repeats its scan
+// hundreds of times is refused before decoding; a PNG with hundreds of text chunks before libpng
+// inflates them.
+TEST(ImageIO, TruncatedJpegsScanBombsAndTextChunkBombsAreRefused) {
+  fs::path d = fresh_dir("hostile2");
+  write_image((d / "good.jpg").string(), at::rand({3, 64, 48}));
+  const std::string jpg = bytes_of(d / "good.jpg");
+  EXPECT_NO_THROW(read_image((d / "good.jpg").string()));
+  put(d / "half.jpg", jpg.substr(0, jpg.size() / 2));
+  EXPECT_NE(read_error(d / "half.jpg").find("half.jpg: truncated JPEG"), std::string::npos)
+      << read_error(d / "half.jpg");
+  // The scan (SOS to EOI) written 300 times.
+  const size_t sos = jpg.find("\xFF\xDA"), eoi = jpg.rfind("\xFF\xD9");
+  ASSERT_TRUE(sos != std::string::npos && eoi != std::string::npos && sos < eoi);
+  std::string bomb = jpg.substr(0, sos);
+  for (int k = 0; k < 300; ++k) bomb += jpg.substr(sos, eoi - sos);
+  put(d / "scans.jpg", bomb + "\xFF\xD9");
+  EXPECT_NE(read_error(d / "scans.jpg").find("more than 200 JPEG scans"), std::string::npos);
+
+  write_image((d / "good.png").string(), at::rand({3, 8, 8}));
+  const std::string png = bytes_of(d / "good.png");
+  const size_t after_ihdr = 8 + 25;  // signature, then IHDR (4 + 4 + 13 + 4)
+  std::string chunk = std::string("\0\0\0\x05tEXta\0bcd", 13) + std::string(4, '\0');
+  std::string text = png.substr(0, after_ihdr);
+  for (int k = 0; k < 100; ++k) text += chunk;
+  put(d / "text.png", text + png.substr(after_ihdr));
+  EXPECT_NE(read_error(d / "text.png").find("more than 64 PNG text chunks"), std::string::npos)
+      << read_error(d / "text.png");
+}
+
+}  // namespace

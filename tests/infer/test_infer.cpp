@@ -8,6 +8,7 @@
 
 #include <sched.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cstdlib>
@@ -231,6 +232,51 @@ TEST(Infer, DefaultThreadsGiveTheSameBytesIdleAndBusy) {
       sinsr_test::run_host(line + " -j " + std::to_string(CPU_COUNT(&set)) + " -o " + (d / "all.png").string()).code,
       0);
   EXPECT_EQ(sinsr_test::read_bytes(d / "idle.png"), sinsr_test::read_bytes(d / "all.png"));
+}
+
+}  // namespace
+
+namespace {
+
+// --outscale: the model's x4, then MATLAB-style bicubic to any factor; --max-pixels refuses an
+// input over the count, naming it, and the folder run goes on with the others.
+TEST(Infer, OutscaleAndMaxPixels) {
+  fs::path d = fresh_dir("outscale");
+  sinsr::io::write_image((d / "a.png").string(), at::rand({3, 8, 12}));
+  ASSERT_EQ(run_host("-i " + (d / "a.png").string() + " -o " + (d / "x2.png").string() + " --outscale 2").code, 0);
+  EXPECT_EQ(sinsr::io::read_image((d / "x2.png").string()).pixels.sizes(), (at::IntArrayRef{3, 16, 24}));
+  ASSERT_EQ(run_host("-i " + (d / "a.png").string() + " -o " + (d / "x15.png").string() + " --outscale 1.5").code, 0);
+  EXPECT_EQ(sinsr::io::read_image((d / "x15.png").string()).pixels.sizes(), (at::IntArrayRef{3, 12, 18}));
+  ASSERT_EQ(run_host("-i " + (d / "a.png").string() + " -o " + (d / "x4.png").string() + " --outscale 4").code, 0);
+  ASSERT_EQ(run_host("-i " + (d / "a.png").string() + " -o " + (d / "plain.png").string()).code, 0);
+  EXPECT_TRUE(sinsr_test::read_bytes(d / "x4.png") == sinsr_test::read_bytes(d / "plain.png"));
+  EXPECT_EQ(run_host("-i " + (d / "a.png").string() + " -o " + (d / "bad.png").string() + " --outscale 0").code, 2);
+
+  fs::path in = fresh_dir("max_pixels_in"), out = fresh_dir("max_pixels_out", false);
+  sinsr::io::write_image((in / "small.png").string(), at::rand({3, 4, 4}));
+  sinsr::io::write_image((in / "big.png").string(), at::rand({3, 8, 8}));
+  HostRun r = run_host("-i " + in.string() + " -o " + out.string() + " --max-pixels 20");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("big.png: 8x8 is over --max-pixels 20"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(out / "small.png"));
+  EXPECT_FALSE(fs::exists(out / "big.png"));
+}
+
+}  // namespace
+
+namespace {
+
+// A FIFO given as the input is refused at once instead of blocking the run forever, and an
+// absurd -j is capped rather than starting a thread per unit.
+TEST(Infer, PipesAreRefusedAndThreadCountsCapped) {
+  fs::path d = fresh_dir("fifo");
+  ASSERT_EQ(::mkfifo((d / "pipe.png").c_str(), 0600), 0);
+  HostRun r = run_host("-i " + (d / "pipe.png").string() + " -o " + (d / "x.png").string());
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("not a regular file"), std::string::npos) << r.output;
+  sinsr::io::write_image((d / "a.png").string(), at::rand({3, 8, 8}));
+  HostRun many = run_host("-j 100000 -i " + (d / "a.png").string() + " -o " + (d / "a_x4.png").string());
+  EXPECT_EQ(many.code, 0) << many.output;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@ upscales an image through `sinsr-host infer`.
 Usage: test_checkpoint.py SINSR_HOST PARITY_DIR DATA_DIR
 Exit 77 (ctest: skipped) when this interpreter has no torch or the data sets are absent.
 """
+import json
 import os
 import subprocess
 import sys
@@ -53,8 +54,12 @@ with tempfile.TemporaryDirectory() as tmp:
     # Two AdamW steps at lr 1e-3 change the trained weights (buffers such as the Swin masks stay).
     assert moved > len(reference) // 2, f"only {moved} of {len(reference)} tensors changed"
 
-    ema = torch.load(os.path.join(run_dir, "ema.pth"), map_location="cpu", weights_only=True)
+    # ema.pth: the official loaders' layout (state_dict) with the parts it was made with beside it.
+    ema_file = torch.load(os.path.join(run_dir, "ema.pth"), map_location="cpu", weights_only=True)
+    ema = ema_file["state_dict"]
     assert set(ema) == set(reference), sorted(set(ema) ^ set(reference))[:10]
+    parts = json.loads(ema_file["sinsr_components"])
+    assert parts["backbone"]["name"] == "unet_swin" and parts["sampler"]["steps"] == 1, parts
 
     out = os.path.join(tmp, "butterfly_x4.png")
     run("infer", "-q", "--sampler", "deterministic", "--steps", "1", "--codec", "none", "--backbone", "unet_swin",

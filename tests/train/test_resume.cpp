@@ -6,10 +6,13 @@
 
 #include <sinsr/checkpoint.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <sys/wait.h>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 namespace fs = std::filesystem;
 
@@ -102,6 +105,39 @@ TEST(Training, RefusesNumbersTheLoopCannotUseByFlag) {
     EXPECT_EQ(r.output.find("frame #"), std::string::npos) << r.output;
     EXPECT_FALSE(fs::exists(out)) << flags;
   }
+}
+
+}  // namespace
+
+namespace {
+
+// A run that was killed leaves temporary files, a half-written newest checkpoint and log lines
+// past its last checkpoint: the next start removes the first, --resume falls back past the
+// second with a warning, and the log holds each step once.
+TEST(Training, ResumeCleansUpAfterAKilledRun) {
+  if (!fs::exists(sinsr_test::data_dir() + "/set5/hr")) GTEST_SKIP();
+  std::string d = tmp("killed");
+  ASSERT_EQ(train(d, "--max-steps 3 --save-every 2 --lr 1e-3").code, 0);  // checkpoints at steps 2 and 3
+  std::ofstream(d + "/ckpt_00000002.pth.tmp.4242.0") << "half a checkpoint";
+  const auto good = fs::file_size(d + "/ckpt_00000002.pth");
+  {  // the newest checkpoint cut short
+    std::string bytes = sinsr_test::read_bytes(d + "/ckpt_00000003.pth");
+    std::ofstream(d + "/ckpt_00000003.pth", std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);
+  }
+  Result r = train(d, "--max-steps 4 --save-every 2 --lr 1e-3 --resume");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("removed 1 temporary file"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("ckpt_00000003.pth"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("resumed from " + d + "/ckpt_00000002.pth at step 2"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(d + "/ckpt_00000002.pth.tmp.4242.0"));
+  EXPECT_EQ(fs::file_size(d + "/ckpt_00000002.pth"), good);
+  std::ifstream log(d + "/train_log.jsonl");
+  std::map<int64_t, int> seen;
+  for (std::string line; std::getline(log, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("losses")) ++seen[j["step"].get<int64_t>()];
+  }
+  for (int64_t s = 1; s <= 4; ++s) EXPECT_EQ(seen[s], 1) << "step " << s;
 }
 
 }  // namespace

@@ -221,9 +221,13 @@ std::string printable(std::string s) {
 
 // A PNG chunk's buffer is as large as its header says (libpng): a 316-byte file whose tEXt chunk
 // declared 1.8 GB cost 2 GB of memory and seconds. No chunk may run past the end of the file.
+constexpr int kMaxPngTextChunks = 64;
+constexpr size_t kMaxJpegScans = 200;
+
 void check_png_chunks(std::istream& in, int64_t file_size, const std::string& path) {
   in.clear();
   int64_t at = 8;
+  int text_chunks = 0;
   unsigned char h[8];
   while (in.seekg(at) && in.read(reinterpret_cast<char*>(h), 8)) {
     const int64_t length = (int64_t(h[0]) << 24) | (h[1] << 16) | (h[2] << 8) | h[3];
@@ -232,8 +236,47 @@ void check_png_chunks(std::istream& in, int64_t file_size, const std::string& pa
       throw Error(SINSR_ERR_FORMAT, path + ": the PNG chunk '" + printable(type) + "' declares " +
                                         std::to_string(length) + " bytes, beyond the end of the file");
     if (type == "IEND") break;
+    // libpng inflates every compressed text chunk (up to 8 MB each) into memory: 1000 of them in
+    // a 7.7 MB file took 7 GB. Real files carry a handful.
+    if ((type == "zTXt" || type == "iTXt" || type == "tEXt") && ++text_chunks > kMaxPngTextChunks)
+      throw Error(SINSR_ERR_FORMAT, path + ": more than " + std::to_string(kMaxPngTextChunks) + " PNG text chunks");
     at += 12 + length;
   }
+}
+
+// A JPEG's markers, walked before libjpeg sees the file: a file cut short (no end-of-image marker
+// after its scans) decoded to grey rows with no error, and a progressive file repeating one scan
+// 15,000 times took a minute to decode. Entropy-coded data never holds 0xFF followed by anything
+// but 0x00 or a restart marker, so the walk needs no decoding.
+void check_jpeg_markers(std::istream& in, int64_t file_size, const std::string& path) {
+  in.clear();
+  in.seekg(0);
+  std::vector<unsigned char> b(size_t(std::max<int64_t>(file_size, 0)));
+  in.read(reinterpret_cast<char*>(b.data()), std::streamsize(b.size()));
+  const size_t n = size_t(in.gcount());
+  size_t i = 2, scans = 0;  // after SOI
+  while (i + 1 < n) {
+    if (b[i] != 0xFF) return;  // not a marker where one must be: libjpeg reports it
+    const unsigned char m = b[i + 1];
+    if (m == 0xFF) {
+      ++i;
+      continue;
+    }                       // fill byte
+    if (m == 0xD9) return;  // EOI: complete
+    if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {
+      i += 2;
+      continue;
+    }
+    if (i + 3 >= n) break;
+    const size_t len = size_t(b[i + 2]) << 8 | b[i + 3];
+    i += 2 + len;
+    if (m == 0xDA) {  // SOS: skip the entropy-coded data to the next marker
+      if (++scans > kMaxJpegScans)
+        throw Error(SINSR_ERR_FORMAT, path + ": more than " + std::to_string(kMaxJpegScans) + " JPEG scans");
+      while (i + 1 < n && !(b[i] == 0xFF && b[i + 1] != 0x00 && !(b[i + 1] >= 0xD0 && b[i + 1] <= 0xD7))) ++i;
+    }
+  }
+  throw Error(SINSR_ERR_FORMAT, path + ": truncated JPEG (the file ends before its end-of-image marker)");
 }
 
 }  // namespace
@@ -259,6 +302,8 @@ Image read_image(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(SINSR_ERR_IO, path + ": no such file");
   if (fs::is_directory(path, ec)) throw Error(SINSR_ERR_IO, path + ": is a folder, not an image file");
+  // A FIFO or a device would block or never end: only regular files are opened.
+  if (!fs::is_regular_file(path, ec)) throw Error(SINSR_ERR_IO, path + ": not a regular file (a pipe or a device)");
   if (::access(path.c_str(), R_OK) != 0) throw Error(SINSR_ERR_IO, path + ": not readable (permissions)");
   // One stream for the checks made here; OpenImageIO opens the file again by name.
   std::ifstream file(path, std::ios::binary);
@@ -278,6 +323,7 @@ Image read_image(const std::string& path) {
     throw Error(SINSR_ERR_FORMAT, size_refusal(path, kind.width, kind.height, 0, limit));
   if (std::strcmp(kind.format, "openexr") == 0) check_exr_header(file, file_size, path, limit);
   if (std::strcmp(kind.format, "png") == 0) check_png_chunks(file, file_size, path);
+  if (std::strcmp(kind.format, "jpeg") == 0) check_jpeg_markers(file, file_size, path);
   file.close();
   std::unique_ptr<OIIO::ImageInput> in = OIIO::ImageInput::create(kind.format);
   if (!in)
@@ -318,7 +364,15 @@ Image read_image(const std::string& path) {
   if (c >= 4 && spec.alpha_channel != 3) keep = 3;
   if (c == 2 && spec.alpha_channel != 1) keep = 1;
   img.pixels = hwc.narrow(2, 0, keep).permute({2, 0, 1}).contiguous();
-  if (img.bits != 32) img.pixels.clamp_(0.0, 1.0);  // signed integer formats map to [-1,1]
+  if (img.bits != 32) {
+    img.pixels.clamp_(0.0, 1.0);  // signed integer formats map to [-1,1]
+  } else {
+    // Float files (TIFF, EXR, HDR) may hold anything: one NaN or infinite sample used to turn
+    // the whole output black. Those are refused, naming how many; finite values outside [0, 1]
+    // are kept (HDR), and the pipeline clamps what it upscales.
+    const int64_t bad = (~img.pixels.isfinite()).sum().item<int64_t>();
+    if (bad > 0) throw Error(SINSR_ERR_FORMAT, path + ": " + std::to_string(bad) + " sample(s) are NaN or infinite");
+  }
   return img;
 }
 

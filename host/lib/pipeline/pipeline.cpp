@@ -110,8 +110,9 @@ void PipelineOptions::apply_preferred(const json& preferred, const std::string& 
   if (preferred.is_null() || preferred.empty()) return;
   const std::string where = who + ": preferred pipeline";
   require(preferred.is_object(), SINSR_ERR_FORMAT, where + " is not a JSON object");
-  static const std::set<std::string> known = {"codec",        "sampler",   "steps",     "scale",
-                                              "pad_multiple", "chop_size", "blend_with"};
+  // "input" says what the model is for (real-world, bicubic): listed by `models`, not a setting.
+  static const std::set<std::string> known = {"codec",        "sampler",   "steps",      "scale",
+                                              "pad_multiple", "chop_size", "blend_with", "input"};
   for (auto& [k, v] : preferred.items())
     require(known.count(k) > 0, SINSR_ERR_FORMAT, where + ": unknown key '" + k + "'");
   check_scale(preferred, who);
@@ -223,10 +224,18 @@ void PipelineOptions::apply_weights_info(const Runtime& runtime) {
       codec.config = info.config;
       described.push_back(codec.weights + ": " + info.summary);
     }
-    require(!info.found() || info.source != "detected" || info.component.empty() || info.component == codec.name,
+    // The codec this pipeline will run: the caller's, or the one the backbone (a model) prefers.
+    std::string runs = codec.name;
+    if (!explicit_keys.count("codec") && !backbone.name.empty())
+      if (auto bc = runtime.find_or_null(SINSR_KIND_BACKBONE, backbone.name)) {
+        const json pref = bc->preferred_pipeline();
+        if (pref.is_object() && pref.contains("codec")) runs = part_from_json(pref["codec"], "codec").name;
+      }
+    require(!info.found() || info.source != "detected" || info.component.empty() || info.component == runs,
             SINSR_ERR_INVALID_ARGUMENT,
-            codec.weights + " holds a '" + info.component + "' codec, but this pipeline runs codec '" + codec.name +
-                "'" + (backbone.name.empty() ? "" : " (for backbone '" + backbone.name + "')") +
+            codec.weights + " holds a '" + info.component + "' codec, but this pipeline runs codec '" +
+                (runs.empty() ? std::string("none") : runs) + "'" +
+                (backbone.name.empty() ? "" : " (for backbone '" + backbone.name + "')") +
                 ": give the network it belongs with (-w, -n) or --codec " + info.component);
   }
 }
@@ -462,12 +471,13 @@ at::Tensor Pipeline::upscale_any(const at::Tensor& chw01, const std::function<bo
           "expected a [C,H,W] image with 1 to 4 channels");
   const int64_t c = chw01.size(0), s = options_.scale;
   const bool gray = c <= 2, alpha = c == 2 || c == 4;
-  at::Tensor color = chw01.narrow(0, 0, gray ? 1 : 3).unsqueeze(0).to(at::kFloat);
+  // The networks were trained on [0, 1]; a float file's 3e38 would overflow them into NaN.
+  at::Tensor color = chw01.narrow(0, 0, gray ? 1 : 3).unsqueeze(0).to(at::kFloat).clamp(0.0, 1.0);
   if (gray) color = color.expand({1, 3, -1, -1}).contiguous();
   at::Tensor sr = upscale(color, progress);
   if (gray) sr = sr.mean(1, /*keepdim=*/true);
   if (alpha) {
-    at::Tensor a = chw01.narrow(0, c - 1, 1).unsqueeze(0).to(at::kFloat);
+    at::Tensor a = chw01.narrow(0, c - 1, 1).unsqueeze(0).to(at::kFloat).clamp(0.0, 1.0);
     a = upsample_bicubic(a, s).clamp_(0.0, 1.0);
     sr = at::cat({sr, a}, 1);
   }

@@ -48,6 +48,8 @@ struct Component {
 // run when it is not installed. Front ends take their default backbone from here
 // (Runtime::default_backbone), so renaming the shipped model is a change in one place.
 constexpr const char* kDefaultModel = "student";
+// A model manifest's file name ends with this (loaded from the plugin folders and by --plugin).
+constexpr const char* kModelManifestSuffix = ".model.json";
 constexpr const char* kFallbackBackbone = "unet_swin";
 
 // The CPU thread count when the caller gives none (0): the cores this process may run on (its
@@ -56,10 +58,13 @@ constexpr const char* kFallbackBackbone = "unet_swin";
 // process the default is slower than -j 1 (OpenMP threads wait for a taken core); say -j 1 there.
 int default_threads();
 
+// A thread count is capped at this many per core (set_threads).
+constexpr int kMaxThreadsPerCore = 4;
+
 // Sets the CPU thread count of LibTorch's pool and of the BLAS library it calls: Debian's
 // LibTorch uses OpenBLAS, whose own pthread pool ignores at::set_num_threads, so a `-j 1` run
 // still kept a second core busy in every matrix product (attention, linear layers). n <= 0:
-// default_threads().
+// default_threads(); more than kMaxThreadsPerCore per core: that many.
 void set_threads(int n);
 
 // The BLAS library under LibTorch's matrix products and the kernel set it runs, for benchmark
@@ -74,9 +79,18 @@ class Runtime {
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
-  // Loads one library; throws Error with the refusal reason (the registry is unchanged).
+  // Loads one library, or a model manifest (NAME.model.json, load_manifest); throws Error with
+  // the refusal reason (the registry is unchanged).
   void load_file(const std::string& path);
-  // Loads every shared library in a folder; returns the refusal messages (others still load).
+  // A model without code: a JSON file naming its base backbone, config, weights (beside it),
+  // preferred pipeline, scale, the input it is for and a summary; registered as a built model
+  // plugin's model is (ABI 1.1 `base`), so both resolve the same way.
+  //   {"sinsr_model": 1, "name": "mine", "base": "unet_swin", "config": {...} | "file.json",
+  //    "weights": "mine.pth", "pipeline": {...} | "file.json", "scale": 4,
+  //    "input": "real-world" | "bicubic", "summary": "..."}
+  void load_manifest(const std::string& path);
+  // Loads every shared library and model manifest in a folder; returns the refusal messages
+  // (others still load).
   std::vector<std::string> load_dir(const std::string& path);
   // File or folder; a folder's refusals are joined into one Error after the rest loaded.
   void load(const std::string& path);

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -122,7 +123,11 @@ int default_threads() {
 }
 
 void set_threads(int n) {
+  // More threads than kMaxThreadsPerCore per core only cost memory and start-up (-j 100000 used
+  // to start thousands of threads, and hang under an address-space limit).
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (n <= 0) n = default_threads();
+  n = std::min(n, kMaxThreadsPerCore * cores);
   at::set_num_threads(n);
   // Looked up, not linked: MKL builds of LibTorch (pip) have no OpenBLAS, and at::set_num_threads
   // already covers MKL.
@@ -145,12 +150,87 @@ Runtime::Runtime(int num_threads) { set_threads(num_threads); }
 
 Runtime::~Runtime() = default;
 
+namespace {
+
+bool is_manifest(const std::string& path) {
+  static const std::string tail = kModelManifestSuffix;
+  return path.size() > tail.size() && path.compare(path.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// A model manifest's descriptor and the strings it points into (no library: it has no code).
+struct ManifestStorage {
+  sinsr_component desc{};
+  std::string name, version, summary, base, config, weights, preferred;
+};
+
+}  // namespace
+
+void Runtime::load_manifest(const std::string& path) {
+  const json m = config::load_file(path);
+  auto need_string = [&](const char* key) {
+    require(m.contains(key) && m[key].is_string() && !m[key].get<std::string>().empty(), SINSR_ERR_FORMAT,
+            path + ": model manifest needs a string '" + key + "'");
+    return m[key].get<std::string>();
+  };
+  static const std::set<std::string> known = {"sinsr_model", "name",  "base",  "config",  "weights",
+                                              "pipeline",    "scale", "input", "summary", "version"};
+  for (auto it = m.begin(); it != m.end(); ++it)
+    require(known.count(it.key()) > 0, SINSR_ERR_FORMAT, path + ": unknown key '" + it.key() + "' in a model manifest");
+  require(m.value("sinsr_model", 0) == 1, SINSR_ERR_FORMAT, path + ": not a SinSR model manifest (\"sinsr_model\": 1)");
+  auto st = std::make_shared<ManifestStorage>();
+  st->name = need_string("name");
+  st->base = need_string("base");
+  st->weights = need_string("weights");  // relative: beside the manifest (default_weights_path)
+  st->summary = m.value("summary", std::string());
+  st->version = m.value("version", std::string("1.0.0"));
+  const fs::path dir = fs::path(path).parent_path();
+  // The config inline, or a file beside the manifest.
+  json cfg = m.value("config", json::object());
+  if (cfg.is_string()) cfg = config::load_file((dir / cfg.get<std::string>()).string());
+  require(cfg.is_object(), SINSR_ERR_FORMAT, path + ": 'config' must be an object or a file name");
+  st->config = cfg.dump();
+  json pipeline = m.value("pipeline", json::object());
+  if (pipeline.is_string()) pipeline = config::load_file((dir / pipeline.get<std::string>()).string());
+  require(pipeline.is_object(), SINSR_ERR_FORMAT, path + ": 'pipeline' must be an object or a file name");
+  // What the model declares travels in its preferred pipeline, as a built model's does.
+  if (m.contains("scale")) pipeline["scale"] = m["scale"];
+  if (m.contains("input")) pipeline["input"] = m["input"];
+  st->preferred = pipeline.dump();
+  sinsr_component& d = st->desc;
+  d.struct_size = sizeof(sinsr_component);
+  d.kind = SINSR_KIND_BACKBONE;
+  d.thread_safety = SINSR_THREAD_PARALLEL;  // a model runs with its base's mode
+  d.name = st->name.c_str();
+  d.version = st->version.c_str();
+  d.summary = st->summary.c_str();
+  d.default_config = st->config.c_str();
+  d.default_weights = st->weights.c_str();
+  d.base = st->base.c_str();
+  d.preferred_pipeline = st->preferred.c_str();
+  auto comp = std::make_shared<Component>();
+  comp->desc = &st->desc;
+  comp->file = path;
+  comp->plugin_name = st->name;
+  comp->plugin_version = st->version;
+  comp->abi_version = SINSR_ABI_VERSION;
+  comp->serial = std::make_shared<std::mutex>();
+  comp->storage = st;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& o : components_) {
+    if (o->file == path) return;  // already loaded
+    require(!(o->kind() == SINSR_KIND_BACKBONE && o->name() == st->name), SINSR_ERR_INVALID_ARGUMENT,
+            std::string("two backbone components named '") + st->name + "': " + o->file + " and " + path);
+  }
+  components_.push_back(comp);
+}
+
 void Runtime::load_file(const std::string& path_in) {
   std::error_code ec;
   fs::path p = fs::absolute(path_in, ec);
   std::string path = ec ? path_in : p.lexically_normal().string();
   if (!fs::exists(path, ec)) throw Error(SINSR_ERR_NOT_FOUND, path_in + ": plugin file not found");
   if (fs::is_directory(path, ec)) throw Error(SINSR_ERR_INVALID_ARGUMENT, path + ": is a folder, not a plugin file");
+  if (is_manifest(path)) return load_manifest(path);
   if (!looks_like_shared_library(path)) throw Error(SINSR_ERR_FORMAT, path + ": not a shared library");
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -258,7 +338,8 @@ std::vector<std::string> Runtime::load_dir(const std::string& path) {
   for (const auto& e : fs::directory_iterator(path, ec)) {
     if (!e.is_regular_file(ec)) continue;
     std::string ext = e.path().extension().string();
-    if (ext == ".so" || ext == ".dylib" || ext == ".dll") files.push_back(e.path().string());
+    if (ext == ".so" || ext == ".dylib" || ext == ".dll" || is_manifest(e.path().string()))
+      files.push_back(e.path().string());
   }
   std::sort(files.begin(), files.end());
   std::vector<std::string> refused;

@@ -8,6 +8,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -17,6 +18,7 @@
 #include <iostream>
 #include <regex>
 #include <sstream>
+#include <vector>
 
 namespace sinsr {
 namespace train {
@@ -77,6 +79,53 @@ std::string move_aside(const std::string& dir) {
   throw Error(SINSR_ERR_IO, dir + ": no free name to move the earlier run aside");
 }
 
+// Temporary files a killed run left in its folder (sinsr::ckpt writes "<name>.tmp.<pid>.<n>" and
+// renames it): no run is writing there when a new one starts, so they are removed.
+size_t remove_stale_temporaries(const std::string& dir) {
+  static const std::regex pattern(".+\\.pth\\.tmp\\.[0-9]+\\.[0-9]+");
+  std::error_code ec;
+  size_t n = 0;
+  for (auto& e : fs::directory_iterator(dir, ec))
+    if (std::regex_match(e.path().filename().string(), pattern) && fs::remove(e.path(), ec)) ++n;
+  return n;
+}
+
+// Every checkpoint of a folder, newest first.
+std::vector<std::string> checkpoints_newest_first(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  static const std::regex pattern("ckpt_[0-9]{8}\\.pth");
+  for (auto& e : fs::directory_iterator(dir, ec))
+    if (std::regex_match(e.path().filename().string(), pattern)) out.push_back(e.path().string());
+  std::sort(out.rbegin(), out.rend());
+  return out;
+}
+
+// The log keeps the lines of the steps the resumed run will not repeat: a run killed after its
+// last checkpoint logged steps that the resumed run logs again.
+void truncate_log(const fs::path& log, int64_t last_step) {
+  std::ifstream in(log);
+  if (!in) return;
+  std::vector<std::string> kept;
+  bool dropped = false;
+  for (std::string line; std::getline(in, line);) {
+    json j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() > last_step)
+      dropped = true;
+    else
+      kept.push_back(line);
+  }
+  in.close();
+  if (!dropped) return;
+  const fs::path tmp = log.string() + ".rewrite";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (auto& l : kept) out << l << "\n";
+    if (!out) throw Error(SINSR_ERR_IO, log.string() + ": cannot rewrite the training log");
+  }
+  fs::rename(tmp, log);
+}
+
 }  // namespace
 
 TrainingReport run_training(host::Runtime& runtime, TrainerOptions options, LoopOptions loop) {
@@ -99,14 +148,34 @@ TrainingReport run_training(host::Runtime& runtime, TrainerOptions options, Loop
     fs::create_directories(loop.out_dir, ec);
     if (ec) throw Error(SINSR_ERR_IO, loop.out_dir + ": cannot create the output folder: " + ec.message());
   }
+  if (main_rank)
+    if (size_t n = remove_stale_temporaries(loop.out_dir))
+      std::cerr << "removed " << n << " temporary file(s) a stopped run left in " << loop.out_dir << "\n";
   at::manual_seed(options.seed);  // networks without weights start from a seeded initialisation
   Trainer trainer(runtime, options);
 
-  std::string resume = loop.resume == "auto" ? latest_checkpoint(loop.out_dir) : loop.resume;
-  if (!resume.empty()) {
-    trainer.load(resume);
-    if (main_rank) std::cerr << "resumed from " << resume << " at step " << trainer.iteration() << "\n";
+  if (loop.resume == "auto") {
+    // The newest checkpoint that reads; a damaged one (a kill mid-write on a filesystem without
+    // atomic rename, a full disk) is named and the one before it taken.
+    const auto all = checkpoints_newest_first(loop.out_dir);
+    bool loaded = all.empty();
+    for (const auto& ckpt : all) {
+      try {
+        trainer.load(ckpt);
+        if (main_rank) std::cerr << "resumed from " << ckpt << " at step " << trainer.iteration() << "\n";
+        loaded = true;
+        break;
+      } catch (const Error& e) {
+        if (main_rank) std::cerr << "warning: " << e.what() << "; trying the checkpoint before it\n";
+      }
+    }
+    require(loaded, SINSR_ERR_FORMAT, loop.out_dir + ": no checkpoint there can be read; nothing to resume");
+  } else if (!loop.resume.empty()) {
+    trainer.load(loop.resume);
+    if (main_rank) std::cerr << "resumed from " << loop.resume << " at step " << trainer.iteration() << "\n";
   }
+  if (main_rank && trainer.iteration() > 0)
+    truncate_log(fs::path(loop.out_dir) / "train_log.jsonl", trainer.iteration());
   if (dist->world_size() > 1) {
     // Every rank starts from rank 0's weights, then averages gradients before each update.
     std::vector<at::Tensor> values;

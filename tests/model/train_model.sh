@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# "Your photos, your model": tools/train_model.sh on a folder of three HR images (tiny sizes, two
+# steps per stage) writes a model manifest; `infer --plugin NAME.model.json -n NAME` gives the
+# bytes of `infer -w` on the run's EMA weights; `models --json` lists it with the input it is for;
+# models/ is untouched.
+set -euo pipefail
+build=$1 src=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+host=$build/bin/sinsr-host
+mkdir -p "$work/photos"
+for f in baby bird butterfly; do cp "$src/../shared/data/set5/hr/$f.png" "$work/photos/" 2>/dev/null ||
+  cp "${SINSR_DATA_DIR:-$src/../shared/data}/set5/hr/$f.png" "$work/photos/"; done
+before=$(cd "$src" && git status --porcelain models 2>/dev/null || true)
+SINSR_HOST=$host bash "$src/tools/train_model.sh" --data "$work/photos" --name mine --out "$work/run" \
+  --degradation bicubic --teacher-steps 2 --student-steps 2 --gt-size 64 --batch 2 --threads 1 > "$work/log" 2>&1 ||
+  { cat "$work/log"; exit 1; }
+grep -q "infer --plugin $work/run/mine.model.json -n mine" "$work/log" || { echo "no usage line"; cat "$work/log"; exit 1; }
+lr=$src/samples/lr_x4/autumn.png
+"$host" infer -q -j 1 --plugin "$work/run/mine.model.json" -n mine -i "$lr" -o "$work/by_name.png"
+"$host" infer -q -j 1 -w "$work/run/student/ema.pth" -i "$lr" -o "$work/by_weights.png"
+cmp "$work/by_name.png" "$work/by_weights.png"
+"$host" models --json --plugin "$work/run/mine.model.json" > "$work/models.json"
+python3 - "$work/models.json" "$work/run/mine.model.json" <<'PY'
+import json, sys
+models = {m["name"]: m for m in json.load(open(sys.argv[1]))}
+m = models["mine"]
+assert m["input"] == "bicubic" and m["scale"] == 4 and m["file"] == sys.argv[2], m
+PY
+after=$(cd "$src" && git status --porcelain models 2>/dev/null || true)
+[ "$before" = "$after" ] || { echo "models/ changed"; exit 1; }
+echo "train_model: manifest model and -w give the same bytes; listed by models --json"
