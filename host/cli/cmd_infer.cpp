@@ -403,7 +403,7 @@ int cmd_infer(const Args& args) {
         if (outscale > 0 && outscale != double(pipeline.options().scale))
           sr = imaging::imresize(sr, outscale / double(pipeline.options().scale), true).clamp_(0, 1);
         int out_bits = bits ? bits : (img.bits >= 16 ? 16 : 8);
-        io::write_image(dst.string(), sr, out_bits);
+        io::write_image(dst.string(), sr, out_bits, img);
         ++written;
         progress.line(label + "  (" +
                       seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + ")");

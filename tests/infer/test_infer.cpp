@@ -280,3 +280,33 @@ TEST(Infer, PipesAreRefusedAndThreadCountsCapped) {
 }
 
 }  // namespace
+
+namespace {
+
+// A photo's metadata survives the upscale and its EXIF orientation is applied: a JPEG stored
+// sideways (Orientation 6) with a camera make and model comes out upright, Orientation 1, with
+// the make and model kept.
+TEST(Infer, ExifOrientationIsAppliedAndMetadataKept) {
+  if (std::system("oiiotool --help > /dev/null 2>&1") != 0) GTEST_SKIP() << "no oiiotool";
+  fs::path d = fresh_dir("exif");
+  sinsr::io::write_image((d / "plain.png").string(), at::rand({3, 6, 8}));  // stored 8 wide, 6 high
+  const std::string make = "oiiotool " + (d / "plain.png").string() +
+                           " --attrib Orientation 6 --attrib Make TestCam --attrib Model X1 -o " +
+                           (d / "photo.jpg").string();
+  ASSERT_EQ(std::system(make.c_str()), 0);
+  auto in = sinsr::io::read_image((d / "photo.jpg").string());
+  EXPECT_EQ(in.orientation, 6);
+  EXPECT_EQ(in.pixels.sizes(), (at::IntArrayRef{3, 8, 6}));  // upright: 6 wide, 8 high
+  HostRun r = run_host("-i " + (d / "photo.jpg").string() + " -o " + (d / "up.jpg").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto out = sinsr::io::read_image((d / "up.jpg").string());
+  EXPECT_EQ(out.orientation, 1);
+  EXPECT_EQ(out.pixels.sizes(), (at::IntArrayRef{3, 32, 24}));
+  const std::string info = "oiiotool --info -v " + (d / "up.jpg").string() + " > " + (d / "info.txt").string();
+  ASSERT_EQ(std::system(info.c_str()), 0);
+  const std::string text = sinsr_test::read_bytes(d / "info.txt");
+  EXPECT_NE(text.find("TestCam"), std::string::npos) << text;
+  EXPECT_NE(text.find("X1"), std::string::npos) << text;
+}
+
+}  // namespace

@@ -279,6 +279,34 @@ void check_jpeg_markers(std::istream& in, int64_t file_size, const std::string& 
   throw Error(SINSR_ERR_FORMAT, path + ": truncated JPEG (the file ends before its end-of-image marker)");
 }
 
+// EXIF orientation (1..8) applied to [C,H,W] pixels: the stored image turned upright.
+at::Tensor upright(const at::Tensor& chw, int orientation) {
+  switch (orientation) {
+    case 2: return chw.flip({2}).contiguous();                     // mirrored left-right
+    case 3: return chw.flip({1, 2}).contiguous();                  // rotated 180
+    case 4: return chw.flip({1}).contiguous();                     // mirrored top-bottom
+    case 5: return chw.transpose(1, 2).contiguous();               // transposed
+    case 6: return chw.transpose(1, 2).flip({2}).contiguous();     // rotate 90 clockwise to view
+    case 7: return chw.transpose(1, 2).flip({1, 2}).contiguous();  // transverse
+    case 8: return chw.transpose(1, 2).flip({1}).contiguous();     // rotate 90 counter-clockwise
+    default: return chw;
+  }
+}
+
+// Metadata about the picture (carried to the upscale) rather than about its encoding, layout or
+// size (which the writer sets for the new file).
+bool describes_the_picture(const std::string& name) {
+  static const char* encoding[] = {"oiio:", "jpeg:", "png:", "tiff:", "openexr:", "webp:", "bmp:", "pnm:", "hdr:"};
+  for (const char* prefix : encoding)
+    if (name.rfind(prefix, 0) == 0) return false;
+  static const char* layout[] = {"Orientation",  "Compression", "Exif:PixelXDimension", "Exif:PixelYDimension",
+                                 "XResolution",  "YResolution", "ResolutionUnit",       "PixelAspectRatio",
+                                 "planarconfig", "compression", "Exif:ColorSpace",      "oiio:ColorSpace"};
+  for (const char* key : layout)
+    if (name == key) return false;
+  return true;
+}
+
 }  // namespace
 
 bool has_image_extension(const std::string& path) {
@@ -364,6 +392,13 @@ Image read_image(const std::string& path) {
   if (c >= 4 && spec.alpha_channel != 3) keep = 3;
   if (c == 2 && spec.alpha_channel != 1) keep = 1;
   img.pixels = hwc.narrow(2, 0, keep).permute({2, 0, 1}).contiguous();
+  img.orientation = spec.get_int_attribute("Orientation", 1);
+  if (img.orientation < 1 || img.orientation > 8) img.orientation = 1;
+  img.pixels = upright(img.pixels, img.orientation);
+  auto meta = std::make_shared<OIIO::ParamValueList>();
+  for (const auto& p : spec.extra_attribs)
+    if (describes_the_picture(p.name().string())) meta->push_back(p);
+  img.metadata = meta;
   if (img.bits != 32) {
     img.pixels.clamp_(0.0, 1.0);  // signed integer formats map to [-1,1]
   } else {
@@ -388,6 +423,10 @@ at::Tensor color_uint8_hwc(const at::Tensor& chw01) {
 }
 
 void write_image(const std::string& path, const at::Tensor& chw01, int bits) {
+  write_image(path, chw01, bits, Image{});
+}
+
+void write_image(const std::string& path, const at::Tensor& chw01, int bits, const Image& source) {
   if (!chw01.defined() || chw01.dim() != 3 || chw01.size(0) < 1 || chw01.size(0) > 4 || chw01.size(1) < 1 ||
       chw01.size(2) < 1)
     throw Error(SINSR_ERR_INVALID_ARGUMENT, path + ": expected a non-empty [C,H,W] image with 1 to 4 channels");
@@ -428,6 +467,10 @@ void write_image(const std::string& path, const at::Tensor& chw01, int bits) {
     throw Error(SINSR_ERR_UNSUPPORTED,
                 path + ": no writer for this file type (" + oiio_error("unknown extension") + ")");
   OIIO::ImageSpec spec(w, h, c, type);
+  if (source.metadata)
+    for (const auto& p : *static_cast<const OIIO::ParamValueList*>(source.metadata.get()))
+      spec.extra_attribs.push_back(p);
+  if (source.orientation != 1) spec.attribute("Orientation", 1);  // the pixels are upright now
   if (c == 2 || c == 4) {
     spec.alpha_channel = c - 1;
     spec.attribute("oiio:UnassociatedAlpha", 1);  // our colour is not premultiplied

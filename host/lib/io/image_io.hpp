@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,12 @@ namespace io {
 struct Image {
   at::Tensor pixels;  // float32 [C,H,W]; 8/16-bit files land in [0,1], float files are not clamped
   int bits = 8;       // of the file: 8, 16, or 32 for float formats (EXR, float TIFF, half)
+  // The file's metadata that describes the picture, not its encoding (EXIF, GPS, IPTC, XMP, ICC
+  // profile, Make/Model, DateTime, ...): opaque here, handed to write_image to carry it over.
+  // The EXIF orientation is applied to the pixels when read (as OpenCV and Real-ESRGAN do) and
+  // written as 1 (upright).
+  std::shared_ptr<const void> metadata;
+  int orientation = 1;  // the file's EXIF Orientation (1..8) before it was applied
 };
 
 // Errors are sinsr::sdk::Error with a message "<path>: <what is wrong>": SINSR_ERR_IO when the
@@ -26,6 +33,9 @@ Image read_image(const std::string& path);
 // The file is written beside its target under a temporary name and renamed into place, so a
 // reader never sees half a file. No folder is created.
 void write_image(const std::string& path, const at::Tensor& chw01, int bits = 8);
+// The same, carrying `source`'s metadata where the format can hold it (PNG, JPEG, TIFF, WebP hold
+// EXIF and ICC; the pixel size and the orientation are those of the new image).
+void write_image(const std::string& path, const at::Tensor& chw01, int bits, const Image& source);
 
 // png jpg jpeg tif tiff exr bmp webp (any case); also the netpbm pgm/ppm.
 bool has_image_extension(const std::string& path);
