@@ -13,3 +13,9 @@ install(FILES ${PROJECT_BINARY_DIR}/SinSRConfig.cmake ${PROJECT_BINARY_DIR}/SinS
   ${PROJECT_SOURCE_DIR}/cmake/SinSRPlugin.cmake ${PROJECT_SOURCE_DIR}/cmake/sinsr_plugin.map
   ${PROJECT_SOURCE_DIR}/cmake/SinSRModel.cmake ${PROJECT_SOURCE_DIR}/cmake/model_plugin.c.in
   DESTINATION ${SINSR_CMAKE_DIR})
+# The same package from the build tree (CMAKE_PREFIX_PATH=<build>): the targets exported in place
+# and the helper files copied beside SinSRConfig.cmake, so an out-of-tree plugin needs no install.
+export(EXPORT SinSRTargets NAMESPACE SinSR:: FILE ${PROJECT_BINARY_DIR}/SinSRTargets.cmake)
+foreach(f SinSRPlugin.cmake sinsr_plugin.map SinSRModel.cmake model_plugin.c.in)
+  configure_file(${PROJECT_SOURCE_DIR}/cmake/${f} ${PROJECT_BINARY_DIR}/${f} COPYONLY)
+endforeach()

@@ -18,6 +18,16 @@ echo "$out" | grep -q '"name": "example_l2"' || { echo "$out"; echo "example_l2 
 echo "$out" | grep -q '"kind": "loss"'
 echo "out-of-tree plugin built against the installed SDK and loaded: ok"
 
+# The same plugin against the build tree (no install): find_package(SinSR) with the build folder.
+cmake -S "$src" -B "$work/build_tree" -G "$generator" -DCMAKE_PREFIX_PATH="$build" \
+  -DCMAKE_BUILD_TYPE=Release > "$work/configure_tree.log" || { cat "$work/configure_tree.log"; exit 1; }
+cmake --build "$work/build_tree" > "$work/build_tree.log" || { cat "$work/build_tree.log"; exit 1; }
+tree_plugin=$(find "$work/build_tree" -name 'example_l2.so' | head -n 1)
+[ -n "$tree_plugin" ] || { echo "example_l2.so was not built against the build tree"; exit 1; }
+tree_out=$("$build/bin/sinsr-host" plugins list --json --plugin "$tree_plugin")
+echo "$tree_out" | grep -q '"name": "example_l2"' || { echo "$tree_out"; echo "example_l2 (build tree) not listed"; exit 1; }
+echo "out-of-tree plugin built against the build tree and loaded: ok"
+
 backbone=$(find "$work/build" -name 'example_backbone.so' | head -n 1)
 [ -n "$backbone" ] || { echo "example_backbone.so was not built"; exit 1; }
 if [ -n "$data" ] && [ -d "$data/set5/hr" ]; then
