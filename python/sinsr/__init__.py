@@ -168,10 +168,14 @@ class Upscaler:
                     for c in loaded:
                         if c.kind == "backbone" and os.path.realpath(c.file) == os.path.realpath(f):
                             backbone = c.name
-                # Weights alone name their network (what a train checkpoint stores, or what the
-                # plugins detect), as `sinsr-host infer -w` does; else the default model.
-                weights_alone = weights not in (None, "none") and backbone_config is None
-                if backbone is None and not weights_alone:
+                # Weights name their network (what the file stores, or what the plugins detect),
+                # with or without a config, as `sinsr-host infer -w` does; a config needs weights;
+                # with neither, the default model.
+                weights_file = weights not in (None, "none")
+                if backbone is None and not weights_file:
+                    if backbone_config is not None:
+                        raise Error(Code.INVALID_ARGUMENT, "backbone_config describes a network but no weights were "
+                                    "given: add weights=FILE (or weights='none' with backbone=NAME)")
                     has_student = any(c.kind == "backbone" and c.name == "student" for c in loaded)
                     backbone = "student" if has_student else "unet_swin"
 
@@ -247,6 +251,15 @@ class Upscaler:
         torch = sys.modules.get("torch")  # a torch tensor implies torch is imported already
         if torch is not None and isinstance(image, torch.Tensor):
             return self._call_torch(torch, image)
+        pil = sys.modules.get("PIL.Image")
+        if pil is not None and isinstance(image, pil.Image):
+            # A PIL image in, a PIL image out (its mode kept: L, LA, RGB, RGBA; 16-bit I;16 as uint16).
+            mode = image.mode if image.mode in ("L", "LA", "RGB", "RGBA", "I;16") else "RGB"  # palettes, CMYK
+            pixels = np.asarray(image if mode == image.mode else image.convert(mode))
+            return pil.fromarray(self._call_numpy(pixels), mode=mode)
+        if isinstance(image, (str, os.PathLike)):
+            raise Error(Code.INVALID_ARGUMENT, "expected pixels (numpy, torch or PIL), got the path %r: read it "
+                        "first (PIL.Image.open), or upscale files with `sinsr-host infer`" % os.fspath(image))
         return self._call_numpy(image)
 
     def _call_numpy(self, image):
@@ -270,6 +283,9 @@ class Upscaler:
     def _call_torch(self, torch, image):
         t = image.detach()
         device = t.device
+        if t.dim() == 3 and not 1 <= t.shape[0] <= 4:  # say what was given, not the batch made of it
+            raise Error(Code.INVALID_ARGUMENT, "expected a [C,H,W] or [N,C,H,W] tensor with C = 1..4, got %s%s"
+                        % (tuple(t.shape), " (channels last? use .permute(2, 0, 1))" if t.shape[2] <= 4 else ""))
         if t.dim() in (2, 3):  # [H,W] gray / [C,H,W]: a batch of one
             return self._call_torch(torch, t[None])[0]
         if t.dim() != 4 or not 1 <= t.shape[1] <= 4:

@@ -219,6 +219,23 @@ class Package(unittest.TestCase):
         ref = self.up(self.lr.astype(np.float32) * (np.float32(1) / np.float32(255)))
         self.assertTrue(torch.equal(fout[0].permute(1, 2, 0), torch.from_numpy(ref)))
 
+    def test_pil_images_and_what_is_not_pixels(self):
+        try:
+            from PIL import Image
+        except ImportError:
+            self.skipTest("this python3 has no PIL (Debian: python3-pil)")
+        out = self.up(Image.fromarray(self.lr))
+        self.assertIsInstance(out, Image.Image)
+        self.assertEqual(out.mode, "RGB")
+        np.testing.assert_array_equal(np.asarray(out), self.sr)
+        with self.assertRaises(sinsr.Error) as e:
+            self.up(SAMPLE)
+        self.assertIn("got the path", str(e.exception))
+        if torch is not None:
+            with self.assertRaises(sinsr.Error) as e:
+                self.up(torch.zeros(40, 48, 3))
+            self.assertIn("got (40, 48, 3) (channels last?", str(e.exception))
+
     def test_source_tree_finds_its_build(self):
         if os.path.realpath(BUILD) != os.path.realpath(os.path.join(SOURCE, "build")):
             self.skipTest("the build folder is not <source>/build")
