@@ -146,7 +146,7 @@ int cmd_bench(const Args& args) {
     ("plugin", po::value(&plugins)->composing(), "load a plugin library (repeatable)")
     ("config", po::value(&config_path), "model config: a file, or the bare name of an installed config "
                                         "(default: sinsr_x4.yaml of this installation)")
-    ("threads", po::value(&threads), "intra-op threads for the second column (default: every core this process may use)")
+    ("threads,j", po::value(&threads), "intra-op threads for the second column (default: every core this process may use)")
     ("repeats", po::value(&repeats)->default_value(repeats), "timed calls per measurement (median reported)")
     ("latent", po::value(&latent)->default_value(latent), "UNet latent size")
     ("image", po::value(&image)->default_value(image), "VQ image size")

@@ -72,7 +72,7 @@ int cmd_degrade(const Args& args) {
                                       "default: the official SinSR.yaml's values")
     ("mode", po::value(&mode)->default_value("realesrgan"), "realesrgan | bicubic")
     ("ext", po::value(&ext)->default_value("png"), "output file type")
-    ("threads", po::value(&threads)->default_value(0), "CPU threads (0: every core this process may use)")
+    ("threads,j", po::value(&threads)->default_value(0), "CPU threads (0: every core this process may use)")
     ("quiet,q", po::bool_switch(&quiet), "no summary line");
   // clang-format on
   po::variables_map vm;

@@ -121,7 +121,12 @@ int cmd_plugins(const Args& args) {
         found.push_back(d);
       }
     if (found.empty()) {
-      std::cerr << "sinsr-host plugins inspect: no component named '" << positional[1] << "'\n";
+      std::string names;
+      for (const auto& c : comps)
+        if (kind.empty() || kind == sinsr_kind_name(c->kind()))
+          names += (names.empty() ? "" : ", ") + std::string(sinsr_kind_name(c->kind())) + " " + c->name();
+      std::cerr << "sinsr-host plugins inspect: no component named '" << positional[1]
+                << "' (loaded: " << (names.empty() ? "none" : names) << ")\n";
       return 1;
     }
     std::cout << (found.size() == 1 ? found[0] : found).dump(2) << "\n";

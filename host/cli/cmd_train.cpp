@@ -62,7 +62,7 @@ int run(const Args& args, bool distill) {
     ("config,c", po::value(&config), "official full YAML for every part (a bare name: an installed config)")
     ("backbone", po::value(&backbone)->default_value(backbone), "the trained network")
     ("backbone-config", po::value(&bcfg), "its config: file or inline JSON")
-    ("backbone-weights", po::value(&o.backbone.weights), distill ? "student initial weights (default: the teacher's)" : "initial weights (default: random)")
+    ("backbone-weights,w", po::value(&o.backbone.weights), distill ? "student initial weights (default: the teacher's)" : "initial weights (default: random)")
     ("codec", po::value(&codec)->default_value(codec), "latent codec, or 'none' for pixel space")
     ("codec-config", po::value(&ccfg), "codec config")
     ("codec-weights", po::value(&o.codec.weights), "codec weights")
@@ -92,7 +92,7 @@ int run(const Args& args, bool distill) {
     ("overwrite", po::bool_switch(&overwrite), "start over in a used --out (the old run is moved aside, not deleted)")
     ("seed", po::value(&o.seed)->default_value(o.seed), "seed of data and noise")
     ("device", po::value(&o.device)->default_value(o.device), "cpu, cuda, cuda:N")
-    ("threads", po::value(&threads)->default_value(threads), "CPU threads (0: every core this process may use)");
+    ("threads,j", po::value(&threads)->default_value(threads), "CPU threads (0: every core this process may use)");
   if (distill) {
     opts.add_options()
       ("teacher", po::value(&teacher), "teacher backbone (default: the --backbone component)")

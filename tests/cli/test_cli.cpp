@@ -441,3 +441,23 @@ TEST(Cli, ConfigsAndWeightsNameTheirNetwork) {
 }
 
 }  // namespace
+
+namespace {
+
+// The same short option means the same thing in every command (-j threads in degrade and bench
+// as in infer, -w weights in train as in infer), and inspecting a name that is not loaded lists
+// the names that are.
+TEST(Cli, ShortOptionsAgreeAcrossCommandsAndInspectListsNames) {
+  fs::path in = fresh_dir("short_in"), out = fresh_dir("short_out");
+  sinsr::io::write_image((in / "a.png").string(), at::rand({3, 16, 16}));
+  HostRun degrade = run_host("degrade -q -j 1 --mode bicubic -i " + in.string() + " -o " + out.string());
+  EXPECT_EQ(degrade.code, 0) << degrade.output;
+  HostRun train = run_host("train --help");
+  EXPECT_TRUE(contains(train.output, "-w [ --backbone-weights ]")) << train.output;
+  HostRun miss = run_host("plugins inspect no_such_thing --plugin " + kComponents);
+  EXPECT_EQ(miss.code, 1) << miss.output;
+  EXPECT_TRUE(contains(miss.output, "no component named 'no_such_thing' (loaded: ")) << miss.output;
+  EXPECT_TRUE(contains(miss.output, "backbone local_blur")) << miss.output;
+}
+
+}  // namespace
