@@ -43,6 +43,8 @@ function(sinsr_add_model target)
   set(SINSR_MODEL_WEIGHTS ${weights_name})
   configure_file(${_SINSR_MODEL_TEMPLATE} ${CMAKE_CURRENT_BINARY_DIR}/${target}_model.c @ONLY)
   sinsr_add_plugin(${target} SOURCES ${CMAKE_CURRENT_BINARY_DIR}/${target}_model.c NO_SDK)
+  # New weights rebuild the plugin, so the copy below follows them (it runs after each link).
+  set_property(SOURCE ${CMAKE_CURRENT_BINARY_DIR}/${target}_model.c APPEND PROPERTY OBJECT_DEPENDS ${weights})
   add_custom_command(TARGET ${target} POST_BUILD
     COMMAND ${CMAKE_COMMAND} -E copy_if_different ${weights} $<TARGET_FILE_DIR:${target}>/${weights_name})
   install(FILES ${weights} DESTINATION ${SINSR_PLUGIN_SUBDIR})

@@ -49,7 +49,9 @@ if [ -f "$run/teacher/ema.pth" ]; then
   oiiotool "${rows[@]}" --mosaic:pad=4 "5x$(( ${#rows[@]} / 5 ))" --quality 90 -o "$pics/realworld_claim.jpg"
 fi
 
-# student_bicubic on Set5's butterfly (bicubic input, ground truth known).
+# student_bicubic on Set5's butterfly (bicubic input, ground truth known); remade only when
+# tools/eval_default_model.sh's panels are there.
+if [ -f "$ev/set5/student_bicubic/butterfly.png" ]; then
 "$host" infer -i "$data/set5/lr_x4/butterfly.png" -o "$tmp/bicubic.png" --backbone-weights none -q
 panels=("$tmp/bicubic.png")
 for p in teacher15 teacher1 student_bicubic; do
@@ -62,6 +64,7 @@ for i in "${!panels[@]}"; do
   cropped+=("$tmp/c$i.png")
 done
 oiiotool "${cropped[@]}" --mosaic:pad=4 "${#cropped[@]}x1" --quality 92 -o "$pics/compare_butterfly.jpg"
+fi
 
 # RealSet65: real LR photos, a 64x64 LR crop each: LR | student_bicubic | student.
 rows=()

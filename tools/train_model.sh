@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# From a folder of HR photos to a SinSR x4 model: a ResShift teacher (`sinsr-host train`), a
-# one-step student distilled from it (`sinsr-host distill`), its weights exported in float16.
-# Resumable: run the same line again and each stage continues from its latest checkpoint; a
-# finished stage is skipped. Writes only under --out (never models/).
-#
+# From a folder of HR photos to a SinSR x4 model you can use by name: a ResShift teacher
+# (`sinsr-host train`), a one-step student distilled from it (`sinsr-host distill`), its EMA
+# weights exported, and a model manifest NAME.model.json beside them (load it with --plugin, or
+# copy the folder's NAME.* files into a plugin folder). Resumable: run the same line again and
+# each stage continues from its latest checkpoint; a finished stage is skipped. Writes only
+# under --out (default runs/NAME), never into models/.
 # Usage: tools/train_model.sh --data DIR --name NAME [--out DIR] [--degradation realesrgan|bicubic]
-#          [--teacher-steps N] [--student-steps M] [--threads T] [--init WEIGHTS]
-#          [--val-lr DIR --val-hr DIR] [--gt-size S] [--seed N]
+#          [--teacher-steps N] [--student-steps M] [--threads T] [--init WEIGHTS] [--fp16]
+#          [--val-lr DIR --val-hr DIR] [--gt-size S] [--batch B] [--seed N] [--student-ema R]
+#          [--backbone-config FILE] [--weight-gt W]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 data="" name="" out="" degradation=realesrgan teacher_steps=3000 student_steps=2000 threads=1 init=""
-val_lr="" val_hr="" gt_size=128 seed=20261204
+val_lr="" val_hr="" gt_size=128 seed=20261204 student_ema=0.995 dtype=fp32 batch=8
+bcfg=models/default_x4/backbone.json weight_gt=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --data) data=$2; shift 2 ;;
@@ -27,6 +30,11 @@ while [ $# -gt 0 ]; do
     --val-hr) val_hr=$2; shift 2 ;;
     --gt-size) gt_size=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
+    --student-ema) student_ema=$2; shift 2 ;;
+    --fp16) dtype=fp16; shift ;;
+    --batch) batch=$2; shift 2 ;;
+    --backbone-config) bcfg=$2; shift 2 ;;
+    --weight-gt) weight_gt=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "train_model: unknown option $1" >&2; usage ;;
   esac
@@ -42,7 +50,7 @@ mkdir -p "$out"
 # exponential schedule, x0 prediction, three distillation losses with weight 1); what is ours is
 # the latent space (space_to_depth, lossless) and the network's size (models/default_x4).
 common=(--data "$data" --max-side 512 --codec space_to_depth --codec-weights none
-        --backbone-config models/default_x4/backbone.json --threads "$threads" --seed "$seed"
+        --backbone-config "$bcfg" --threads "$threads" --seed "$seed"
         --degradation "$degradation" --gt-size "$gt_size")
 val=()
 [ -n "$val_lr" ] && val=(--val-lr "$val_lr" --val-hr "$val_hr" --val-every 500)
@@ -54,13 +62,31 @@ if ! done_at "$out/teacher" "$teacher_steps"; then
   init_flag=()
   [ -n "$init" ] && init_flag=(--backbone-weights "$init")
   "$host" train "${common[@]}" "${val[@]}" "${init_flag[@]}" --out "$out/teacher" $(resume_flag "$out/teacher") \
-    --batch 8 --lr 2e-4 --warmup 100 --max-steps "$teacher_steps" --save-every 250 --log-every 50
+    --batch "$batch" --lr 2e-4 --warmup 100 --max-steps "$teacher_steps" --save-every 250 --log-every 50
 fi
 
 if ! done_at "$out/student" "$student_steps"; then
   "$host" distill "${common[@]}" "${val[@]}" --out "$out/student" $(resume_flag "$out/student") \
-    --teacher-weights "$out/teacher/ema.pth" --batch 4 --lr 1e-4 --warmup 0 --ema 0.995 \
+    --teacher-weights "$out/teacher/ema.pth" --batch $(( (batch + 1) / 2 )) --lr 1e-4 --warmup 0 --ema "$student_ema" --weight-gt "$weight_gt" \
     --max-steps "$student_steps" --save-every 100 --log-every 20
 fi
-"$host" export -w "$out/student/ema.pth" -o "$out/$name.pth" --dtype fp16
-echo "train_model: $out/$name.pth (student EMA weights, float16)"
+"$host" export -w "$out/student/ema.pth" -o "$out/$name.pth" --dtype "$dtype"
+# The manifest: a model without code, found on the plugin path like a built model plugin.
+cp "$bcfg" "$out/$name.backbone.json"
+if [ "$degradation" = realesrgan ]; then input=real-world; else input=bicubic; fi
+cat > "$out/$name.model.json" <<JSON
+{
+  "sinsr_model": 1,
+  "name": "$name",
+  "base": "unet_swin",
+  "config": "$name.backbone.json",
+  "weights": "$name.pth",
+  "pipeline": {"codec": {"name": "space_to_depth", "config": {"factor": 4}}, "sampler": "deterministic", "steps": 1},
+  "scale": 4,
+  "input": "$input",
+  "summary": "SinSR x4 one-step student trained by tools/train_model.sh on $(basename "$data") ($degradation LR)"
+}
+JSON
+echo "train_model: model '$name' in $out ($name.model.json, $name.pth)"
+echo "  use it:     $host infer --plugin $out/$name.model.json -n $name -i IN -o OUT"
+echo "  install it: cp $out/$name.* <prefix>/lib/sinsr/plugins/   (then: sinsr-host infer -n $name ...)"
