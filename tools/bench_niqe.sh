@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # NIQE speed beside BasicSR's calculate_niqe on the same 1024x1024 image, alternating the two
 # (BasicSR, ours, BasicSR, ours, ...), with medians and the spread, and both values (they agree
-# to 1e-3). Ours is the whole `sinsr-host eval --pred DIR` command (process start, file read,
-# NIQE); BasicSR's is the calculate_niqe call alone (imports and file read not counted).
+# to 1e-3). Ours twice: the whole `sinsr-host eval --pred DIR` command on the image (process
+# start, file read, NIQE), and per image of a folder run of eight copies (start-up taken out);
+# BasicSR's is the calculate_niqe call alone (imports and file read not counted).
 # BasicSR is not vendored: pass a checkout of the public repository (XPixelGroup/BasicSR); it needs
 # Debian's python3-numpy, python3-scipy, python3-opencv and python3-torch.
 # Usage: tools/bench_niqe.sh BASICSR_REPO [REPEATS (default 5)] [IMAGE (default: a 1024x1024 crop of
@@ -34,10 +35,12 @@ cv2.imwrite(sys.argv[1], up[:1024, :1024])
 PY
 fi
 image=$(ls "$tmp"/img/* | head -1)
+mkdir -p "$tmp/img8"  # eight copies: a folder run's time per image, start-up taken out
+for k in 1 2 3 4 5 6 7 8; do cp "$image" "$tmp/img8/copy$k.png"; done
 
 cat > "$tmp/basicsr_niqe.py" <<'PY'
 # calculate_niqe from the checkout, without importing the rest of BasicSR (its package __init__
-# pulls in every architecture): the three modules it needs are loaded by path.
+# pulls in every architecture): the four modules it needs are loaded by path.
 import importlib.util, json, sys, time, types, warnings
 repo, image = sys.argv[1], sys.argv[2]
 def load(name, rel):
@@ -51,6 +54,7 @@ for pkg in ("basicsr", "basicsr.metrics", "basicsr.utils"):
 registry = types.ModuleType("basicsr.utils.registry")
 registry.METRIC_REGISTRY = types.SimpleNamespace(register=lambda *a, **k: (lambda f: f))
 sys.modules["basicsr.utils.registry"] = registry
+sys.modules["basicsr.utils"].bgr2ycbcr = load("basicsr.utils.color_util", "basicsr/utils/color_util.py").bgr2ycbcr
 load("basicsr.utils.matlab_functions", "basicsr/utils/matlab_functions.py")
 load("basicsr.metrics.metric_util", "basicsr/metrics/metric_util.py")
 niqe = load("basicsr.metrics.niqe", "basicsr/metrics/niqe.py")
@@ -68,7 +72,10 @@ for k in $(seq 1 "$repeats"); do
   start=$(date +%s.%N)
   "$host" eval --pred "$tmp/img" --json "$tmp/ours.json" > /dev/null
   end=$(date +%s.%N)
-  python3 -c "import json,sys; print(json.dumps({'seconds': $end - $start, 'niqe': json.load(open('$tmp/ours.json'))['mean_niqe']}))" \
+  start8=$(date +%s.%N)
+  "$host" eval --pred "$tmp/img8" > /dev/null
+  end8=$(date +%s.%N)
+  python3 -c "import json,sys; print(json.dumps({'seconds': $end - $start, 'per_image': ($end8 - $start8 - ($end - $start)) / 7, 'niqe': json.load(open('$tmp/ours.json'))['mean_niqe']}))" \
     >> "$tmp/ours.jsonl"
 done
 python3 - "$tmp" "$image" <<'PY'
@@ -82,5 +89,8 @@ b, o = line("basicsr"), line("ours")
 print(f"image {image} ({len(rows['ours'])} alternations)")
 print(f"BasicSR calculate_niqe: median {b[0]:.3f} s (spread {b[1]:.3f}-{b[2]:.3f}), NIQE {b[3]:.4f}")
 print(f"sinsr-host eval (whole command): median {o[0]:.3f} s (spread {o[1]:.3f}-{o[2]:.3f}), NIQE {o[3]:.4f}")
-print(f"ratio: {b[0] / o[0]:.1f}x; |difference| {abs(b[3] - o[3]):.2e}")
+p = sorted(r["per_image"] for r in rows["ours"])
+print(f"sinsr-host eval, per image of a folder run (start-up out): median {statistics.median(p):.3f} s "
+      f"(spread {p[0]:.3f}-{p[-1]:.3f}); ratio {b[0] / statistics.median(p):.1f}x")
+print(f"whole command ratio: {b[0] / o[0]:.1f}x; |difference| {abs(b[3] - o[3]):.2e}")
 PY
