@@ -100,8 +100,8 @@ class Package(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="sinsr-package-")
         cls.lr = read_png(SAMPLE)
-        # One thread in every comparison: the default count follows the machine's load (ctest runs
-        # tests side by side), and another count may move a pixel by a level.
+        # One thread in every Upscaler of this file: LibTorch's thread count is process-wide (each
+        # runtime sets it), and another count may move a pixel by a level.
         cls.up = sinsr.Upscaler(threads=1)  # no model named: the default model
         cls.sr = cls.up(cls.lr)
 
@@ -175,11 +175,11 @@ class Package(unittest.TestCase):
 
     def test_errors_are_sinsr_errors(self):
         cases = [
-            (lambda: sinsr.Upscaler(backbone="no_such_model"), sinsr.Code.NOT_FOUND, "no_such_model"),
-            (lambda: sinsr.Upscaler(plugin="/no/such/plugin.so"), sinsr.Code.NOT_FOUND, "/no/such/plugin.so"),
-            (lambda: sinsr.Upscaler(plugin="no_such_plugin.so"), sinsr.Code.NOT_FOUND, "no_such_plugin.so"),
-            (lambda: sinsr.Upscaler(device="tpu"), sinsr.Code.INVALID_ARGUMENT, "unknown device 'tpu'"),
-            (lambda: sinsr.Upscaler(tile=-1), sinsr.Code.INVALID_ARGUMENT, "chop_size"),
+            (lambda: sinsr.Upscaler(backbone="no_such_model", threads=1), sinsr.Code.NOT_FOUND, "no_such_model"),
+            (lambda: sinsr.Upscaler(plugin="/no/such/plugin.so", threads=1), sinsr.Code.NOT_FOUND, "/no/such/plugin.so"),
+            (lambda: sinsr.Upscaler(plugin="no_such_plugin.so", threads=1), sinsr.Code.NOT_FOUND, "no_such_plugin.so"),
+            (lambda: sinsr.Upscaler(device="tpu", threads=1), sinsr.Code.INVALID_ARGUMENT, "unknown device 'tpu'"),
+            (lambda: sinsr.Upscaler(tile=-1, threads=1), sinsr.Code.INVALID_ARGUMENT, "chop_size"),
             (lambda: self.up(np.zeros((3, 16, 20), np.uint8)), sinsr.Code.INVALID_ARGUMENT, "channels first"),
             (lambda: self.up(np.zeros((16, 20, 3), np.int32)), sinsr.Code.INVALID_ARGUMENT, "int32"),
         ]
@@ -189,7 +189,7 @@ class Package(unittest.TestCase):
             self.assertEqual(cm.exception.code, code, cm.exception.message)
             self.assertIn(text, str(cm.exception))
             self.assertIsInstance(cm.exception, RuntimeError)
-        closed = sinsr.Upscaler()
+        closed = sinsr.Upscaler(threads=1)
         closed.close()
         self.assertRaises(sinsr.Error, closed, self.lr)
 
