@@ -10,14 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 run=${1:-runs/default_x4}
 out=${2:-out/eval}
-threads=${THREADS:-$(nproc)}
-data=${SINSR_DATA_DIR:-../shared/data}
-host=build/bin/sinsr-host
-[ -x "$host" ] || bash tools/bootstrap.sh build
-mkdir -p "$out"
-teacher=$run/teacher/ema.pth
-net=(--backbone unet_swin --backbone-config models/default_x4/backbone.json --codec space_to_depth
-     --pad-multiple 16 --seed 0 --threads "$threads" -q)
+source tools/eval_setup.sh
 
 # scores EVAL-ARGS...: "PSNR | SSIM | detail" of one eval run
 scores() {
@@ -33,13 +26,9 @@ row() { echo "| $2 | $1 | $(scores --pred "$3" --gt "$data/$2/hr") | $4 |"; }
 timed() {
   local name=$1 set=$2 dst=$3
   shift 4
-  local n start end
-  n=$(ls "$data/$set/lr_x4" | wc -l)
-  rm -rf "$dst"
-  start=$(date +%s.%N)
-  "$host" infer -i "$data/$set/lr_x4" -o "$dst" "$@"
-  end=$(date +%s.%N)
-  row "$name" "$set" "$dst" "$(python3 -c "print('%.2f' % (($end - $start) / $n))")"
+  local secs
+  secs=$(seconds_per_image "$data/$set/lr_x4" "$dst" -- "$@")
+  row "$name" "$set" "$dst" "$secs"
 }
 
 echo "| set | model | network calls | PSNR (dB) | SSIM | detail | s / image |"

@@ -16,14 +16,7 @@ cd "$(dirname "$0")/.."
 run=${1:-runs/realworld_x4}
 regress=${2:-runs/realworld_regress}
 out=${3:-out/eval_realworld}
-threads=${THREADS:-$(nproc)}
-data=${SINSR_DATA_DIR:-../shared/data}
-host=build/bin/sinsr-host
-[ -x "$host" ] || bash tools/bootstrap.sh build
-mkdir -p "$out"
-teacher=$run/teacher/ema.pth
-net=(--backbone unet_swin --backbone-config models/default_x4/backbone.json --codec space_to_depth
-     --pad-multiple 16 --seed 0 --threads "$threads" -q)
+source tools/eval_setup.sh
 
 # scores EVAL-ARGS...: "PSNR | SSIM | detail | NIQE" of one eval run
 scores() {
@@ -40,15 +33,10 @@ niqe() {
 }
 # timed NAME LR_DIR OUT [GT_DIR] -- infer args...: runs infer on LR_DIR, prints "scores | s/image"
 timed() {
-  local lr=$1 dst=$2 gt=$3
+  local lr=$1 dst=$2 gt=$3 secs
   shift 4
-  local n start end
-  n=$(ls "$lr" | wc -l)
-  rm -rf "$dst"
-  start=$(date +%s.%N)
-  "$host" infer -i "$lr" -o "$dst" "$@"
-  end=$(date +%s.%N)
-  echo "$(scores --pred "$dst" --gt "$gt") | $(python3 -c "print('%.2f' % (($end - $start) / $n))")"
+  secs=$(seconds_per_image "$lr" "$dst" -- "$@")
+  echo "$(scores --pred "$dst" --gt "$gt") | $secs"
 }
 
 echo "| set (lr_realesrgan_x4) | model | network calls | PSNR (dB) | SSIM | detail | NIQE | s / image |"
