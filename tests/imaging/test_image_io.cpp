@@ -495,3 +495,22 @@ TEST(ImageIO, TruncatedJpegsScanBombsAndTextChunkBombsAreRefused) {
 }
 
 }  // namespace
+
+namespace {
+
+// OpenImageIO 2.4 read a BMP declaring RLE4 compression at 24 bits per pixel past its buffer
+// (a SEGV under the image fuzz target; the input is tests/fuzz/regressions/image): a compression
+// that does not fit the bit depth is refused before the reader sees the file.
+TEST(ImageIO, BmpCompressionMustFitTheBitDepth) {
+  fs::path d = fresh_dir("bmp_rle");
+  write_image((d / "good.bmp").string(), at::rand({3, 6, 8}));
+  EXPECT_NO_THROW(read_image((d / "good.bmp").string()));
+  std::string b = bytes_of(d / "good.bmp");
+  b[30] = 2;  // RLE4 on a 24-bit image
+  put(d / "rle4.bmp", b);
+  EXPECT_NE(read_error(d / "rle4.bmp").find("rle4.bmp: a BMP whose compression (2) does not fit its 24 bits per pixel"),
+            std::string::npos)
+      << read_error(d / "rle4.bmp");
+}
+
+}  // namespace
