@@ -194,17 +194,15 @@ int cmd_eval(const Args& args) {
           if (sel.on[k]) {
             std::cout << std::setw(10) << num(v[k], 4);
             row[kMetricNames[k]] = v[k];  // NaN becomes null
-            if (k != kPsnr) means[k].add(v[k]);
+            means[k].add(v[k]);           // an infinite PSNR (identical images) stays in its mean
           }
         std::cout << "\n";
-        means[kPsnr].sum += v[kPsnr];  // an infinite PSNR (identical images) stays in its mean
         ++n;
         rows.push_back(row);
       } catch (const std::exception& e) {
         problems.push_back(e.what());
       }
     }
-    means[kPsnr].n = n;
     double m[kMetricCount];
     for (int k = 0; k < kMetricCount; ++k) m[k] = means[k].value();
     std::cout << std::left << std::setw(name_w) << "mean" << std::right << std::setw(12) << "";

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <unordered_set>
@@ -130,7 +131,7 @@ void scan_json(const std::string& text, const std::string& origin, const ParseLi
     } else if (c != ':' && c != ' ' && c != '\t' && c != '\r' && c != '\n') {
       // A number, true, false or null: one value, whatever its length.
       count();
-      while (i + 1 < text.size() && std::string(",]}: \t\r\n").find(text[i + 1]) == std::string::npos) ++i;
+      while (i + 1 < text.size() && !std::strchr(",]}: \t\r\n", text[i + 1])) ++i;
     }
   }
 }

@@ -6,26 +6,28 @@ set -euo pipefail
 build=$1 src=$2 generator=$3 data=${4:-}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# build_examples PREFIX DIR HOST: the example plugins configured with find_package(SinSR) from
+# PREFIX and built in DIR; example_l2 is then listed by HOST. Sets `out` to HOST's listing.
+build_examples() {
+  local prefix=$1 dir=$2 host=$3
+  cmake -S "$src" -B "$dir" -G "$generator" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_BUILD_TYPE=Release > "$dir.configure.log" || { cat "$dir.configure.log"; exit 1; }
+  cmake --build "$dir" > "$dir.build.log" || { cat "$dir.build.log"; exit 1; }
+  local plugin
+  plugin=$(find "$dir" -name 'example_l2.so' | head -n 1)
+  [ -n "$plugin" ] || { echo "example_l2.so was not built in $dir"; exit 1; }
+  out=$("$host" plugins list --json --plugin "$plugin")
+  echo "$out" | grep -q '"name": "example_l2"' || { echo "$out"; echo "example_l2 ($dir) not listed"; exit 1; }
+}
+
 cmake --install "$build" --prefix "$work/prefix" > "$work/install.log"
-cmake -S "$src" -B "$work/build" -G "$generator" -DCMAKE_PREFIX_PATH="$work/prefix" \
-  -DCMAKE_BUILD_TYPE=Release > "$work/configure.log" || { cat "$work/configure.log"; exit 1; }
-cmake --build "$work/build" > "$work/build.log" || { cat "$work/build.log"; exit 1; }
-plugin=$(find "$work/build" -name 'example_l2.so' | head -n 1)
-[ -n "$plugin" ] || { echo "example_l2.so was not built"; exit 1; }
-out=$("$work/prefix/bin/sinsr-host" plugins list --json --plugin "$plugin")
-echo "$out" | grep -q '"name": "example_l2"' || { echo "$out"; echo "example_l2 not listed"; exit 1; }
+build_examples "$work/prefix" "$work/build" "$work/prefix/bin/sinsr-host"
 # The installed host also finds its own plugins relative to itself.
 echo "$out" | grep -q '"kind": "loss"'
 echo "out-of-tree plugin built against the installed SDK and loaded: ok"
 
 # The same plugin against the build tree (no install): find_package(SinSR) with the build folder.
-cmake -S "$src" -B "$work/build_tree" -G "$generator" -DCMAKE_PREFIX_PATH="$build" \
-  -DCMAKE_BUILD_TYPE=Release > "$work/configure_tree.log" || { cat "$work/configure_tree.log"; exit 1; }
-cmake --build "$work/build_tree" > "$work/build_tree.log" || { cat "$work/build_tree.log"; exit 1; }
-tree_plugin=$(find "$work/build_tree" -name 'example_l2.so' | head -n 1)
-[ -n "$tree_plugin" ] || { echo "example_l2.so was not built against the build tree"; exit 1; }
-tree_out=$("$build/bin/sinsr-host" plugins list --json --plugin "$tree_plugin")
-echo "$tree_out" | grep -q '"name": "example_l2"' || { echo "$tree_out"; echo "example_l2 (build tree) not listed"; exit 1; }
+build_examples "$build" "$work/build_tree" "$build/bin/sinsr-host"
 echo "out-of-tree plugin built against the build tree and loaded: ok"
 
 backbone=$(find "$work/build" -name 'example_backbone.so' | head -n 1)

@@ -156,10 +156,11 @@ void PipelineOptions::apply_preferred(const json& preferred, const std::string& 
 // Weights that store the options they were trained with are refused under other options for the
 // same network (a residual over bicubic cannot be read from the tensors: run without it, such a
 // network paints a flat image and exits 0).
-void PipelineOptions::refuse_contradiction(const Runtime& runtime, const WeightsInfo& info) const {
+void PipelineOptions::refuse_contradiction(const Runtime& runtime, const WeightsInfo& info,
+                                           const std::string& name) const {
   const json stored = info.components.value("backbone", json());
   if (!stored.is_object() || !stored.contains("config")) return;
-  const json mine = stored_component(runtime, SINSR_KIND_BACKBONE, backbone.name, backbone.config);
+  const json mine = stored_component(runtime, SINSR_KIND_BACKBONE, name, backbone.config);
   if (mine.value("name", std::string()) != stored.value("name", std::string())) return;  // the load decides
   std::vector<std::string> differ;
   const json &a = mine["config"], &b = stored["config"];
@@ -171,7 +172,7 @@ void PipelineOptions::refuse_contradiction(const Runtime& runtime, const Weights
   std::string list;
   for (size_t k = 0; k < differ.size() && k < 4; ++k) list += (k ? ", " : "") + differ[k];
   if (differ.size() > 4) list += ", ...";
-  throw Error(SINSR_ERR_INVALID_ARGUMENT, backbone.weights + " was made with " + list + " for '" + backbone.name +
+  throw Error(SINSR_ERR_INVALID_ARGUMENT, backbone.weights + " was made with " + list + " for '" + name +
                                               "': drop the config (and -n) to run it as stored");
 }
 
@@ -183,11 +184,8 @@ void PipelineOptions::apply_weights_info(const Runtime& runtime) {
     // Options the file does not supply (a config given, or a model's own under another name)
     // must agree with the ones it stores.
     const bool own_options = !no_config(backbone.config) || (!backbone.name.empty() && backbone.name != info.component);
-    if (info.found() && info.source == "stored" && own_options) {
-      PipelineOptions named = *this;
-      if (named.backbone.name.empty()) named.backbone.name = info.component;
-      named.refuse_contradiction(runtime, info);
-    }
+    if (info.found() && info.source == "stored" && own_options)
+      refuse_contradiction(runtime, info, backbone.name.empty() ? info.component : backbone.name);
     if (!info.found()) {
       require(!backbone.name.empty(), SINSR_ERR_NOT_FOUND,
               info.summary + "; name its backbone and give that backbone's config");

@@ -67,7 +67,8 @@ struct PipelineOptions {
   void apply_weights_info(const Runtime& runtime);
   // A file that stores its backbone's options, run as that backbone under other options: refused,
   // naming the keys.
-  void refuse_contradiction(const Runtime& runtime, const struct WeightsInfo& info) const;
+  // `name`: the backbone it runs as (the file's own when the caller named none).
+  void refuse_contradiction(const Runtime& runtime, const struct WeightsInfo& info, const std::string& name) const;
 };
 
 // PyTorch-style bicubic (A = -0.75, align_corners false, no antialias), as the official code

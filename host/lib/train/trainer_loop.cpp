@@ -35,15 +35,21 @@ std::string checkpoint_name(int64_t step) {
   return s.str();
 }
 
-// The newest ckpt_*.pth in a folder, or "".
-std::string latest_checkpoint(const std::string& dir) {
+// Every checkpoint of a folder, newest first.
+std::vector<std::string> checkpoints_newest_first(const std::string& dir) {
+  std::vector<std::string> out;
   std::error_code ec;
-  std::string best;
-  if (!fs::is_directory(dir, ec)) return best;
   static const std::regex pattern("ckpt_[0-9]{8}\\.pth");
   for (auto& e : fs::directory_iterator(dir, ec))
-    if (std::regex_match(e.path().filename().string(), pattern) && e.path().string() > best) best = e.path().string();
-  return best;
+    if (std::regex_match(e.path().filename().string(), pattern)) out.push_back(e.path().string());
+  std::sort(out.rbegin(), out.rend());
+  return out;
+}
+
+// The newest ckpt_*.pth in a folder, or "".
+std::string latest_checkpoint(const std::string& dir) {
+  const auto all = checkpoints_newest_first(dir);
+  return all.empty() ? std::string() : all.front();
 }
 
 std::string format_eta(double seconds) {
@@ -88,17 +94,6 @@ size_t remove_stale_temporaries(const std::string& dir) {
   for (auto& e : fs::directory_iterator(dir, ec))
     if (std::regex_match(e.path().filename().string(), pattern) && fs::remove(e.path(), ec)) ++n;
   return n;
-}
-
-// Every checkpoint of a folder, newest first.
-std::vector<std::string> checkpoints_newest_first(const std::string& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  static const std::regex pattern("ckpt_[0-9]{8}\\.pth");
-  for (auto& e : fs::directory_iterator(dir, ec))
-    if (std::regex_match(e.path().filename().string(), pattern)) out.push_back(e.path().string());
-  std::sort(out.rbegin(), out.rend());
-  return out;
 }
 
 // The log keeps the lines of the steps the resumed run will not repeat: a run killed after its
