@@ -19,7 +19,7 @@ void load_plugins(host::Runtime& runtime, const std::vector<std::string>& explic
   // is skipped the second time; a different file with a clashing name is reported.
   for (const auto& p : explicit_plugins) runtime.load(p);
   if (defaults)
-    for (const auto& refused : runtime.load_default_paths()) std::cerr << "warning: " << refused << "\n";
+    for (const auto& refused : runtime.load_default_paths()) std::cerr << "sinsr-host: warning: " << refused << "\n";
 }
 
 host::json config_argument(const std::string& value) {
@@ -45,20 +45,44 @@ int usage_error(const std::string& command, const std::string& message) {
   return 2;
 }
 
+namespace {
+void print_help(std::ostream& os, const boost::program_options::options_description& opts,
+                const boost::program_options::options_description* more) {
+  os << opts;
+  if (!more || more->options().empty()) return;
+  std::string line = "  more (docs/cli.md):";
+  for (const auto& o : more->options()) {
+    const std::string name = o->format_name();
+    if (line.size() + 1 + name.size() > 110) {
+      os << line << "\n";
+      line = "   ";
+    }
+    line += " " + name;
+  }
+  os << line << "\n";
+}
+}  // namespace
+
+boost::program_options::options_description options_table(const std::string& caption) {
+  return boost::program_options::options_description(caption, 112, 56);
+}
+
 int parse_options(const Args& args, const boost::program_options::options_description& opts,
                   boost::program_options::variables_map& vm, const std::string& command,
                   const boost::program_options::options_description* hidden,
                   const boost::program_options::positional_options_description* positional,
-                  const std::function<int(const boost::program_options::variables_map&)>& early) {
+                  const std::function<int(const boost::program_options::variables_map&)>& early,
+                  const boost::program_options::options_description* more) {
   namespace po = boost::program_options;
   po::options_description all;
   all.add(opts);
   if (hidden) all.add(*hidden);
+  if (more) all.add(*more);
   po::positional_options_description none;
   try {
     po::store(po::command_line_parser(args).options(all).positional(positional ? *positional : none).run(), vm);
     if (vm.count("help")) {
-      std::cout << opts << "\n";
+      print_help(std::cout, opts, more);
       return 0;
     }
     if (early)

@@ -22,16 +22,23 @@ host::json config_argument(const std::string& value);
 // The same argument read here in the host (file contents or inline JSON; YAML files accepted).
 host::json config_contents(const std::string& value, const std::string& option);
 
+// A command's option table, one line per option where it fits (a terminal is wider than Boost's
+// 80-column default).
+boost::program_options::options_description options_table(const std::string& caption);
+
 // Parses a subcommand's options. Returns -1 to go on, otherwise the exit code to return
 // (0 after printing --help, 2 after a one-line usage error that points to --help).
 // `hidden` options parse but stay out of --help (test hooks, positional catch-alls). `early`
 // sees the parsed words before required options are checked (a wrong kind of line is the error
-// to report, not its missing -i); it returns an exit code, or -1 to go on.
+// to report, not its missing -i); it returns an exit code, or -1 to go on. `more` options parse
+// like `opts`, but --help lists only their names (each command's help stays under 40 lines; the
+// whole table is in docs/cli.md).
 int parse_options(const Args& args, const boost::program_options::options_description& opts,
                   boost::program_options::variables_map& vm, const std::string& command,
                   const boost::program_options::options_description* hidden = nullptr,
                   const boost::program_options::positional_options_description* positional = nullptr,
-                  const std::function<int(const boost::program_options::variables_map&)>& early = {});
+                  const std::function<int(const boost::program_options::variables_map&)>& early = {},
+                  const boost::program_options::options_description* more = nullptr);
 
 // Prints "sinsr-host COMMAND: MESSAGE (see `sinsr-host COMMAND --help`)" and returns 2.
 int usage_error(const std::string& command, const std::string& message);

@@ -133,7 +133,7 @@ int bench_memory(host::Runtime& runtime, const std::string& config_path, const s
 }  // namespace
 
 int cmd_bench(const Args& args) {
-  po::options_description opts("sinsr-host bench [options]");
+  po::options_description opts = options_table("sinsr-host bench [options]");
   std::vector<std::string> plugins;
   std::string config_path, what, codec_config;
   std::string memory_sizes = "64,128,256";

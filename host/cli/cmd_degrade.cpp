@@ -49,7 +49,7 @@ int cmd_degrade(const Args& args) {
   uint64_t seed = 0;
   int scale = 0, threads = 0;
   bool quiet = false;
-  po::options_description opts(
+  po::options_description opts = options_table(
       "sinsr-host degrade --in HR_DIR --out LR_DIR (--seed S | --mode bicubic) [options]\n"
       "Makes an LR image from every image of HR_DIR (or from one HR file). realesrgan mode: the\n"
       "official RealESRGAN second-order degradation (blur, resize, Gaussian/Poisson noise, JPEG,\n"
@@ -139,7 +139,7 @@ int cmd_degrade(const Args& args) {
         ++written;
       } catch (const std::exception& e) {
         std::string msg = e.what();
-        std::cerr << "error: " << (msg.find(src) == std::string::npos ? src + ": " : "") << msg << "\n";
+        std::cerr << "sinsr-host degrade: " << (msg.find(src) == std::string::npos ? src + ": " : "") << msg << "\n";
         failures.push_back(src);
       }
     }

@@ -92,7 +92,7 @@ struct Mean {
 int cmd_eval(const Args& args) {
   std::string pred, gt, bicubic_from, csv, json_out, suffix, mode_arg, metrics_arg;
   int scale = 4, border = -1;
-  po::options_description opts(
+  po::options_description opts = options_table(
       "sinsr-host eval (--pred DIR | --bicubic-from LR_DIR) [--gt DIR] [options]\n"
       "Scores images and prints per-image values and their means. With --gt, pairs by file stem\n"
       "(pred/baby.png with gt/baby.*, never by position) and reports PSNR, SSIM and detail; without\n"
@@ -149,7 +149,7 @@ int cmd_eval(const Args& args) {
     std::vector<std::string>& problems = paired.problems;
     if (paired.pairs.empty()) {
       // Say why rather than print a table of nothing with zero means.
-      for (auto& p : problems) std::cerr << "error: " << p << "\n";
+      for (auto& p : problems) std::cerr << "sinsr-host eval: " << p << "\n";
       const std::string why = paired.first_count == 0    ? "no images in " + src
                               : paired.second_count == 0 ? "no images in " + gt
                                                          : "no file names in common between " + src + " and " + gt;
@@ -250,7 +250,7 @@ int cmd_eval(const Args& args) {
       f << top.dump(2) << "\n";
       if (!f) throw sdk::Error(SINSR_ERR_IO, json_out + ": cannot write");
     }
-    for (auto& p : problems) std::cerr << "error: " << p << "\n";
+    for (auto& p : problems) std::cerr << "sinsr-host eval: " << p << "\n";
     if (n == 0) std::cerr << "sinsr-host eval: no images were evaluated: every one failed\n";
     return problems.empty() && n > 0 ? 0 : 1;
   } catch (const std::exception& e) {

@@ -19,7 +19,7 @@ namespace cli {
 
 int cmd_export(const Args& args) {
   std::string in, out, key, dtype;
-  po::options_description opts(
+  po::options_description opts = options_table(
       "sinsr-host export --weights IN --out OUT [options]\n"
       "Writes the state dict of IN (a train/distill checkpoint, ema.pth, an official .pth or\n"
       ".safetensors) as a .pth that torch.load(weights_only=True) and every loader here read; the parts\n"

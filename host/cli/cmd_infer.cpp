@@ -141,70 +141,53 @@ int cmd_infer(const Args& args) {
   bool quiet = false, skip_existing = false, recursive = false;
   double outscale = 0;
   int64_t max_pixels = int64_t(4096) * 4096;
-  po::options_description opts(
+  po::options_description opts = options_table(
       "sinsr-host infer -i INPUT -o OUTPUT [options]\n"
-      "Upscales an image or every image of a folder (png, jpg, tif, exr, ...). With a folder the\n"
-      "output is a folder; unreadable images are reported, skipped, and make the exit code 1.\n"
-      "Short options follow realesrgan-ncnn-vulkan: -i -o -s -t -g -j -f -n.\n"
-      "A model's preferred pipeline (codec, sampler, steps, scale, tile size, pad multiple) wins over\n"
-      "the defaults below, never over what is given.\n"
-      "Progress: one line per image on stderr ([k/N] name  (time)); on a terminal also the tiles.\n"
-      "The same command gives the same bytes; another -j may move a few pixels by a level or two.\n\n"
+      "Upscales an image, or every image of a folder into a folder (an unreadable image is reported\n"
+      "and skipped; the exit code is then 1). A model's preferred pipeline (codec, sampler, steps,\n"
+      "tiles) wins over the defaults, never over what is given. Every option: docs/cli.md.\n\n"
       "Options");
   // clang-format off
   opts.add_options()
     ("help,h", "this help")
     ("input,i", po::value(&input)->required(), "LR image file or folder")
     ("output,o", po::value(&output)->required(), "SR image file, or folder (created) for a folder input")
-    ("backbone,n", po::value(&backbone), (std::string("model or backbone by name, from the plugin path (e.g. -n ") +
-                                          host::kDefaultModel + "; default: the --plugin's backbone, else the "
-                                          "shipped model '" + host::kDefaultModel + "', else " +
-                                          host::kFallbackBackbone + ")").c_str())
-    ("scale,s", po::value(&o.scale)->default_value(o.scale), "upscaling factor; a model or pipeline with another fixed "
-                                                             "factor refuses it")
+    ("backbone,n", po::value(&backbone), (std::string("model or backbone by name (default: ") + host::kDefaultModel +
+                                          "; see `sinsr-host models`)").c_str())
+    ("scale,s", po::value(&o.scale)->default_value(o.scale), "upscaling factor (a fixed-factor model refuses others)")
+    ("outscale", po::value(&outscale), "final factor: the model's, then bicubic to this one (e.g. 2 from x4)")
+    ("strength", po::value(&o.strength)->default_value(o.strength, "1"), "0..1: 0 = student_bicubic (clean input), "
+                                                                        "1 = real-world")
     ("chop-size,t", po::value(&o.chop_size)->default_value(o.chop_size), "tile size in LR pixels (0: never tile)")
-    ("gpu,g", po::value(&gpu), "GPU index: 0 = cuda:0; -1 or absent: the CPU (--device says the same)")
+    ("gpu,g", po::value(&gpu), "GPU index (absent or -1: the CPU)")
     ("threads,j", po::value(&threads)->default_value(threads), "CPU threads (0: every core this process may use)")
-    ("format,f", po::value(&format), "output format: png, jpg, webp, tif, exr, bmp, ... for files and folders; "
-                                     "wins over the output file's extension (the file is renamed, said on stderr)")
-    ("plugin", po::value(&plugins), "load a plugin library (repeatable); a library's single backbone becomes the default")
-    ("config,c", po::value(&config), "official full YAML (model / autoencoder / diffusion sections) for all components; "
-                                     "a bare name (sinsr_x4) is looked up in the installed configs")
+    ("format,f", po::value(&format), "output format (png, jpg, webp, tif, exr, ...); wins over -o's extension")
+    ("suffix", po::value(&suffix), "appended to each output's stem; needed when -o is the input folder")
+    ("recursive,r", po::bool_switch(&recursive), "folder runs: the sub-folders too, mirrored in the output")
+    ("skip-existing", po::bool_switch(&skip_existing), "folder runs: keep outputs that already exist")
+    ("max-pixels", po::value(&max_pixels)->default_value(max_pixels, "4096x4096"),
+     "refuse inputs with more pixels than this")
+    ("config,c", po::value(&config), "official full YAML for all parts (or an installed name: sinsr_x4)")
+    ("backbone-weights,w", po::value(&bw), "backbone checkpoint (.pth / .safetensors); alone it names its network")
+    ("codec-weights", po::value(&cw), "codec checkpoint")
+    ("plugin", po::value(&plugins), "load a plugin library or model manifest (repeatable)")
+    ("seed", po::value(&o.seed)->default_value(o.seed), "noise seed (the same seed gives the same image)")
+    ("quiet,q", po::bool_switch(&quiet), "no progress lines");
+  po::options_description more;
+  more.add_options()
     ("backbone-config", po::value(&bcfg), "backbone config: YAML/JSON file or inline JSON")
-    ("backbone-weights,w", po::value(&bw), "backbone checkpoint (.pth / .safetensors); default: the plugin's own. "
-                                            "Alone (no -n, no config) it names its network: the configs a train "
-                                            "checkpoint stores, else what the plugins detect from its shapes")
     ("codec", po::value(&codec)->default_value(kDefaultCodec), "codec component, or 'none' for pixel space")
     ("codec-config", po::value(&ccfg), "codec config: file or inline JSON")
-    ("codec-weights", po::value(&cw), "codec checkpoint")
-    ("sampler", po::value(&sampler)->default_value(kDefaultSampler), "stochastic | deterministic | single-step | "
-                                                                      "any loaded sampler")
-    ("sampler-config", po::value(&scfg), "sampler config: file or inline JSON; without --sampler its keys adjust a "
-                                         "model's preferred sampler (e.g. '{\"temperature\": 0}')")
-    ("steps", po::value(&o.steps)->default_value(o.steps), "respace the sampler to N steps (deterministic + 1 = SinSR "
-                                                           "one-step; 0: the sampler's own)")
-    ("outscale", po::value(&outscale), "final factor: the model's, then MATLAB-style bicubic to this one (any positive "
-                                       "number: x2 or x1.5 from a x4 model; antialiased when shrinking)")
-    ("max-pixels", po::value(&max_pixels)->default_value(max_pixels, "16777216 (4096x4096)"),
-     "refuse inputs with more pixels (the x4 output of one takes 16 times its memory)")
-    ("strength", po::value(&o.strength)->default_value(o.strength, "1"), "0..1: blend the model's weights with its "
-                                                                        "partner's (student: 0 = student_bicubic, for "
-                                                                        "clean input; 1 = real-world)")
-    ("seed", po::value(&o.seed)->default_value(o.seed), "noise seed (the same seed gives the same image)")
+    ("sampler", po::value(&sampler)->default_value(kDefaultSampler), "any loaded sampler")
+    ("sampler-config", po::value(&scfg), "sampler config: file or inline JSON")
+    ("steps", po::value(&o.steps)->default_value(o.steps), "respace the sampler to N steps (0: its own)")
     ("device", po::value(&o.device)->default_value(o.device), "cpu, cuda, cuda:N")
     ("precision", po::value(&o.precision)->default_value(o.precision), "fp32, fp16 (CUDA), bf16")
     ("chop-stride", po::value(&o.chop_stride)->default_value(o.chop_stride), "LR tile stride (0: 7/8 of the tile)")
     ("chop-batch", po::value(&o.chop_batch)->default_value(o.chop_batch), "tiles per network call")
-    ("pad-multiple", po::value(&o.pad_multiple)->default_value(o.pad_multiple), "reflect-pad LR tiles to a multiple of "
-                                                                                "this (64 official; pixel-space models "
-                                                                                "need only their own stride)")
+    ("pad-multiple", po::value(&o.pad_multiple)->default_value(o.pad_multiple), "reflect-pad LR tiles to a multiple")
     ("bits", po::value(&bits)->default_value(bits), "output bit depth 8 or 16 (0: like the input)")
-    ("ext", po::value(&ext)->default_value("png"), "output file type (older spelling of -f); auto: each input's own")
-    ("suffix", po::value(&suffix), "appended to each output's stem (baby.png -> baby_x4.png with --suffix _x4); "
-                                   "needed when -o is the input folder")
-    ("recursive,r", po::bool_switch(&recursive), "folder runs: also the sub-folders, mirrored in the output folder")
-    ("skip-existing", po::bool_switch(&skip_existing), "folder runs: keep outputs that already exist")
-    ("quiet,q", po::bool_switch(&quiet), "no progress lines");
+    ("ext", po::value(&ext)->default_value("png"), "output file type (older spelling of -f); auto: the input's");
   // clang-format on
   // Words that are no option's value: reported by name rather than as "too many positional options".
   po::options_description hidden;
@@ -218,13 +201,13 @@ int cmd_infer(const Args& args) {
     for (const auto& word : words)
       if (is_command_name(word)) {
         std::cerr
-            << "sinsr-host: this line is an infer line and also names the command '" << word
+            << "sinsr-host infer: this line is an infer line and also names the command '" << word
             << "': write the command first; only --plugin and --threads/-j may precede it (see `sinsr-host --help`)\n";
         return 2;
       }
     return usage_error("infer", "unexpected argument '" + words[0] + "'");
   };
-  if (int rc = parse_options(args, opts, vm, "infer", &hidden, &positional, refuse_stray); rc >= 0) return rc;
+  if (int rc = parse_options(args, opts, vm, "infer", &hidden, &positional, refuse_stray, &more); rc >= 0) return rc;
   auto given = [&](const char* name) { return vm.count(name) && !vm[name].defaulted(); };
   if (bits != 0 && bits != 8 && bits != 16) return usage_error("infer", "--bits must be 8 or 16");
   if (o.scale < 1) return usage_error("infer", "-s/--scale must be at least 1");
@@ -410,8 +393,8 @@ int cmd_infer(const Args& args) {
       } catch (const std::exception& e) {
         progress.clear();
         std::string msg = e.what();
-        std::cerr << "error: " << (msg.find(src.string()) == std::string::npos ? src.string() + ": " : "") << msg
-                  << "\n";
+        std::cerr << "sinsr-host infer: " << (msg.find(src.string()) == std::string::npos ? src.string() + ": " : "")
+                  << msg << "\n";
         failures.push_back(src.string());
       }
     }

@@ -48,7 +48,7 @@ nlohmann::json describe(const host::Component& c, bool with_schema) {
 }  // namespace
 
 int cmd_plugins(const Args& args) {
-  po::options_description opts("sinsr-host plugins list [--json] | plugins inspect NAME [--kind KIND]");
+  po::options_description opts = options_table("sinsr-host plugins list [--json] | plugins inspect NAME [--kind KIND]");
   std::vector<std::string> plugins;
   std::string kind;
   opts.add_options()("help,h", "show this help")("json", "machine-readable output")(
@@ -136,7 +136,7 @@ int cmd_plugins(const Args& args) {
 }
 
 int cmd_models(const Args& args) {
-  po::options_description opts(
+  po::options_description opts = options_table(
       "sinsr-host models [--json] [--plugin FILE]\n"
       "Every model the runtime can see (built model plugins and NAME.model.json manifests on the plugin\n"
       "path, SINSR_PLUGIN_PATH and --plugin): its scale, the input it is for, where it came from and its\n"

@@ -47,7 +47,7 @@ int run(const Args& args, bool distill) {
   bool no_inverse = !o.learn_xT, no_gt = !o.use_gt, overwrite = false;
   LossFlags l_x0, l_distill, l_inverse, l_gt;
 
-  po::options_description opts(
+  po::options_description opts = options_table(
       std::string("sinsr-host ") + cmd + " --data DIR --out DIR [options]\n" +
       (distill ? "Distills a one-step SinSR student from a teacher (the official recipe by default).\n"
                : "Trains a diffusion network with the sampler's objective (ResShift: x0 MSE at uniformly\n"
@@ -58,27 +58,19 @@ int run(const Args& args, bool distill) {
     ("help,h", "this help")
     ("data", po::value(&data.folders)->required(), "folder of HR training images (repeatable, searched recursively)")
     ("out,o", po::value(&loop.out_dir)->required(), "run folder: checkpoints, ema.pth, train_log.jsonl")
-    ("plugin", po::value(&plugins), "load a plugin library (repeatable)")
     ("config,c", po::value(&config), "official full YAML for every part (a bare name: an installed config)")
     ("backbone", po::value(&backbone)->default_value(backbone), "the trained network")
     ("backbone-config", po::value(&bcfg), "its config: file or inline JSON")
     ("backbone-weights,w", po::value(&o.backbone.weights), distill ? "student initial weights (default: the teacher's)" : "initial weights (default: random)")
     ("codec", po::value(&codec)->default_value(codec), "latent codec, or 'none' for pixel space")
-    ("codec-config", po::value(&ccfg), "codec config")
     ("codec-weights", po::value(&o.codec.weights), "codec weights")
     ("sampler", po::value(&o.sampler.name)->default_value(o.sampler.name), "the diffusion: training examples, schedule, teacher trajectory")
-    ("sampler-config", po::value(&scfg), "sampler config")
-    ("scale", po::value(&o.scale)->default_value(o.scale), "SR factor")
     ("gt-size", po::value(&data.gt_size)->default_value(data.gt_size), "HR crop size")
     ("max-side", po::value(&data.max_side)->default_value(data.max_side), "shrink training photos whose longer side exceeds this "
                                                                      "(MATLAB bicubic, at load; 0: as they are)")
     ("batch", po::value(&data.batch_size)->default_value(data.batch_size), "batch size per process")
-    ("workers", po::value(&data.workers)->default_value(data.workers), "data loading threads")
     ("degradation", po::value(&data.degradation)->default_value(data.degradation), "bicubic (MATLAB) or realesrgan")
-    ("degradation-config", po::value(&dcfg), "RealESRGAN parameters: file or inline JSON "
-                                             "(default: --config's blocks, else the official values)")
     ("lr", po::value(&o.lr)->default_value(o.lr, readable(o.lr)), "AdamW learning rate")
-    ("weight-decay", po::value(&o.weight_decay)->default_value(o.weight_decay, readable(o.weight_decay)), "AdamW weight decay")
     ("warmup", po::value(&o.warmup)->default_value(o.warmup), "linear warm-up steps (applied after each step, as officially)")
     ("ema", po::value(&o.ema_rate)->default_value(o.ema_rate, readable(o.ema_rate)), "EMA rate (0: off)")
     ("max-steps", po::value(&loop.max_steps)->default_value(loop.max_steps), "stop after this step")
@@ -86,29 +78,39 @@ int run(const Args& args, bool distill) {
     ("val-every", po::value(&loop.val_every)->default_value(loop.val_every), "validation period (0: never)")
     ("val-lr", po::value(&loop.val_lr), "validation LR folder")
     ("val-hr", po::value(&loop.val_hr), "validation HR folder (same file names)")
-    ("val-limit", po::value(&loop.val_limit)->default_value(loop.val_limit), "validation images")
-    ("log-every", po::value(&loop.log_every)->default_value(loop.log_every), "progress line period")
     ("resume", po::value(&loop.resume)->implicit_value("auto"), "continue from a checkpoint (no value: the latest in --out)")
     ("overwrite", po::bool_switch(&overwrite), "start over in a used --out (the old run is moved aside, not deleted)")
     ("seed", po::value(&o.seed)->default_value(o.seed), "seed of data and noise")
-    ("device", po::value(&o.device)->default_value(o.device), "cpu, cuda, cuda:N")
     ("threads,j", po::value(&threads)->default_value(threads), "CPU threads (0: every core this process may use)");
+  po::options_description more;
+  more.add_options()
+    ("plugin", po::value(&plugins), "load a plugin library (repeatable)")
+    ("codec-config", po::value(&ccfg), "codec config")
+    ("sampler-config", po::value(&scfg), "sampler config")
+    ("scale", po::value(&o.scale)->default_value(o.scale), "SR factor")
+    ("workers", po::value(&data.workers)->default_value(data.workers), "data loading threads")
+    ("degradation-config", po::value(&dcfg), "RealESRGAN parameters: file or inline JSON "
+                                             "(default: --config's blocks, else the official values)")
+    ("weight-decay", po::value(&o.weight_decay)->default_value(o.weight_decay, readable(o.weight_decay)), "AdamW weight decay")
+    ("val-limit", po::value(&loop.val_limit)->default_value(loop.val_limit), "validation images")
+    ("log-every", po::value(&loop.log_every)->default_value(loop.log_every), "progress line period")
+    ("device", po::value(&o.device)->default_value(o.device), "cpu, cuda, cuda:N");
   if (distill) {
     opts.add_options()
+      ("teacher-weights", po::value(&o.teacher.weights)->required(), "teacher checkpoint");
+    more.add_options()
       ("teacher", po::value(&teacher), "teacher backbone (default: the --backbone component)")
       ("teacher-config", po::value(&tcfg), "teacher config (default: the backbone's)")
-      ("teacher-weights", po::value(&o.teacher.weights)->required(), "teacher checkpoint")
       ("no-inverse", po::bool_switch(&no_inverse), "drop the inverse (x0 -> x_T) objective")
       ("no-gt", po::bool_switch(&no_gt), "drop the GT-consistency objective");
-    l_distill.add(opts, "distill", "the distillation objective");
-    l_inverse.add(opts, "inverse", "the inverse objective");
-    l_gt.add(opts, "gt", "the GT-consistency objective");
+    l_distill.add(more, "distill", "the distillation objective");
+    l_inverse.add(more, "inverse", "the inverse objective");
+    l_gt.add(more, "gt", "the GT-consistency objective");
   } else {
     opts.add_options()
       ("objective", po::value(&objective)->default_value(objective),
-       "diffusion (the sampler's training examples) or regress (the network's output for the\n"
-       "up-sampled LR against the HR image, t = 0: e.g. pre-training an LR encoder)");
-    l_x0.add(opts, "x0", "the prediction (x0, noise or image, as the objective says)");
+       "diffusion (the sampler's training examples) or regress (output for the up-sampled LR, t = 0)");
+    l_x0.add(more, "x0", "the prediction (x0, noise or image, as the objective says)");
   }
   // clang-format on
   // Test hooks work but stay out of --help.
@@ -116,7 +118,7 @@ int run(const Args& args, bool distill) {
   hidden.add_options()("crash-at", po::value(&loop.crash_at)->default_value(loop.crash_at),
                        "testing: abort before this step");
   po::variables_map vm;
-  if (int rc = parse_options(args, opts, vm, cmd, &hidden); rc >= 0) return rc;
+  if (int rc = parse_options(args, opts, vm, cmd, &hidden, nullptr, {}, &more); rc >= 0) return rc;
   config = resolve_config(config);
 
   // Numbers the loop cannot use are refused here, by flag name, before anything is loaded.
