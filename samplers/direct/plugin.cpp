@@ -45,8 +45,7 @@ class DirectSampler : public sinsr::sdk::Sampler {
 }  // namespace
 
 SINSR_PLUGIN("direct", "1.0.0") {
-  sinsr::sdk::ComponentMeta direct{"direct", "1.0.0", "one network call at t = 0 on y (a regression network)",
-                                   kSchema};
+  sinsr::sdk::ComponentMeta direct{"direct", "1.0.0", "one network call at t = 0 on y (a regression network)", kSchema};
   direct.thread_safety = SINSR_THREAD_PARALLEL;
   plugin.add_sampler<DirectSampler>(direct);
 }
