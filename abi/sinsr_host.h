@@ -84,6 +84,20 @@ SINSR_API sinsr_status* sinsr_pipeline_create(sinsr_runtime* runtime, const char
 SINSR_API sinsr_status* sinsr_pipeline_run(sinsr_pipeline* pipeline, DLManagedTensor* image, DLManagedTensor** out);
 SINSR_API void sinsr_pipeline_destroy(sinsr_pipeline* pipeline);
 
+/*
+ * Image files, read and written as `sinsr-host infer` does (OpenImageIO: PNG, JPEG, TIFF, EXR,
+ * WebP, BMP, ...); SINSR_ERR_UNSUPPORTED in a build without image I/O. Thread-safe.
+ * read: *out is float32 [H,W,C] in [0, 1] (C = 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA; float files
+ * unclamped), the EXIF orientation applied; the caller owns it (call its deleter). *bits (may be
+ * NULL) is the file's sample depth, 8, 16 or 32 (float): the depth the CLI writes its upscale with.
+ * Errors name the file: SINSR_ERR_IO (missing, unreadable), SINSR_ERR_FORMAT (not an image).
+ */
+SINSR_API sinsr_status* sinsr_image_read(const char* path, DLManagedTensor** out, int32_t* bits);
+/* image: floating [H,W,C] (C = 1..4) on the CPU, consumed (its deleter runs, on errors too);
+   clamped to [0, 1] and rounded half to even to bits = 8 or 16 (32: float where the format has
+   it). The format follows the extension; the file appears whole (written aside, then renamed). */
+SINSR_API sinsr_status* sinsr_image_write(const char* path, DLManagedTensor* image, int32_t bits);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -3,6 +3,8 @@
     import sinsr
     up = sinsr.Upscaler()              # the shipped default model, `student`
     sr = up(image)                     # HxWx3 uint8 -> (4H)x(4W)x3 uint8, as `sinsr-host infer` writes it
+    sr = up("photo.jpg")               # a file, read by the host's reader (EXIF orientation applied)
+    sinsr.write_image("photo_x4.png", sr)
 
 A thin ctypes layer over libsinsr_host's C API (abi/sinsr_host.h); no compiled extension. The
 library is looked up through $SINSR_LIBRARY, next to the installed package, in the source
@@ -23,7 +25,7 @@ from ._capi import Code, Error
 Code.__module__ = Error.__module__ = __name__  # tracebacks say sinsr.Error
 
 __all__ = ["Upscaler", "Component", "components", "Error", "Code", "library_path", "library_version",
-           "abi_version"]
+           "abi_version", "read_image", "write_image"]
 __version__ = "0.1.0"
 
 Component = collections.namedtuple("Component", "kind name version file plugin summary")
@@ -257,9 +259,11 @@ class Upscaler:
             mode = image.mode if image.mode in ("L", "LA", "RGB", "RGBA", "I;16") else "RGB"  # palettes, CMYK
             pixels = np.asarray(image if mode == image.mode else image.convert(mode))
             return pil.fromarray(self._call_numpy(pixels), mode=mode)
-        if isinstance(image, (str, os.PathLike)):
-            raise Error(Code.INVALID_ARGUMENT, "expected pixels (numpy, torch or PIL), got the path %r: read it "
-                        "first (PIL.Image.open), or upscale files with `sinsr-host infer`" % os.fspath(image))
+        if isinstance(image, (str, bytes, os.PathLike)):
+            # A file: read as the CLI reads it, returned in the sample type the CLI would write.
+            pixels, bits = _read_float(image)
+            out = _capi.numpy_view(self._run(pixels))
+            return _as_file_samples(out, bits)
         return self._call_numpy(image)
 
     def _call_numpy(self, image):
@@ -309,3 +313,40 @@ def _quantise(f, dtype):
     top = np.float32(np.iinfo(dtype).max)
     q = np.clip(np.nan_to_num(f.astype(np.float32, copy=False), nan=0.0), 0.0, 1.0) * top
     return np.rint(q).astype(dtype)
+
+
+def _read_float(path):
+    out, bits = _capi.PDLM(), C.c_int32(0)
+    _capi.check(_capi.library().sinsr_image_read(os.fsencode(path), C.byref(out), C.byref(bits)))
+    return _capi.numpy_view(out), bits.value
+
+
+def read_image(path):
+    """An image file as `sinsr-host infer` reads it (OpenImageIO; the EXIF orientation applied):
+    HxWxC with C = 2 (gray+alpha), 3 or 4; uint8 or uint16 as the file holds it, float32
+    for float files (EXR, float TIFF); gray as HxW. Errors (missing file, not an image) are sinsr.Error naming it."""
+    return _as_file_samples(*_read_float(path))
+
+
+def _as_file_samples(pixels, bits):
+    """float [0,1] HxWxC -> the samples a file of `bits` holds (gray as HxW, as numpy input is)."""
+    out = pixels if bits == 32 else _quantise(pixels, np.uint16 if bits == 16 else np.uint8)
+    return out[:, :, 0] if out.shape[2] == 1 else out
+
+
+def write_image(path, image):
+    """Writes HxW or HxWxC (C = 1..4) pixels as `sinsr-host infer` does: the format from the
+    extension, uint8 -> 8 bits, uint16 -> 16, float in [0, 1] -> float where the format has it
+    (else 16 bits); the file appears whole (written aside, then renamed)."""
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or not 1 <= a.shape[2] <= 4:
+        raise Error(Code.INVALID_ARGUMENT, "expected an HxW or HxWxC (C = 1..4) image, got shape %s" % (a.shape,))
+    if a.dtype in _INT_SCALE:
+        bits, f = (8 if a.dtype == np.uint8 else 16), np.ascontiguousarray(a, dtype=np.float32) * _INT_SCALE[a.dtype]
+    elif a.dtype.kind == "f":
+        bits, f = 32, np.ascontiguousarray(a, dtype=np.float32)
+    else:
+        raise Error(Code.INVALID_ARGUMENT, "expected uint8, uint16 or float pixels, got %s" % a.dtype)
+    _capi.check(_capi.library().sinsr_image_write(os.fsencode(path), _capi.to_managed(f), bits))

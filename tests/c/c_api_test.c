@@ -24,15 +24,25 @@ static int deleted;
 
 typedef struct borrowed {
   DLManagedTensor managed;
-  int64_t shape[1];
+  int64_t shape[3];
 } borrowed;
+
+static DLManagedTensor* wrap(float* data, int64_t n);
 
 static void count_deleter(DLManagedTensor* self) {
   ++deleted;
   free(self);
 }
 
-/* Wraps caller-owned floats; the deleter only counts, the data stays the caller's. */
+/* Wraps caller-owned floats as [n] or [h, w, c]; the deleter only counts, the data stays the caller's. */
+static DLManagedTensor* wrap_hwc(float* data, int64_t h, int64_t w, int64_t c) {
+  DLManagedTensor* m = wrap(data, h);
+  m->dl_tensor.ndim = 3;
+  m->dl_tensor.shape[1] = w;
+  m->dl_tensor.shape[2] = c;
+  return m;
+}
+
 static DLManagedTensor* wrap(float* data, int64_t n) {
   borrowed* b = (borrowed*)calloc(1, sizeof(borrowed));
   b->shape[0] = n;
@@ -128,6 +138,36 @@ int main(int argc, char** argv) {
   CHECK(deleted == 4);
   vt->destroy(loss);
   sinsr_runtime_destroy(rt);
+
+  /* image files through the host's reader and writer: a 2x3 RGB round trip at 8 bits */
+  {
+    float pixels[18];
+    DLManagedTensor* read = NULL;
+    int32_t bits = 0;
+    int k;
+    for (k = 0; k < 18; ++k) pixels[k] = (float)(k * 14) / 255.0f;
+    st = sinsr_image_write("c_api_test_image.png", wrap_hwc(pixels, 2, 3, 3), 8);
+    CHECK(st == NULL && deleted == 5);
+    sinsr_status_release(st);
+    st = sinsr_image_read("c_api_test_image.png", &read, &bits);
+    CHECK(st == NULL && read != NULL && bits == 8);
+    if (read) {
+      const float* got = (const float*)read->dl_tensor.data;
+      CHECK(read->dl_tensor.ndim == 3 && read->dl_tensor.shape[0] == 2 && read->dl_tensor.shape[1] == 3 &&
+            read->dl_tensor.shape[2] == 3);
+      for (k = 0; k < 18; ++k) CHECK(fabs(got[k] - pixels[k]) < 1e-6);
+      read->deleter(read);
+    }
+    remove("c_api_test_image.png");
+    st = sinsr_image_read("c_api_test_no_such_image.png", &read, NULL);
+    CHECK(st != NULL && sinsr_status_code(st) == SINSR_ERR_IO && read == NULL);
+    CHECK(st != NULL && strstr(sinsr_status_message(st), "c_api_test_no_such_image.png") != NULL);
+    sinsr_status_release(st);
+    /* a refused write still consumes the image */
+    st = sinsr_image_write("c_api_test_image.png", wrap_hwc(pixels, 2, 3, 3), 12);
+    CHECK(st != NULL && sinsr_status_code(st) == SINSR_ERR_INVALID_ARGUMENT && deleted == 6);
+    sinsr_status_release(st);
+  }
 
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;

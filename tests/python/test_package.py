@@ -229,12 +229,68 @@ class Package(unittest.TestCase):
         self.assertEqual(out.mode, "RGB")
         np.testing.assert_array_equal(np.asarray(out), self.sr)
         with self.assertRaises(sinsr.Error) as e:
-            self.up(SAMPLE)
-        self.assertIn("got the path", str(e.exception))
+            self.up(object())
+        self.assertIn("expected", str(e.exception))
         if torch is not None:
             with self.assertRaises(sinsr.Error) as e:
                 self.up(torch.zeros(40, 48, 3))
             self.assertIn("got (40, 48, 3) (channels last?", str(e.exception))
+
+    def test_files_read_and_written_as_the_cli_does(self):
+        np.testing.assert_array_equal(sinsr.read_image(SAMPLE), self.lr)
+        np.testing.assert_array_equal(self.up(SAMPLE), self.sr)  # a path: the CLI's bytes
+        with self.assertRaises(sinsr.Error) as e:
+            sinsr.read_image(os.path.join(self.tmp, "missing.png"))
+        self.assertEqual(e.exception.code, sinsr.Code.IO)
+        self.assertIn("missing.png", str(e.exception))
+        out = os.path.join(self.tmp, "written.png")
+        sinsr.write_image(out, self.sr)
+        np.testing.assert_array_equal(read_png(out), self.sr)
+        wide = (np.arange(6 * 5, dtype=np.uint16) * 2000).reshape(6, 5)
+        sinsr.write_image(os.path.join(self.tmp, "gray16.png"), wide)
+        np.testing.assert_array_equal(sinsr.read_image(os.path.join(self.tmp, "gray16.png")), wide)
+        try:
+            from PIL import Image
+        except ImportError:
+            self.skipTest("this python3 has no PIL (Debian: python3-pil)")
+        # EXIF Orientation 6 (the camera was turned): the host's reader rotates as the CLI does.
+        jpg = os.path.join(self.tmp, "turned.jpg")
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        Image.fromarray(self.lr).save(jpg, quality=95, exif=exif)
+        turned = sinsr.read_image(jpg)
+        self.assertEqual(turned.shape, (self.lr.shape[1], self.lr.shape[0], 3))
+        cli_out = os.path.join(self.tmp, "turned_cli.png")
+        run_cli("infer", "-i", jpg, "-o", cli_out, "-q", "-j", "1")
+        np.testing.assert_array_equal(self.up(jpg), read_png(cli_out))
+
+    def test_pip_backend_writes_only_the_wheel(self):
+        """`pip install ./python` runs python/_build/sinsr_backend.py: the wheel holds the package and
+        its dist-info, and nothing is written into the checkout."""
+        import importlib.util
+        import zipfile
+
+        def tree():
+            return sorted(os.path.relpath(os.path.join(d, f), PACKAGE_ROOT)
+                          for d, _, files in os.walk(PACKAGE_ROOT) for f in files if "__pycache__" not in d)
+        spec = importlib.util.spec_from_file_location("sinsr_backend",
+                                                      os.path.join(PACKAGE_ROOT, "_build", "sinsr_backend.py"))
+        backend = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(backend)
+        before = tree()
+        out = os.path.join(self.tmp, "wheels")
+        os.makedirs(out)
+        self.assertEqual(backend.get_requires_for_build_wheel(), [])
+        with zipfile.ZipFile(os.path.join(out, backend.build_wheel(out))) as whl:
+            names = whl.namelist()
+            self.assertIn("sinsr/__init__.py", names)
+            self.assertIn("sinsr/_capi.py", names)
+            self.assertIn("Requires-Dist: numpy", whl.read("sinsr-0.1.0.dist-info/METADATA").decode())
+            self.assertEqual(whl.read("sinsr/_capi.py"),
+                             open(os.path.join(PACKAGE_ROOT, "sinsr", "_capi.py"), "rb").read())
+        with zipfile.ZipFile(os.path.join(out, backend.build_editable(out))) as whl:
+            self.assertEqual(whl.read("sinsr.pth").decode().strip(), PACKAGE_ROOT)
+        self.assertEqual(tree(), before)
 
     def test_source_tree_finds_its_build(self):
         if os.path.realpath(BUILD) != os.path.realpath(os.path.join(SOURCE, "build")):
