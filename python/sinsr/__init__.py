@@ -210,14 +210,19 @@ class Upscaler:
         return self._runtime.components()
 
     def close(self):
-        """Frees the model now (also done when the object is collected)."""
-        lib = _capi._lib
-        if getattr(self, "_pipeline", None):
-            lib.sinsr_pipeline_destroy(self._pipeline)
-            self._pipeline = None
-        if getattr(self, "_runtime", None):
-            self._runtime.close()
-            self._runtime = None
+        """Frees the model now (also done when the object is collected). Waits for calls running
+        in other threads; later calls raise sinsr.Error."""
+        lock = getattr(self, "_lock", None)
+        if lock is None:  # __init__ failed before anything was made
+            return
+        with lock:
+            lib = _capi._lib
+            if getattr(self, "_pipeline", None):
+                lib.sinsr_pipeline_destroy(self._pipeline)
+                self._pipeline = None
+            if getattr(self, "_runtime", None):
+                self._runtime.close()
+                self._runtime = None
 
     def __del__(self):
         try:
@@ -234,10 +239,10 @@ class Upscaler:
     def _run(self, tensor):
         """One sinsr_pipeline_run on a CPU float array/tensor ([H,W,C] or [N,C,H,W]) with __dlpack__;
         returns the DLManagedTensor* result, now the caller's."""
-        if not self._pipeline:
-            raise Error(Code.INVALID_ARGUMENT, "this Upscaler is closed")
         out = _capi.PDLM()
-        with self._lock:
+        with self._lock:  # close() takes it too: it never frees the pipeline under a running call
+            if not self._pipeline:
+                raise Error(Code.INVALID_ARGUMENT, "this Upscaler is closed")
             _capi.check(_capi.library().sinsr_pipeline_run(self._pipeline, _capi.to_managed(tensor),
                                                            C.byref(out)))
         return out

@@ -264,6 +264,33 @@ class Package(unittest.TestCase):
         run_cli("infer", "-i", jpg, "-o", cli_out, "-q", "-j", "1")
         np.testing.assert_array_equal(self.up(jpg), read_png(cli_out))
 
+    def test_close_while_another_thread_upscales(self):
+        """close() waits for a running call (it freed the pipeline under it: a segfault); calls
+        after it raise sinsr.Error."""
+        import threading
+        up = sinsr.Upscaler(threads=1)
+        crop = np.ascontiguousarray(self.lr[:48, :48])
+        started, results = threading.Event(), []
+
+        def work():
+            started.set()
+            for _ in range(3):
+                try:
+                    results.append(up(crop).shape)
+                except sinsr.Error as e:
+                    results.append(str(e))
+        t = threading.Thread(target=work)
+        t.start()
+        started.wait()
+        up.close()
+        t.join()
+        self.assertTrue(results, "the worker ran nothing")
+        for r in results:
+            self.assertTrue(r == (192, 192, 3) or "closed" in r, r)
+        with self.assertRaises(sinsr.Error) as e:
+            up(crop)
+        self.assertIn("closed", str(e.exception))
+
     def test_pip_backend_writes_only_the_wheel(self):
         """`pip install ./python` runs python/_build/sinsr_backend.py: the wheel holds the package and
         its dist-info, and nothing is written into the checkout."""
