@@ -6,6 +6,7 @@
 
 #include "sinsr_host.h"
 
+#include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -145,6 +146,9 @@ bool sinsr::cli::is_command_name(const std::string& word) { return find_command(
 // The program's entry, called by the sinsr-host launcher (host/launcher.cpp) once it has set
 // what must be set before LibTorch loads.
 extern "C" __attribute__((visibility("default"))) int sinsr_cli_main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) then fails the one write with EFBIG, an error of that file,
+  // instead of killing the run and leaving its temporary file behind.
+  std::signal(SIGXFSZ, SIG_IGN);
   sinsr::cli::Args args(argv + 1, argv + argc);
   if (args.empty()) {
     print_usage(std::cerr);

@@ -482,4 +482,26 @@ TEST(Cli, HelpIsShortAndEveryOptionIsInTheDocs) {
   }
 }
 
+// A file-size limit (ulimit -f) fails the writes that pass it, each as that file's error: the run
+// goes on, exits 1, and leaves no temporary file (SIGXFSZ used to kill it midway).
+TEST(Cli, AFileSizeLimitFailsTheFileNotTheRun) {
+  fs::path in = fresh_dir("fsize_in"), out = fresh_dir("fsize_out");
+  at::manual_seed(3);
+  sinsr::io::write_image((in / "big.png").string(), at::rand({3, 24, 24}));        // noise: ~27 kB at x4
+  sinsr::io::write_image((in / "flat.png").string(), at::full({3, 24, 24}, 0.5));  // ~0.3 kB at x4
+  const std::string cmd = "ulimit -f 8; exec " + std::string(SINSR_HOST_EXE) + " " + kBlur + "-q -j 1 -i " +
+                          in.string() + " -o " + out.string();
+  const std::string log = (out.parent_path() / "fsize.log").string();
+  const int status = std::system(("bash -c '" + cmd + "' > " + log + " 2>&1").c_str());
+  const std::string text = sinsr_test::read_bytes(log);
+  ASSERT_TRUE(WIFEXITED(status)) << text;
+  EXPECT_EQ(WEXITSTATUS(status), 1) << text;
+  EXPECT_TRUE(contains(text, "big.png")) << text;
+  EXPECT_TRUE(contains(text, "File too large")) << text;
+  EXPECT_TRUE(fs::exists(out / "flat.png")) << text;
+  EXPECT_FALSE(fs::exists(out / "big.png")) << text;
+  for (const auto& e : fs::directory_iterator(out))
+    EXPECT_FALSE(contains(e.path().filename().string(), ".tmp")) << e.path();
+}
+
 }  // namespace
