@@ -49,6 +49,9 @@ TEST(ComponentConfigs, UNetSwinTypesAndRanges) {
   EXPECT_NE(unet_error({{"modle_channels", 32}}).find("unknown key 'modle_channels' (known: "), std::string::npos);
   EXPECT_NE(unet_error({{"model_channels", 48}}).find("'model_channels' must be a multiple of 32"), std::string::npos);
   EXPECT_NE(unet_error({{"dims", 3}}).find("'dims'"), std::string::npos);
+  // window^4 position entries: 1024 took 2.5 GB before the network refused it.
+  EXPECT_EQ(unet_error({{"window_size", 1024}}),
+            "backbone 'unet_swin': 'window_size' must be an integer in [1, 64], got 1024");
   // The short forms of the official configs still read.
   auto o = sinsr::unet_swin::Options::from_json({{"channel_mult", {1, 2}},
                                                  {"num_res_blocks", 3},

@@ -441,6 +441,10 @@ TEST(Options, BadValuesNameTheKey) {
   EXPECT_NE(message({{"kernel_prob", {1.0}}}).find("kernel_prob"), std::string::npos);
   EXPECT_NE(message({{"kernel_list2", {"iso", "box"}}, {"kernel_prob2", {1, 1}}}).find("box"), std::string::npos);
   EXPECT_NE(message({{"blur_kernel_size", 20}}).find("blur_kernel_size"), std::string::npos);
+  // A size beyond the official 21 took minutes per image (4001: > 100 s); refused by name.
+  EXPECT_NE(message({{"blur_kernel_size", 4001}}).find("'blur_kernel_size': must be at most 21"), std::string::npos);
+  EXPECT_NE(message({{"blur_kernel_size2", 23}}).find("'blur_kernel_size2': must be at most 21"), std::string::npos);
+  EXPECT_EQ(message({{"blur_kernel_size", 21}, {"blur_kernel_size2", 21}}), "");
   EXPECT_NE(message({{"sf", 2.5}}).find("sf"), std::string::npos);
   EXPECT_NE(message(nlohmann::json::array()).find("object"), std::string::npos);
 }

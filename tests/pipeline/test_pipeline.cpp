@@ -189,6 +189,7 @@ TEST(PipelineErrors, BadOptionsAreRefusedClearly) {
       {"chop_batch 0", [](PipelineOptions& b) { b.chop_batch = 0; }},
       {"scale 0", [](PipelineOptions& b) { b.scale = 0; }},
       {"pad_multiple 0", [](PipelineOptions& b) { b.pad_multiple = 0; }},
+      {"pad_multiple 100000 (16 GB of padding)", [](PipelineOptions& b) { b.pad_multiple = 100000; }},
   };
   for (const auto& [what, make_bad] : bad) {
     auto b = o;

@@ -129,6 +129,9 @@ void check_kernels(const char* size_key, int size, const char* list_key, const s
                    const char* bg_key, Range bg, const char* bp_key, Range bp) {
   // Sizes are drawn from range(3, size, 2) and zero-padded to size, so size must be odd and >= 5.
   if (size < 5 || size % 2 == 0) bad(size_key, "must be an odd number >= 5, got " + std::to_string(size));
+  // The official code pads every kernel to 21 (a larger size fails there); the cost grows as its square.
+  if (size > 21)
+    bad(size_key, "must be at most 21 (the official kernels are padded to 21), got " + std::to_string(size));
   if (list.empty()) bad(list_key, "is empty");
   for (const auto& n : list)
     if (std::find(kernel_types().begin(), kernel_types().end(), n) == kernel_types().end())

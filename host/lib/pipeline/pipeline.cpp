@@ -283,7 +283,9 @@ struct Pipeline::Impl {
 namespace {
 void check_options(PipelineOptions& o) {
   require(o.scale >= 1, SINSR_ERR_INVALID_ARGUMENT, "scale must be >= 1");
-  require(o.pad_multiple >= 1, SINSR_ERR_INVALID_ARGUMENT, "pad_multiple must be >= 1");
+  // Each tile is padded up to it: 1024 (16 times the official 64) already makes a 1024^2 LR tile.
+  require(o.pad_multiple >= 1 && o.pad_multiple <= 1024, SINSR_ERR_INVALID_ARGUMENT,
+          "pad_multiple must be in [1, 1024], got " + std::to_string(o.pad_multiple));
   require(o.steps >= 0, SINSR_ERR_INVALID_ARGUMENT, "steps must be >= 0 (0: the sampler's own count)");
   require(o.chop_size >= 0 && o.chop_stride >= 0 && o.chop_batch >= 1, SINSR_ERR_INVALID_ARGUMENT,
           "chop_size and chop_stride must be >= 0 and chop_batch >= 1");
