@@ -148,6 +148,7 @@ LoadReport load(torch::nn::Module& module, const StateDict& state, bool strict, 
   for (auto& kv : state_of(module)) mine.emplace(kv.first, kv.second);
   std::map<std::string, bool> seen;
   std::vector<std::pair<at::Tensor, at::Tensor>> copies;
+  std::vector<std::string> nonfinite;
   for (auto& [name, src] : state) {
     auto it = mine.find(name);
     if (it == mine.end()) {
@@ -160,7 +161,16 @@ LoadReport load(torch::nn::Module& module, const StateDict& state, bool strict, 
                                   sdk::describe_shape(it->second.sizes()));
       continue;
     }
+    if (src.is_floating_point() && !at::isfinite(src).all().item<bool>()) nonfinite.push_back(name);
     copies.emplace_back(it->second, src);
+  }
+  // One NaN weight made a black image, an infinite one a wrong image, both with exit 0.
+  if (!nonfinite.empty()) {
+    std::string names;
+    for (size_t k = 0; k < nonfinite.size() && k < 4; ++k) names += (k ? ", " : "") + nonfinite[k];
+    if (nonfinite.size() > 4) names += ", ...";
+    throw Error(SINSR_ERR_FORMAT,
+                std::to_string(nonfinite.size()) + " weight tensor(s) hold NaN or infinite values: " + names);
   }
   for (auto& kv : state_of(module))
     if (!seen.count(kv.first)) report.missing.push_back(kv.first);

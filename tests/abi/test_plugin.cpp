@@ -3,6 +3,7 @@
 
 #include "tiny_convnet.hpp"
 
+#include <cmath>
 #include <stdexcept>
 
 namespace {
@@ -48,11 +49,23 @@ class LocalBlur : public sinsr::sdk::Backbone {
   torch::nn::Module module_;
 };
 
+// LocalBlur with one NaN sample: what an overflowing network (fp16, a huge weight) returns.
+class NanSpot : public LocalBlur {
+ public:
+  using LocalBlur::LocalBlur;
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cond, const at::Tensor& t) override {
+    at::Tensor out = LocalBlur::forward(x, cond, t).clone();
+    out.index_put_({0, 0, 0, 0}, std::nan(""));
+    return out;
+  }
+};
+
 }  // namespace
 
 SINSR_PLUGIN("test_components", "1.0.0") {
   plugin.add_backbone<ConvNetBackbone>({"tiny_convnet", "1.0.0", "two-layer conv net for ABI training tests",
                                         R"({"seed": {"type": "integer", "default": 0}})"});
   plugin.add_backbone<LocalBlur>({"local_blur", "1.0.0", "3x3 blur of the upsampled condition (tiling tests)"});
+  plugin.add_backbone<NanSpot>({"nan_spot", "1.0.0", "local_blur with one NaN sample (non-finite output tests)"});
   plugin.add_backbone<Thrower>({"thrower", "1.0.0", "a backbone whose forward always throws"});
 }

@@ -7,8 +7,10 @@
 #include <torch/nn/module.h>
 #include <sinsr/sdk.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <map>
 
 namespace {
@@ -209,6 +211,26 @@ TEST(Checkpoint, LoadIntoIsStrictAndAtomic) {
   EXPECT_EQ(report.unexpected, std::vector<std::string>{"extra"});
   EXPECT_EQ(report.mismatched.size(), 1u);
   EXPECT_TRUE(net.w.equal(at::full({2, 3}, 7.0)));
+}
+
+// A NaN weight made a black image and an infinite one a wrong image, both silently: refused at
+// load naming the tensor, nothing copied.
+TEST(Checkpoint, NonFiniteWeightsAreRefusedByName) {
+  for (float v : {std::nanf(""), std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()}) {
+    Net net;
+    sinsr::ckpt::load_into(net, StateDict{{"w", at::ones({2, 3})}, {"idx", at::arange(4, at::kLong)}});
+    at::Tensor w = at::full({2, 3}, 2.0);
+    w[1][2] = v;
+    try {
+      sinsr::ckpt::load_into(net, StateDict{{"w", w}, {"idx", at::arange(4, at::kLong)}});
+      ADD_FAILURE() << "loaded a weight of " << v;
+    } catch (const sinsr::sdk::Error& e) {
+      EXPECT_EQ(e.code(), SINSR_ERR_FORMAT);
+      EXPECT_NE(std::string(e.what()).find("1 weight tensor(s) hold NaN or infinite values: w"), std::string::npos)
+          << e.what();
+    }
+    EXPECT_TRUE(net.w.equal(at::ones({2, 3})));
+  }
 }
 
 // Tensors read from a file alias its pages (no fresh memory at start-up): writing one copies the

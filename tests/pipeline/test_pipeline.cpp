@@ -203,6 +203,23 @@ TEST(PipelineErrors, BadOptionsAreRefusedClearly) {
   }
 }
 
+// A network output with NaN fails the image (it used to become black pixels, silently).
+TEST(PipelineErrors, NonFiniteNetworkOutputFailsTheImage) {
+  PipelineOptions o;
+  o.backbone = {"nan_spot", json::object(), "none"};
+  o.codec = {"", json::object(), ""};
+  o.sampler = {"single-step", json::object(), ""};
+  o.pad_multiple = 8;
+  Pipeline p(runtime(), o);
+  try {
+    p.upscale_any(at::rand({3, 8, 8}));
+    ADD_FAILURE() << "a NaN output was taken";
+  } catch (const sinsr::sdk::Error& e) {
+    EXPECT_EQ(e.code(), SINSR_ERR_RUNTIME);
+    EXPECT_NE(std::string(e.what()).find("NaN or infinite"), std::string::npos) << e.what();
+  }
+}
+
 // The weights rule is the runtime's (resolve_weights), its error names the part and the
 // component, never a command-line flag.
 TEST(PipelineErrors, MissingWeightsNameThePartNotAFlag) {

@@ -407,7 +407,12 @@ at::Tensor Pipeline::run_batch(const at::Tensor& y0, const std::function<at::Ten
   at::Tensor img = im.codec ? out(im.codec->decode(in(z0))) : z0;
   require(img.size(2) >= h * s && img.size(3) >= w * s, SINSR_ERR_RUNTIME,
           "decoded image is smaller than the LR size times the scale: check the codec's downscale against the scale");
-  return img.narrow(2, 0, h * s).narrow(3, 0, w * s).clamp(-1.0, 1.0);
+  img = img.narrow(2, 0, h * s).narrow(3, 0, w * s);
+  // NaN survives the clamp and became black pixels with exit 0.
+  require(at::isfinite(img).all().item<bool>(), SINSR_ERR_RUNTIME,
+          "the network's output holds NaN or infinite values" +
+              std::string(im.dtype == at::kFloat ? "" : " (an overflow in reduced precision? try fp32)"));
+  return img.clamp(-1.0, 1.0);
 }
 
 at::Tensor Pipeline::upscale(const at::Tensor& image01, const std::function<bool(int, int)>& progress) {
