@@ -4,6 +4,9 @@
 
 #include <boost/dll/runtime_symbol_info.hpp>
 
+#include <c10/util/Exception.h>
+
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -37,7 +40,14 @@ host::json config_contents(const std::string& value, const std::string& option) 
 std::string error_text(const std::exception& e) {
   if (const auto* missing = dynamic_cast<const host::MissingWeights*>(&e))
     return std::string(e.what()) + " (--" + missing->part() + "-weights)";
-  return e.what();
+  if (const auto* torch_error = dynamic_cast<const c10::Error*>(&e)) return torch_error->what_without_backtrace();
+  if (dynamic_cast<const std::bad_alloc*>(&e)) return "out of memory";
+  // A LibTorch message passed on inside another error still carries its stack: one line is kept.
+  std::string text = e.what();
+  for (const char* tail : {"Exception raised from ", "\nframe #"})
+    if (const size_t at = text.find(tail); at != std::string::npos) text.erase(at);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  return text;
 }
 
 int usage_error(const std::string& command, const std::string& message) {

@@ -97,7 +97,7 @@ int bench_memory(host::Runtime& runtime, const std::string& config_path, const s
   try {
     pipeline = std::make_unique<host::Pipeline>(runtime, po);
   } catch (const std::exception& e) {
-    std::cerr << "sinsr-host bench: " << e.what() << "\n";
+    std::cerr << "sinsr-host bench: " << error_text(e) << "\n";
     return 1;
   }
   const int64_t s = po.scale;
@@ -168,7 +168,7 @@ int cmd_bench(const Args& args) {
     po::store(po::command_line_parser(args).options(opts).run(), vm);
     po::notify(vm);
   } catch (const std::exception& e) {
-    return usage_error("bench", e.what());
+    return usage_error("bench", error_text(e));
   }
   if (vm.count("help")) {
     std::cout << opts;
@@ -246,7 +246,7 @@ int cmd_bench(const Args& args) {
         pipeline = std::make_unique<host::Pipeline>(runtime, po);
       });
     } catch (const std::exception& e) {
-      std::cerr << "sinsr-host bench: " << e.what() << "\n";
+      std::cerr << "sinsr-host bench: " << error_text(e) << "\n";
       return 1;
     }
     at::Tensor img = at::rand({1, 3, lr, lr});
@@ -282,7 +282,7 @@ int cmd_bench(const Args& args) {
     try {
       trainer = std::make_unique<train::Trainer>(runtime, o);
     } catch (const std::exception& e) {
-      std::cerr << "sinsr-host bench: " << e.what() << "\n";
+      std::cerr << "sinsr-host bench: " << error_text(e) << "\n";
       return 1;
     }
     at::Tensor gt = at::rand({distill_batch, 3, distill_size, distill_size}) * 2 - 1;

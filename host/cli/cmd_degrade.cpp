@@ -138,7 +138,7 @@ int cmd_degrade(const Args& args) {
         io::write_image(dst.string(), lr, 8);
         ++written;
       } catch (const std::exception& e) {
-        std::string msg = e.what();
+        std::string msg = error_text(e);
         std::cerr << "sinsr-host degrade: " << (msg.find(src) == std::string::npos ? src + ": " : "") << msg << "\n";
         failures.push_back(src);
       }
@@ -152,7 +152,7 @@ int cmd_degrade(const Args& args) {
     }
     return 0;
   } catch (const std::exception& e) {
-    std::cerr << "sinsr-host degrade: " << e.what() << "\n";
+    std::cerr << "sinsr-host degrade: " << error_text(e) << "\n";
     return 1;
   }
 }

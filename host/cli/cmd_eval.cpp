@@ -138,7 +138,7 @@ int cmd_eval(const Args& args) {
   try {
     mode = metrics::parse_mode(mode_arg);
   } catch (const std::exception& e) {
-    return usage_error("eval", e.what());
+    return usage_error("eval", error_text(e));
   }
   if (border < 0) border = scale;
   try {
@@ -200,7 +200,7 @@ int cmd_eval(const Args& args) {
         ++n;
         rows.push_back(row);
       } catch (const std::exception& e) {
-        problems.push_back(e.what());
+        problems.push_back(error_text(e));
       }
     }
     double m[kMetricCount];
@@ -254,7 +254,7 @@ int cmd_eval(const Args& args) {
     if (n == 0) std::cerr << "sinsr-host eval: no images were evaluated: every one failed\n";
     return problems.empty() && n > 0 ? 0 : 1;
   } catch (const std::exception& e) {
-    std::cerr << "sinsr-host eval: " << e.what() << "\n";
+    std::cerr << "sinsr-host eval: " << error_text(e) << "\n";
     return 1;
   }
 }

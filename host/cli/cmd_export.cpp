@@ -60,7 +60,7 @@ int cmd_export(const Args& args) {
     std::cerr << "wrote " << state.size() << " tensors (" << cast << " cast to " << dtype << ") to " << out << "\n";
     return 0;
   } catch (const std::exception& e) {
-    std::cerr << "sinsr-host export: " << e.what() << "\n";
+    std::cerr << "sinsr-host export: " << error_text(e) << "\n";
     return 1;
   }
 }

@@ -293,7 +293,7 @@ int cmd_infer(const Args& args) {
     try {
       o.check_scale(preferred, "model '" + backbone + "'");
     } catch (const sdk::Error& e) {
-      return usage_error("infer", "-s " + std::to_string(o.scale) + ": " + e.what() + "; use -s " +
+      return usage_error("infer", "-s " + std::to_string(o.scale) + ": " + error_text(e) + "; use -s " +
                                       std::to_string(fixed_scale) + " or another model (-n)");
     }
     host::Pipeline pipeline(runtime, o);
@@ -314,7 +314,7 @@ int cmd_infer(const Args& args) {
           host::CodecHandle c(runtime.find(SINSR_KIND_CODEC, cname), pipeline.options().codec.config);
           why += ", codec '" + cname + "' at 1/" + std::to_string(c.info().downscale) + " of the image size";
         }
-        std::cerr << "sinsr-host infer: " << why << ") cannot upscale x" << o.scale << " (" << e.what() << ")\n";
+        std::cerr << "sinsr-host infer: " << why << ") cannot upscale x" << o.scale << " (" << error_text(e) << ")\n";
         return 2;
       }
     }
@@ -392,7 +392,7 @@ int cmd_infer(const Args& args) {
                       seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + ")");
       } catch (const std::exception& e) {
         progress.clear();
-        std::string msg = e.what();
+        std::string msg = error_text(e);
         std::cerr << "sinsr-host infer: " << (msg.find(src.string()) == std::string::npos ? src.string() + ": " : "")
                   << msg << "\n";
         failures.push_back(src.string());

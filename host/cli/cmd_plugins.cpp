@@ -67,7 +67,7 @@ int cmd_plugins(const Args& args) {
     po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
     po::notify(vm);
   } catch (const std::exception& e) {
-    return usage_error("plugins", e.what());
+    return usage_error("plugins", error_text(e));
   }
   if (vm.count("help")) {
     std::cout << opts;
@@ -78,7 +78,7 @@ int cmd_plugins(const Args& args) {
   try {
     load_plugins(runtime, plugins, !vm.count("no-default-paths"));
   } catch (const std::exception& e) {
-    std::cerr << "sinsr-host plugins: " << e.what() << "\n";
+    std::cerr << "sinsr-host plugins: " << error_text(e) << "\n";
     return 1;
   }
   const auto& comps = runtime.components();
@@ -115,7 +115,7 @@ int cmd_plugins(const Args& args) {
             d["default_config"] = resolved->default_config();
             d["default_weights"] = resolved->default_weights_path();
           } catch (const std::exception& e) {
-            d["unresolved"] = e.what();
+            d["unresolved"] = error_text(e);
           }
         }
         found.push_back(d);
@@ -150,7 +150,7 @@ int cmd_models(const Args& args) {
   try {
     load_plugins(runtime, plugins);
   } catch (const std::exception& e) {
-    std::cerr << "sinsr-host models: " << e.what() << "\n";
+    std::cerr << "sinsr-host models: " << error_text(e) << "\n";
     return 1;
   }
   nlohmann::json out = nlohmann::json::array();

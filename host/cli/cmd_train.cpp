@@ -170,7 +170,7 @@ int run(const Args& args, bool distill) {
     std::cerr << "done: " << loop.out_dir << " (step " << report.last_step << ")\n";
     return 0;
   } catch (const train::RunInUse& e) {
-    std::cerr << "sinsr-host " << cmd << ": " << e.what()
+    std::cerr << "sinsr-host " << cmd << ": " << error_text(e)
               << ": pass --resume to continue it or --overwrite to start over\n";
     return 1;
   } catch (const std::exception& e) {

@@ -504,4 +504,24 @@ TEST(Cli, AFileSizeLimitFailsTheFileNotTheRun) {
     EXPECT_FALSE(contains(e.path().filename().string(), ".tmp")) << e.path();
 }
 
+// An allocation that fails is that image's one-line error, with no LibTorch stack.
+TEST(Cli, AnAllocationFailureIsOneLine) {
+  fs::path in = fresh_dir("alloc_in"), out = fresh_dir("alloc_out");
+  sinsr::io::write_image((in / "wide.png").string(), at::zeros({3, 4000, 4000}));
+  sinsr::io::write_image((in / "small.png").string(), at::zeros({3, 8, 8}));
+  // 2 GB of address space: the program loads; the x4 output of a 4000^2 image (3 GB) does not fit.
+  const std::string cmd = "ulimit -v 2000000; exec " + std::string(SINSR_HOST_EXE) + " " + kBlur + "-q -j 1 -t 0 -i " +
+                          in.string() + " -o " + out.string();
+  const std::string log = (out.parent_path() / "alloc.log").string();
+  const int status = ::system(("SINSR_WARM_HEAP_MB=0 bash -c '" + cmd + "' > " + log + " 2>&1").c_str());
+  const std::string text = sinsr_test::read_bytes(log);
+  ASSERT_TRUE(WIFEXITED(status)) << text;
+  if (WEXITSTATUS(status) == 0) GTEST_SKIP() << "the image fit in the address-space limit here";
+  EXPECT_EQ(WEXITSTATUS(status), 1) << text;
+  EXPECT_TRUE(contains(text, "wide.png")) << text;
+  EXPECT_FALSE(contains(text, "frame #")) << text;
+  EXPECT_FALSE(contains(text, "Exception raised from")) << text;
+  EXPECT_TRUE(fs::exists(out / "small.png")) << text;
+}
+
 }  // namespace
