@@ -3,6 +3,8 @@
 // there, and against sinsr::ckpt::limits, before any buffer is allocated for them.
 #include "checkpoint_internal.hpp"
 
+#include <sinsr/config.hpp>
+
 #include <caffe2/serialize/in_memory_adapter.h>
 #include <caffe2/serialize/inline_container.h>
 
@@ -327,8 +329,6 @@ uint64_t json_count(const sdk::json& j, uint64_t max, const std::string& path, c
   return v;
 }
 
-struct DepthExceeded {};
-
 struct Entry {
   uint64_t begin, end;
   std::string name;
@@ -346,13 +346,12 @@ c10::IValue read_safetensors(const std::string& path, const FileBytes& file) {
     fail_limit(path, "safetensors header too large", "kMaxSafetensorsHeaderBytes", limits::kMaxSafetensorsHeaderBytes);
   sdk::json header;
   try {
-    const char* h = bytes.data() + 8;
-    header = sdk::json::parse(h, h + n, [](int depth, sdk::json::parse_event_t, sdk::json&) {
-      if (depth > int(limits::kMaxDepth)) throw DepthExceeded{};
-      return true;
-    });
-  } catch (const DepthExceeded&) {
-    fail_limit(path, "safetensors header nested too deeply", "kMaxDepth", limits::kMaxDepth);
+    // Its own bounds (not a config's): depth kMaxDepth, as many values as tensors allow.
+    config::ParseLimits bounds;
+    bounds.max_bytes = size_t(n);
+    bounds.max_depth = int(limits::kMaxDepth);
+    bounds.max_nodes = size_t(limits::kMaxItems) * 8;
+    header = config::parse_json(std::string_view(bytes.data() + 8, size_t(n)), "safetensors header", bounds);
   } catch (const std::exception& e) {
     fail(path, std::string("bad safetensors header: ") + e.what());
   }

@@ -93,7 +93,7 @@ class YamlToJson {
 
 // Depth, values and duplicate keys of a JSON text in one pass over its characters (strings are
 // skipped, keys compared as written). Syntax errors are left to the parser that follows.
-void scan_json(const std::string& text, const std::string& origin, const ParseLimits& limits) {
+void scan_json(std::string_view text, const std::string& origin, const ParseLimits& limits) {
   struct Level {
     bool object;
     bool expect_key;
@@ -112,7 +112,7 @@ void scan_json(const std::string& text, const std::string& origin, const ParseLi
       while (i < text.size() && text[i] != '"') i += text[i] == '\\' ? 2 : 1;
       if (i >= text.size()) return;  // unterminated: the parser says so
       if (!stack.empty() && stack.back().object && stack.back().expect_key) {
-        std::string key = text.substr(start, i - start);
+        std::string key(text.substr(start, i - start));
         if (!stack.back().keys.insert(key).second) refuse(origin, "duplicate key '" + key + "' in one object");
         stack.back().expect_key = false;
       } else {
@@ -141,6 +141,18 @@ void scan_json(const std::string& text, const std::string& origin, const ParseLi
 ParseLimits& parse_limits() {
   static ParseLimits limits;
   return limits;
+}
+
+json parse_json(std::string_view text, const std::string& origin, const ParseLimits& limits) {
+  if (text.size() > limits.max_bytes)
+    refuse(origin, "JSON text of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
+                       std::to_string(limits.max_bytes));
+  scan_json(text, origin, limits);
+  try {
+    return json::parse(text.begin(), text.end());
+  } catch (const json::exception& e) {
+    refuse(origin, std::string("invalid JSON: ") + e.what());
+  }
 }
 
 json parse(const std::string& text, const std::string& origin) {
