@@ -6,15 +6,16 @@
 #     and the same UNet trained by plain regression (`--objective regress`, the PSNR ceiling).
 #  2. Mean NIQE over all of RealSet65 and the 30 RealSR images kept here (no ground truth), for
 #     bicubic, student_bicubic and student.
-# The teacher and regression rows need their run folders (tools/train_model.sh's run; the regression
-# run of tools/train_regress_baseline.sh); rows whose weights are missing are left out.
+# The teacher and regression rows need their run folders (tools/train_default_model.sh realworld and
+# realworld-regress); rows whose weights are missing are left out. The regression network runs with
+# the `direct` sampler (one call at t = 0 on the up-sampled LR, as it was trained).
 # Usage: tools/eval_realworld_model.sh [run-dir] [regress-run-dir] [out-dir]
-#        (defaults: runs/realworld_x4, runs/realworld_regress, out/eval_realworld)
+#        (defaults: runs/realworld_x4, runs/realworld_x4/regress, out/eval_realworld)
 # Env: THREADS (default: all cores). Run it on an otherwise idle machine: the seconds are timed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=${1:-runs/realworld_x4}
-regress=${2:-runs/realworld_regress}
+regress=${2:-$run/regress}
 out=${3:-out/eval_realworld}
 source tools/eval_setup.sh
 
@@ -54,7 +55,7 @@ for set in set5 set14; do
   echo "| $set | **student** (\`sinsr-host infer\`) | 1 | $(timed "$lr" "$out/$set/student" "$gt" -- --threads "$threads" --seed 0 -q) |"
   if [ -f "$regress/ema.pth" ]; then
     echo "| $set | same UNet, plain regression | 1 | $(timed "$lr" "$out/$set/regress" "$gt" -- "${net[@]}" \
-      --backbone-weights "$regress/ema.pth" --sampler single-step) |"
+      --backbone-weights "$regress/ema.pth" --sampler direct) |"
   fi
 done
 

@@ -4,6 +4,8 @@
 // a stochastic sampler comes from the pipeline's seed per image, so it is deterministic too.
 #include "sinsr_host.h"
 
+#include "runtime/runtime.hpp"
+
 #include <ATen/ATen.h>
 #include <ATen/DLConvertor.h>
 #include <ATen/Parallel.h>
@@ -149,6 +151,27 @@ TEST(Concurrency, CreateAndDestroyInParallel) {
     });
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
+}
+
+// SINSR_THREAD_SERIAL: one call at a time over all instances of the component, create, destroy
+// and tape release included (they ran outside the lock). The probe plugin counts overlapping
+// calls and returns the count as its loss value.
+TEST(Concurrency, SerialComponentsGetOneCallAtATimeCreateAndDestroyIncluded) {
+  sinsr::host::Runtime rt(1);
+  rt.load_file(SINSR_TEST_PLUGIN_DIR "/serial_probe.so");
+  auto probe = rt.find(SINSR_KIND_LOSS, "serial_probe");
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 4; ++k)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) {
+        sinsr::host::LossHandle h(probe, nlohmann::json::object());
+        auto value_and_tape = h.forward_train(at::zeros({1}), at::zeros({1}));
+        (void)value_and_tape;  // the tape is released through the table when dropped, then h is destroyed
+      }
+    });
+  for (auto& t : threads) t.join();
+  sinsr::host::LossHandle h(probe, nlohmann::json::object());
+  EXPECT_EQ(h.forward(at::zeros({1}), at::zeros({1})).item<float>(), 0.0f) << "calls of a SERIAL component overlapped";
 }
 
 }  // namespace

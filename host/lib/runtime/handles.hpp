@@ -100,6 +100,9 @@ class ComponentHandle {
   ComponentHandle(std::shared_ptr<Component> c, const json& config, bool weights_follow = false)
       : component_(std::move(c)), vt_(static_cast<const VT*>(detail::table_of(*component_, Kind))), lock_(*component_) {
     const std::string text = with_defaults(*component_, config).dump();
+    // Every call of the table under the mode's lock, create and destroy included: a SERIAL
+    // plugin may keep state shared by its instances.
+    auto l = lock_.lock();
     bool created = false;
     if constexpr (detail::has_create_with<VT>::value) {
       if (weights_follow && SINSR_HAS_FIELD(vt_, VT, create_with) && vt_->create_with) {
@@ -111,7 +114,9 @@ class ComponentHandle {
     sdk::require(self_ != nullptr, SINSR_ERR_RUNTIME, context("create") + ": plugin returned no instance");
   }
   ~ComponentHandle() {
-    if (self_) vt_->destroy(self_);
+    if (!self_) return;
+    auto l = lock_.lock();
+    vt_->destroy(self_);
   }
   ComponentHandle(const ComponentHandle&) = delete;
   ComponentHandle& operator=(const ComponentHandle&) = delete;
@@ -138,10 +143,16 @@ class ComponentHandle {
   std::string context(const char* what) const { return detail::context(*component_, what); }
 
   // A tape of this instance, released through the table when dropped unconsumed.
+  // Released under the instance's call lock, like every other call (never drop a tape inside call()).
   std::unique_ptr<Tape> make_tape(sinsr_tape* tape) const {
     const VT* vt = vt_;
     Self* self = self_;
-    return std::unique_ptr<Tape>(new Tape([vt, self](sinsr_tape* t) { vt->tape_release(self, t); }, tape));
+    return std::unique_ptr<Tape>(new Tape(
+        [vt, self, lock = lock_](sinsr_tape* t) {
+          auto l = lock.lock();
+          vt->tape_release(self, t);
+        },
+        tape));
   }
   static sinsr_tape* take(Tape& tape) { return tape.take(); }
 
