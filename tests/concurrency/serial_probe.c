@@ -89,8 +89,8 @@ static sinsr_status* probe_backward(sinsr_loss* self, const sinsr_call_options* 
   return g_host->status_create(SINSR_ERR_UNSUPPORTED, "serial_probe: no backward");
 }
 
-static const sinsr_loss_vtable probe_vtable = {sizeof(sinsr_loss_vtable), probe_create,   probe_destroy,
-                                               probe_forward,            probe_backward, probe_tape_release};
+static const sinsr_loss_vtable probe_vtable = {
+    sizeof(sinsr_loss_vtable), probe_create, probe_destroy, probe_forward, probe_backward, probe_tape_release};
 
 static const sinsr_component probe_component = {offsetof(sinsr_component, base),
                                                 SINSR_KIND_LOSS,

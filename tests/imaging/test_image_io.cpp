@@ -19,6 +19,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using sinsr::io::Image;
 using sinsr::io::read_image;
 using sinsr::io::write_image;
 
@@ -511,6 +512,96 @@ TEST(ImageIO, BmpCompressionMustFitTheBitDepth) {
   EXPECT_NE(read_error(d / "rle4.bmp").find("rle4.bmp: a BMP whose compression (2) does not fit its 24 bits per pixel"),
             std::string::npos)
       << read_error(d / "rle4.bmp");
+}
+
+// A little-endian baseline TIFF, uncompressed, one IFD: `samples` channels of `bits` bits
+// (8 or 1; 1 packs 8 pixels a byte, rows padded to bytes, white is 1 as BlackIsZero says), in one
+// strip, or in tiles of tile x tile when tile > 0 (the tile data is that of the first tile only,
+// repeated: enough for the reader to start). bits_tag false leaves BitsPerSample out (its
+// default is 1).
+std::string tiff(int w, int h, int samples, int bits, const std::vector<uint8_t>& pixels, int tile = 0,
+                 bool bits_tag = true) {
+  struct Entry {
+    uint16_t tag, type;
+    uint32_t count, value;
+  };
+  std::string out = std::string("II*\0", 4) + std::string(4, '\0');
+  auto u16 = [](uint32_t v) { return std::string{char(v & 255), char((v >> 8) & 255)}; };
+  auto u32 = [&](uint32_t v) { return u16(v & 0xffff) + u16(v >> 16); };
+  const uint32_t data_at = 8;
+  std::string data(pixels.begin(), pixels.end());
+  out += data;
+  std::vector<Entry> e = {{256, 4, 1, uint32_t(w)}, {257, 4, 1, uint32_t(h)}};
+  uint32_t bps_at = 0;
+  if (bits_tag) {
+    if (samples <= 2) {
+      e.push_back({258, 3, uint32_t(samples), uint32_t(bits) | (samples == 2 ? uint32_t(bits) << 16 : 0)});
+    } else {
+      bps_at = uint32_t(out.size());
+      for (int k = 0; k < samples; ++k) out += u16(uint32_t(bits));
+      e.push_back({258, 3, uint32_t(samples), bps_at});
+    }
+  }
+  e.push_back({259, 3, 1, 1});
+  e.push_back({262, 3, 1, samples >= 3 ? 2u : 1u});
+  if (tile > 0) {
+    e.push_back({277, 3, 1, uint32_t(samples)});
+    e.push_back({284, 3, 1, 1});
+    e.push_back({322, 3, 1, uint32_t(tile)});
+    e.push_back({323, 3, 1, uint32_t(tile)});
+    e.push_back({324, 4, 1, data_at});
+    e.push_back({325, 4, 1, uint32_t(data.size())});
+  } else {
+    e.push_back({273, 4, 1, data_at});
+    e.push_back({277, 3, 1, uint32_t(samples)});
+    e.push_back({278, 4, 1, uint32_t(h)});
+    e.push_back({279, 4, 1, uint32_t(data.size())});
+    e.push_back({284, 3, 1, 1});
+  }
+  if (out.size() % 2) out += '\0';
+  const uint32_t ifd = uint32_t(out.size());
+  out.replace(4, 4, u32(ifd));
+  out += u16(uint32_t(e.size()));
+  for (const auto& x : e) out += u16(x.tag) + u16(x.type) + u32(x.count) + u32(x.value);
+  out += u32(0);
+  return out;
+}
+
+// A TIFF's tiles are checked against its size before the reader allocates one (a 16x16 image
+// declaring 16384^2 tiles took 4 GB), and only the channels kept are decoded (64 channels of a
+// 4096^2 image took 4.4 GB as float).
+TEST(ImageIO, TiffTilesAndChannelsAreBoundedByTheImage) {
+  fs::path d = fresh_dir("tiff_bounds");
+  put(d / "tiles.tif", tiff(16, 16, 1, 8, std::vector<uint8_t>(256, 7), 16384));
+  EXPECT_NE(read_error(d / "tiles.tif").find("tiles.tif: declares tiles of 16384x16384 for a 16x16 image"),
+            std::string::npos)
+      << read_error(d / "tiles.tif");
+  put(d / "small_tiles.tif", tiff(8, 8, 1, 8, std::vector<uint8_t>(16 * 16, 200), 16));
+  EXPECT_EQ(read_image((d / "small_tiles.tif").string()).pixels.sizes(), at::IntArrayRef({1, 8, 8}));
+  std::vector<uint8_t> many(4 * 3 * 64);
+  for (size_t k = 0; k < many.size(); ++k) many[k] = uint8_t(k % 64 * 4);  // sample k of a pixel: 4k
+  put(d / "channels.tif", tiff(4, 3, 64, 8, many));
+  Image im = read_image((d / "channels.tif").string());
+  ASSERT_LE(im.pixels.size(0), 4);  // colour, and the fourth as alpha where the reader says so
+  ASSERT_EQ(im.pixels.size(1), 3);
+  ASSERT_EQ(im.pixels.size(2), 4);
+  EXPECT_NEAR(im.pixels[2][1][1].item<float>(), 8.0f / 255.0f, 1e-6);
+}
+
+// A bilevel TIFF without BitsPerSample (PIL writes them so) is 1 bit a sample by the TIFF
+// default; it was read as 8-bit bytes: noise.
+TEST(ImageIO, OneBitTiffFollowsTheTiffDefaults) {
+  fs::path d = fresh_dir("tiff_1bit");
+  const int w = 10, h = 3;                                           // rows of 2 bytes, the last 6 bits padding
+  std::vector<uint8_t> rows = {0xff, 0xc0, 0x00, 0x00, 0xaa, 0x80};  // white, black, alternating
+  for (bool tag : {true, false}) {
+    put(d / "bw.tif", tiff(w, h, 1, 1, rows, 0, tag));
+    Image im = read_image((d / "bw.tif").string());
+    ASSERT_EQ(im.pixels.sizes(), at::IntArrayRef({1, h, w})) << "BitsPerSample tag " << tag;
+    EXPECT_TRUE(im.pixels[0][0].eq(1).all().item<bool>()) << im.pixels;
+    EXPECT_TRUE(im.pixels[0][1].eq(0).all().item<bool>()) << im.pixels;
+    for (int x = 0; x < w; ++x) EXPECT_EQ(im.pixels[0][2][x].item<float>(), x % 2 ? 0.0f : 1.0f) << x;
+  }
 }
 
 }  // namespace

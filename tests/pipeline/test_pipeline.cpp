@@ -190,6 +190,7 @@ TEST(PipelineErrors, BadOptionsAreRefusedClearly) {
       {"scale 0", [](PipelineOptions& b) { b.scale = 0; }},
       {"pad_multiple 0", [](PipelineOptions& b) { b.pad_multiple = 0; }},
       {"pad_multiple 100000 (16 GB of padding)", [](PipelineOptions& b) { b.pad_multiple = 100000; }},
+      {"tiles of 1 pixel, each padded to 8", [](PipelineOptions& b) { b.chop_size = 1, b.chop_stride = 1; }},
   };
   for (const auto& [what, make_bad] : bad) {
     auto b = o;

@@ -15,7 +15,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
+#include <optional>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -239,6 +241,61 @@ void check_bmp_header(std::istream& in, const std::string& path) {
                                       ") does not fit its " + std::to_string(bits) + " bits per pixel");
 }
 
+// Bilevel TIFF: OpenImageIO 2.4 hands back the packed bytes of a 1-bit image as 8-bit samples
+// (noise), with or without the BitsPerSample tag (whose TIFF default is 1, as PIL writes them).
+// The uncompressed strip layout is decoded here; other 1-bit layouts are refused.
+std::optional<at::Tensor> read_bilevel_tiff(std::istream& in, int64_t file_size, const std::string& path) {
+  auto bytes = [&](int64_t at, size_t n) {
+    std::string b(n, '\0');
+    in.clear();
+    if (at < 0 || at + int64_t(n) > file_size || !in.seekg(at) || !in.read(&b[0], std::streamsize(n)))
+      throw Error(SINSR_ERR_FORMAT, path + ": a TIFF whose directory points past the end of the file");
+    return b;
+  };
+  const std::string head = bytes(0, 8);
+  const bool le = head[0] == 'I';
+  auto num = [&](const std::string& b, size_t at, int n) {
+    uint32_t v = 0;
+    for (int k = 0; k < n; ++k) v |= uint32_t(uint8_t(b[at + (le ? k : n - 1 - k)])) << (8 * k);
+    return v;
+  };
+  if (num(head, 2, 2) != 42) return std::nullopt;  // BigTIFF: OpenImageIO's
+  const uint32_t ifd = num(head, 4, 4);
+  const uint32_t count = num(bytes(ifd, 2), 0, 2);
+  const std::string dir = bytes(int64_t(ifd) + 2, size_t(count) * 12);
+  std::map<uint16_t, std::pair<uint32_t, uint32_t>> tags;  // tag -> (count, first value)
+  for (uint32_t k = 0; k < count; ++k) {
+    const size_t e = size_t(k) * 12;
+    const uint16_t tag = uint16_t(num(dir, e, 2)), type = uint16_t(num(dir, e + 2, 2));
+    const uint32_t n = num(dir, e + 4, 4);
+    uint32_t value = type == 3 ? num(dir, e + 8, 2) : num(dir, e + 8, 4);
+    if (type == 3 && n > 2) value = num(bytes(num(dir, e + 8, 4), 2), 0, 2);  // the first of a list
+    tags[tag] = {n, value};
+  }
+  auto get = [&](uint16_t tag, uint32_t fallback) { return tags.count(tag) ? tags[tag].second : fallback; };
+  if (get(258, 1) != 1) return std::nullopt;  // not bilevel: OpenImageIO reads it
+  const uint32_t w = get(256, 0), h = get(257, 0), samples = get(277, 1), compression = get(259, 1);
+  const uint32_t photometric = get(262, 0), rows_per_strip = std::min(get(278, h), h);
+  if (samples != 1 || compression != 1 || tags.count(322) || get(266, 1) != 1 || !tags.count(273) ||
+      tags[273].first != 1 || rows_per_strip < h)
+    throw Error(SINSR_ERR_FORMAT, path + ": a 1-bit TIFF in a layout this reader does not decode (compression " +
+                                      std::to_string(compression) + ", " + std::to_string(samples) +
+                                      " samples, tiles or several strips): save it as 8-bit");
+  if (int64_t(w) * h > max_image_pixels() || w == 0 || h == 0)
+    throw Error(SINSR_ERR_FORMAT, size_refusal(path, w, h, 1, max_image_pixels()));
+  const size_t stride = (size_t(w) + 7) / 8;
+  const std::string data = bytes(get(273, 0), stride * h);
+  at::Tensor out = at::empty({1, int64_t(h), int64_t(w)}, at::kFloat);
+  float* o = out.data_ptr<float>();
+  const bool white_is_zero = photometric == 0;
+  for (uint32_t y = 0; y < h; ++y)
+    for (uint32_t x = 0; x < w; ++x) {
+      const bool bit = (uint8_t(data[y * stride + x / 8]) >> (7 - x % 8)) & 1;
+      o[size_t(y) * w + x] = bit != white_is_zero ? 1.0f : 0.0f;
+    }
+  return out;
+}
+
 constexpr int kMaxPngTextChunks = 64;
 constexpr size_t kMaxJpegScans = 200;
 
@@ -371,6 +428,13 @@ Image read_image(const std::string& path) {
   if (std::strcmp(kind.format, "png") == 0) check_png_chunks(file, file_size, path);
   if (std::strcmp(kind.format, "jpeg") == 0) check_jpeg_markers(file, file_size, path);
   if (std::strcmp(kind.format, "bmp") == 0) check_bmp_header(file, path);
+  if (std::strcmp(kind.format, "tiff") == 0)
+    if (std::optional<at::Tensor> bilevel = read_bilevel_tiff(file, file_size, path)) {
+      Image img;
+      img.pixels = *bilevel;
+      img.metadata = std::make_shared<OIIO::ParamValueList>();
+      return img;
+    }
   file.close();
   std::unique_ptr<OIIO::ImageInput> in = OIIO::ImageInput::create(kind.format);
   if (!in)
@@ -391,8 +455,20 @@ Image read_image(const std::string& path) {
   if (spec.depth > 1)
     throw Error(SINSR_ERR_FORMAT, path + ": a volume image (depth " + std::to_string(spec.depth) + ")");
   if (w * h > limit || c > 64) throw Error(SINSR_ERR_FORMAT, size_refusal(path, w, h, c, limit));
-  at::Tensor hwc = at::empty({h, w, c}, at::kFloat);
-  if (!in->read_image(0, 0, 0, int(c), OIIO::TypeDesc::FLOAT, hwc.data_ptr<float>())) {
+  // The reader allocates one tile whatever the image size: a 16x16 TIFF declaring 16384^2 tiles
+  // took 4 GB. Tiles may exceed a small image (they come in multiples of 16), not by this much.
+  const int64_t tile_area = int64_t(std::max(spec.tile_width, 1)) * std::max(spec.tile_height, 1);
+  if (tile_area > std::max<int64_t>(4 * w * h, 1024 * 1024))
+    throw Error(SINSR_ERR_FORMAT, path + ": declares tiles of " + std::to_string(spec.tile_width) + "x" +
+                                      std::to_string(spec.tile_height) + " for a " + std::to_string(w) + "x" +
+                                      std::to_string(h) + " image");
+  // Colour (+ alpha) only, and only those channels are decoded (64 channels of a 4096^2 TIFF
+  // took 4.4 GB as float). With four or more channels, the fourth is kept only as alpha.
+  int64_t keep = std::min<int64_t>(c, 4);
+  if (c >= 4 && spec.alpha_channel != 3) keep = 3;
+  if (c == 2 && spec.alpha_channel != 1) keep = 1;
+  at::Tensor hwc = at::empty({h, w, keep}, at::kFloat);
+  if (!in->read_image(0, 0, 0, int(keep), OIIO::TypeDesc::FLOAT, hwc.data_ptr<float>())) {
     std::string err = in->geterror();
     throw Error(SINSR_ERR_FORMAT,
                 path + ": corrupt or truncated image (" + (err.empty() ? std::string("read failed") : err) + ")");
@@ -406,11 +482,7 @@ Image read_image(const std::string& path) {
     case OIIO::TypeDesc::INT16: img.bits = 16; break;
     default: img.bits = 32;
   }
-  // Colour (+ alpha) only. With four or more channels, the fourth is kept only as alpha.
-  int64_t keep = std::min<int64_t>(c, 4);
-  if (c >= 4 && spec.alpha_channel != 3) keep = 3;
-  if (c == 2 && spec.alpha_channel != 1) keep = 1;
-  img.pixels = hwc.narrow(2, 0, keep).permute({2, 0, 1}).contiguous();
+  img.pixels = hwc.permute({2, 0, 1}).contiguous();
   img.orientation = spec.get_int_attribute("Orientation", 1);
   if (img.orientation < 1 || img.orientation > 8) img.orientation = 1;
   img.pixels = upright(img.pixels, img.orientation);
