@@ -221,6 +221,24 @@ TEST(PipelineErrors, NonFiniteNetworkOutputFailsTheImage) {
   }
 }
 
+// An output whose buffers exceed the memory budget is refused before any tile runs (an image
+// at the pixel limit needed 17 GB for its x4 output and failed, or was killed, after the work).
+TEST(PipelineErrors, AnOutputBeyondTheMemoryBudgetIsRefusedFirst) {
+  Pipeline p(runtime(), pixel("local_blur", "single-step", 0, 0));
+  ::setenv("SINSR_MEMORY_LIMIT_MB", "10", 1);  // 400x400 x4: 2.56 M pixels, ~80 MB of buffers
+  try {
+    p.upscale(at::rand({1, 3, 400, 400}));
+    ADD_FAILURE() << "an 80 MB output was taken under a 10 MB budget";
+  } catch (const sinsr::sdk::Error& e) {
+    EXPECT_EQ(e.code(), SINSR_ERR_OUT_OF_MEMORY);
+    EXPECT_NE(std::string(e.what()).find("the 1600x1600 output needs about 79 MB of buffers and 10 MB are free"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(p.upscale(at::rand({1, 3, 40, 40})).size(2), 160);  // 0.8 MB fits
+  ::unsetenv("SINSR_MEMORY_LIMIT_MB");
+}
+
 // The weights rule is the runtime's (resolve_weights), its error names the part and the
 // component, never a command-line flag.
 TEST(PipelineErrors, MissingWeightsNameThePartNotAFlag) {

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <set>
 
 namespace sinsr {
@@ -281,6 +283,39 @@ struct Pipeline::Impl {
 };
 
 namespace {
+// Bytes a run may still take: $SINSR_MEMORY_LIMIT_MB when set, else the machine's MemAvailable;
+// 0 when unknown (no check).
+int64_t memory_budget() {
+  if (const char* env = std::getenv("SINSR_MEMORY_LIMIT_MB")) {
+    char* end = nullptr;
+    const long long mb = std::strtoll(env, &end, 10);
+    if (end && *end == '\0' && mb > 0) return int64_t(mb) << 20;
+  }
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  int64_t kb = 0;
+  while (meminfo >> key >> kb) {
+    if (key == "MemAvailable:") return kb << 10;
+    meminfo.ignore(64, '\n');
+  }
+  return 0;
+}
+
+// The output's buffers (colour and weight sums, the result, the file's samples: ~32 bytes a
+// pixel) are taken before any tile runs: an image whose x4 output cannot fit is refused then,
+// instead of failing or being killed after the work.
+void check_output_memory(int64_t out_h, int64_t out_w) {
+  const int64_t budget = memory_budget();
+  const int64_t need = out_h * out_w * 32;
+  if (budget > 0 && need > budget) {
+    auto mb = [](int64_t b) { return std::to_string((b + (1 << 20) - 1) >> 20) + " MB"; };
+    throw Error(SINSR_ERR_OUT_OF_MEMORY,
+                "the " + std::to_string(out_w) + "x" + std::to_string(out_h) + " output needs about " + mb(need) +
+                    " of buffers and " + mb(budget) +
+                    " are free (SINSR_MEMORY_LIMIT_MB sets the budget): upscale a smaller image");
+  }
+}
+
 void check_options(PipelineOptions& o) {
   require(o.scale >= 1, SINSR_ERR_INVALID_ARGUMENT, "scale must be >= 1");
   // Each tile is padded up to it: 1024 (16 times the official 64) already makes a 1024^2 LR tile.
@@ -438,6 +473,7 @@ at::Tensor Pipeline::upscale(const at::Tensor& image01, const std::function<bool
   for (auto r : rows)
     for (auto c : cols) tiles.push_back({int64_t(tiles.size()), r, c});
 
+  check_output_memory(h * s, w * s);
   at::Tensor acc = at::zeros({1, 3, h * s, w * s}, at::kFloat);
   at::Tensor wsum = at::zeros({1, 1, h * s, w * s}, at::kFloat);
   const int64_t ramp = (P - (o.chop_stride > 0 ? o.chop_stride : P)) * s;
