@@ -151,6 +151,7 @@ ZipDirectory check_zip_directory(const std::string& path, std::string_view z) {
   const uint64_t end = cd_off + cd_size;
   ZipDirectory dir;
   uint64_t p = cd_off;
+  uint64_t inflated = 0;
   for (uint64_t k = 0; k < count; ++k) {
     if (end - p < 46 || rd(z, p, 4) != 0x02014b50) fail(path, "unreadable zip checkpoint: corrupt central directory");
     uint64_t method = rd(z, p + 10, 2), comp = rd(z, p + 20, 4), uncomp = rd(z, p + 24, 4);
@@ -187,6 +188,16 @@ ZipDirectory check_zip_directory(const std::string& path, std::string_view z) {
                    "kMaxZipExpansion", limits::kMaxZipExpansion);
       fail(path, "zip record " + excerpt(name) + " declares " + std::to_string(uncomp) + " bytes, but the file has " +
                      std::to_string(n) + (method == 0 ? "" : " (or an unsupported compression)"));
+    }
+    if (method == 8) {
+      inflated += uncomp;
+      const uint64_t budget = limits::kMaxFileExpansion * n + limits::kInflatedAllowance;
+      if (inflated > budget)
+        fail_limit(path,
+                   "its deflated records expand to more than " + std::to_string(budget >> 20) + " MB (" +
+                       std::to_string(limits::kMaxFileExpansion) + " times the file, plus " +
+                       std::to_string(limits::kInflatedAllowance >> 20) + " MB)",
+                   "kMaxFileExpansion", limits::kMaxFileExpansion);
     }
     if (k == 0) dir.archive = name.substr(0, name.find('/'));
     if (method == 0) dir.stored[name] = uncomp;

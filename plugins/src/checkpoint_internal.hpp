@@ -113,6 +113,8 @@ class Unpickler {
   std::vector<size_t> marks_;  // stack sizes at each MARK (Python's metastack)
   std::unordered_map<uint64_t, Value> memo_;
   uint64_t values_ = 0;
+  uint64_t bytes_ = 0;  // the memory its values take, against limits::kMaxPickleBytes
+  void charge(uint64_t bytes);
 };
 
 // The generic value; nodes shared in the pickle are converted once and stay shared.

@@ -209,6 +209,7 @@ std::string Unpickler::str(uint64_t n) {
   if (n > limits::kMaxStringBytes)
     fail_limit(path_, "pickled string too long", "kMaxStringBytes", limits::kMaxStringBytes);
   const char* at = take(n);  // checks n against what is left of the input first
+  charge(n);
   return std::string(at, size_t(n));
 }
 
@@ -246,9 +247,16 @@ Value Unpickler::text_int(std::string s) {
 
 // ---- values -----------------------------------------------------------------------------
 
+void Unpickler::charge(uint64_t bytes) {
+  bytes_ += bytes;
+  if (bytes_ > limits::kMaxPickleBytes)
+    fail_limit(path_, "pickle values would take more memory than allowed", "kMaxPickleBytes", limits::kMaxPickleBytes);
+}
+
 Value Unpickler::node(Node::Kind k) {
   if (++values_ > limits::kMaxValues)
     fail_limit(path_, "pickle creates too many values", "kMaxValues", limits::kMaxValues);
+  charge(160);
   auto v = std::make_shared<Node>();
   v->kind = k;
   return v;

@@ -310,6 +310,33 @@ TEST_F(Hostile, ZipRecordLargerThanTheFileIsRefused) {
   expect_refused(file("zip_record_huge.pth", z), "declares 2147483647 bytes");
 }
 
+// Deflated records are bounded per file, not only per record: each may expand 1032:1, so
+// storages zero-padded to 1 GiB each took 6 GB from a 9 MB file.
+TEST_F(Hostile, DeflatedRecordsAreBoundedPerFile) {
+  const int64_t n = 25000;  // a 100 kB storage
+  std::string p = zip("zip_big.pth", Pickle().tensor(int(n), 0, {n}, {1}).done(), {{"0", floats(int(n))}});
+  std::ifstream in(p, std::ios::binary);
+  std::string z((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t at = std::string::npos;
+  for (size_t k = z.find("PK\x01\x02"); k != std::string::npos; k = z.find("PK\x01\x02", k + 1)) {
+    size_t len = uint8_t(z[k + 28]) | (uint8_t(z[k + 29]) << 8);
+    if (z.compare(k + 46 + len - 7, 7, "/data/0") == 0) at = k;
+  }
+  ASSERT_NE(at, std::string::npos);
+  // Declared deflated, expanding 1000:1 (plausible for one record): 100 MB from a 100 kB file.
+  const uint64_t comp = uint8_t(z[at + 20]) | uint8_t(z[at + 21]) << 8 | uint64_t(uint8_t(z[at + 22])) << 16;
+  z.replace(at + 10, 2, le(8, 2));
+  z.replace(at + 24, 4, le(comp * 1000, 4));
+  expect_refused(file("zip_inflated.pth", z), "kMaxFileExpansion");
+}
+
+// A pickle's values are counted by the memory they take (16.7 M values from 17 kB took 3.9 GB).
+TEST_F(Hostile, PickleValuesAreCountedByTheirMemory) {
+  std::string many = "\x80\x02]";  // a list, then 4 M Nones appended one by one
+  for (int k = 0; k < 4000000; ++k) many += "Na";
+  expect_refused(zip("many_values.pth", many + "."), "kMaxPickleBytes");
+}
+
 TEST_F(Hostile, SafetensorsNumelOverflowIsRefused) {
   auto header = [](const std::string& dtype, const std::string& shape) {
     return safetensors(R"({"t":{"dtype":")" + dtype + R"(","shape":)" + shape + R"(,"data_offsets":[0,0]}})");

@@ -39,6 +39,14 @@ constexpr uint32_t kMaxTensorDims = 64;
 constexpr uint64_t kMaxSafetensorsHeaderBytes = uint64_t(100) << 20;
 // Deflate cannot expand more than 1032:1, so a zip record declaring more is lying.
 constexpr uint64_t kMaxZipExpansion = 1032;
+// All deflated records of one file together: at most this many times the file, plus
+// kInflatedAllowance. torch.save stores records uncompressed and weights deflate to ~0.9 of their
+// size, so only a bomb comes near it (storages zero-padded to 1 GiB each took 6 GB from 9 MB).
+constexpr uint64_t kMaxFileExpansion = 16;
+constexpr uint64_t kInflatedAllowance = uint64_t(64) << 20;
+// The memory one pickle's values may take, counted as ~160 bytes a value plus the bytes of its
+// strings (16.7 M values of a 17 KB file took 3.9 GB; two 1 GiB strings 4.2 GB).
+constexpr uint64_t kMaxPickleBytes = uint64_t(512) << 20;
 }  // namespace limits
 
 // Name -> tensor in file order (state dicts are ordered).
