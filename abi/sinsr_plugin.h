@@ -1,5 +1,5 @@
 /*
- * sinsr_plugin.h - the SinSR plugin ABI, version 1.3.
+ * sinsr_plugin.h - the SinSR plugin ABI, version 1.4.
  *
  * Plain C99. A plugin is a shared library exporting one symbol, sinsr_plugin_entry, which
  * describes the components it provides (backbones, codecs, samplers, losses). Each
@@ -59,10 +59,16 @@ extern "C" {
  *  1.3  Start-up: sinsr_backbone_vtable and sinsr_codec_vtable gain `create_with`, create()
  *       with options; {"init": "none"} says that a complete state dict is loaded next, so the
  *       parameters need not be drawn (most of a full-size pipeline's start-up). Absent: the
- *       host calls create(). */
+ *       host calls create().
+ *  1.4  What a network predicts: sinsr_backbone_vtable gains `prediction` (what this instance's
+ *       forward() returns: the clean sample, the noise, ...) and sinsr_sampler_vtable gains
+ *       `prediction` (what this instance needs its denoise callback to return); new enum
+ *       sinsr_prediction. The host refuses a pair that declare different things, naming both,
+ *       before any compute, and SinSR distillation refuses a network that does not predict the
+ *       clean sample. Absent (or SINSR_PREDICTION_UNDECLARED): not checked, as before. */
 
 #define SINSR_ABI_VERSION_MAJOR 1
-#define SINSR_ABI_VERSION_MINOR 3
+#define SINSR_ABI_VERSION_MINOR 4
 #define SINSR_MAKE_VERSION(major, minor) ((((uint32_t)(major)) << 16) | ((uint32_t)(minor)&0xffffu))
 #define SINSR_VERSION_GET_MAJOR(v) (((uint32_t)(v)) >> 16)
 #define SINSR_VERSION_GET_MINOR(v) (((uint32_t)(v)) & 0xffffu)
@@ -160,6 +166,17 @@ typedef struct sinsr_timestep_info {
                        the instance lives. */
 } sinsr_timestep_info;
 
+/* ---- predictions (ABI 1.4) --------------------------------------------------------------- */
+
+/* What a network's output is (a backbone instance's forward) and what a sampler instance needs
+   its denoise callback to return. */
+typedef enum sinsr_prediction {
+  SINSR_PREDICTION_UNDECLARED = 0, /* not said: never checked (every 1.0-1.3 component) */
+  SINSR_PREDICTION_X0 = 1,         /* the clean sample x0 (ResShift "xstart", SinSR) */
+  SINSR_PREDICTION_NOISE = 2,      /* the noise of the forward process (DDPM epsilon) */
+  SINSR_PREDICTION_OTHER = 3       /* anything else (a residual, a scaled noise): pairs only with UNDECLARED */
+} sinsr_prediction;
+
 /* Autograd record of one forward call, released by backward() or tape_release(). */
 typedef struct sinsr_tape sinsr_tape;
 
@@ -246,6 +263,11 @@ typedef struct sinsr_backbone_vtable {
      parameters are allocated but not initialised; the caller loads a complete state dict
      (strictly) before any other call. Unknown option keys are refused. */
   sinsr_status* (*create_with)(const char* config_json, const char* options_json, sinsr_backbone** out);
+
+  /* ---- ABI 1.4 (check with SINSR_HAS_FIELD; NULL is the same as absent) ---- */
+
+  /* What this instance's forward() returns (sinsr_prediction), from its config. */
+  sinsr_status* (*prediction)(sinsr_backbone* self, int32_t* out);
 } sinsr_backbone_vtable;
 
 /* ---- codec: latent autoencoder ------------------------------------------------------- */
@@ -363,6 +385,11 @@ typedef struct sinsr_sampler_vtable {
   sinsr_status* (*training_example)(sinsr_sampler* self, const sinsr_call_options* options, DLManagedTensor* x0,
                                     DLManagedTensor* y, const sinsr_sample_callbacks* callbacks,
                                     sinsr_training_example* out);
+
+  /* ---- ABI 1.4 (check with SINSR_HAS_FIELD; NULL is the same as absent) ---- */
+
+  /* What this instance needs its denoise callback to return (sinsr_prediction). */
+  sinsr_status* (*prediction)(sinsr_sampler* self, int32_t* out);
 } sinsr_sampler_vtable;
 
 /* ---- loss: L(pred, target) -> scalar or per-sample values, with the gradient w.r.t. pred */

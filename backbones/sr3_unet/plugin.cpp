@@ -15,6 +15,7 @@ class SR3UNetBackbone : public sinsr::sdk::Backbone {
   explicit SR3UNetBackbone(const nlohmann::json& config)
       : net_(std::make_shared<sinsr::sr3_unet::SR3UNet>(sinsr::sr3_unet::Options::from_json(config))) {}
   torch::nn::Module& module() override { return *net_; }
+  sinsr_prediction prediction() const override { return SINSR_PREDICTION_NOISE; }  // epsilon
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cond, const at::Tensor& t) override {
     return net_->forward(x, cond, t);
   }

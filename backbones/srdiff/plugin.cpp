@@ -12,6 +12,7 @@ class SRDiffBackbone : public sinsr::sdk::Backbone {
   explicit SRDiffBackbone(const nlohmann::json& config)
       : net_(std::make_shared<sinsr::srdiff::SRDiff>(sinsr::srdiff::Options::from_json(config))) {}
   torch::nn::Module& module() override { return *net_; }
+  sinsr_prediction prediction() const override { return SINSR_PREDICTION_NOISE; }  // epsilon
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cond, const at::Tensor& t) override {
     return net_->forward(x, cond, t);
   }

@@ -23,6 +23,7 @@ const char* kSchema = R"json({
   "swin_depth": {"type": "integer", "default": 2}, "swin_embed_dim": {"type": "integer", "default": 192},
   "window_size": {"type": "integer", "default": 8}, "mlp_ratio": {"type": "number", "default": 4},
   "cond_lq": {"type": "boolean", "default": true},
+  "predicts": {"type": "string", "default": "x0", "enum": ["x0", "noise"], "doc": "not official: what the output is (ABI 1.4); ResShift's and SinSR's networks predict x0"},
   "residual_upscale": {"type": "integer", "default": 0, "doc": "not official: > 0 adds the bicubic-upsampled lq (by this factor) to the output"},
   "residual_unshuffle": {"type": "integer", "default": 1, "doc": "not official: pixel-unshuffle of that residual, matching a space_to_depth codec"},
   "lq_size": {"type": "integer", "doc": "ResShift form: must equal image_size; adds the 3 lq channels to in_channels"},
@@ -30,17 +31,32 @@ const char* kSchema = R"json({
   "use_fp16": {"type": "boolean", "doc": "ignored: precision is chosen at run time (fp16/bf16 torso, fp32 time MLP, GroupNorm and head)"}
 })json";
 
-// The params of an official YAML's model section keep only the keys above.
-sinsr::unet_swin::Options options_from(const nlohmann::json& config) {
+// The params of an official YAML's model section keep only the keys above; `predicts` is the
+// plugin's, not the network's.
+nlohmann::json params_of(const nlohmann::json& config) {
   static const std::set<std::string> known = sinsr::config::schema_keys(kSchema);
   namespace official = sinsr::config::official;
-  return sinsr::unet_swin::Options::from_json(official::params(config, official::Section::Model, known));
+  return official::params(config, official::Section::Model, known);
+}
+
+sinsr::unet_swin::Options options_from(nlohmann::json params) {
+  params.erase("predicts");
+  return sinsr::unet_swin::Options::from_json(params);
+}
+
+sinsr_prediction prediction_of(const nlohmann::json& params) {
+  const auto it = params.find("predicts");
+  if (it == params.end()) return SINSR_PREDICTION_X0;
+  if (*it == "x0") return SINSR_PREDICTION_X0;
+  if (*it == "noise") return SINSR_PREDICTION_NOISE;
+  throw sinsr::sdk::Error(SINSR_ERR_INVALID_ARGUMENT,
+                          "backbone 'unet_swin': 'predicts' must be \"x0\" or \"noise\", got " + it->dump());
 }
 
 class UNetSwinBackbone : public sinsr::sdk::Backbone {
  public:
-  explicit UNetSwinBackbone(const nlohmann::json& config)
-      : net_(std::make_shared<sinsr::unet_swin::UNetModelSwin>(options_from(config))) {}
+  explicit UNetSwinBackbone(const nlohmann::json& config) : UNetSwinBackbone(params_of(config), 0) {}
+  sinsr_prediction prediction() const override { return prediction_; }
   torch::nn::Module& module() override { return *net_; }
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cond, const at::Tensor& t) override {
     return net_->forward(x, t, cond);
@@ -69,6 +85,11 @@ class UNetSwinBackbone : public sinsr::sdk::Backbone {
   }
 
  private:
+  UNetSwinBackbone(const nlohmann::json& params, int)
+      : prediction_(prediction_of(params)),
+        net_(std::make_shared<sinsr::unet_swin::UNetModelSwin>(options_from(params))) {}
+
+  sinsr_prediction prediction_;
   std::shared_ptr<sinsr::unet_swin::UNetModelSwin> net_;
 };
 

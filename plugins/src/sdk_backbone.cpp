@@ -172,6 +172,13 @@ sinsr_status* bb_timestep_kind(sinsr_backbone* s, sinsr_timestep_info* out) {
   });
 }
 
+sinsr_status* bb_prediction(sinsr_backbone* s, int32_t* out) {
+  return guard("", [&] {
+    require(out != nullptr, SINSR_ERR_INVALID_ARGUMENT, "out is null");
+    *out = bb(s)->impl->prediction();
+  });
+}
+
 }  // namespace
 
 void Backbone::load_weights(const std::string& path, const json& options) {
@@ -207,6 +214,7 @@ const void* PluginBuilder::backbone_vtable(sinsr_status* (*create)(const char*, 
   v.timestep_kind = bb_timestep_kind;  // 1.1
   v.detect_config = detect;            // 1.2
   v.create_with = create_with;         // 1.3
+  v.prediction = bb_prediction;        // 1.4
   return keep(v);
 }
 

@@ -158,6 +158,13 @@ sinsr_status* sp_timestep_kind(sinsr_sampler* s, sinsr_timestep_info* out) {
   });
 }
 
+sinsr_status* sp_prediction(sinsr_sampler* s, int32_t* out) {
+  return guard("prediction", [&] {
+    require(s != nullptr && out != nullptr, SINSR_ERR_INVALID_ARGUMENT, "null argument");
+    *out = reinterpret_cast<SamplerBox*>(s)->impl->prediction();
+  });
+}
+
 sinsr_status* sp_training_example(sinsr_sampler* s, const sinsr_call_options* o, DLManagedTensor* x0,
                                   DLManagedTensor* y, const sinsr_sample_callbacks* cb, sinsr_training_example* out) {
   return guard("training_example", [&] {
@@ -208,6 +215,7 @@ const void* PluginBuilder::sampler_vtable(sinsr_status* (*create)(const char*, s
   v.respace = sp_respace;  // 1.1
   v.timestep_kind = sp_timestep_kind;
   v.training_example = sp_training_example;  // 1.2
+  v.prediction = sp_prediction;              // 1.4
   return keep(v);
 }
 

@@ -45,6 +45,7 @@ class DdpmSampler : public sdk::Sampler {
   at::Tensor scale_input(const at::Tensor& x_t, const at::Tensor& t) override;
   void respace(int steps) override;
   sdk::Timesteps timesteps() const override;
+  sinsr_prediction prediction() const override { return SINSR_PREDICTION_NOISE; }  // both references: epsilon
   sdk::TrainingExample training_example(const at::Tensor& x0, const at::Tensor& y,
                                         const sdk::SampleCallbacks& cb) override;
 

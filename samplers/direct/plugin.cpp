@@ -26,6 +26,7 @@ class DirectSampler : public sinsr::sdk::Sampler {
     return x0;
   }
   at::Tensor scale_input(const at::Tensor& x_t, const at::Tensor&) override { return x_t; }
+  sinsr_prediction prediction() const override { return SINSR_PREDICTION_X0; }  // the output is the result
   void respace(int steps) override {
     if (steps != 1)
       throw sinsr::sdk::Error(SINSR_ERR_INVALID_ARGUMENT,

@@ -57,6 +57,13 @@ class ResShiftSampler : public sinsr::sdk::Sampler {
     return schedule_.q_sample(x0, y, t, noise);
   }
   at::Tensor scale_input(const at::Tensor& x_t, const at::Tensor& t) override { return schedule_.scale_input(x_t, t); }
+  sinsr_prediction prediction() const override {
+    switch (schedule_.options().predict) {
+      case sinsr::resshift::Predict::XStart: return SINSR_PREDICTION_X0;
+      case sinsr::resshift::Predict::Epsilon: return SINSR_PREDICTION_NOISE;
+      default: return SINSR_PREDICTION_OTHER;  // epsilon_scale, residual
+    }
+  }
   // The ABI's step count: the same respacing as the sample_steps key (both ends kept).
   void respace(int steps) override {
     ScheduleOptions o = schedule_.options();

@@ -30,6 +30,9 @@ FROZEN(sinsr_timestep_info, kind, 8);
 FROZEN(sinsr_timestep_info, unit, 16);
 FROZEN_SIZE_AT_LEAST(sinsr_timestep_info, 24);
 static_assert(SINSR_TIMESTEP_INDEX == 0 && SINSR_TIMESTEP_NOISE_LEVEL == 1, "sinsr_timestep_kind values moved");
+static_assert(SINSR_PREDICTION_UNDECLARED == 0 && SINSR_PREDICTION_X0 == 1 && SINSR_PREDICTION_NOISE == 2 &&
+                  SINSR_PREDICTION_OTHER == 3,
+              "sinsr_prediction values moved");
 
 FROZEN(sinsr_named_tensor, struct_size, 0);
 FROZEN(sinsr_named_tensor, name, 8);
@@ -57,7 +60,9 @@ FROZEN(sinsr_backbone_vtable, timestep_kind, 104);
 FROZEN(sinsr_backbone_vtable, detect_config, 112);
 // ABI 1.3
 FROZEN(sinsr_backbone_vtable, create_with, 120);
-FROZEN_SIZE_AT_LEAST(sinsr_backbone_vtable, 128);
+// ABI 1.4
+FROZEN(sinsr_backbone_vtable, prediction, 128);
+FROZEN_SIZE_AT_LEAST(sinsr_backbone_vtable, 136);
 
 // ABI 1.2
 FROZEN(sinsr_tensor_shape, struct_size, 0);
@@ -116,7 +121,9 @@ FROZEN(sinsr_sampler_vtable, respace, 72);
 FROZEN(sinsr_sampler_vtable, timestep_kind, 80);
 // ABI 1.2
 FROZEN(sinsr_sampler_vtable, training_example, 88);
-FROZEN_SIZE_AT_LEAST(sinsr_sampler_vtable, 96);
+// ABI 1.4
+FROZEN(sinsr_sampler_vtable, prediction, 96);
+FROZEN_SIZE_AT_LEAST(sinsr_sampler_vtable, 104);
 
 FROZEN(sinsr_loss_vtable, struct_size, 0);
 FROZEN(sinsr_loss_vtable, create, 8);

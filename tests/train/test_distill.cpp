@@ -139,4 +139,58 @@ TEST(Optimizer, WarmupFollowsTheOfficialSchedule) {
   EXPECT_DOUBLE_EQ(trainer.lr_at(9000), 5e-5);
 }
 
+// ABI 1.4: a network declares what it predicts. SinSR distillation needs x0: a noise-predicting
+// pair (srdiff + ddpm, which agree with each other) is refused in one line naming both parts,
+// before any step; a pair that disagrees is refused by the pipeline and the trainer alike.
+TEST(Predictions, DistillingANoiseNetworkIsRefusedNamingBothParts) {
+  TrainerOptions o;
+  o.mode = TrainerOptions::Mode::Distill;
+  o.backbone = {"srdiff", json::object(), "none"};
+  o.teacher = {"", json::object(), "none"};
+  o.codec = {"", json::object(), ""};
+  o.sampler = {"ddpm", {{"variant", "srdiff"}}, ""};
+  try {
+    Trainer trainer(runtime(), o);
+    ADD_FAILURE() << "distilled a noise-predicting network";
+  } catch (const sinsr::sdk::Error& e) {
+    const std::string m = e.what();
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+    EXPECT_NE(m.find("backbone 'srdiff' predicts noise"), std::string::npos) << m;
+    EXPECT_NE(m.find("sampler 'ddpm'"), std::string::npos) << m;
+  }
+  o.sampler = {"deterministic", json::object(), ""};
+  o.mode = TrainerOptions::Mode::Teacher;
+  try {
+    Trainer trainer(runtime(), o);
+    ADD_FAILURE() << "paired a noise network with an x0 sampler";
+  } catch (const sinsr::sdk::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("sampler 'deterministic' needs the network to predict x0, but backbone "
+                                         "'srdiff' predicts noise"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// A component built before ABI 1.4 (its table ends before `prediction`) still loads and runs:
+// its prediction is undeclared and never checked.
+TEST(Predictions, A13TableIsUndeclaredAndStillRuns) {
+  auto real = runtime().find(SINSR_KIND_BACKBONE, "unet_swin");
+  static sinsr_backbone_vtable old_table;
+  old_table = *static_cast<const sinsr_backbone_vtable*>(real->desc->vtable);
+  old_table.struct_size = offsetof(sinsr_backbone_vtable, prediction);
+  old_table.prediction = nullptr;
+  static sinsr_component old_desc;
+  old_desc = *real->desc;
+  old_desc.vtable = &old_table;
+  auto old = std::make_shared<sinsr::host::Component>(*real);
+  old->desc = &old_desc;
+  const json tiny = {{"config_file", sinsr_test::parity_file("tiny-unet.yaml")}};
+  sinsr::host::BackboneHandle now(real, tiny), before(old, tiny);
+  EXPECT_EQ(now.prediction(), SINSR_PREDICTION_X0);
+  EXPECT_EQ(before.prediction(), SINSR_PREDICTION_UNDECLARED);
+  sinsr::host::SamplerHandle sampler(runtime().find(SINSR_KIND_SAMPLER, "deterministic"), json::object());
+  EXPECT_NO_THROW(sinsr::host::check_timesteps(sampler, before));
+  EXPECT_NO_THROW(sinsr::host::check_timesteps(sampler, now));
+}
+
 }  // namespace

@@ -163,6 +163,16 @@ class ComponentHandle {
   void to(c10::Device device, at::ScalarType dtype) {
     call("to", [&] { return vt_->to(self_, detail::dl_device(device), detail::dl_dtype(dtype)); });
   }
+  // ABI 1.4: what the instance predicts (backbones) or needs (samplers); UNDECLARED when the
+  // table has no such call.
+  sinsr_prediction prediction() {
+    if (!SINSR_HAS_FIELD(vt_, VT, prediction) || vt_->prediction == nullptr) return SINSR_PREDICTION_UNDECLARED;
+    int32_t p = SINSR_PREDICTION_UNDECLARED;
+    call("prediction", [&] { return vt_->prediction(self_, &p); });
+    sdk::require(p >= SINSR_PREDICTION_UNDECLARED && p <= SINSR_PREDICTION_OTHER, SINSR_ERR_RUNTIME,
+                 context("prediction") + ": unknown value " + std::to_string(p));
+    return sinsr_prediction(p);
+  }
   TimestepKind timestep_kind() {
     if (!SINSR_HAS_FIELD(vt_, VT, timestep_kind) || vt_->timestep_kind == nullptr)
       return TimestepKind();  // a 1.0 table: int64 step indices
@@ -186,6 +196,7 @@ class BackboneHandle : public BackboneBase {
  public:
   using BackboneBase::BackboneBase;
   using BackboneBase::load_weights;
+  using BackboneBase::prediction;     // what forward() returns
   using BackboneBase::timestep_kind;  // what forward() takes as t
   using BackboneBase::to;
 
@@ -218,6 +229,7 @@ class SamplerHandle : public SamplerBase {
   // steps > 0: respace the chain to that many network calls (ABI 1.1 respace, right after
   // create); throws, naming the sampler, when it cannot.
   SamplerHandle(std::shared_ptr<Component> c, const json& config, int steps = 0);
+  using SamplerBase::prediction;     // what denoise must return
   using SamplerBase::timestep_kind;  // what sample() passes to denoise as t
 
   int num_steps();
@@ -246,7 +258,11 @@ class LossHandle : public LossBase {
 
 // Refuses (SINSR_ERR_INVALID_ARGUMENT, naming both components) a sampler whose timesteps the
 // backbone does not take. Pipelines and the trainer call it when they pair the two.
+// Refuses, naming both, a sampler and a backbone that disagree on what t means (ABI 1.1) or on
+// what the network returns (ABI 1.4; undeclared on either side is not checked).
 void check_timesteps(SamplerHandle& sampler, BackboneHandle& backbone);
+// "x0", "noise", "another quantity", "undeclared".
+std::string describe(sinsr_prediction p);
 
 // ---- weights ---------------------------------------------------------------------------
 

@@ -148,13 +148,29 @@ at::Tensor SamplerHandle::scale_input(const at::Tensor& x_t, const at::Tensor& t
   });
 }
 
+std::string describe(sinsr_prediction p) {
+  switch (p) {
+    case SINSR_PREDICTION_X0: return "x0";
+    case SINSR_PREDICTION_NOISE: return "noise";
+    case SINSR_PREDICTION_OTHER: return "another quantity";
+    default: return "undeclared";
+  }
+}
+
 void check_timesteps(SamplerHandle& sampler, BackboneHandle& backbone) {
   const TimestepKind passes = sampler.timestep_kind(), takes = backbone.timestep_kind();
-  if (passes == takes) return;
-  throw Error(SINSR_ERR_INVALID_ARGUMENT, "sampler '" + sampler.component().name() + "' passes " + passes.describe() +
-                                              " as the timestep, but backbone '" + backbone.component().name() +
-                                              "' takes " + takes.describe() +
-                                              ": pick a sampler and a backbone that agree");
+  if (passes != takes)
+    throw Error(SINSR_ERR_INVALID_ARGUMENT, "sampler '" + sampler.component().name() + "' passes " + passes.describe() +
+                                                " as the timestep, but backbone '" + backbone.component().name() +
+                                                "' takes " + takes.describe() +
+                                                ": pick a sampler and a backbone that agree");
+  const sinsr_prediction needs = sampler.prediction(), gives = backbone.prediction();
+  if (needs != SINSR_PREDICTION_UNDECLARED && gives != SINSR_PREDICTION_UNDECLARED &&
+      (needs != gives || needs == SINSR_PREDICTION_OTHER))
+    throw Error(SINSR_ERR_INVALID_ARGUMENT, "sampler '" + sampler.component().name() +
+                                                "' needs the network to predict " + describe(needs) +
+                                                ", but backbone '" + backbone.component().name() + "' predicts " +
+                                                describe(gives) + ": pick a sampler and a backbone that agree");
 }
 
 }  // namespace host

@@ -161,6 +161,15 @@ Trainer::Trainer(host::Runtime& rt, TrainerOptions options) : impl_(new Impl) {
   // Regression never asks the sampler for timesteps; the diffusion modes pair the two.
   if (o.mode != TrainerOptions::Mode::Regress) host::check_timesteps(*im.sampler, *im.model);
   if (im.teacher) host::check_timesteps(*im.sampler, *im.teacher);
+  // SinSR's objectives compare network outputs with x0 (the teacher's trajectory end, the GT).
+  if (o.mode == TrainerOptions::Mode::Distill)
+    for (BackboneHandle* net : {im.model.get(), im.teacher.get()}) {
+      const sinsr_prediction p = net ? net->prediction() : SINSR_PREDICTION_UNDECLARED;
+      if (p != SINSR_PREDICTION_X0 && p != SINSR_PREDICTION_UNDECLARED)
+        throw Error(SINSR_ERR_INVALID_ARGUMENT, "distill: backbone '" + net->component().name() + "' predicts " +
+                                                    host::describe(p) + ", but SinSR distillation (sampler '" +
+                                                    o.sampler.name + "') trains a network that predicts x0");
+    }
   // The distilled student samples in one step: the sampler respaced to one network call.
   if (o.mode == TrainerOptions::Mode::Distill) im.one_step = std::make_unique<SamplerHandle>(sc, o.sampler.config, 1);
   if (o.mode != TrainerOptions::Mode::Distill) {

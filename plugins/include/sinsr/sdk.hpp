@@ -162,6 +162,8 @@ class Backbone {
   virtual void to(c10::Device device, at::ScalarType dtype);
   // What forward()'s t means; override for a network conditioned on a noise level.
   virtual Timesteps timesteps() const { return Timesteps::indices(); }
+  // ABI 1.4: what forward() returns (x0, noise, ...); UNDECLARED is never checked.
+  virtual sinsr_prediction prediction() const { return SINSR_PREDICTION_UNDECLARED; }
 };
 
 class Codec {
@@ -208,6 +210,8 @@ class Sampler {
   // What this sampler passes as t to the denoise callback; q_sample and scale_input always
   // take int64 indices of its own chain.
   virtual Timesteps timesteps() const { return Timesteps::indices(); }
+  // ABI 1.4: what the denoise callback must return (x0, noise, ...); UNDECLARED is never checked.
+  virtual sinsr_prediction prediction() const { return SINSR_PREDICTION_UNDECLARED; }
   // Training data for the network from clean x0 and the condition y (what prior() takes), on
   // the chain the network is trained on. Draw randomness only through cb.uniform and cb.noise
   // (the host replays them). The default refuses (SINSR_ERR_UNSUPPORTED).
