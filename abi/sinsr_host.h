@@ -36,11 +36,20 @@ SINSR_API const char* sinsr_status_message(const sinsr_status* status);
 SINSR_API void sinsr_status_release(sinsr_status* status);
 SINSR_API const char* sinsr_last_error(void);
 
+/* Log messages of the host and its plugins (sinsr_log_level). callback NULL: stderr, as
+   "[level] source: message" (the default). Messages under min_level are dropped. Process-wide;
+   the callback may be called from any thread, one call at a time. */
+typedef void (*sinsr_log_callback)(void* user, int32_t level, const char* source, const char* message);
+SINSR_API void sinsr_log_set(sinsr_log_callback callback, void* user, int32_t min_level);
+
 typedef struct sinsr_runtime_options {
   size_t struct_size;
-  int32_t num_threads;        /* CPU threads (LibTorch and its BLAS); 0 = the cores other processes leave free */
+  int32_t num_threads;        /* CPU threads (LibTorch and its BLAS); 0 = the cores this process may use */
   int32_t load_default_paths; /* non-zero: load SINSR_PLUGIN_PATH and the install's plugin folder */
 } sinsr_runtime_options;
+
+/* The defaults, as llama.cpp's *_default_params: struct_size set, threads 0, default paths on. */
+SINSR_API sinsr_runtime_options sinsr_runtime_default_options(void);
 
 /* options may be NULL: default threads, no default paths. */
 SINSR_API sinsr_status* sinsr_runtime_create(const sinsr_runtime_options* options, sinsr_runtime** out);
@@ -83,6 +92,25 @@ SINSR_API sinsr_status* sinsr_pipeline_create(sinsr_runtime* runtime, const char
    scaled by the pipeline's factor. */
 SINSR_API sinsr_status* sinsr_pipeline_run(sinsr_pipeline* pipeline, DLManagedTensor* image, DLManagedTensor** out);
 SINSR_API void sinsr_pipeline_destroy(sinsr_pipeline* pipeline);
+
+/* The settings the pipeline resolved from its spec, the model's preferred pipeline, what its
+   weights store or its plugins detect, and the defaults: a JSON object with the keys of the spec
+   ("backbone", "codec", "sampler" with name/config/weights; "steps", "scale", "seed", "device",
+   "precision", "pad_multiple", "chop_size", "chop_stride", "chop_batch", "strength") and
+   "described" (one line per weights file that supplied a part). Valid while the pipeline lives. */
+SINSR_API sinsr_status* sinsr_pipeline_settings(const sinsr_pipeline* pipeline, const char** json);
+
+/* Per run: progress(user, done, total) after each batch of tiles of each image (done counts
+   over the whole run); returning 0 cancels the run (SINSR_ERR_CANCELLED, nothing returned). */
+typedef struct sinsr_run_options {
+  size_t struct_size;
+  int32_t (*progress)(void* user, int32_t done, int32_t total);
+  void* user;
+} sinsr_run_options;
+
+/* sinsr_pipeline_run with options (may be NULL: the same as sinsr_pipeline_run). */
+SINSR_API sinsr_status* sinsr_pipeline_run_with(sinsr_pipeline* pipeline, DLManagedTensor* image,
+                                                const sinsr_run_options* options, DLManagedTensor** out);
 
 /*
  * Image files, read and written as `sinsr-host infer` does (OpenImageIO: PNG, JPEG, TIFF, EXR,

@@ -149,6 +149,18 @@ extern "C" __attribute__((visibility("default"))) int sinsr_cli_main(int argc, c
   // A file-size limit (ulimit -f) then fails the one write with EFBIG, an error of that file,
   // instead of killing the run and leaving its temporary file behind.
   std::signal(SIGXFSZ, SIG_IGN);
+  // The host's and the plugins' log lines, in the program's voice (the library default would be
+  // "[level] source: message").
+  sinsr_log_set(
+      [](void*, int32_t level, const char* source, const char* message) {
+        const std::string who(source);
+        const std::string text = (who == "train" || who == "sinsr" ? "" : who + ": ") + message;
+        if (level >= SINSR_LOG_WARNING)
+          std::cerr << "sinsr-host: warning: " << text << "\n";
+        else
+          std::cerr << text << "\n";
+      },
+      nullptr, SINSR_LOG_INFO);
   sinsr::cli::Args args(argv + 1, argv + argc);
   if (args.empty()) {
     print_usage(std::cerr);

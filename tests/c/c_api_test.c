@@ -24,7 +24,7 @@ static int deleted;
 
 typedef struct borrowed {
   DLManagedTensor managed;
-  int64_t shape[3];
+  int64_t shape[4];
 } borrowed;
 
 static DLManagedTensor* wrap(float* data, int64_t n);
@@ -41,6 +41,28 @@ static DLManagedTensor* wrap_hwc(float* data, int64_t h, int64_t w, int64_t c) {
   m->dl_tensor.shape[1] = w;
   m->dl_tensor.shape[2] = c;
   return m;
+}
+
+static DLManagedTensor* wrap_nchw(float* data, int64_t n, int64_t c, int64_t h, int64_t w) {
+  DLManagedTensor* m = wrap_hwc(data, n, c, h);
+  m->dl_tensor.ndim = 4;
+  m->dl_tensor.shape[3] = w;
+  return m;
+}
+
+/* What the log and progress callbacks saw. */
+static int logged_created, progress_calls, progress_total, cancel_after;
+
+static void on_log(void* user, int32_t level, const char* source, const char* message) {
+  (void)user;
+  if (level == SINSR_LOG_INFO && strcmp(source, "l1_c") == 0 && strcmp(message, "created") == 0) ++logged_created;
+}
+
+static int32_t on_progress(void* user, int32_t done, int32_t total) {
+  (void)user;
+  ++progress_calls;
+  progress_total = total;
+  return done < cancel_after; /* 0 cancels */
 }
 
 static DLManagedTensor* wrap(float* data, int64_t n) {
@@ -71,8 +93,8 @@ int main(int argc, char** argv) {
   sinsr_runtime_options options;
   int found = 0;
 
-  if (argc < 3) {
-    fprintf(stderr, "usage: c_api_test L1_C_PLUGIN BAD_ABI_PLUGIN\n");
+  if (argc < 5) {
+    fprintf(stderr, "usage: c_api_test L1_C_PLUGIN BAD_ABI_PLUGIN TEST_COMPONENTS_PLUGIN PLUGIN_DIR\n");
     return 2;
   }
   CHECK(sinsr_abi_version() == SINSR_ABI_VERSION);
@@ -137,7 +159,65 @@ int main(int argc, char** argv) {
   sinsr_status_release(st);
   CHECK(deleted == 4);
   vt->destroy(loss);
+  /* the log callback: the plugin's line reaches the application, not stderr */
+  sinsr_log_set(on_log, NULL, SINSR_LOG_INFO);
+  CHECK(vt->create("{}", &loss) == NULL && loss != NULL);
+  CHECK(logged_created == 1);
+  vt->destroy(loss);
+  sinsr_log_set(on_log, NULL, SINSR_LOG_WARNING); /* under the minimum level: dropped */
+  CHECK(vt->create("{}", &loss) == NULL && logged_created == 1);
+  vt->destroy(loss);
+  sinsr_log_set(NULL, NULL, SINSR_LOG_INFO);
   sinsr_runtime_destroy(rt);
+
+  /* defaults, a pipeline's resolved settings, progress, and a run cancelled midway */
+  {
+    sinsr_runtime_options defaults = sinsr_runtime_default_options();
+    sinsr_runtime* rt2 = NULL;
+    sinsr_pipeline* pipe = NULL;
+    const char* settings = NULL;
+    static float batch[3 * 3 * 16 * 16];
+    sinsr_run_options run;
+    DLManagedTensor* sr = NULL;
+    int k;
+    CHECK(defaults.struct_size == sizeof(sinsr_runtime_options) && defaults.num_threads == 0 &&
+          defaults.load_default_paths == 1);
+    defaults.num_threads = 1;
+    defaults.load_default_paths = 0;
+    CHECK(sinsr_runtime_create(&defaults, &rt2) == NULL);
+    CHECK(sinsr_runtime_load(rt2, argv[4]) == NULL);
+    CHECK(sinsr_runtime_load(rt2, argv[3]) == NULL);
+    st = sinsr_pipeline_create(rt2,
+                               "{\"backbone\": {\"name\": \"local_blur\", \"weights\": \"none\"}, "
+                               "\"sampler\": \"single-step\", \"chop_size\": 8, \"pad_multiple\": 8}",
+                               &pipe);
+    CHECK(st == NULL && pipe != NULL);
+    sinsr_status_release(st);
+    if (pipe) {
+      CHECK(sinsr_pipeline_settings(pipe, &settings) == NULL && settings != NULL);
+      CHECK(settings && strstr(settings, "\"local_blur\"") != NULL);
+      CHECK(settings && strstr(settings, "\"chop_size\":8") != NULL);
+      CHECK(settings && strstr(settings, "\"scale\":4") != NULL);
+      for (k = 0; k < 3 * 3 * 16 * 16; ++k) batch[k] = (float)(k % 7) / 7.0f;
+      run.struct_size = sizeof(run);
+      run.progress = on_progress;
+      run.user = NULL;
+      cancel_after = 1000; /* the whole run: 3 images of 2x2 tiles (stride 7 of 8: 3x3) */
+      st = sinsr_pipeline_run_with(pipe, wrap_nchw(batch, 3, 3, 16, 16), &run, &sr);
+      CHECK(st == NULL && sr != NULL && sr->dl_tensor.shape[2] == 64);
+      CHECK(progress_calls == progress_total && progress_total >= 3);
+      if (sr) sr->deleter(sr);
+      sr = NULL;
+      progress_calls = 0;
+      cancel_after = progress_total / 3 + 1; /* into the second image */
+      st = sinsr_pipeline_run_with(pipe, wrap_nchw(batch, 3, 3, 16, 16), &run, &sr);
+      CHECK(st != NULL && sinsr_status_code(st) == SINSR_ERR_CANCELLED && sr == NULL);
+      CHECK(progress_calls == cancel_after);
+      sinsr_status_release(st);
+      sinsr_pipeline_destroy(pipe);
+    }
+    sinsr_runtime_destroy(rt2);
+  }
 
   /* image files through the host's reader and writer: a 2x3 RGB round trip at 8 bits */
   {
@@ -145,9 +225,10 @@ int main(int argc, char** argv) {
     DLManagedTensor* read = NULL;
     int32_t bits = 0;
     int k;
+    const int base = deleted;
     for (k = 0; k < 18; ++k) pixels[k] = (float)(k * 14) / 255.0f;
     st = sinsr_image_write("c_api_test_image.png", wrap_hwc(pixels, 2, 3, 3), 8);
-    CHECK(st == NULL && deleted == 5);
+    CHECK(st == NULL && deleted == base + 1);
     sinsr_status_release(st);
     st = sinsr_image_read("c_api_test_image.png", &read, &bits);
     CHECK(st == NULL && read != NULL && bits == 8);
@@ -165,7 +246,7 @@ int main(int argc, char** argv) {
     sinsr_status_release(st);
     /* a refused write still consumes the image */
     st = sinsr_image_write("c_api_test_image.png", wrap_hwc(pixels, 2, 3, 3), 12);
-    CHECK(st != NULL && sinsr_status_code(st) == SINSR_ERR_INVALID_ARGUMENT && deleted == 6);
+    CHECK(st != NULL && sinsr_status_code(st) == SINSR_ERR_INVALID_ARGUMENT && deleted == base + 2);
     sinsr_status_release(st);
   }
 

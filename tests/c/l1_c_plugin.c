@@ -88,6 +88,7 @@ static sinsr_status* l1_create(const char* config_json, sinsr_loss** out) {
   (void)config_json;
   if (!out) return fail(SINSR_ERR_INVALID_ARGUMENT, "l1_c create: out is null");
   *out = (sinsr_loss*)calloc(1, sizeof(l1_loss));
+  if (*out && g_host->log) g_host->log(SINSR_LOG_INFO, "l1_c", "created"); /* the host's log (c_api_test reads it) */
   return *out ? NULL : fail(SINSR_ERR_OUT_OF_MEMORY, "l1_c create: out of memory");
 }
 

@@ -54,6 +54,18 @@ SINSR_API void sinsr_status_release(sinsr_status* status) {
 
 SINSR_API const char* sinsr_last_error(void) { return sinsr::host::t_last_error_ptr(); }
 
+SINSR_API void sinsr_log_set(sinsr_log_callback callback, void* user, int32_t min_level) {
+  sinsr::host::set_log(callback, user, min_level);
+}
+
+SINSR_API sinsr_runtime_options sinsr_runtime_default_options(void) {
+  sinsr_runtime_options o{};
+  o.struct_size = sizeof(o);
+  o.num_threads = 0;
+  o.load_default_paths = 1;
+  return o;
+}
+
 SINSR_API sinsr_status* sinsr_runtime_create(const sinsr_runtime_options* options, sinsr_runtime** out) {
   return c_guard("sinsr_runtime_create", [&] {
     require(out != nullptr, SINSR_ERR_INVALID_ARGUMENT, "out is null");

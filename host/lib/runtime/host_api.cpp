@@ -3,6 +3,7 @@
 #include "runtime/registry.hpp"
 
 #include <cstdio>
+#include <mutex>
 
 struct sinsr_status {
   int32_t code;
@@ -26,9 +27,27 @@ int32_t status_code(const sinsr_status* s) { return s ? s->code : SINSR_OK; }
 const char* status_message(const sinsr_status* s) { return s ? s->message.c_str() : ""; }
 void status_release(sinsr_status* s);
 
+// sinsr_log_set's callback; none: stderr.
+struct LogSink {
+  std::mutex mutex;
+  sinsr_log_callback callback = nullptr;
+  void* user = nullptr;
+  int32_t min_level = SINSR_LOG_INFO;
+};
+LogSink& sink() {
+  static LogSink* s = new LogSink;  // never destroyed: plugins may log from static destructors
+  return *s;
+}
+
 void log_message(int32_t level, const char* source, const char* message) {
   static const char* names[] = {"debug", "info", "warning", "error"};
-  if (level < SINSR_LOG_INFO) return;
+  LogSink& s = sink();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (level < s.min_level) return;
+  if (s.callback) {
+    s.callback(s.user, level, source ? source : "plugin", message ? message : "");
+    return;
+  }
   const char* name = (level >= 0 && level <= 3) ? names[level] : "log";
   std::fprintf(stderr, "[%s] %s: %s\n", name, source ? source : "plugin", message ? message : "");
 }
@@ -48,6 +67,18 @@ struct InstallHost {
 }  // namespace
 
 const sinsr_host_api* host_api() { return &kHostApi; }
+
+void log(int32_t level, const std::string& source, const std::string& message) {
+  log_message(level, source.c_str(), message.c_str());
+}
+
+void set_log(sinsr_log_callback callback, void* user, int32_t min_level) {
+  LogSink& s = sink();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.callback = callback;
+  s.user = user;
+  s.min_level = min_level;
+}
 
 }  // namespace host
 }  // namespace sinsr

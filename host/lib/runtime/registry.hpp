@@ -20,6 +20,11 @@ using json = nlohmann::json;
 
 // The host's own service table (statuses, logging), handed to every plugin.
 const sinsr_host_api* host_api();
+// A message through the same log the plugins use: the callback of sinsr_log_set, else stderr
+// as "[level] source: message". Messages under the minimum level are dropped.
+void log(int32_t level, const std::string& source, const std::string& message);
+// sinsr_log_set: callback NULL restores stderr.
+void set_log(sinsr_log_callback callback, void* user, int32_t min_level);
 
 // An ABI version as "major.minor".
 std::string version_string(uint32_t v);

@@ -7,6 +7,7 @@
 #if SINSR_WITH_IMAGE_IO
 #include "imaging/imresize.hpp"
 #include "io/image_io.hpp"
+#include "runtime/registry.hpp"
 #endif
 
 #include <algorithm>
@@ -70,13 +71,14 @@ Dataset::Dataset(DatasetOptions options) : impl_(new Impl) {
         px = imaging::imresize(px.contiguous(), double(o.max_side) / double(side)).clamp(0, 1);
       }
       if (px.size(1) < o.gt_size || px.size(2) < o.gt_size) {
-        std::cerr << "warning: " << all[i] << ": smaller than the crop size " << o.gt_size << ", skipped\n";
+        host::log(SINSR_LOG_WARNING, "train",
+                  all[i] + ": smaller than the crop size " + std::to_string(o.gt_size) + ", skipped");
         continue;
       }
       im.images.push_back(imaging::to_uint8(px).contiguous());
       im.files.push_back(all[i]);
     } catch (const std::exception& e) {
-      std::cerr << "warning: skipping unreadable training image: " << e.what() << "\n";
+      host::log(SINSR_LOG_WARNING, "train", std::string("skipping unreadable training image: ") + e.what());
     }
   }
 #endif

@@ -1,6 +1,7 @@
 // run_training: data, per-step noise, logging, validation, checkpoints and data parallelism
 // around a Trainer. Every random draw is a pure function of (seed, rank, step), so a resumed
 // run continues exactly where an uninterrupted one would be.
+#include "runtime/registry.hpp"
 #include "runtime/seed.hpp"
 #include "train/distributed.hpp"
 #include "train/trainer.hpp"
@@ -145,7 +146,8 @@ TrainingReport run_training(host::Runtime& runtime, TrainerOptions options, Loop
   }
   if (main_rank)
     if (size_t n = remove_stale_temporaries(loop.out_dir))
-      std::cerr << "removed " << n << " temporary file(s) a stopped run left in " << loop.out_dir << "\n";
+      host::log(SINSR_LOG_INFO, "train",
+                "removed " + std::to_string(n) + " temporary file(s) a stopped run left in " + loop.out_dir);
   at::manual_seed(options.seed);  // networks without weights start from a seeded initialisation
   Trainer trainer(runtime, options);
 
@@ -157,17 +159,22 @@ TrainingReport run_training(host::Runtime& runtime, TrainerOptions options, Loop
     for (const auto& ckpt : all) {
       try {
         trainer.load(ckpt);
-        if (main_rank) std::cerr << "resumed from " << ckpt << " at step " << trainer.iteration() << "\n";
+        if (main_rank)
+          host::log(SINSR_LOG_INFO, "train",
+                    "resumed from " + ckpt + " at step " + std::to_string(trainer.iteration()));
         loaded = true;
         break;
       } catch (const Error& e) {
-        if (main_rank) std::cerr << "warning: " << e.what() << "; trying the checkpoint before it\n";
+        if (main_rank)
+          host::log(SINSR_LOG_WARNING, "train", std::string(e.what()) + "; trying the checkpoint before it");
       }
     }
     require(loaded, SINSR_ERR_FORMAT, loop.out_dir + ": no checkpoint there can be read; nothing to resume");
   } else if (!loop.resume.empty()) {
     trainer.load(loop.resume);
-    if (main_rank) std::cerr << "resumed from " << loop.resume << " at step " << trainer.iteration() << "\n";
+    if (main_rank)
+      host::log(SINSR_LOG_INFO, "train",
+                "resumed from " + loop.resume + " at step " + std::to_string(trainer.iteration()));
   }
   if (main_rank && trainer.iteration() > 0)
     truncate_log(fs::path(loop.out_dir) / "train_log.jsonl", trainer.iteration());
