@@ -36,12 +36,6 @@ bool all_tensors(const c10::impl::GenericDict& d) {
   return true;
 }
 
-std::string strip_prefixes(std::string name) {
-  for (const char* prefix : {"module.", "_orig_mod."})
-    while (name.rfind(prefix, 0) == 0) name = name.substr(std::strlen(prefix));
-  return name;
-}
-
 // Runs one public reader so that whatever escapes it (LibTorch's c10::Error, the JSON
 // library, the allocator) leaves as the SDK's error, naming the file.
 template <class F>
@@ -100,7 +94,7 @@ StateDict pick_state_dict(const std::string& path, const std::string& key) {
       fail(path, "state dict entry " +
                      (kv.key().isString() ? detail::excerpt(kv.key().toStringRef()) : std::string("?")) +
                      " is not a tensor");
-    out.emplace_back(strip_prefixes(kv.key().toStringRef()), kv.value().toTensor());
+    out.emplace_back(entry_name(kv.key().toStringRef()), kv.value().toTensor());
   }
   return out;
 }
@@ -209,6 +203,12 @@ LoadReport load_into(torch::nn::Module& module, const StateDict& state, bool str
 LoadReport load_into(torch::nn::Module& module, StateDict&& state, bool strict) {
   const StateDict owned = std::move(state);
   return load(module, owned, strict, /*adopt=*/true);
+}
+
+std::string entry_name(std::string name) {
+  for (const char* prefix : {"module.", "_orig_mod."})
+    while (name.rfind(prefix, 0) == 0) name = name.substr(std::strlen(prefix));
+  return name;
 }
 
 void save_state_dict(const std::string& path, const StateDict& state) {

@@ -113,11 +113,7 @@ at::Tensor FileBytes::tensor(const char* p, size_t nbytes, at::IntArrayRef shape
 
 namespace {
 
-uint64_t rd(std::string_view z, uint64_t at, int n) {
-  uint64_t v = 0;
-  for (int k = n - 1; k >= 0; --k) v = (v << 8) | uint8_t(z[size_t(at) + size_t(k)]);
-  return v;
-}
+uint64_t rd(std::string_view z, uint64_t at, int n) { return sdk::read_uint(z.data() + at, n); }
 
 // Walks the zip's central directory (the one miniz will use: the last end record, zip64 when
 // its locator is there) and checks every record's declared size against the file, because

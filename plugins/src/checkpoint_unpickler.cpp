@@ -65,8 +65,7 @@ void Unpickler::dispatch(uint8_t op) {
     case 'I':
     case 'L': push(text_int(line())); break;
     case 'G': {
-      uint64_t bits = 0;
-      for (int k = 0; k < 8; ++k) bits = (bits << 8) | u8();
+      const uint64_t bits = sdk::read_uint(take(8), 8, /*big=*/true);
       auto v = node(Node::Float);
       std::memcpy(&v->f, &bits, 8);
       push(v);
@@ -189,18 +188,12 @@ const char* Unpickler::take(uint64_t n) {
   return at;
 }
 
-uint64_t Unpickler::le(int n) {
-  const char* b = take(uint64_t(n));
-  uint64_t v = 0;
-  for (int k = n - 1; k >= 0; --k) v = (v << 8) | uint8_t(b[k]);
-  return v;
-}
+uint64_t Unpickler::le(int n) { return sdk::read_uint(take(uint64_t(n)), n); }
 
 int64_t Unpickler::long_bytes(uint64_t n) {
   if (n > 8) fail(path_, "integer wider than 64 bits");
   const char* b = take(n);
-  uint64_t v = 0;
-  for (int k = int(n) - 1; k >= 0; --k) v = (v << 8) | uint8_t(b[k]);
+  uint64_t v = sdk::read_uint(b, int(n));
   if (n > 0 && n < 8 && (uint8_t(b[n - 1]) & 0x80)) v |= ~uint64_t(0) << (8 * n);  // sign-extend
   return int64_t(v);
 }

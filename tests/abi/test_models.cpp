@@ -1,5 +1,6 @@
 // ABI 1.1: shipped models (a base component, a config, weights and a preferred pipeline, no
 // code of their own), components without weights (space_to_depth), and 1.0 plugins beside them.
+#include "errors.hpp"
 #include "pipeline/pipeline.hpp"
 #include "runtime/runtime.hpp"
 
@@ -15,6 +16,8 @@ using sinsr::host::Runtime;
 
 namespace {
 
+using sinsr_test::error_of;
+
 std::string test_plugin(const std::string& name) { return std::string(SINSR_TEST_PLUGIN_DIR) + "/" + name + ".so"; }
 std::string plugin(const std::string& name) { return std::string(SINSR_PLUGIN_DIR) + "/" + name + ".so"; }
 
@@ -22,16 +25,6 @@ std::string plugin(const std::string& name) { return std::string(SINSR_PLUGIN_DI
 void load(Runtime& rt, std::initializer_list<const char*> tests) {
   for (const char* p : {"unet_swin", "resshift", "space_to_depth"}) rt.load_file(plugin(p));
   for (const char* t : tests) rt.load_file(test_plugin(t));
-}
-
-std::string error_of(const std::function<void()>& f, sinsr_code* code = nullptr) {
-  try {
-    f();
-  } catch (const sinsr::sdk::Error& e) {
-    if (code) *code = e.code();
-    return e.what();
-  }
-  return "";
 }
 
 PipelineOptions tiny_model_options() {
@@ -68,7 +61,7 @@ TEST(Models, ResolveToTheirBaseWithTheirOwnNameConfigAndWeights) {
 TEST(Models, AMissingOrChainedBaseIsRefusedByName) {
   Runtime rt(1);
   load(rt, {"tiny_model", "orphan_model", "chained_model"});
-  sinsr_code code{};
+  int code = 0;
   std::string msg = error_of([&] { rt.find(SINSR_KIND_BACKBONE, "orphan_model"); }, &code);
   EXPECT_EQ(code, SINSR_ERR_NOT_FOUND);
   EXPECT_NE(msg.find("no_such_backbone"), std::string::npos) << msg;
@@ -113,7 +106,7 @@ TEST(Models, ABadPreferredPipelineNamesTheModelAndTheKey) {
   load(rt, {"bad_pipeline_model"});
   PipelineOptions o = tiny_model_options();
   o.backbone.name = "bad_pipeline_model";
-  sinsr_code code{};
+  int code = 0;
   std::string msg = error_of([&] { Pipeline p(rt, o); }, &code);
   EXPECT_EQ(code, SINSR_ERR_FORMAT);
   EXPECT_NE(msg.find("bad_pipeline_model"), std::string::npos) << msg;

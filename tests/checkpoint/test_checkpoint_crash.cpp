@@ -4,6 +4,7 @@
 // write fails and the writer must report it and clean up.
 #include <sinsr/checkpoint.hpp>
 #include <sinsr/sdk.hpp>
+#include "host_run.hpp"
 
 #include <gtest/gtest.h>
 
@@ -20,16 +21,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using sinsr_test::fresh_dir;
+
 std::string bytes_of(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::path(::testing::TempDir()) / ("ckpt_crash_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
 }
 
 // Runs `body` in a child limited to `max_bytes` per file; returns its wait status.

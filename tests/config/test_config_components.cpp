@@ -3,6 +3,7 @@
 // component and the key; the official YAML files keep working through the adapter.
 #include "backbones/unet_swin/unet_swin.hpp"
 #include "codecs/vq_f4/vq_f4.hpp"
+#include "errors.hpp"
 #include "losses/pointwise/losses.hpp"
 #include "samplers/resshift/schedule.hpp"
 
@@ -16,21 +17,9 @@
 
 namespace {
 
-using sinsr::config::json;
+using sinsr_test::error_of;
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const sinsr::sdk::Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "foreign exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "accepted";
-  return "";
-}
+using sinsr::config::json;
 
 std::string unet_error(const json& p) {
   return error_of([&] { sinsr::unet_swin::Options::from_json(p); });

@@ -13,7 +13,7 @@ namespace {
 using sinsr::config::json;
 using sinsr::config::parse;
 
-std::string error_of(const std::string& text) {
+std::string parse_error(const std::string& text) {
   try {
     parse(text, "hostile.yaml");
   } catch (const sinsr::sdk::Error& e) {
@@ -37,7 +37,7 @@ TEST(ConfigParse, JsonAndYaml) {
 TEST(ConfigParse, DeepJsonRefused) {
   // 200,000 nested arrays used to crash sinsr-host.
   std::string deep = std::string(200000, '[') + std::string(200000, ']');
-  EXPECT_NE(error_of(deep).find("nesting deeper than 128"), std::string::npos);
+  EXPECT_NE(parse_error(deep).find("nesting deeper than 128"), std::string::npos);
   std::string ok = std::string(100, '[') + std::string(100, ']');
   EXPECT_NO_THROW(parse(ok));
 }
@@ -45,15 +45,15 @@ TEST(ConfigParse, DeepJsonRefused) {
 TEST(ConfigParse, DeepYamlRefused) {
   std::string deep = std::string(1000, '[') + std::string(1000, ']');
   // yaml-cpp's own guard or ours; either way an sdk::Error naming the file.
-  error_of(deep);
+  parse_error(deep);
   std::string block;
   for (int i = 0; i < 200; ++i) block += std::string(i, ' ') + "k:\n";
-  EXPECT_NE(error_of(block).find("nesting deeper"), std::string::npos);
+  EXPECT_NE(parse_error(block).find("nesting deeper"), std::string::npos);
 }
 
 TEST(ConfigParse, SelfReferentialAliasRefused) {
-  EXPECT_NE(error_of("a: &x [1, *x]\n").find("self-reference"), std::string::npos);
-  EXPECT_NE(error_of("&x {a: *x}\n").find("self-reference"), std::string::npos);
+  EXPECT_NE(parse_error("a: &x [1, *x]\n").find("self-reference"), std::string::npos);
+  EXPECT_NE(parse_error("&x {a: *x}\n").find("self-reference"), std::string::npos);
 }
 
 // 10^11 values if expanded: refused at the node limit, so the work is bounded by the limit, not
@@ -68,7 +68,7 @@ TEST(ConfigParse, AliasBombRefusedAtTheNodeLimit) {
     bomb += "]\n";
     prev = name;
   }
-  EXPECT_NE(error_of(bomb).find("more than 1000000 values"), std::string::npos);
+  EXPECT_NE(parse_error(bomb).find("more than 1000000 values"), std::string::npos);
   // Aliases used a few times are fine.
   EXPECT_EQ(parse("a: &a [1, 2]\nb: *a\n"), json::parse(R"({"a": [1, 2], "b": [1, 2]})"));
 }
@@ -77,7 +77,7 @@ TEST(ConfigParse, SizeAndLimitsOverridable) {
   auto& limits = sinsr::config::parse_limits();
   const auto saved = limits;
   limits.max_bytes = 16;
-  EXPECT_NE(error_of("{\"a\": \"0123456789abcdef\"}").find("exceeds the limit of 16"), std::string::npos);
+  EXPECT_NE(parse_error("{\"a\": \"0123456789abcdef\"}").find("exceeds the limit of 16"), std::string::npos);
   limits = saved;
   limits.max_depth = 300;
   EXPECT_NO_THROW(parse(std::string(250, '[') + std::string(250, ']')));
@@ -87,7 +87,7 @@ TEST(ConfigParse, SizeAndLimitsOverridable) {
 TEST(ConfigParse, MalformedTextIsAnSdkError) {
   for (const char* text : {"{", "[1,", "a: [1", "{\"a\": 1} x", "a: b: c", "? [a]\n: 1\n", "a: {b: 1"}) {
     SCOPED_TRACE(text);
-    error_of(text);
+    parse_error(text);
   }
 }
 
@@ -132,8 +132,8 @@ namespace {
 // A key written twice in one object is refused by name (it used to keep the last silently); the
 // same key in two objects is fine.
 TEST(ConfigParse, DuplicateJsonKeysRefused) {
-  EXPECT_NE(error_of(R"({"steps": 1, "scale": 4, "steps": 15})").find("duplicate key 'steps'"), std::string::npos);
-  EXPECT_NE(error_of(R"({"a": {"x": 1, "x": 2}})").find("duplicate key 'x'"), std::string::npos);
+  EXPECT_NE(parse_error(R"({"steps": 1, "scale": 4, "steps": 15})").find("duplicate key 'steps'"), std::string::npos);
+  EXPECT_NE(parse_error(R"({"a": {"x": 1, "x": 2}})").find("duplicate key 'x'"), std::string::npos);
   EXPECT_NO_THROW(parse(R"({"a": {"x": 1}, "b": {"x": 2}, "c": [{"x": 1}, {"x": 2}], "s": "x,\"y\": {"})"));
 }
 

@@ -3,6 +3,7 @@
 // it is given and returns the recorded eps, the recorded noise in order), training examples
 // with fixed draws, respacing, cancellation and config errors. Most tests go through the
 // plugin's C function table (host runtime); the exact-formula ones call the class directly.
+#include "errors.hpp"
 #include "parity.hpp"
 
 #include "ddpm.hpp"
@@ -22,6 +23,7 @@ using namespace sinsr::ddpm;
 using json = nlohmann::json;
 using sinsr::host::SamplerHandle;
 using sinsr::sdk::Error;
+using sinsr_test::error_of;
 
 const std::string kDir = "sr3-srdiff/";
 
@@ -51,16 +53,6 @@ int64_t max_ulps(const at::Tensor& got, const at::Tensor& want) {
     worst = std::max(worst, std::abs(int64_t(a) - int64_t(b)));
   }
   return worst;
-}
-
-std::string error_of(const std::function<void()>& f, int* code = nullptr) {
-  try {
-    f();
-  } catch (const Error& e) {
-    if (code) *code = e.code();
-    return e.what();
-  }
-  return "";
 }
 
 // ---- schedules ---------------------------------------------------------------------------

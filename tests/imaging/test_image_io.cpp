@@ -1,5 +1,6 @@
 // Image files through OpenImageIO: exact round trips at 8/16 bit and float, gray/alpha, the
 // official rounding, atomic writes, and errors that name the file.
+#include "host_run.hpp"
 #include "parity.hpp"
 
 #include "io/image_io.hpp"
@@ -19,16 +20,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using sinsr_test::fresh_dir;
+
 using sinsr::io::Image;
 using sinsr::io::read_image;
 using sinsr::io::write_image;
-
-fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::path(::testing::TempDir()) / ("imaging_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
 
 // Pixels that an n-bit file holds exactly: k / (2^n - 1).
 at::Tensor levels(std::vector<int64_t> shape, int bits) {

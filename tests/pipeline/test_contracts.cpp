@@ -1,6 +1,7 @@
 // The contracts the header states and the host relies on: the step count (respace), the
 // timestep kind of a sampler/backbone pair, the call options' CUDA stream and the host log,
 // exercised with components that know nothing of ResShift.
+#include "errors.hpp"
 #include "host_run.hpp"
 
 #include "pipeline/pipeline.hpp"
@@ -18,6 +19,8 @@
 #include <filesystem>
 
 namespace {
+
+using sinsr_test::error_of;
 
 using sinsr::host::json;
 using sinsr::host::Pipeline;
@@ -56,16 +59,6 @@ std::string upscale_log(const PipelineOptions& o) {
   std::string log = testing::internal::GetCapturedStderr();
   EXPECT_EQ(sr.sizes(), (at::IntArrayRef{1, 3, 32, 48}));
   return log;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no error";
-  return "";
 }
 
 TEST(SamplerContract, ASamplerWithoutResShiftKeysRespacesToTheStepCount) {

@@ -278,7 +278,7 @@ TEST(Samplers, CancellationAndBadCallbacks) {
   EXPECT_THROW(s.scale_input(y, at::tensor({0.5})), sinsr::sdk::Error);
 }
 
-std::string error_of(const json& params) {
+std::string schedule_error(const json& params) {
   try {
     Schedule s(ScheduleOptions::from_json(params));
   } catch (const sinsr::sdk::Error& e) {
@@ -289,36 +289,36 @@ std::string error_of(const json& params) {
 
 TEST(Samplers, ConfigErrorsAreClear) {
   auto has = [](const std::string& msg, const std::string& part) { return msg.find(part) != std::string::npos; };
-  std::string m = error_of({{"schedule_name", "cosine"}});
+  std::string m = schedule_error({{"schedule_name", "cosine"}});
   EXPECT_TRUE(has(m, "cosine") && has(m, "schedule_name")) << m;
-  m = error_of({{"sample_steps", 16}});
+  m = schedule_error({{"sample_steps", 16}});
   EXPECT_TRUE(has(m, "16") && has(m, "15")) << m;
-  m = error_of({{"timestep_respacing", 30}});
+  m = schedule_error({{"timestep_respacing", 30}});
   EXPECT_TRUE(has(m, "timestep_respacing") && has(m, "30")) << m;
-  m = error_of({{"kappa", "two"}});
+  m = schedule_error({{"kappa", "two"}});
   EXPECT_TRUE(has(m, "diffusion.params.kappa")) << m;
-  m = error_of({{"sample_step", 3}});
+  m = schedule_error({{"sample_step", 3}});
   EXPECT_TRUE(has(m, "sample_step'")) << m;
-  m = error_of({{"predict_type", "velocity"}});
+  m = schedule_error({{"predict_type", "velocity"}});
   EXPECT_TRUE(has(m, "velocity")) << m;
-  m = error_of({{"etas_end", 1.5}});
+  m = schedule_error({{"etas_end", 1.5}});
   EXPECT_TRUE(has(m, "etas_end")) << m;
-  m = error_of({{"schedule_name", "ldm"}});
+  m = schedule_error({{"schedule_name", "ldm"}});
   EXPECT_TRUE(has(m, "ldm") && has(m, "sqrt_etas")) << m;
   // Accepted: the whole official diffusion block, and an explicit ldm table.
-  EXPECT_EQ(error_of({{"sf", 4},
-                      {"schedule_name", "exponential"},
-                      {"schedule_kwargs", {{"power", 0.3}}},
-                      {"etas_end", 0.99},
-                      {"steps", 15},
-                      {"min_noise_level", 0.04},
-                      {"kappa", 2.0},
-                      {"weighted_mse", false},
-                      {"predict_type", "xstart"},
-                      {"timestep_respacing", nullptr},
-                      {"scale_factor", 1.0},
-                      {"normalize_input", true},
-                      {"latent_flag", true}}),
+  EXPECT_EQ(schedule_error({{"sf", 4},
+                            {"schedule_name", "exponential"},
+                            {"schedule_kwargs", {{"power", 0.3}}},
+                            {"etas_end", 0.99},
+                            {"steps", 15},
+                            {"min_noise_level", 0.04},
+                            {"kappa", 2.0},
+                            {"weighted_mse", false},
+                            {"predict_type", "xstart"},
+                            {"timestep_respacing", nullptr},
+                            {"scale_factor", 1.0},
+                            {"normalize_input", true},
+                            {"latent_flag", true}}),
             "");
   Schedule ldm(ScheduleOptions::from_json(
       {{"schedule_name", "ldm"}, {"steps", 3}, {"schedule_kwargs", {{"sqrt_etas", {0.1, 0.5, 0.9}}}}}));

@@ -1,6 +1,7 @@
 // SR3 UNet against the reference code (novwaul/SR3): the tiny network's outputs and embedding
 // (sr3-srdiff/sr3_tiny_cases.pth), the condition path, the key layout, config and input checks,
 // and training through the ABI.
+#include "errors.hpp"
 #include "parity.hpp"
 
 #include "runtime/runtime.hpp"
@@ -15,6 +16,8 @@
 #include <map>
 
 namespace {
+
+using sinsr_test::expect_error;
 
 using sinsr::sr3_unet::Options;
 using sinsr::sr3_unet::SR3UNet;
@@ -50,17 +53,6 @@ c10::IValue sr3_case(int i) {
 std::unique_ptr<sinsr::host::BackboneHandle> plugin(sinsr::host::Runtime& rt, const json& config) {
   rt.load_file(SR3_UNET_PLUGIN);
   return std::make_unique<sinsr::host::BackboneHandle>(rt.find(SINSR_KIND_BACKBONE, "sr3_unet"), config);
-}
-
-template <class F>
-void expect_error(F&& f, sinsr_code code, const std::vector<std::string>& words) {
-  try {
-    f();
-    ADD_FAILURE() << "no error; expected one mentioning '" << words.front() << "'";
-  } catch (const sinsr::sdk::Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    for (auto& w : words) EXPECT_NE(std::string(e.what()).find(w), std::string::npos) << w << " in: " << e.what();
-  }
 }
 
 TEST(Sr3UnetParity, CasesThroughThePlugin) {

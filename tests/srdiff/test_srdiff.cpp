@@ -1,6 +1,7 @@
 // SRDiff against the reference code (LeiaLi/SRDiff, sr3-srdiff/srdiff_tiny*.pth): the tiny
 // network's RRDB features, RRDB image, time embedding and noise prediction, directly and through
 // the plugin; the reference key layout; freezing the RRDB; training it; refused inputs and configs.
+#include "errors.hpp"
 #include "parity.hpp"
 
 #include "runtime/runtime.hpp"
@@ -14,6 +15,8 @@
 #include <filesystem>
 
 namespace {
+
+using sinsr_test::expect_error;
 
 using nlohmann::json;
 using sinsr::srdiff::Options;
@@ -41,18 +44,6 @@ at::Tensor get(const c10::IValue& c, const char* key) { return sinsr_test::tenso
 
 std::string temp_path(const std::string& name) {
   return (std::filesystem::path(::testing::TempDir()) / ("srdiff_" + std::to_string(::getpid()) + "_" + name)).string();
-}
-
-template <class F>
-void expect_error(F&& f, sinsr_code code, const std::vector<std::string>& words) {
-  try {
-    f();
-    ADD_FAILURE() << "no error; expected one mentioning '" << words.front() << "'";
-  } catch (const sinsr::sdk::Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    for (auto& w : words)
-      EXPECT_NE(std::string(e.what()).find(w), std::string::npos) << "'" << w << "' in: " << e.what();
-  }
 }
 
 struct Plugin {

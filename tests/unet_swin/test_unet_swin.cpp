@@ -1,5 +1,6 @@
 // UNetModelSwin against the official code: the tiny network's outputs (unet_tiny_cases.pth),
 // the full-size state_dict layout, and gradients across the ABI.
+#include "errors.hpp"
 #include "parity.hpp"
 
 #include "runtime/runtime.hpp"
@@ -13,6 +14,8 @@
 #include <sstream>
 
 namespace {
+
+using sinsr_test::expect_error;
 
 using sinsr::unet_swin::Options;
 using sinsr::unet_swin::UNetModelSwin;
@@ -202,17 +205,6 @@ TEST(UNetSwin, UsersCheckpointFormsLoadThroughThePlugin) {
   }
 }
 
-template <class F>
-void expect_error(F&& f, sinsr_code code, const std::string& words) {
-  try {
-    f();
-    ADD_FAILURE() << "no error; expected one mentioning '" << words << "'";
-  } catch (const sinsr::sdk::Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
-  }
-}
-
 TEST(UNetSwin, InputErrorsNameTheProblem) {
   auto net = tiny();
   at::NoGradGuard no_grad;
@@ -222,23 +214,23 @@ TEST(UNetSwin, InputErrorsNameTheProblem) {
       [&] {
         net->forward(at::zeros({1, 3, 24, 24}), t, at::zeros({1, 3, 24, 24}));
       },
-      SINSR_ERR_INVALID_ARGUMENT, "window");
+      SINSR_ERR_INVALID_ARGUMENT, {"window"});
   expect_error(
       [&] {
         net->forward(at::zeros({1, 3, 30, 30}), t, at::zeros({1, 3, 30, 30}));
       },
-      SINSR_ERR_INVALID_ARGUMENT, "multiple of");
+      SINSR_ERR_INVALID_ARGUMENT, {"multiple of"});
   expect_error(
       [&] {
         net->forward(at::zeros({1, 3, 32, 32}), t, at::Tensor());
       },
-      SINSR_ERR_INVALID_ARGUMENT, "lq missing");
+      SINSR_ERR_INVALID_ARGUMENT, {"lq missing"});
   expect_error(
       [&] {
         net->forward(at::zeros({1, 3, 32, 32}), at::zeros({2}, at::kLong), at::zeros({1, 3, 32, 32}));
       },
-      SINSR_ERR_INVALID_ARGUMENT, "one step per batch item");
-  expect_error([&] { net->set_precision(c10::kCPU, at::kDouble); }, SINSR_ERR_UNSUPPORTED, "float16");
+      SINSR_ERR_INVALID_ARGUMENT, {"one step per batch item"});
+  expect_error([&] { net->set_precision(c10::kCPU, at::kDouble); }, SINSR_ERR_UNSUPPORTED, {"float16"});
 }
 
 // The official reduced-precision split: convs/linears of the three block lists in the low dtype,

@@ -87,11 +87,7 @@ struct Sniffed {
   int64_t width = 0, height = 0;  // declared by a header read here (WebP, GIF), else 0
 };
 
-uint32_t le_bits(const unsigned char* p, int bytes) {
-  uint32_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
+uint32_t le_bits(const unsigned char* p, int bytes) { return uint32_t(sdk::read_uint(p, bytes)); }
 
 Sniffed sniff(const unsigned char* d, size_t n) {
   auto starts = [&](const char* magic, size_t k, size_t at = 0) {
@@ -229,10 +225,10 @@ void check_bmp_header(std::istream& in, const std::string& path) {
   in.clear();
   unsigned char h[34] = {};
   if (!in.seekg(0) || !in.read(reinterpret_cast<char*>(h), sizeof h)) return;  // too short: the reader says so
-  const uint32_t info_size = uint32_t(h[14]) | uint32_t(h[15]) << 8 | uint32_t(h[16]) << 16 | uint32_t(h[17]) << 24;
+  const uint32_t info_size = le_bits(h + 14, 4);
   if (info_size < 40) return;  // an OS/2 core header has no compression field
   const int bits = h[28] | h[29] << 8;
-  const uint32_t compression = uint32_t(h[30]) | uint32_t(h[31]) << 8 | uint32_t(h[32]) << 16 | uint32_t(h[33]) << 24;
+  const uint32_t compression = le_bits(h + 30, 4);
   const bool fits = compression == 0 || (compression == 1 && bits == 8) || (compression == 2 && bits == 4) ||
                     (compression == 3 && (bits == 16 || bits == 32)) ||
                     (compression == 6 && (bits == 16 || bits == 32));
@@ -254,11 +250,7 @@ std::optional<at::Tensor> read_bilevel_tiff(std::istream& in, int64_t file_size,
   };
   const std::string head = bytes(0, 8);
   const bool le = head[0] == 'I';
-  auto num = [&](const std::string& b, size_t at, int n) {
-    uint32_t v = 0;
-    for (int k = 0; k < n; ++k) v |= uint32_t(uint8_t(b[at + (le ? k : n - 1 - k)])) << (8 * k);
-    return v;
-  };
+  auto num = [&](const std::string& b, size_t at, int n) { return uint32_t(sdk::read_uint(b.data() + at, n, !le)); };
   if (num(head, 2, 2) != 42) return std::nullopt;  // BigTIFF: OpenImageIO's
   const uint32_t ifd = num(head, 4, 4);
   const uint32_t count = num(bytes(ifd, 2), 0, 2);
@@ -305,7 +297,7 @@ void check_png_chunks(std::istream& in, int64_t file_size, const std::string& pa
   int text_chunks = 0;
   unsigned char h[8];
   while (in.seekg(at) && in.read(reinterpret_cast<char*>(h), 8)) {
-    const int64_t length = (int64_t(h[0]) << 24) | (h[1] << 16) | (h[2] << 8) | h[3];
+    const int64_t length = int64_t(sdk::read_uint(h, 4, /*big=*/true));
     const std::string type(reinterpret_cast<const char*>(h + 4), 4);
     if (length > file_size - at - 12)
       throw Error(SINSR_ERR_FORMAT, path + ": the PNG chunk '" + printable(type) + "' declares " +
@@ -343,7 +335,7 @@ void check_jpeg_markers(std::istream& in, int64_t file_size, const std::string& 
       continue;
     }
     if (i + 3 >= n) break;
-    const size_t len = size_t(b[i + 2]) << 8 | b[i + 3];
+    const size_t len = size_t(sdk::read_uint(&b[i + 2], 2, /*big=*/true));
     i += 2 + len;
     if (m == 0xDA) {  // SOS: skip the entropy-coded data to the next marker
       if (++scans > kMaxJpegScans)

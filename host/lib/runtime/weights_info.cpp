@@ -14,13 +14,6 @@ using sdk::Error;
 using sdk::require;
 using ordered_json = nlohmann::ordered_json;
 
-// As sinsr::ckpt names state-dict entries: wrapper prefixes stripped.
-std::string strip_prefixes(std::string name) {
-  for (const char* prefix : {"module.", "_orig_mod."})
-    while (name.rfind(prefix, 0) == 0) name = name.substr(std::strlen(prefix));
-  return name;
-}
-
 json parse_components(const std::string& text, const std::string& path) {
   json j;
   try {
@@ -39,8 +32,7 @@ bool safetensors_header(const std::string& path, json& header) {
   require(bool(in), SINSR_ERR_IO, path + ": cannot open");
   unsigned char head[9];
   if (!in.read(reinterpret_cast<char*>(head), 9) || head[8] != '{') return false;
-  uint64_t size = 0;
-  for (int i = 7; i >= 0; --i) size = (size << 8) | head[i];
+  const uint64_t size = sdk::read_uint(head, 8);
   in.seekg(0, std::ios::end);
   const uint64_t file_size = uint64_t(in.tellg());
   require(size <= ckpt::limits::kMaxSafetensorsHeaderBytes && size <= file_size - 8, SINSR_ERR_FORMAT,
@@ -141,7 +133,7 @@ sdk::ShapeMap read_shapes(const std::string& path, json* stored_components) {
       auto shape = it->is_object() ? it->find("shape") : it->end();
       require(shape != it->end() && shape->is_array(), SINSR_ERR_FORMAT,
               path + ": tensor '" + it.key() + "' has no shape");
-      std::vector<int64_t>& s = shapes[strip_prefixes(it.key())];
+      std::vector<int64_t>& s = shapes[ckpt::entry_name(it.key())];
       for (auto& d : *shape) {
         require(d.is_number_integer() && d.get<int64_t>() >= 0, SINSR_ERR_FORMAT,
                 path + ": tensor '" + it.key() + "' has a bad shape");
@@ -176,7 +168,7 @@ sdk::ShapeMap read_shapes(const std::string& path, json* stored_components) {
     for (auto& [name, t] : ckpt::read_state_dict(path)) shapes[name] = t.sizes().vec();
     return shapes;
   }
-  for (auto& kv : *chosen) shapes[strip_prefixes(kv.key().toStringRef())] = kv.value().toTensor().sizes().vec();
+  for (auto& kv : *chosen) shapes[ckpt::entry_name(kv.key().toStringRef())] = kv.value().toTensor().sizes().vec();
   return shapes;
 }
 

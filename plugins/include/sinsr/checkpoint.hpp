@@ -58,6 +58,10 @@ using StateDict = std::vector<std::pair<std::string, at::Tensor>>;
 // SINSR_ERR_OUT_OF_MEMORY), naming the file and the problem or the limit (see `limits`).
 c10::IValue read_file(const std::string& path);
 
+// The name a state-dict entry goes by: the wrapper prefixes "module." (DataParallel) and
+// "_orig_mod." (torch.compile) stripped, however often they repeat.
+std::string entry_name(std::string name);
+
 // The state dict in a checkpoint: the top-level dict itself, or the first of the usual
 // nesting keys that holds one ("state_dict", "model", "ema", "params_ema", ...; `key`, when
 // non-empty, forces one). Prefixes "module." and "_orig_mod." are stripped. Throws as read_file.

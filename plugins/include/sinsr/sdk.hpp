@@ -218,6 +218,15 @@ class Sampler {
   virtual TrainingExample training_example(const at::Tensor& x0, const at::Tensor& y, const SampleCallbacks& cb);
 };
 
+// An unsigned integer of `bytes` (1..8) bytes at p, least significant first (big: most
+// significant first), as file headers store them. The one reader of such fields in the project.
+inline uint64_t read_uint(const void* p, int bytes, bool big = false) {
+  const unsigned char* b = static_cast<const unsigned char*>(p);
+  uint64_t v = 0;
+  for (int k = 0; k < bytes; ++k) v = (v << 8) | b[big ? k : bytes - 1 - k];
+  return v;
+}
+
 // What the samplers of every family need alike.
 // "[1, 3, 64, 64]", or "undefined".
 std::string describe_shape(const at::Tensor& t);
