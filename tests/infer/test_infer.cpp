@@ -74,6 +74,12 @@ TEST(Infer, RefusesToOverwriteItsInputAndMissingFiles) {
   HostRun missing = run_host("-i " + (d / "nope.png").string() + " -o " + (d / "out.png").string());
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.output.find("nope.png"), std::string::npos) << missing.output;
+  // An empty input file fails alone: its output path is not made a folder (it was, before failing).
+  std::ofstream(d / "EMPTY.png").flush();
+  HostRun empty = run_host("-i " + (d / "EMPTY.png").string() + " -o " + (d / "X.png").string());
+  EXPECT_EQ(empty.code, 1);
+  EXPECT_NE(empty.output.find("EMPTY.png"), std::string::npos) << empty.output;
+  EXPECT_FALSE(fs::exists(d / "X.png")) << empty.output;
 }
 
 // The main job's command with the in-tree networks and the tiny parity weights: a folder (Set5,
