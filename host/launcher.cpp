@@ -90,8 +90,8 @@ bool tune_allocator() {
 size_t heap_to_warm(int argc, char** argv) {
   if (const char* mb = std::getenv("SINSR_WARM_HEAP_MB"); mb && *mb)
     return size_t(std::strtoull(mb, nullptr, 10)) << 20;
-  for (int k = 1; k < argc; ++k)
-    if (sinsr::cli::runs_no_network(argv[k])) return 0;
+  const char* command = sinsr::cli::command_word(argc, argv);
+  if (command && sinsr::cli::runs_no_network(command)) return 0;
   return size_t(1) << 30;
 }
 

@@ -4,6 +4,7 @@
 #include "host_run.hpp"
 #include "parity.hpp"
 
+#include "cli/command_words.hpp"
 #include "io/image_io.hpp"
 
 #include <ATen/Context.h>
@@ -522,6 +523,29 @@ TEST(Cli, AnAllocationFailureIsOneLine) {
   EXPECT_FALSE(contains(text, "frame #")) << text;
   EXPECT_FALSE(contains(text, "Exception raised from")) << text;
   EXPECT_TRUE(fs::exists(out / "small.png")) << text;
+}
+
+// The launcher reads the line's command word only (cli/command_words.hpp): an input file called
+// `eval` (a command that runs no network) is an input like any other and gets the start-up of a
+// network line (it used to skip the heap warm-up, as a scan of every word found "eval").
+TEST(Cli, AnInputNamedLikeACommandIsAnInputLikeAnyOther) {
+  auto word = [](std::vector<std::string> line) {
+    std::vector<char*> argv;
+    for (auto& a : line) argv.push_back(a.data());
+    const char* w = sinsr::cli::command_word(int(argv.size()), argv.data());
+    return std::string(w ? w : "(none)");
+  };
+  EXPECT_EQ(word({"sinsr-host", "-i", "eval", "-o", "x.png"}), "-i");
+  EXPECT_FALSE(sinsr::cli::runs_no_network("-i"));
+  EXPECT_EQ(word({"sinsr-host", "--plugin", "eval", "-j", "2", "infer", "-i", "eval"}), "infer");
+  EXPECT_EQ(word({"sinsr-host", "-j2", "--threads=1", "--plugin=p.so", "eval", "--pred", "d"}), "eval");
+  EXPECT_EQ(word({"sinsr-host", "--plugin", "p.so"}), "(none)");
+  fs::path in = fresh_dir("named_eval"), out = fresh_dir("named_eval_out");
+  sinsr::io::write_image((in / "eval.png").string(), at::rand({3, 8, 8}));
+  fs::rename(in / "eval.png", in / "eval");
+  HostRun r = run_host(kBlur + "-q -j 1 -f png -i " + (in / "eval").string() + " -o " + (out / "eval.png").string());
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(out / "eval.png")) << r.output;
 }
 
 }  // namespace
