@@ -295,16 +295,22 @@ TEST_F(Hostile, LegacyStorageSizesAreCheckedBeforeAllocating) {
   expect_refused(file("legacy_view.pth", legacy(view.done(), {{"0", floats(4)}})), "extends past its storage");
 }
 
-TEST_F(Hostile, ZipRecordLargerThanTheFileIsRefused) {
-  std::string p = zip("zip_ok.pth", Pickle().tensor(4, 0, {4}, {1}).done(), {{"0", floats(4)}});
+// A zip checkpoint's bytes, and where the central directory entry of its data/0 record starts
+// (npos when absent).
+std::pair<std::string, size_t> zip_with_entry(const std::string& p) {
   std::ifstream in(p, std::ios::binary);
   std::string z((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // The central directory entry of data/0: its uncompressed size to 2 GB.
   size_t at = std::string::npos;
   for (size_t k = z.find("PK\x01\x02"); k != std::string::npos; k = z.find("PK\x01\x02", k + 1)) {
     size_t len = uint8_t(z[k + 28]) | (uint8_t(z[k + 29]) << 8);
     if (z.compare(k + 46 + len - 7, 7, "/data/0") == 0) at = k;
   }
+  return {z, at};
+}
+
+TEST_F(Hostile, ZipRecordLargerThanTheFileIsRefused) {
+  // The central directory entry of data/0: its uncompressed size to 2 GB.
+  auto [z, at] = zip_with_entry(zip("zip_ok.pth", Pickle().tensor(4, 0, {4}, {1}).done(), {{"0", floats(4)}}));
   ASSERT_NE(at, std::string::npos);
   z.replace(at + 24, 4, le(0x7fffffff, 4));
   expect_refused(file("zip_record_huge.pth", z), "declares 2147483647 bytes");
@@ -314,14 +320,8 @@ TEST_F(Hostile, ZipRecordLargerThanTheFileIsRefused) {
 // storages zero-padded to 1 GiB each took 6 GB from a 9 MB file.
 TEST_F(Hostile, DeflatedRecordsAreBoundedPerFile) {
   const int64_t n = 25000;  // a 100 kB storage
-  std::string p = zip("zip_big.pth", Pickle().tensor(int(n), 0, {n}, {1}).done(), {{"0", floats(int(n))}});
-  std::ifstream in(p, std::ios::binary);
-  std::string z((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t at = std::string::npos;
-  for (size_t k = z.find("PK\x01\x02"); k != std::string::npos; k = z.find("PK\x01\x02", k + 1)) {
-    size_t len = uint8_t(z[k + 28]) | (uint8_t(z[k + 29]) << 8);
-    if (z.compare(k + 46 + len - 7, 7, "/data/0") == 0) at = k;
-  }
+  auto [z, at] =
+      zip_with_entry(zip("zip_big.pth", Pickle().tensor(int(n), 0, {n}, {1}).done(), {{"0", floats(int(n))}}));
   ASSERT_NE(at, std::string::npos);
   // Declared deflated, expanding 1000:1 (plausible for one record): 100 MB from a 100 kB file.
   const uint64_t comp = uint8_t(z[at + 20]) | uint8_t(z[at + 21]) << 8 | uint64_t(uint8_t(z[at + 22])) << 16;
