@@ -24,6 +24,25 @@ at::Tensor coef_at(const at::Tensor& table, const at::Tensor& t, const at::Tenso
   return table.index_select(0, t.to(table.device(), at::kLong).reshape({-1})).view(shape).to(like.device());
 }
 
+std::vector<double> linspace(double start, double stop, int num) {
+  std::vector<double> y(size_t(std::max(num, 0)));
+  if (num == 1) y[0] = start;
+  if (num <= 1) return y;
+  const double step = (stop - start) / double(num - 1);
+  for (int i = 0; i < num; ++i) y[size_t(i)] = double(i) * step + start;
+  y.back() = stop;
+  return y;
+}
+
+std::vector<int64_t> evenly_spaced_steps(int64_t size, int64_t steps) {
+  require(steps >= 1 && steps <= size, SINSR_ERR_INVALID_ARGUMENT,
+          "evenly spaced steps: 1 to " + std::to_string(size) + " of the chain, got " + std::to_string(steps));
+  if (steps == 1) return {size - 1};
+  std::vector<int64_t> idx(static_cast<size_t>(steps));
+  for (int64_t k = 0; k < steps; ++k) idx[size_t(k)] = std::llround(double(k) * double(size - 1) / double(steps - 1));
+  return idx;
+}
+
 void report_progress(const std::function<bool(int, int)>& progress, int done, int total) {
   if (progress && !progress(done, total))
     throw Error(SINSR_ERR_CANCELLED, "sampling cancelled by the progress callback after step " + std::to_string(done) +

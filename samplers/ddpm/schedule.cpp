@@ -11,21 +11,10 @@ namespace ddpm {
 using sdk::Error;
 using sdk::require;
 
-std::vector<double> numpy_linspace(double start, double stop, int num) {
-  // np.linspace: i * step + start, the last entry set to stop exactly.
-  std::vector<double> y(size_t(std::max(num, 0)));
-  if (num == 1) y[0] = start;
-  if (num <= 1) return y;
-  const double step = (stop - start) / double(num - 1);
-  for (int i = 0; i < num; ++i) y[size_t(i)] = double(i) * step + start;
-  y.back() = stop;
-  return y;
-}
-
 std::vector<double> cosine_betas(int steps, double s) {
   // SRDiff's cosine_beta_schedule (Nichol & Dhariwal), in its order of operations.
   const int n = steps + 1;
-  const std::vector<double> x = numpy_linspace(0.0, double(n), n);
+  const std::vector<double> x = sdk::linspace(0.0, double(n), n);
   std::vector<double> ac(x.size());
   for (size_t i = 0; i < x.size(); ++i) {
     const double c = std::cos(((x[i] / double(n)) + s) / (1 + s) * M_PI * 0.5);
@@ -42,10 +31,7 @@ std::vector<int64_t> spaced_indices(int64_t size, int64_t steps) {
   require(steps >= 1 && steps <= size, SINSR_ERR_INVALID_ARGUMENT,
           kWho + ": respace \"subsequence\" takes 1 to " + std::to_string(size) +
               " steps of the configured chain, got " + std::to_string(steps));
-  if (steps == 1) return {size - 1};
-  std::vector<int64_t> idx(static_cast<size_t>(steps));
-  for (int64_t k = 0; k < steps; ++k) idx[size_t(k)] = std::llround(double(k) * double(size - 1) / double(steps - 1));
-  return idx;
+  return sdk::evenly_spaced_steps(size, steps);
 }
 
 std::vector<double> subsequence_betas(const Chain& chain, const std::vector<int64_t>& indices) {
@@ -70,7 +56,7 @@ Chain::Chain(const ChainSpec& spec) : spec_(spec), size_(spec.steps) {
     b = at::tensor(spec.betas, at::kDouble).to(dt);
   } else if (spec.schedule == BetaSchedule::Linear) {
     // SR3 builds its betas with torch.linspace in float32, SRDiff with np.linspace in float64.
-    b = spec.float64 ? at::tensor(numpy_linspace(spec.beta_start, spec.beta_end, spec.steps), at::kDouble)
+    b = spec.float64 ? at::tensor(sdk::linspace(spec.beta_start, spec.beta_end, spec.steps), at::kDouble)
                      : at::linspace(spec.beta_start, spec.beta_end, n, at::kFloat);
     if (spec.last_beta_0999) b[n - 1] = 0.999;
   } else {

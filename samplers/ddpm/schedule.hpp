@@ -45,7 +45,6 @@ class Chain {
 };
 
 // The betas alone, in float64 as the references compute them (for tests and docs).
-std::vector<double> numpy_linspace(double start, double stop, int num);
 std::vector<double> cosine_betas(int steps, double s);
 // `steps` evenly spaced indices of a chain of `size` steps, the first and the last kept
 // (steps <= size), and the betas of the chain through them: 1 - alpha_bar[k] / alpha_bar[prev].

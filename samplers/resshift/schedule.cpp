@@ -19,16 +19,6 @@ using json = nlohmann::json;
 
 std::string where(const std::string& key) { return "diffusion.params." + key; }
 
-// numpy.linspace(0, 1, n): i * (1/(n-1)), the last entry set to exactly 1.
-std::vector<double> linspace01(int n) {
-  std::vector<double> v(n, 0.0);
-  if (n < 2) return v;
-  const double step = 1.0 / double(n - 1);
-  for (int i = 0; i < n; ++i) v[i] = double(i) * step;
-  v[n - 1] = 1.0;
-  return v;
-}
-
 std::vector<double> named_sqrt_etas(const ScheduleOptions& o) {
   if (o.schedule_name == "ldm") {
     require(!o.given_sqrt_etas.empty(), SINSR_ERR_UNSUPPORTED,
@@ -47,7 +37,7 @@ std::vector<double> named_sqrt_etas(const ScheduleOptions& o) {
   const int T = o.steps;
   const double start = std::min({o.min_noise_level / o.kappa, o.min_noise_level, std::sqrt(0.001)});
   const double increaser = std::exp(1.0 / double(T - 1) * std::log(o.etas_end / start));
-  std::vector<double> pt = linspace01(T), out(T);
+  std::vector<double> pt = sdk::linspace(0.0, 1.0, T), out(T);
   for (int t = 0; t < T; ++t) {
     pt[t] = std::pow(pt[t], o.power);
     pt[t] *= double(T - 1);
@@ -60,9 +50,7 @@ std::set<int64_t> kept_steps(const ScheduleOptions& o) {
   const int T = o.steps;
   std::set<int64_t> keep;
   if (o.sample_steps > 0) {
-    const int S = o.sample_steps;
-    if (S == 1) keep.insert(T - 1);
-    for (int x = 0; S > 1 && x < S; ++x) keep.insert(std::llround(double(x) * double(T - 1) / double(S - 1)));
+    for (int64_t k : sdk::evenly_spaced_steps(T, o.sample_steps)) keep.insert(k);
   } else {
     const int S = o.timestep_respacing > 0 ? o.timestep_respacing : T;
     for (int x = 0; x < S; ++x) keep.insert(int64_t(double(T) / double(S) * double(x)));

@@ -560,7 +560,7 @@ TEST(Config, LinearResidualEndsAtBeta0999) {
   DdpmSampler s(json{{"variant", "srdiff"}, {"schedule", "linear"}});
   const at::Tensor b = s.schedule("betas_float64");
   EXPECT_EQ(b[99].item<double>(), 0.999);
-  EXPECT_DOUBLE_EQ(b[98].item<double>(), numpy_linspace(1e-4, 0.02, 100)[98]);
+  EXPECT_DOUBLE_EQ(b[98].item<double>(), sinsr::sdk::linspace(1e-4, 0.02, 100)[98]);
   EXPECT_EQ(b[0].item<double>(), 1e-4);
 }
 

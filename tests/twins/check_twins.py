@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Each routine once (issue 36): every routine below is defined in exactly one place. A second
 definition of one of them anywhere in the project's sources fails this test, naming the files.
-Still twice, not yet listed here: the evenly spaced respacing of the resshift and ddpm schedules,
-and the safetensors header read in host/lib/runtime/weights_info.cpp beside the checkpoint reader's.
+Still twice, not yet listed here: the safetensors header read in host/lib/runtime/weights_info.cpp
+beside the checkpoint reader's.
 Usage: check_twins.py SOURCE_DIR"""
 import os
 import re
@@ -17,6 +17,9 @@ ROUTINES = {
     "state-dict prefix stripping": ("plugins/src/checkpoint.cpp", r"\{\s*\"module\.\"\s*,\s*\"_orig_mod\.\"\s*\}"),
     "little/big-endian field reader": ("plugins/include/sinsr/sdk.hpp",
                                        r"v\s*=\s*\(v\s*<<\s*8\)\s*\||<<\s*24\)\s*\|"),
+    "numpy-style linspace": ("plugins/src/sdk_sampler.cpp", r"\.back\(\)\s*=\s*stop|\[n - 1\]\s*=\s*1\.0"),
+    "evenly spaced steps, both ends kept": ("plugins/src/sdk_sampler.cpp",
+                                            r"llround\(double\(\w+\)\s*\*\s*double\(\w+\s*-\s*1\)\s*/\s*double\("),
 }
 SKIP = {"build", "build-fuzz", ".git", "runs", "out", "data", "python/build"}
 sources = []

@@ -237,6 +237,13 @@ at::Tensor callback_result(const at::Tensor& v, const at::Tensor& like, const st
                            int64_t step);
 // table[t] for a batch of step indices t, shaped [N, 1, ..., 1] to broadcast over `like`, on its device.
 at::Tensor coef_at(const at::Tensor& table, const at::Tensor& t, const at::Tensor& like);
+// numpy.linspace(start, stop, num) in float64, bit for bit: i * step + start, the last entry
+// set to stop exactly (one entry: start).
+std::vector<double> linspace(double start, double stop, int num);
+// `steps` (1..size) step indices of a chain of `size`, evenly spaced with both ends kept
+// (round(k * (size - 1) / (steps - 1))); one step keeps the last. SinSR's and the DDPM
+// references' respacing.
+std::vector<int64_t> evenly_spaced_steps(int64_t size, int64_t steps);
 // Reports `done` of `total` steps; throws Error(SINSR_ERR_CANCELLED) when `progress` says stop.
 void report_progress(const std::function<bool(int, int)>& progress, int done, int total);
 
