@@ -161,16 +161,7 @@ json parse(const std::string& text, const std::string& origin) {
     refuse(origin, "config text of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
                        std::to_string(limits.max_bytes) + " (config::parse_limits().max_bytes)");
   auto first = text.find_first_not_of(" \t\r\n");
-  if (first != std::string::npos && (text[first] == '{' || text[first] == '[')) {
-    // One linear pass checks depth, value count and duplicate keys; nlohmann's callback parser,
-    // which checked them before, took time quadratic in the number of keys.
-    scan_json(text, origin, limits);
-    try {
-      return json::parse(text);
-    } catch (const json::exception& e) {
-      refuse(origin, std::string("invalid JSON: ") + e.what());
-    }
-  }
+  if (first != std::string::npos && (text[first] == '{' || text[first] == '[')) return parse_json(text, origin, limits);
   try {
     YamlToJson convert(origin, limits);
     return convert.convert(YAML::Load(text));
