@@ -114,27 +114,21 @@ int take_globals(const sinsr::cli::Args& args, sinsr::cli::Args& globals, bool& 
   size_t i = 0;
   while (i < args.size()) {
     const std::string& a = args[i];
-    const bool is_plugin = a == "--plugin", is_threads = a == "--threads" || a == "-j";
-    if (is_plugin || is_threads) {
+    const int words = sinsr::cli::global_option_words(a.c_str());
+    if (words == 0) break;
+    const bool is_plugin = a.rfind("--plugin", 0) == 0;
+    (is_plugin ? plugin : threads) = true;
+    if (words == 2) {
       if (i + 1 >= args.size()) {
         std::cerr << "sinsr-host: " << a << " needs a value (see `sinsr-host --help`)\n";
         return -1;
       }
       globals.push_back(is_plugin ? "--plugin" : "--threads");
       globals.push_back(args[i + 1]);
-      (is_plugin ? plugin : threads) = true;
-      i += 2;
-    } else if (a.rfind("--plugin=", 0) == 0 || a.rfind("--threads=", 0) == 0) {
-      globals.push_back(a);
-      (a[2] == 'p' ? plugin : threads) = true;
-      i += 1;
-    } else if (a.size() > 2 && a.rfind("-j", 0) == 0 && std::strspn(a.c_str() + 2, "0123456789") == a.size() - 2) {
-      globals.push_back("--threads=" + a.substr(2));  // -j2
-      threads = true;
-      i += 1;
     } else {
-      break;
+      globals.push_back(a.rfind("-j", 0) == 0 ? "--threads=" + a.substr(2) : a);  // -j2
     }
+    i += size_t(words);
   }
   return int(i);
 }
