@@ -50,6 +50,12 @@ std::string error_text(const std::exception& e) {
   return text;
 }
 
+void report_file_error(const std::string& command, const std::string& file, const std::exception& e) {
+  const std::string msg = error_text(e);
+  std::cerr << "sinsr-host " << command << ": " << (msg.find(file) == std::string::npos ? file + ": " : "") << msg
+            << "\n";
+}
+
 int usage_error(const std::string& command, const std::string& message) {
   std::cerr << "sinsr-host " << command << ": " << message << " (see `sinsr-host " << command << " --help`)\n";
   return 2;

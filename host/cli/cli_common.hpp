@@ -40,6 +40,10 @@ int parse_options(const Args& args, const boost::program_options::options_descri
                   const std::function<int(const boost::program_options::variables_map&)>& early = {},
                   const boost::program_options::options_description* more = nullptr);
 
+// Prints "sinsr-host COMMAND: FILE: MESSAGE" for a file a folder run skips (FILE left out when
+// the message names it already).
+void report_file_error(const std::string& command, const std::string& file, const std::exception& e);
+
 // Prints "sinsr-host COMMAND: MESSAGE (see `sinsr-host COMMAND --help`)" and returns 2.
 int usage_error(const std::string& command, const std::string& message);
 

@@ -138,8 +138,7 @@ int cmd_degrade(const Args& args) {
         io::write_image(dst.string(), lr, 8);
         ++written;
       } catch (const std::exception& e) {
-        std::string msg = error_text(e);
-        std::cerr << "sinsr-host degrade: " << (msg.find(src) == std::string::npos ? src + ": " : "") << msg << "\n";
+        report_file_error("degrade", src, e);
         failures.push_back(src);
       }
     }

@@ -392,9 +392,7 @@ int cmd_infer(const Args& args) {
                       seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + ")");
       } catch (const std::exception& e) {
         progress.clear();
-        std::string msg = error_text(e);
-        std::cerr << "sinsr-host infer: " << (msg.find(src.string()) == std::string::npos ? src.string() + ": " : "")
-                  << msg << "\n";
+        report_file_error("infer", src.string(), e);
         failures.push_back(src.string());
       }
     }
