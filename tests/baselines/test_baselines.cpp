@@ -41,7 +41,7 @@ at::Tensor replay(const std::string& backbone, const json& config, const std::st
   net.load_weights(sinsr_test::parity_file(weights));
   net.set_training(false);
   sinsr::host::SamplerHandle sampler(rt.find(SINSR_KIND_SAMPLER, "ddpm"), {{"variant", variant}}, 5);
-  sinsr::host::check_timesteps(sampler, net);
+  sinsr::host::check_pairing(sampler, net);
   sinsr::sdk::SampleCallbacks cb;
   cb.denoise = [&](const at::Tensor& x_in, const at::Tensor& t) { return net.forward(x_in, lq, t); };
   cb.noise = [&](const at::Tensor& like) {
@@ -80,7 +80,7 @@ TEST(Baselines, MismatchedTimestepsAreRefusedNamingBoth) {
   sinsr::host::BackboneHandle net(rt.find(SINSR_KIND_BACKBONE, "srdiff"), kSrdiff);
   sinsr::host::SamplerHandle sampler(rt.find(SINSR_KIND_SAMPLER, "ddpm"), {{"variant", "sr3"}});
   try {
-    sinsr::host::check_timesteps(sampler, net);
+    sinsr::host::check_pairing(sampler, net);
     FAIL() << "accepted";
   } catch (const sinsr::sdk::Error& e) {
     EXPECT_NE(std::string(e.what()).find("ddpm"), std::string::npos) << e.what();

@@ -189,8 +189,8 @@ TEST(Predictions, A13TableIsUndeclaredAndStillRuns) {
   EXPECT_EQ(now.prediction(), SINSR_PREDICTION_X0);
   EXPECT_EQ(before.prediction(), SINSR_PREDICTION_UNDECLARED);
   sinsr::host::SamplerHandle sampler(runtime().find(SINSR_KIND_SAMPLER, "deterministic"), json::object());
-  EXPECT_NO_THROW(sinsr::host::check_timesteps(sampler, before));
-  EXPECT_NO_THROW(sinsr::host::check_timesteps(sampler, now));
+  EXPECT_NO_THROW(sinsr::host::check_pairing(sampler, before));
+  EXPECT_NO_THROW(sinsr::host::check_pairing(sampler, now));
 }
 
 }  // namespace

@@ -362,7 +362,7 @@ void blend_with_partner(Runtime& runtime, const PipelineOptions& o, const Compon
 Pipeline::Pipeline(BackboneHandle& backbone, CodecHandle* codec, SamplerHandle& sampler, PipelineOptions options)
     : impl_(new Impl), options_(std::move(options)) {
   check_options(options_);
-  check_timesteps(sampler, backbone);
+  check_pairing(sampler, backbone);
   impl_->backbone = &backbone;
   impl_->codec = codec;
   impl_->sampler = &sampler;
@@ -402,7 +402,7 @@ Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl),
   impl_->own_sampler =
       std::make_unique<SamplerHandle>(runtime.find(SINSR_KIND_SAMPLER, o.sampler.name), o.sampler.config, o.steps);
   impl_->sampler = impl_->own_sampler.get();
-  check_timesteps(*impl_->sampler, *impl_->backbone);
+  check_pairing(*impl_->sampler, *impl_->backbone);
   if (!backbone_file.empty()) impl_->backbone->load_weights(backbone_file);
   if (o.strength != 1.0) blend_with_partner(runtime, o, *bc, *impl_->backbone);
   impl_->backbone->set_training(false);

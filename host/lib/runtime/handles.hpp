@@ -256,11 +256,10 @@ class LossHandle : public LossBase {
   at::Tensor backward(std::unique_ptr<Tape> tape, const at::Tensor& grad_loss);
 };
 
-// Refuses (SINSR_ERR_INVALID_ARGUMENT, naming both components) a sampler whose timesteps the
-// backbone does not take. Pipelines and the trainer call it when they pair the two.
-// Refuses, naming both, a sampler and a backbone that disagree on what t means (ABI 1.1) or on
-// what the network returns (ABI 1.4; undeclared on either side is not checked).
-void check_timesteps(SamplerHandle& sampler, BackboneHandle& backbone);
+// Refuses (SINSR_ERR_INVALID_ARGUMENT, naming both) a sampler and a backbone that disagree on
+// what t means (ABI 1.1) or on what the network returns (ABI 1.4; undeclared on either side is
+// not checked). Pipelines and the trainer call it when they pair the two.
+void check_pairing(SamplerHandle& sampler, BackboneHandle& backbone);
 // "x0", "noise", "another quantity", "undeclared".
 std::string describe(sinsr_prediction p);
 

@@ -157,7 +157,7 @@ std::string describe(sinsr_prediction p) {
   }
 }
 
-void check_timesteps(SamplerHandle& sampler, BackboneHandle& backbone) {
+void check_pairing(SamplerHandle& sampler, BackboneHandle& backbone) {
   const TimestepKind passes = sampler.timestep_kind(), takes = backbone.timestep_kind();
   if (passes != takes)
     throw Error(SINSR_ERR_INVALID_ARGUMENT, "sampler '" + sampler.component().name() + "' passes " + passes.describe() +

@@ -159,8 +159,8 @@ Trainer::Trainer(host::Runtime& rt, TrainerOptions options) : impl_(new Impl) {
   auto sc = rt.find(SINSR_KIND_SAMPLER, o.sampler.name);
   im.sampler = std::make_unique<SamplerHandle>(sc, o.sampler.config);
   // Regression never asks the sampler for timesteps; the diffusion modes pair the two.
-  if (o.mode != TrainerOptions::Mode::Regress) host::check_timesteps(*im.sampler, *im.model);
-  if (im.teacher) host::check_timesteps(*im.sampler, *im.teacher);
+  if (o.mode != TrainerOptions::Mode::Regress) host::check_pairing(*im.sampler, *im.model);
+  if (im.teacher) host::check_pairing(*im.sampler, *im.teacher);
   // SinSR's objectives compare network outputs with x0 (the teacher's trajectory end, the GT).
   if (o.mode == TrainerOptions::Mode::Distill)
     for (BackboneHandle* net : {im.model.get(), im.teacher.get()}) {
