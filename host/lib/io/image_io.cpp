@@ -217,8 +217,6 @@ std::string printable(std::string s) {
   return s;
 }
 
-// A PNG chunk's buffer is as large as its header says (libpng): a 316-byte file whose tEXt chunk
-// declared 1.8 GB cost 2 GB of memory and seconds. No chunk may run past the end of the file.
 // A BMP's compression must fit its bit depth: OpenImageIO 2.4 reads run-length data of a 24-bit
 // file (RLE4 declared with 24 bits per pixel) past its buffer (found by the image fuzz target).
 void check_bmp_header(std::istream& in, const std::string& path) {
@@ -291,6 +289,8 @@ std::optional<at::Tensor> read_bilevel_tiff(std::istream& in, int64_t file_size,
 constexpr int kMaxPngTextChunks = 64;
 constexpr size_t kMaxJpegScans = 200;
 
+// A PNG chunk's buffer is as large as its header says (libpng): a 316-byte file whose tEXt chunk
+// declared 1.8 GB cost 2 GB of memory and seconds. No chunk may run past the end of the file.
 void check_png_chunks(std::istream& in, int64_t file_size, const std::string& path) {
   in.clear();
   int64_t at = 8;
