@@ -280,14 +280,9 @@ class Upscaler:
         if a.ndim != 3 or not 1 <= a.shape[2] <= 4:
             raise Error(Code.INVALID_ARGUMENT, "expected an HxW, HxWxC (C = 1..4) or NxHxWxC image, got shape %s%s"
                         % (a.shape, " (channels first? use .transpose(1, 2, 0))" if a.ndim == 3 and a.shape[0] <= 4 else ""))
-        if a.dtype in _INT_SCALE:
-            f = self._run(np.ascontiguousarray(a, dtype=np.float32) * _INT_SCALE[a.dtype])
-            return _quantise(_capi.numpy_view(f), a.dtype)
-        if a.dtype.kind != "f":
-            raise Error(Code.INVALID_ARGUMENT, "expected uint8, uint16 or float pixels, got %s" % a.dtype)
-        if not a.flags.c_contiguous or not a.flags.writeable or not a.dtype.isnative:
-            a = np.array(a, dtype=a.dtype.newbyteorder("="), order="C")  # DLPack exports only these as they are
-        return _capi.numpy_view(self._run(a))
+        f, bits = _as_float(a)
+        out = _capi.numpy_view(self._run(f))
+        return out if bits == 32 else _quantise(out, a.dtype)
 
     def _call_torch(self, torch, image):
         t = image.detach()
@@ -310,6 +305,19 @@ class Upscaler:
         else:
             raise Error(Code.INVALID_ARGUMENT, "expected uint8 or float pixels, got %s" % t.dtype)
         return out.to(device)
+
+
+def _as_float(a):
+    """Pixels as the host takes them, and their sample depth: uint8/uint16 -> float32 in [0, 1]
+    scaled exactly as the CLI's reader scales them (8/16); float -> itself, C-contiguous, writeable
+    and native-endian (what DLPack exports as it is) (32)."""
+    if a.dtype in _INT_SCALE:
+        return np.ascontiguousarray(a, dtype=np.float32) * _INT_SCALE[a.dtype], 8 * a.dtype.itemsize
+    if a.dtype.kind != "f":
+        raise Error(Code.INVALID_ARGUMENT, "expected uint8, uint16 or float pixels, got %s" % a.dtype)
+    if not a.flags.c_contiguous or not a.flags.writeable or not a.dtype.isnative:
+        a = np.array(a, dtype=a.dtype.newbyteorder("="), order="C")
+    return a, 32
 
 
 def _quantise(f, dtype):
@@ -348,10 +356,6 @@ def write_image(path, image):
         a = a[:, :, None]
     if a.ndim != 3 or not 1 <= a.shape[2] <= 4:
         raise Error(Code.INVALID_ARGUMENT, "expected an HxW or HxWxC (C = 1..4) image, got shape %s" % (a.shape,))
-    if a.dtype in _INT_SCALE:
-        bits, f = (8 if a.dtype == np.uint8 else 16), np.ascontiguousarray(a, dtype=np.float32) * _INT_SCALE[a.dtype]
-    elif a.dtype.kind == "f":
-        bits, f = 32, np.ascontiguousarray(a, dtype=np.float32)
-    else:
-        raise Error(Code.INVALID_ARGUMENT, "expected uint8, uint16 or float pixels, got %s" % a.dtype)
+    f, bits = _as_float(a)
+    f = np.ascontiguousarray(f, dtype=np.float32)  # files are written from float32, as the CLI writes them
     _capi.check(_capi.library().sinsr_image_write(os.fsencode(path), _capi.to_managed(f), bits))
