@@ -3,7 +3,7 @@
 // training example.
 #include <gtest/gtest.h>
 
-#include "runtime/runtime.hpp"
+#include "plugin_runtime.hpp"
 
 #include <sinsr/sdk.hpp>
 
@@ -12,17 +12,8 @@ namespace {
 using json = nlohmann::json;
 using sinsr::host::SamplerHandle;
 
-sinsr::host::Runtime& runtime() {
-  static sinsr::host::Runtime* rt = [] {
-    auto* r = new sinsr::host::Runtime(1);
-    r->load_file(std::string(SINSR_PLUGIN_DIR) + "/direct.so");
-    return r;
-  }();
-  return *rt;
-}
-
 SamplerHandle handle(int steps = 0) {
-  return SamplerHandle(runtime().find(SINSR_KIND_SAMPLER, "direct"), json::object(), steps);
+  return SamplerHandle(sinsr_test::plugin_runtime().find(SINSR_KIND_SAMPLER, "direct"), json::object(), steps);
 }
 
 TEST(Direct, OneCallOnYAtStepZero) {
