@@ -5,6 +5,7 @@
 
 #include <torch/nn/module.h>
 
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <new>
@@ -34,6 +35,15 @@ bool all_tensors(const c10::impl::GenericDict& d) {
   for (auto& kv : d)
     if (!kv.key().isString() || !kv.value().isTensor()) return false;
   return true;
+}
+
+// Whether every value of a weight tensor is finite. A sum is non-finite when any value is; it
+// also overflows on huge finite values, so only then is every element checked. On start-up's
+// path: for 30 M floats at 2 threads the sum took 3.5 ms, isfinite().all() 75-93 ms.
+bool all_finite(const at::Tensor& t) {
+  if (!t.is_floating_point() || t.numel() == 0) return true;
+  if (std::isfinite(t.sum().item<double>())) return true;
+  return at::isfinite(t).all().item<bool>();
 }
 
 // Runs one public reader so that whatever escapes it (LibTorch's c10::Error, the JSON
@@ -155,7 +165,7 @@ LoadReport load(torch::nn::Module& module, const StateDict& state, bool strict, 
                                   sdk::describe_shape(it->second.sizes()));
       continue;
     }
-    if (src.is_floating_point() && !at::isfinite(src).all().item<bool>()) nonfinite.push_back(name);
+    if (!all_finite(src)) nonfinite.push_back(name);
     copies.emplace_back(it->second, src);
   }
   // One NaN weight made a black image, an infinite one a wrong image, both with exit 0.
