@@ -93,7 +93,7 @@ int cmd_eval(const Args& args) {
   std::string pred, gt, bicubic_from, csv, json_out, suffix, mode_arg, metrics_arg;
   int scale = 4, border = -1;
   po::options_description opts = options_table(
-      "sinsr-host eval (--pred DIR | --bicubic-from LR_DIR) [--gt DIR] [options]\n"
+      "sinsr-host eval (--pred DIR | --bicubic-from LR_DIR) [--gt DIR] [options]   (or one file each)\n"
       "Scores images and prints per-image values and their means. With --gt, pairs by file stem\n"
       "(pred/baby.png with gt/baby.*, never by position) and reports PSNR, SSIM and detail; without\n"
       "--gt it reports NIQE. Unpaired, duplicate or mismatched files are named and make the exit code 1.\n"
@@ -113,7 +113,7 @@ int cmd_eval(const Args& args) {
   // clang-format off
   opts.add_options()
     ("help,h", "this help")
-    ("pred", po::value(&pred), "folder of predictions")
+    ("pred", po::value(&pred), "folder of predictions (or one image)")
     ("bicubic-from", po::value(&bicubic_from), "instead of --pred: MATLAB-bicubic x scale upscales of these LR images")
     ("gt", po::value(&gt), "folder of ground-truth images (needed by psnr, ssim, detail)")
     ("metrics", po::value(&metrics_arg), "comma-separated subset of psnr,ssim,detail,niqe\n"

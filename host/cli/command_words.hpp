@@ -1,6 +1,4 @@
-// The words of a sinsr-host line that run no network. The launcher reads the line's command word
-// before any library loads (it warms heap only for lines that will need it); the program's command
-// table is checked against them when it compiles (main.cpp), so a new command cannot be missed.
+// How main.cpp finds a line's command word (unit-tested in tests/cli).
 #pragma once
 
 #include <cstring>
@@ -8,18 +6,8 @@
 namespace sinsr {
 namespace cli {
 
-inline constexpr const char* kNoNetworkWords[] = {"--version", "-V",   "--help",  "-h",     "help",
-                                                  "plugins",   "eval", "degrade", "export", "models"};
-
-inline bool runs_no_network(const char* word) {
-  for (const char* w : kNoNetworkWords)
-    if (std::strcmp(w, word) == 0) return true;
-  return false;
-}
-
 // How many words a leading global option takes: 2 for --plugin X, --threads X, -j X; 1 for
-// --plugin=X, --threads=X, -jN; 0 when `word` is not one. The launcher and main.cpp both read
-// the global options through it.
+// --plugin=X, --threads=X, -jN; 0 when `word` is not one.
 inline int global_option_words(const char* word) {
   if (std::strcmp(word, "--plugin") == 0 || std::strcmp(word, "--threads") == 0 || std::strcmp(word, "-j") == 0)
     return 2;

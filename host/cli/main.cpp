@@ -23,7 +23,6 @@ struct Subcommand {
   int (*run)(const sinsr::cli::Args&);
   const char* summary;
   bool takes_plugin, takes_threads;  // which global options it accepts
-  bool runs_network;                 // false: the launcher warms no heap for it
 };
 
 // Commands that read or write image files exist only in builds with image I/O (their files are
@@ -35,35 +34,21 @@ struct Subcommand {
 #endif
 
 constexpr Subcommand kCommands[] = {
-    {"infer", SINSR_IMAGE_COMMAND(sinsr::cli::cmd_infer), "upscale an image or a folder of images", true, true, true},
-    {"plugins", &sinsr::cli::cmd_plugins, "list or inspect the loaded plugin components", true, false, false},
+    {"infer", SINSR_IMAGE_COMMAND(sinsr::cli::cmd_infer), "upscale an image or a folder of images", true, true},
+    {"plugins", &sinsr::cli::cmd_plugins, "list or inspect the loaded plugin components", true, false},
     {"models", &sinsr::cli::cmd_models, "list the models: scale, the input each is for, where it came from", true,
-     false, false},
+     false},
     {"eval", SINSR_IMAGE_COMMAND(sinsr::cli::cmd_eval),
-     "PSNR/SSIM/detail against ground truth paired by file name, or NIQE without it", false, false, false},
+     "PSNR/SSIM/detail against ground truth paired by file name, or NIQE without it", false, false},
     {"degrade", SINSR_IMAGE_COMMAND(sinsr::cli::cmd_degrade),
-     "make LR images (MATLAB bicubic or RealESRGAN degradation)", false, true, false},
+     "make LR images (MATLAB bicubic or RealESRGAN degradation)", false, true},
     {"train", &sinsr::cli::cmd_train, "train a diffusion network with its sampler's objective (or regression)", true,
-     true, true},
-    {"distill", &sinsr::cli::cmd_distill, "distill a SinSR one-step student from a teacher", true, true, true},
-    {"bench", &sinsr::cli::cmd_bench, "time the networks and the distillation step", true, true, true},
+     true},
+    {"distill", &sinsr::cli::cmd_distill, "distill a SinSR one-step student from a teacher", true, true},
+    {"bench", &sinsr::cli::cmd_bench, "time the networks and the distillation step", true, true},
     {"export", &sinsr::cli::cmd_export, "write a checkpoint's weights as a plain state dict (fp32/fp16/bf16)", false,
-     false, false},
+     false},
 };
-
-constexpr bool same_word(const char* a, const char* b) {
-  while (*a && *a == *b) ++a, ++b;
-  return *a == *b;
-}
-constexpr bool launcher_agrees() {
-  for (const auto& c : kCommands) {
-    bool listed = false;
-    for (const char* w : sinsr::cli::kNoNetworkWords) listed = listed || same_word(w, c.name);
-    if (listed == c.runs_network) return false;
-  }
-  return true;
-}
-static_assert(launcher_agrees(), "a command's runs_network disagrees with command_words.hpp, which the launcher reads");
 
 void print_usage(std::ostream& out) {
   out << "usage: sinsr-host [global options] <command> [options]\n"

@@ -111,6 +111,32 @@ TEST(Eval, PairsByNameAndReportsMissingAndMismatchedFiles) {
   EXPECT_EQ(j["detail_count"].get<int>(), 2);
 }
 
+// One file each side is a pair whatever the names; a file against a folder pairs by name.
+TEST(Eval, FilesAreFoldersOfOne) {
+  Folders d = make_folders("files");
+  at::Tensor g = at::rand({3, 32, 32}), p = (g + 0.05 * at::randn({3, 32, 32})).clamp(0, 1);
+  sinsr::io::write_image((d.gt / "photo.png").string(), g);
+  sinsr::io::write_image((d.pred / "photo_up.png").string(), p);
+  std::string json = (d.root / "r.json").string(), out;
+  ASSERT_EQ(run("--pred " + (d.pred / "photo_up.png").string() + " --gt " + (d.gt / "photo.png").string() +
+                    " --crop-border 0 --json " + json,
+                &out),
+            0)
+      << out;
+  auto j = nlohmann::json::parse(std::ifstream(json));
+  EXPECT_EQ(j["count"].get<int>(), 1);
+  EXPECT_TRUE(j["images"][0]["psnr"].is_number()) << j;
+  EXPECT_EQ(run("--pred " + (d.pred / "photo_up.png").string() + " --gt " + d.gt.string() + " --crop-border 0", &out),
+            1)
+      << out;  // by name against a folder: photo_up has no partner
+  EXPECT_NE(out.find("photo_up.png: no ground truth"), std::string::npos) << out;
+  EXPECT_EQ(run("--pred " + (d.pred / "photo_up.png").string() + " --pred-suffix _up --gt " + d.gt.string() +
+                    " --crop-border 0",
+                &out),
+            0)
+      << out;
+}
+
 TEST(Eval, ScoresEqualTheLibraryAndModesDiffer) {
   Folders d = make_folders("modes");
   at::Tensor g = at::rand({3, 40, 36}), p = (g + 0.05 * at::randn({3, 40, 36})).clamp(0, 1);

@@ -18,7 +18,10 @@ std::map<std::string, std::string> by_stem(const std::string& dir, const std::st
                                            std::vector<std::string>& problems) {
   std::map<std::string, std::string> out;
   std::set<std::string> shared;
-  for (const auto& f : list_images(dir)) {
+  std::error_code ec;
+  const std::vector<std::string> files =
+      fs::is_regular_file(dir, ec) ? std::vector<std::string>{dir} : list_images(dir);
+  for (const auto& f : files) {
     std::string stem = fs::path(f).stem().string();
     if (!suffix.empty() && stem.size() > suffix.size() &&
         stem.compare(stem.size() - suffix.size(), suffix.size(), suffix) == 0)
@@ -38,6 +41,12 @@ std::map<std::string, std::string> by_stem(const std::string& dir, const std::st
 Pairing pair_by_stem(const std::string& first_dir, const std::string& second_dir, const std::string& first_what,
                      const std::string& second_what, const std::string& first_suffix) {
   Pairing p;
+  std::error_code ec;
+  if (fs::is_regular_file(first_dir, ec) && fs::is_regular_file(second_dir, ec)) {  // two files: whatever their names
+    p.pairs.push_back({fs::path(first_dir).stem().string(), first_dir, second_dir});
+    p.first_count = p.second_count = 1;
+    return p;
+  }
   const auto first = by_stem(first_dir, first_suffix, p.problems);
   const auto second = by_stem(second_dir, "", p.problems);
   p.first_count = first.size();

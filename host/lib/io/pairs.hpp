@@ -1,6 +1,7 @@
 // Images of two folders paired by file name (stem), never by position: sorted lists paired by
 // index silently mismatch as soon as one file is missing. `sinsr-host eval` and the trainer's
-// validation pair their images here.
+// validation pair their images here. Either side may be one image file instead of a folder (a
+// folder of one); two files are paired whatever their names.
 #pragma once
 
 #include <string>
