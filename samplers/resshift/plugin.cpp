@@ -10,32 +10,13 @@
 
 namespace {
 
-const char* kSchema = R"json({
-  "schedule_name": {"type": "string", "default": "exponential", "enum": ["exponential", "ldm"]},
-  "schedule_kwargs": {"type": "object", "default": {"power": 0.3}, "doc": "power; for ldm: sqrt_etas (list)"},
-  "steps": {"type": "integer", "default": 15, "doc": "T, the diffusion length the model was trained with"},
-  "min_noise_level": {"type": "number", "default": 0.04},
-  "etas_end": {"type": "number", "default": 0.99, "doc": "sqrt(eta) at the last step"},
-  "kappa": {"type": "number", "default": 2.0},
-  "predict_type": {"type": "string", "default": "xstart", "enum": ["xstart", "epsilon", "epsilon_scale", "residual"]},
-  "normalize_input": {"type": "boolean", "default": true},
-  "latent_flag": {"type": "boolean", "default": true},
-  "timestep_respacing": {"type": ["integer", "null"], "doc": "official respacing: keeps int(T/S*x), x < S"},
-  "sample_steps": {"type": "integer", "doc": "sample with S evenly spaced steps keeping the first and the last (1 = SinSR one-step); the host's step count (ABI respace) does the same"},
-  "clip_denoised": {"type": "boolean", "default": false, "doc": "clamp predicted x0 to [-1,1] (pixel-space models)"},
-  "sf": {"type": "integer", "doc": "accepted, unused by the sampler"},
-  "scale_factor": {"type": "number", "doc": "accepted, unused by the sampler"},
-  "weighted_mse": {"type": "boolean", "doc": "accepted, unused by the sampler"},
-  "config_file": {"type": "string", "doc": "an official YAML; its diffusion.params are used, other keys override"}
-})json";
-
 using sinsr::resshift::Rule;
 using sinsr::resshift::Schedule;
 using sinsr::resshift::ScheduleOptions;
 
 // An official YAML's diffusion part keeps only the keys above.
 nlohmann::json params(const nlohmann::json& config) {
-  static const std::set<std::string> known = sinsr::config::schema_keys(kSchema);
+  static const std::set<std::string> known = sinsr::config::schema_keys(sinsr::resshift::config_schema());
   namespace official = sinsr::config::official;
   return official::params(config, official::Section::Diffusion, known);
 }
@@ -108,9 +89,9 @@ class ResShiftSampler : public sinsr::sdk::Sampler {
 SINSR_PLUGIN("resshift", "1.0.0") {
   using sinsr::sdk::ComponentMeta;
   ComponentMeta stochastic{"stochastic", "1.0.0", "ResShift Markov chain (posterior mean plus noise each step)",
-                           kSchema};
-  ComponentMeta deterministic{"deterministic", "1.0.0", "SinSR deterministic sampler x = k*x0 + m*x_t + j*y", kSchema};
-  ComponentMeta single{"single-step", "1.0.0", "one network call at t = T-1 (SinSR student inference)", kSchema};
+                           sinsr::resshift::config_schema()};
+  ComponentMeta deterministic{"deterministic", "1.0.0", "SinSR deterministic sampler x = k*x0 + m*x_t + j*y", sinsr::resshift::config_schema()};
+  ComponentMeta single{"single-step", "1.0.0", "one network call at t = T-1 (SinSR student inference)", sinsr::resshift::config_schema()};
   for (auto* m : {&stochastic, &deterministic, &single}) m->thread_safety = SINSR_THREAD_PARALLEL;
   plugin.add_sampler<ResShiftSampler<Rule::Stochastic>>(stochastic);
   plugin.add_sampler<ResShiftSampler<Rule::Deterministic>>(deterministic);

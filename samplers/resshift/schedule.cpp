@@ -95,6 +95,39 @@ ScheduleOptions ScheduleOptions::from_json(const json& p) {
   return o;
 }
 
+const std::string& config_schema() {
+  static const std::string text = [] {
+    json s = json::object();
+    auto key = [&](const char* name, json type, json fallback, const char* doc, json choices = nullptr) {
+      s[name] = {{"type", type}};
+      if (!fallback.is_null()) s[name]["default"] = fallback;
+      if (*doc) s[name]["doc"] = doc;
+      if (!choices.is_null()) s[name]["enum"] = choices;
+    };
+    const ScheduleOptions d;
+    key("schedule_name", "string", d.schedule_name, "", {"exponential", "ldm"});
+    key("schedule_kwargs", "object", {{"power", d.power}}, "power; for ldm: sqrt_etas (list)");
+    key("steps", "integer", d.steps, "T, the diffusion length the model was trained with");
+    key("min_noise_level", "number", d.min_noise_level, "");
+    key("etas_end", "number", d.etas_end, "sqrt(eta) at the last step");
+    key("kappa", "number", d.kappa, "");
+    key("predict_type", "string", "xstart", "", {"xstart", "epsilon", "epsilon_scale", "residual"});
+    key("normalize_input", "boolean", d.normalize_input, "");
+    key("latent_flag", "boolean", d.latent_flag, "");
+    key("timestep_respacing", {"integer", "null"}, nullptr, "official respacing: keeps int(T/S*x), x < S");
+    key("sample_steps", "integer", nullptr,
+        "sample with S evenly spaced steps keeping the first and the last (1 = SinSR one-step); the host's step "
+        "count (ABI respace) does the same");
+    key("clip_denoised", "boolean", d.clip_denoised, "clamp predicted x0 to [-1,1] (pixel-space models)");
+    key("sf", "integer", nullptr, "accepted, unused by the sampler");
+    key("scale_factor", "number", nullptr, "accepted, unused by the sampler");
+    key("weighted_mse", "boolean", nullptr, "accepted, unused by the sampler");
+    key("config_file", "string", nullptr, "an official YAML; its diffusion.params are used, other keys override");
+    return s.dump();
+  }();
+  return text;
+}
+
 void ScheduleOptions::check() const {
   const ScheduleOptions& o = *this;
   require(o.steps >= 1, SINSR_ERR_INVALID_ARGUMENT, where("steps") + " must be >= 1, got " + std::to_string(o.steps));

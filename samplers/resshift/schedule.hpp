@@ -39,6 +39,10 @@ struct ScheduleOptions {
   void check() const;
 };
 
+// The config schema of the resshift samplers (the ABI's {"key": {"type", "default", "doc"}}),
+// made beside from_json with ScheduleOptions' own defaults.
+const std::string& config_schema();
+
 class Schedule {
  public:
   explicit Schedule(const ScheduleOptions& options);

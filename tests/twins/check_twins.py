@@ -20,6 +20,9 @@ ROUTINES = {
     "numpy-style linspace": ("plugins/src/sdk_sampler.cpp", r"\.back\(\)\s*=\s*stop|\[n - 1\]\s*=\s*1\.0"),
     "evenly spaced steps, both ends kept": ("plugins/src/sdk_sampler.cpp",
                                             r"llround\(double\(\w+\)\s*\*\s*double\(\w+\s*-\s*1\)\s*/\s*double\("),
+    # made from ScheduleOptions' defaults beside from_json, as ddpm's; never a hand-typed literal
+    "resshift config schema": ("samplers/resshift/schedule.cpp",
+                               r'key\("schedule_name"|"schedule_name"\s*:\s*\{\s*"type"'),
 }
 SKIP = {"build", "build-fuzz", ".git", "runs", "out", "data", "python/build"}
 sources = []
