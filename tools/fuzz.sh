@@ -3,7 +3,8 @@
 # folder, gathers their seed corpora, and runs each for a given time, printing executions,
 # coverage and findings per target.
 #
-#   tools/fuzz.sh [options] [target...]        (targets: checkpoint config image c_api dlpack)
+#   tools/fuzz.sh [options] [target...]        (targets: checkpoint config image image_tiff image_jpeg
+#                                               image_png c_api dlpack)
 #     --seconds N    fuzz each target N seconds (default 60)
 #     --runs N       or N executions each
 #     --procs N      N fuzzing processes per target on one corpus (default 1; --runs is split)
@@ -36,12 +37,12 @@ while [ $# -gt 0 ]; do
     --regress) mode=regress; shift ;;
     --build-only) mode=build; shift ;;
     --build) build=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
-all=(checkpoint config image c_api dlpack)
+all=(checkpoint config image image_tiff image_jpeg image_png c_api dlpack)
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 for t in "${targets[@]}"; do
   [[ " ${all[*]} " == *" $t "* ]] || { echo "fuzz.sh: unknown target '$t' (known: ${all[*]})" >&2; exit 2; }
@@ -110,6 +111,29 @@ gather() {
         [ -f "$dir/gen-gray.pgm" ] || oiiotool --pattern constant:color=0.5 4x4 1 -o "$dir/gen-gray.pgm" >/dev/null 2>&1 || true
       fi
       ;;
+    image_*)
+      # Layouts of the format the probe found problems in: tiles, channels, float samples,
+      # progressive scans, 16-bit and alpha (make_seeds.py adds hand-made ones).
+      if command -v oiiotool >/dev/null; then
+        gen() { [ -f "$dir/$1" ] || oiiotool "${@:2}" -o "$dir/$1" >/dev/null 2>&1 || true; }
+        case "$t" in
+          image_tiff)
+            gen gen-tiled.tif --pattern checker 20x12 3 --tile 16 16
+            gen gen-5ch.tif --pattern fill:color=0.1,0.2,0.3,0.4,0.5 6x4 5
+            gen gen-float.tif --pattern noise 6x4 3 -d float
+            gen gen-planar.tif --pattern checker 6x4 3 --planarconfig separate
+            gen gen-lzw.tif --pattern checker 8x8 1 --compression lzw ;;
+          image_jpeg)
+            gen gen-progressive.jpg --pattern noise 24x16 3 --attrib jpeg:progressive 1
+            gen gen-gray.jpg --pattern checker 16x8 1
+            gen gen-baseline.jpg --pattern checker 17x9 3 ;;
+          image_png)
+            gen gen-rgba16.png --pattern fill:color=0.2,0.4,0.6,0.5 5x7 4 -d uint16
+            gen gen-gray.png --pattern checker 9x5 1
+            gen gen-text.png --pattern checker 6x6 3 --caption "a caption" --keyword kw ;;
+        esac
+      fi
+      ;;
   esac
 }
 
@@ -130,9 +154,11 @@ for t in "${targets[@]}"; do
   # unwind reaches its frames for lsan.supp to match.
   # That slow unwind runs on every allocation: 8 frames keep it affordable (110 -> ~250 inputs/s).
   asan=$ASAN_OPTIONS
-  [ "$t" != image ] || asan="$asan:fast_unwind_on_malloc=0:malloc_context_size=8"
+  [[ "$t" != image* ]] || asan="$asan:fast_unwind_on_malloc=0:malloc_context_size=8"
   common=(-rss_limit_mb=6144 -malloc_limit_mb=4096 -timeout=60 -max_len=1048576 -print_final_stats=1
           -artifact_prefix="$findings/")
+  # The format targets mutate with their format's tags and markers.
+  [ ! -f "tests/fuzz/dict/${t#image_}.dict" ] || common+=(-dict="tests/fuzz/dict/${t#image_}.dict")
   # Replay first: every seed and regression input must pass before mutation starts.
   rc=0
   if [ "$mode" = regress ] || [ "$mode" = smoke ]; then

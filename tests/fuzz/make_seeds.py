@@ -236,3 +236,47 @@ for k in range(3):
     png += png_chunk(b"zTXt", b"Comment%d\0\0" % k + zlib.compress(b"x" * 2000))
 png += png_chunk(b"IDAT", zlib.compress(b"".join(b"\0" + bytes([40 * y] * 4) for y in range(3))))
 write("image", "png-text-chunks.png", png + png_chunk(b"IEND", b""))
+
+
+# Progressive JPEG whose last scan repeats (the probe's 15 000-scan file, in small): PIL writes
+# the progressive file where it is installed (CI installs python3-pil); the rest needs nothing.
+def jpeg_segments(data):
+    """(marker, bytes) of each segment; a scan's entropy-coded data stays with its SOS."""
+    segs, k = [(0xD8, data[:2])], 2
+    while k + 4 <= len(data):
+        marker = data[k + 1]
+        if marker == 0xD9:
+            segs.append((marker, data[k:k + 2]))
+            break
+        end = k + 2 + struct.unpack(">H", data[k + 2:k + 4])[0]
+        if marker == 0xDA:  # entropy-coded data runs to the next marker that is not RSTn or a stuffed 0
+            while end + 1 < len(data) and not (data[end] == 0xFF and data[end + 1] not in (0x00, *range(0xD0, 0xD8))):
+                end += 1
+        segs.append((marker, data[k:end]))
+        k = end
+    return segs
+
+
+try:
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.frombytes("RGB", (16, 16), bytes((x * 7 + y * 3) % 256 for y in range(16) for x in range(48))).save(
+        buf, "JPEG", quality=80, progressive=True)
+    segs = jpeg_segments(buf.getvalue())
+    last_scan = [s for m, s in segs if m == 0xDA][-1]
+    body = b"".join(s for m, s in segs if m != 0xD9)
+    write("image_jpeg", "progressive.jpg", buf.getvalue())
+    for n in (100, 200):  # within the scan limit (200) and beyond it
+        write("image_jpeg", "progressive-scans-%d.jpg" % n, body + last_scan * n + b"\xff\xd9")
+    write("image_jpeg", "progressive-cut.jpg", buf.getvalue()[:len(buf.getvalue()) // 2])
+except ImportError:
+    pass
+
+# The format targets start from the image target's seeds of their format.
+for name in os.listdir(os.path.join(out, "image")):
+    with open(os.path.join(out, "image", name), "rb") as f:
+        data = f.read()
+    for target, magic in (("image_tiff", (b"II*\0", b"MM\0*")), ("image_png", (b"\x89PNG",)),
+                          ("image_jpeg", (b"\xff\xd8",))):
+        if data.startswith(magic):
+            write(target, name, data)
