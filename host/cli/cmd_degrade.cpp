@@ -88,7 +88,16 @@ int cmd_degrade(const Args& args) {
   try {
     host::set_threads(threads);
     degrade::Options options;
-    if (!config.empty()) options = degrade::options_from_json(config_contents(config, "--config"));
+    if (!config.empty()) {
+      const host::json given = config_contents(config, "--config");
+      std::error_code exists;
+      try {
+        options = degrade::options_from_json(given);
+      } catch (const sdk::Error& e) {  // a file is named: its line is the one to fix
+        if (!fs::exists(config, exists)) throw;
+        throw sdk::Error(e.code(), config + ": " + e.what());
+      }
+    }
     if (scale < 1) scale = options.sf;
 
     std::error_code ec;

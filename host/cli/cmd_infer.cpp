@@ -371,13 +371,8 @@ int cmd_infer(const Args& args) {
         }
         const auto t0 = std::chrono::steady_clock::now();
         progress.live(label);
-        io::Image img = io::read_image(src.string());
-        const int64_t pixels = img.pixels.size(1) * img.pixels.size(2);
-        if (pixels > max_pixels)
-          throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, src.string() + ": " + std::to_string(img.pixels.size(2)) + "x" +
-                                                           std::to_string(img.pixels.size(1)) +
-                                                           " is over --max-pixels " + std::to_string(max_pixels) +
-                                                           " (raise it to upscale this image)");
+        // The header's size is checked before anything is decoded.
+        io::Image img = io::read_image(src.string(), {max_pixels, "--max-pixels raises it"});
         at::Tensor sr = pipeline.upscale_any(img.pixels, [&](int done, int total) {
           if (total > 1) progress.live(label + "  tiles " + std::to_string(done) + "/" + std::to_string(total));
           return true;

@@ -90,8 +90,10 @@ SINSR_PLUGIN("resshift", "1.0.0") {
   using sinsr::sdk::ComponentMeta;
   ComponentMeta stochastic{"stochastic", "1.0.0", "ResShift Markov chain (posterior mean plus noise each step)",
                            sinsr::resshift::config_schema()};
-  ComponentMeta deterministic{"deterministic", "1.0.0", "SinSR deterministic sampler x = k*x0 + m*x_t + j*y", sinsr::resshift::config_schema()};
-  ComponentMeta single{"single-step", "1.0.0", "one network call at t = T-1 (SinSR student inference)", sinsr::resshift::config_schema()};
+  ComponentMeta deterministic{"deterministic", "1.0.0", "SinSR deterministic sampler x = k*x0 + m*x_t + j*y",
+                              sinsr::resshift::config_schema()};
+  ComponentMeta single{"single-step", "1.0.0", "one network call at t = T-1 (SinSR student inference)",
+                       sinsr::resshift::config_schema()};
   for (auto* m : {&stochastic, &deterministic, &single}) m->thread_safety = SINSR_THREAD_PARALLEL;
   plugin.add_sampler<ResShiftSampler<Rule::Stochastic>>(stochastic);
   plugin.add_sampler<ResShiftSampler<Rule::Deterministic>>(deterministic);

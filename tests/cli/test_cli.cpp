@@ -546,6 +546,27 @@ TEST(Cli, AnInputNamedLikeACommandIsAnInputLikeAnyOther) {
   EXPECT_TRUE(fs::exists(out / "eval.png")) << r.output;
 }
 
+// A config file given to a model is read before the model's own config is merged under it, so
+// its keys win (merged unread, the model's keys won over the file's: window_size 1024 from a
+// file ran as 8, exit 0); errors of a config file name it first.
+TEST(Cli, AConfigFileWinsOverTheModelsConfigAndIsNamed) {
+  fs::path dir = fresh_dir("config_file_wins");
+  sinsr::io::write_image((dir / "in.png").string(), at::rand({3, 16, 16}));
+  std::ofstream(dir / "wide.json") << R"({"window_size": 1024})";
+  HostRun r = run_host("infer -n student -q -j 1 --backbone-config " + (dir / "wide.json").string() + " -i " +
+                       (dir / "in.png").string() + " -o " + (dir / "out.png").string());
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, (dir / "wide.json").string() + ": student create")) << r.output;
+  EXPECT_TRUE(contains(r.output, "'window_size' must be an integer in [1, 64], got 1024")) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "out.png"));
+  std::ofstream(dir / "kernel.json") << R"({"blur_kernel_size": 4001})";
+  HostRun d = run_host("degrade -q --in " + dir.string() + " --out " + (dir / "lr").string() + " --seed 0 --config " +
+                       (dir / "kernel.json").string());
+  EXPECT_EQ(d.code, 1) << d.output;
+  EXPECT_TRUE(contains(d.output, (dir / "kernel.json").string() + ": degradation option 'blur_kernel_size'"))
+      << d.output;
+}
+
 // Memory follows the job: the program holds what LibTorch and the job need, nothing speculative
 // (the launcher used to fault in 1 GiB of heap for every network line). Both lines stay under
 // 400 MB of peak resident memory with Debian's CPU LibTorch.

@@ -514,9 +514,9 @@ TEST(ImageIO, BmpCompressionMustFitTheBitDepth) {
 // (8 or 1; 1 packs 8 pixels a byte, rows padded to bytes, white is 1 as BlackIsZero says), in one
 // strip, or in tiles of tile x tile when tile > 0 (the tile data is that of the first tile only,
 // repeated: enough for the reader to start). bits_tag false leaves BitsPerSample out (its
-// default is 1).
+// default is 1); `compression` is only declared (8: deflate), the data stays as given.
 std::string tiff(int w, int h, int samples, int bits, const std::vector<uint8_t>& pixels, int tile = 0,
-                 bool bits_tag = true) {
+                 bool bits_tag = true, uint32_t compression = 1) {
   struct Entry {
     uint16_t tag, type;
     uint32_t count, value;
@@ -538,7 +538,7 @@ std::string tiff(int w, int h, int samples, int bits, const std::vector<uint8_t>
       e.push_back({258, 3, uint32_t(samples), bps_at});
     }
   }
-  e.push_back({259, 3, 1, 1});
+  e.push_back({259, 3, 1, compression});
   e.push_back({262, 3, 1, samples >= 3 ? 2u : 1u});
   if (tile > 0) {
     e.push_back({277, 3, 1, uint32_t(samples)});
@@ -582,6 +582,12 @@ TEST(ImageIO, TiffTilesAndChannelsAreBoundedByTheImage) {
   ASSERT_EQ(im.pixels.size(1), 3);
   ASSERT_EQ(im.pixels.size(2), 4);
   EXPECT_NEAR(im.pixels[2][1][1].item<float>(), 8.0f / 255.0f, 1e-6);
+  // A decoder holds a whole compressed strip of every channel: one deflated strip of 4096^2 x 64
+  // channels (1 GiB in 1 MB) took 7 GB and 90 s; it is refused from the header. (libtiff cuts an
+  // uncompressed strip into rows itself.)
+  put(d / "one_strip.tif", tiff(4096, 4096, 64, 8, std::vector<uint8_t>(64, 0), 0, true, 8));
+  EXPECT_NE(read_error(d / "one_strip.tif").find("one_strip.tif: decodes 1024 MB at a time"), std::string::npos)
+      << read_error(d / "one_strip.tif");
 }
 
 // A bilevel TIFF without BitsPerSample (PIL writes them so) is 1 bit a sample by the TIFF

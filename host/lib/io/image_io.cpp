@@ -140,11 +140,12 @@ Sniffed sniff(const unsigned char* d, size_t n) {
 }
 
 // `channels` 0: a header read here, which names no channel count.
-std::string size_refusal(const std::string& path, int64_t w, int64_t h, int64_t channels, int64_t limit) {
-  const std::string c = channels ? " with " + std::to_string(channels) + " channels" : "";
-  return path + ": the header declares " + std::to_string(w) + "x" + std::to_string(h) + c + ", beyond the limit of " +
-         std::to_string(limit) + " pixels" + (channels ? " and 64 channels" : "") +
-         " (SINSR_MAX_IMAGE_PIXELS raises it)";
+std::string size_refusal(const std::string& path, int64_t w, int64_t h, int64_t channels, int64_t limit,
+                         const std::string& hint = "SINSR_MAX_IMAGE_PIXELS raises it") {
+  if (channels > 64)
+    return path + ": the header declares " + std::to_string(channels) + " channels, beyond the limit of 64";
+  return path + ": the header declares " + std::to_string(w) + "x" + std::to_string(h) + ", beyond the limit of " +
+         std::to_string(limit) + " pixels (" + hint + ")";
 }
 
 int64_t le_i32(const unsigned char* p) { return int32_t(le_bits(p, 4)); }
@@ -393,7 +394,9 @@ std::vector<std::string> list_images(const std::string& dir) {
   return out;
 }
 
-Image read_image(const std::string& path) {
+Image read_image(const std::string& path) { return read_image(path, ReadLimits{}); }
+
+Image read_image(const std::string& path, const ReadLimits& limits) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(SINSR_ERR_IO, path + ": no such file");
   if (fs::is_directory(path, ec)) throw Error(SINSR_ERR_IO, path + ": is a folder, not an image file");
@@ -413,9 +416,10 @@ Image read_image(const std::string& path) {
     throw Error(SINSR_ERR_FORMAT, path +
                                       ": not a readable image (the content is none of PNG, JPEG, TIFF, BMP, "
                                       "OpenEXR, WebP, PNM, GIF, HDR)");
-  const int64_t limit = max_image_pixels();
+  const int64_t limit = limits.max_pixels > 0 ? limits.max_pixels : max_image_pixels();
+  const std::string hint = limits.raise_hint.empty() ? "SINSR_MAX_IMAGE_PIXELS raises it" : limits.raise_hint;
   if (kind.width * kind.height > limit)
-    throw Error(SINSR_ERR_FORMAT, size_refusal(path, kind.width, kind.height, 0, limit));
+    throw Error(SINSR_ERR_FORMAT, size_refusal(path, kind.width, kind.height, 0, limit, hint));
   if (std::strcmp(kind.format, "openexr") == 0) check_exr_header(file, file_size, path, limit);
   if (std::strcmp(kind.format, "png") == 0) check_png_chunks(file, file_size, path);
   if (std::strcmp(kind.format, "jpeg") == 0) check_jpeg_markers(file, file_size, path);
@@ -446,7 +450,7 @@ Image read_image(const std::string& path) {
   // The header's word only so far: nothing is allocated before these checks.
   if (spec.depth > 1)
     throw Error(SINSR_ERR_FORMAT, path + ": a volume image (depth " + std::to_string(spec.depth) + ")");
-  if (w * h > limit || c > 64) throw Error(SINSR_ERR_FORMAT, size_refusal(path, w, h, c, limit));
+  if (w * h > limit || c > 64) throw Error(SINSR_ERR_FORMAT, size_refusal(path, w, h, c, limit, hint));
   // The reader allocates one tile whatever the image size: a 16x16 TIFF declaring 16384^2 tiles
   // took 4 GB. Tiles may exceed a small image (they come in multiples of 16), not by this much.
   const int64_t tile_area = int64_t(std::max(spec.tile_width, 1)) * std::max(spec.tile_height, 1);
@@ -454,6 +458,18 @@ Image read_image(const std::string& path) {
     throw Error(SINSR_ERR_FORMAT, path + ": declares tiles of " + std::to_string(spec.tile_width) + "x" +
                                       std::to_string(spec.tile_height) + " for a " + std::to_string(w) + "x" +
                                       std::to_string(h) + " image");
+  // A decoder holds one strip or tile of every channel at a time, whatever is kept: one 1 GiB
+  // strip (4096^2, 64 channels, deflated to 1 MB) took 7 GB and 90 s. 256 MiB is a float RGBA
+  // 4096^2 image in one strip.
+  const int64_t rows = spec.tile_width > 0 ? spec.tile_height : spec.get_int_attribute("tiff:RowsPerStrip", int(h));
+  const int64_t cols = spec.tile_width > 0 ? spec.tile_width : w;
+  const int64_t chunk =
+      std::min<int64_t>(std::max<int64_t>(rows, 1), std::max<int64_t>(h, 1)) * cols * c * int64_t(spec.format.size());
+  if (chunk > (int64_t(256) << 20))
+    throw Error(SINSR_ERR_FORMAT, path + ": decodes " + std::to_string(chunk >> 20) + " MB at a time (" +
+                                      std::to_string(rows) + " rows of " + std::to_string(cols) + " pixels x " +
+                                      std::to_string(c) + " channels per " + (spec.tile_width > 0 ? "tile" : "strip") +
+                                      "), over the 256 MB allowed");
   // Colour (+ alpha) only, and only those channels are decoded (64 channels of a 4096^2 TIFF
   // took 4.4 GB as float). With four or more channels, the fourth is kept only as alpha.
   int64_t keep = std::min<int64_t>(c, 4);

@@ -27,6 +27,14 @@ struct Image {
 // (corrupt, truncated, unknown format). Extra channels beyond RGBA (e.g. EXR depth) are dropped.
 Image read_image(const std::string& path);
 
+// The same with a pixel limit of the caller's (a CLI's --max-pixels), checked against the header
+// before anything is decoded; `raise_hint` ends the refusal ("--max-pixels raises it").
+struct ReadLimits {
+  int64_t max_pixels = 0;  // 0: the default limit (2^26, or SINSR_MAX_IMAGE_PIXELS)
+  std::string raise_hint;
+};
+Image read_image(const std::string& path, const ReadLimits& limits);
+
 // chw01: floating [C,H,W], C in 1..4 (2 and 4 carry alpha last). Clamped to [0,1] (NaN -> 0);
 // 8/16-bit values are rounded half to even (numpy's rounding); bits = 32 writes float where the
 // format has it. The format follows the extension; JPEG has no alpha, so it is dropped there.

@@ -103,14 +103,20 @@ class ComponentHandle {
     // Every call of the table under the mode's lock, create and destroy included: a SERIAL
     // plugin may keep state shared by its instances.
     auto l = lock_.lock();
-    bool created = false;
-    if constexpr (detail::has_create_with<VT>::value) {
-      if (weights_follow && SINSR_HAS_FIELD(vt_, VT, create_with) && vt_->create_with) {
-        sdk::throw_if_error(vt_->create_with(text.c_str(), R"({"init": "none"})", &self_), context("create"));
-        created = true;
+    try {
+      bool created = false;
+      if constexpr (detail::has_create_with<VT>::value) {
+        if (weights_follow && SINSR_HAS_FIELD(vt_, VT, create_with) && vt_->create_with) {
+          sdk::throw_if_error(vt_->create_with(text.c_str(), R"({"init": "none"})", &self_), context("create"));
+          created = true;
+        }
       }
+      if (!created) sdk::throw_if_error(vt_->create(text.c_str(), &self_), context("create"));
+    } catch (const sdk::Error& e) {  // a config read from a file: the file is named first
+      const auto file = config.is_object() ? config.find("config_file") : config.end();
+      if (file == config.end() || !file->is_string()) throw;
+      throw sdk::Error(e.code(), file->template get<std::string>() + ": " + e.what());
     }
-    if (!created) sdk::throw_if_error(vt_->create(text.c_str(), &self_), context("create"));
     sdk::require(self_ != nullptr, SINSR_ERR_RUNTIME, context("create") + ": plugin returned no instance");
   }
   ~ComponentHandle() {

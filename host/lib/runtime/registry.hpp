@@ -128,8 +128,13 @@ class Runtime {
   std::shared_ptr<Component> resolve_locked(const std::shared_ptr<Component>& model) const;
 };
 
-// Merges a component's default_config under the caller's config (caller wins).
+// Merges a component's default_config under the caller's config (caller wins; a "config_file"
+// the caller names is read first, and its keys win too).
 json with_defaults(const Component& c, const json& config);
+// A config as the component reads it: a "config_file" (or an official config given inline) made
+// the component's params (its section of an official file; a native file's contents), the
+// other keys over them.
+json resolve_config(const Component& c, const json& config);
 
 }  // namespace host
 }  // namespace sinsr

@@ -96,11 +96,25 @@ bool Component::needs_weights() const {
   return !(SINSR_HAS_FIELD(desc, sinsr_component, flags) && (desc->flags & SINSR_COMPONENT_NO_WEIGHTS));
 }
 
+json resolve_config(const Component& c, const json& config) {
+  const int32_t kind = c.kind();
+  const char* section = kind == SINSR_KIND_BACKBONE ? "model" : kind == SINSR_KIND_CODEC ? "autoencoder" : "diffusion";
+  const auto known = config::schema_keys(c.desc->config_schema ? c.desc->config_schema : "{}");
+  namespace official = config::official;
+  const official::Section s = kind == SINSR_KIND_BACKBONE ? official::Section::Model
+                              : kind == SINSR_KIND_CODEC  ? official::Section::Autoencoder
+                                                          : official::Section::Diffusion;
+  return known.empty() ? config::resolve(config, section) : official::params(config, s, known);
+}
+
 json with_defaults(const Component& c, const json& config) {
   json merged = c.default_config();
   if (!merged.is_object()) merged = json::object();
-  if (config.is_object())
-    for (auto it = config.begin(); it != config.end(); ++it) merged[it.key()] = it.value();
+  // A file the caller names is read first, so that its keys (under the ones given beside it) win
+  // over the defaults: merged into a model's defaults unread, the defaults won over the file.
+  const json given = config.is_object() && config.contains("config_file") ? resolve_config(c, config) : config;
+  if (given.is_object())
+    for (auto it = given.begin(); it != given.end(); ++it) merged[it.key()] = it.value();
   return merged;
 }
 

@@ -263,22 +263,11 @@ WeightsInfo weights_info(const Runtime& runtime, int32_t kind, const std::string
 
 json stored_component(const Runtime& runtime, int32_t kind, const std::string& name, const json& config) {
   auto c = runtime.find(kind, name);  // a shipped model comes back resolved onto its base
-  // What the component is created with: its default config under the caller's.
-  json merged = c->default_config();
-  if (!merged.is_object()) merged = json::object();
-  if (config.is_object())
-    for (auto it = config.begin(); it != config.end(); ++it) merged[it.key()] = it.value();
   std::string base = name;
   for (const auto& raw : runtime.components())
     if (raw->kind() == kind && raw->name() == name && !raw->base().empty()) base = raw->base();
-  // A "config_file" (or an official config inline) becomes the params the component reads.
-  const char* section = kind == SINSR_KIND_BACKBONE ? "model" : kind == SINSR_KIND_CODEC ? "autoencoder" : "diffusion";
-  const auto known = config::schema_keys(c->desc->config_schema ? c->desc->config_schema : "{}");
-  namespace official = config::official;
-  const official::Section s = kind == SINSR_KIND_BACKBONE ? official::Section::Model
-                              : kind == SINSR_KIND_CODEC  ? official::Section::Autoencoder
-                                                          : official::Section::Diffusion;
-  json resolved = known.empty() ? config::resolve(merged, section) : official::params(merged, s, known);
+  // What the component is created with: its default config under the caller's, as it reads it.
+  json resolved = resolve_config(*c, with_defaults(*c, config));
   json out = {{"name", base}, {"config", resolved}};
   if (base != name) out["model"] = name;
   return out;
