@@ -539,22 +539,27 @@ void write_image(const std::string& path, const at::Tensor& chw01, int bits, con
     img = img.narrow(0, 0, img.size(0) - 1);
   const int c = int(img.size(0)), h = int(img.size(1)), w = int(img.size(2));
   at::Tensor hwc = img.permute({1, 2, 0});
-  OIIO::TypeDesc type;
-  at::Tensor data;
-  if (bits == 8) {
-    type = OIIO::TypeDesc::UINT8;
-    data = imaging::to_uint8(hwc).contiguous();
-  } else if (bits == 16) {
-    // Values 0..65535 do not fit int16; the bytes of the low half of int32 are the uint16 bits.
-    type = OIIO::TypeDesc::UINT16;
-    at::Tensor v = imaging::quantise(hwc, 65535.0).to(at::kInt).contiguous();
-    data = at::empty(v.sizes(), at::kShort);
-    const int32_t* src = v.data_ptr<int32_t>();
-    uint16_t* dst = reinterpret_cast<uint16_t*>(data.data_ptr<int16_t>());
-    for (int64_t i = 0, n = v.numel(); i < n; ++i) dst[i] = uint16_t(src[i]);
-  } else {
-    type = OIIO::TypeDesc::FLOAT;
-    data = hwc.to(at::kFloat).contiguous();
+  const OIIO::TypeDesc type = bits == 8    ? OIIO::TypeDesc::UINT8
+                              : bits == 16 ? OIIO::TypeDesc::UINT16
+                                           : OIIO::TypeDesc::FLOAT;
+  at::Tensor data = at::empty({h, w, c}, bits == 8 ? at::kByte : bits == 16 ? at::kShort : at::kFloat);
+  // A band of rows at a time: converting a whole 16384^2 output at once held four float copies
+  // of it (nan_to_num, clamp, mul, round), 13 GB beside the 3 GB image.
+  const int64_t band = std::max<int64_t>(1, (int64_t(16) << 20) / (int64_t(w) * c * 4));
+  for (int64_t r = 0; r < h; r += band) {
+    const int64_t n = std::min<int64_t>(band, h - r);
+    at::Tensor part = hwc.narrow(0, r, n);
+    if (bits == 8) {
+      data.narrow(0, r, n).copy_(imaging::to_uint8(part));
+    } else if (bits == 16) {
+      // Values 0..65535 do not fit int16; the bytes of the low half of int32 are the uint16 bits.
+      at::Tensor v = imaging::quantise(part, 65535.0).to(at::kInt).contiguous();
+      const int32_t* src = v.data_ptr<int32_t>();
+      uint16_t* dst = reinterpret_cast<uint16_t*>(data.narrow(0, r, n).data_ptr<int16_t>());
+      for (int64_t i = 0, k = v.numel(); i < k; ++i) dst[i] = uint16_t(src[i]);
+    } else {
+      data.narrow(0, r, n).copy_(part);
+    }
   }
   static std::atomic<unsigned> counter{0};
   fs::path target(path);
