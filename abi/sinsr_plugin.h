@@ -65,10 +65,14 @@ extern "C" {
  *       `prediction` (what this instance needs its denoise callback to return); new enum
  *       sinsr_prediction. The host refuses a pair that declare different things, naming both,
  *       before any compute, and SinSR distillation refuses a network that does not predict the
- *       clean sample. Absent (or SINSR_PREDICTION_UNDECLARED): not checked, as before. */
+ *       clean sample. Absent (or SINSR_PREDICTION_UNDECLARED): not checked, as before.
+ *  1.5  Distillation is the sampler's too: sinsr_sampler_vtable gains `distillation_example`
+ *       (the teacher's trajectory from a prior draw, and the steps the one-step student is
+ *       trained at), so the host distils without knowing the chain's steps; new struct
+ *       sinsr_distillation_example. Absent: the sampler cannot distil a student. */
 
 #define SINSR_ABI_VERSION_MAJOR 1
-#define SINSR_ABI_VERSION_MINOR 4
+#define SINSR_ABI_VERSION_MINOR 5
 #define SINSR_MAKE_VERSION(major, minor) ((((uint32_t)(major)) << 16) | ((uint32_t)(minor)&0xffffu))
 #define SINSR_VERSION_GET_MAJOR(v) (((uint32_t)(v)) >> 16)
 #define SINSR_VERSION_GET_MINOR(v) (((uint32_t)(v)) & 0xffffu)
@@ -338,6 +342,19 @@ typedef struct sinsr_training_example {
   DLManagedTensor* target; /* what the network output is trained towards: x0, the noise, ... */
 } sinsr_training_example;
 
+/* What a sampler makes for one step of SinSR distillation (ABI 1.5): a draw x_T of its prior, the
+   end x0 of the teacher's trajectory from it, and the steps the student is asked at. The student
+   learns x_in at t_student -> x0 (its one step), and the inverse x0 -> x_T, asked at t_inverse on
+   x0 scaled as at t_student (as the official code does). Each field is handed to the caller. */
+typedef struct sinsr_distillation_example {
+  size_t struct_size;
+  DLManagedTensor* x_T;       /* the prior draw: the trajectory's start, the inverse's target */
+  DLManagedTensor* x0;        /* the teacher's trajectory end: the student's target */
+  DLManagedTensor* x_in;      /* x_T as the student's one step sees it (scaled at t_student) */
+  DLManagedTensor* t_student; /* [N] the student's step (the trajectory's first) */
+  DLManagedTensor* t_inverse; /* [N] the step the inverse mapping x0 -> x_T is asked at */
+} sinsr_distillation_example;
+
 typedef struct sinsr_sampler_vtable {
   size_t struct_size;
   sinsr_status* (*create)(const char* config_json, sinsr_sampler** out);
@@ -390,6 +407,17 @@ typedef struct sinsr_sampler_vtable {
 
   /* What this instance needs its denoise callback to return (sinsr_prediction). */
   sinsr_status* (*prediction)(sinsr_sampler* self, int32_t* out);
+
+  /* ---- ABI 1.5 (check with SINSR_HAS_FIELD; NULL is the same as absent) ---- */
+
+  /* One SinSR distillation step's data from the condition y and standard normal noise shaped
+     like y: x_T from prior(y, noise), the teacher run over this instance's whole (deterministic)
+     trajectory through callbacks->denoise without gradients, and the student's steps. The
+     caller sets out->struct_size; the callee fills the fields it covers. Absent: the sampler
+     cannot distil a student. */
+  sinsr_status* (*distillation_example)(sinsr_sampler* self, const sinsr_call_options* options, DLManagedTensor* y,
+                                        DLManagedTensor* noise, const sinsr_sample_callbacks* callbacks,
+                                        sinsr_distillation_example* out);
 } sinsr_sampler_vtable;
 
 /* ---- loss: L(pred, target) -> scalar or per-sample values, with the gradient w.r.t. pred */

@@ -111,6 +111,10 @@ StateDict pick_state_dict(const std::string& path, const std::string& key) {
 
 }  // namespace
 
+std::optional<SafetensorsHeader> read_safetensors_header(const std::string& path) {
+  return detail::read_safetensors_header(path, detail::FileBytes(path));
+}
+
 c10::IValue read_file(const std::string& path) {
   return guarded(path, [&] { return read_any(path); });
 }

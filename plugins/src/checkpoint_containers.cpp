@@ -343,10 +343,16 @@ struct Entry {
   std::vector<int64_t> shape;
 };
 
-}  // namespace
+// The header, every entry validated against the data that follows it (sorted by offset = file
+// order), and where that data starts.
+struct Layout {
+  std::vector<Entry> entries;
+  sdk::json metadata;  // __metadata__, or null
+  uint64_t data_start = 0;
+};
 
-c10::IValue read_safetensors(const std::string& path, const FileBytes& file) {
-  const std::string_view bytes = file.view();
+Layout safetensors_layout(const std::string& path, std::string_view bytes) {
+  if (bytes.size() < 8) fail(path, "truncated safetensors header");
   uint64_t n = rd(bytes, 0, 8);
   if (n > bytes.size() - 8) fail(path, "truncated safetensors header");
   if (n > limits::kMaxSafetensorsHeaderBytes)
@@ -364,12 +370,15 @@ c10::IValue read_safetensors(const std::string& path, const FileBytes& file) {
   }
   if (!header.is_object()) fail(path, "safetensors header is not a JSON object");
   if (header.size() > limits::kMaxItems) fail_limit(path, "too many tensors", "kMaxItems", limits::kMaxItems);
-  const char* data = bytes.data() + 8 + n;
   const uint64_t data_size = bytes.size() - 8 - n;
-  // Everything is validated before the first tensor is allocated.
-  std::vector<Entry> entries;
+  Layout layout;
+  layout.data_start = 8 + n;
+  std::vector<Entry>& entries = layout.entries;
   for (auto& [name, info] : header.items()) {
-    if (name == "__metadata__") continue;
+    if (name == "__metadata__") {
+      layout.metadata = info;
+      continue;
+    }
     const std::string what = "tensor " + excerpt(name);
     if (!info.is_object()) fail(path, what + " is not described by a JSON object");
     auto dt = info.find("dtype"), sh = info.find("shape"), off = info.find("data_offsets");
@@ -396,11 +405,31 @@ c10::IValue read_safetensors(const std::string& path, const FileBytes& file) {
   // The header is a JSON object (unordered here); order tensors by their offsets = file order.
   std::sort(entries.begin(), entries.end(),
             [](const Entry& a, const Entry& b) { return std::tie(a.begin, a.name) < std::tie(b.begin, b.name); });
+  return layout;
+}
+
+}  // namespace
+
+c10::IValue read_safetensors(const std::string& path, const FileBytes& file) {
+  // Everything is validated before the first tensor is allocated.
+  const Layout layout = safetensors_layout(path, file.view());
+  const char* data = file.view().data() + layout.data_start;
   c10::impl::GenericDict d(c10::StringType::get(), c10::AnyType::get());
-  for (auto& e : entries) {
+  for (auto& e : layout.entries)
     d.insert(e.name, file.tensor(data + e.begin, size_t(e.end - e.begin), e.shape, e.dtype));
-  }
   return d;
+}
+
+std::optional<SafetensorsHeader> read_safetensors_header(const std::string& path, const FileBytes& file) {
+  const std::string_view bytes = file.view();
+  if (bytes.size() < 10 || bytes[8] != '{') return std::nullopt;
+  const Layout layout = safetensors_layout(path, bytes);
+  SafetensorsHeader out;
+  for (const auto& e : layout.entries) out.shapes.emplace_back(e.name, e.shape);
+  if (layout.metadata.is_object())
+    for (auto& [key, value] : layout.metadata.items())
+      if (value.is_string()) out.metadata.emplace_back(key, value.get<std::string>());
+  return out;
 }
 
 }  // namespace detail

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -145,6 +146,7 @@ class FileBytes : public std::enable_shared_from_this<FileBytes> {
 Value read_zip(const std::string& path, const FileBytes& file);
 Value read_legacy(const std::string& path, std::string_view bytes);
 c10::IValue read_safetensors(const std::string& path, const FileBytes& file);
+std::optional<SafetensorsHeader> read_safetensors_header(const std::string& path, const FileBytes& file);
 
 // ---- writing ------------------------------------------------------------------------
 

@@ -205,7 +205,37 @@ sinsr_status* sp_training_example(sinsr_sampler* s, const sinsr_call_options* o,
   });
 }
 
+sinsr_status* sp_distillation_example(sinsr_sampler* s, const sinsr_call_options* o, DLManagedTensor* y,
+                                      DLManagedTensor* noise, const sinsr_sample_callbacks* cb,
+                                      sinsr_distillation_example* out) {
+  return guard("distillation_example", [&] {
+    auto in = adopt({y, noise});
+    require(out != nullptr && in[0].defined() && in[1].defined(), SINSR_ERR_INVALID_ARGUMENT, "null argument");
+    require(cb != nullptr && SINSR_HAS_FIELD(cb, sinsr_sample_callbacks, noise) && cb->denoise != nullptr,
+            SINSR_ERR_INVALID_ARGUMENT, "distillation callbacks missing or too small");
+    require(SINSR_HAS_FIELD(out, sinsr_distillation_example, t_inverse), SINSR_ERR_ABI,
+            "distillation example struct too small");
+    Sampler& impl = sp(s);
+    with_stream(o, in[0].device(), [&] {
+      at::NoGradGuard no_grad;
+      DistillationExample ex = impl.distillation_example(in[0], in[1], adapt(cb));
+      require(
+          ex.x_T.defined() && ex.x0.defined() && ex.x_in.defined() && ex.t_student.defined() && ex.t_inverse.defined(),
+          SINSR_ERR_RUNTIME, "the sampler returned an incomplete distillation example");
+      out->x_T = to_dlpack(ex.x_T);
+      out->x0 = to_dlpack(ex.x0);
+      out->x_in = to_dlpack(ex.x_in);
+      out->t_student = to_dlpack(ex.t_student);
+      out->t_inverse = to_dlpack(ex.t_inverse);
+    });
+  });
+}
+
 }  // namespace
+
+DistillationExample Sampler::distillation_example(const at::Tensor&, const at::Tensor&, const SampleCallbacks&) {
+  throw Error(SINSR_ERR_UNSUPPORTED, "this sampler cannot distil a student");
+}
 
 TrainingExample Sampler::training_example(const at::Tensor&, const at::Tensor&, const SampleCallbacks&) {
   throw Error(SINSR_ERR_UNSUPPORTED, "this sampler cannot make training examples");
@@ -220,7 +250,7 @@ sinsr_status* detail::create_sampler(Sampler* (*f)(const json&), const char* c, 
   return internal::create_boxed<SamplerBox>(f, c, nullptr, out);
 }
 
-const void* PluginBuilder::sampler_vtable(sinsr_status* (*create)(const char*, sinsr_sampler**)) {
+const void* PluginBuilder::sampler_vtable(sinsr_status* (*create)(const char*, sinsr_sampler**), bool distills) {
   sinsr_sampler_vtable v{};
   v.struct_size = sizeof(v);
   v.create = create;
@@ -233,8 +263,9 @@ const void* PluginBuilder::sampler_vtable(sinsr_status* (*create)(const char*, s
   v.scale_input = sp_scale_input;
   v.respace = sp_respace;  // 1.1
   v.timestep_kind = sp_timestep_kind;
-  v.training_example = sp_training_example;  // 1.2
-  v.prediction = sp_prediction;              // 1.4
+  v.training_example = sp_training_example;                        // 1.2
+  v.prediction = sp_prediction;                                    // 1.4
+  if (distills) v.distillation_example = sp_distillation_example;  // 1.5
   return keep(v);
 }
 

@@ -71,6 +71,19 @@ class ResShiftSampler : public sinsr::sdk::Sampler {
     }
     return {train_.scale_input(x_t, t), t, target};
   }
+  // SinSR's: the teacher over this sampler's trajectory from x_T = prior(y, noise); the student
+  // is asked at the trajectory's first step (T-1) on x_T, the inverse at step 0 (as officially).
+  sinsr::sdk::DistillationExample distillation_example(const at::Tensor& y, const at::Tensor& noise,
+                                                       const sinsr::sdk::SampleCallbacks& cb) override {
+    const auto opts = at::TensorOptions().dtype(at::kLong).device(y.device());
+    sinsr::sdk::DistillationExample ex;
+    ex.x_T = schedule_.prior(y, noise);
+    ex.x0 = sample(y, ex.x_T, cb);
+    ex.t_student = at::full({y.size(0)}, schedule_.num_steps() - 1, opts);
+    ex.t_inverse = at::zeros({y.size(0)}, opts);
+    ex.x_in = schedule_.scale_input(ex.x_T, ex.t_student);
+    return ex;
+  }
 
  private:
   // Networks train on the whole chain, whatever respacing sampling uses.

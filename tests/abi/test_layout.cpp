@@ -123,7 +123,17 @@ FROZEN(sinsr_sampler_vtable, timestep_kind, 80);
 FROZEN(sinsr_sampler_vtable, training_example, 88);
 // ABI 1.4
 FROZEN(sinsr_sampler_vtable, prediction, 96);
-FROZEN_SIZE_AT_LEAST(sinsr_sampler_vtable, 104);
+// ABI 1.5
+FROZEN(sinsr_sampler_vtable, distillation_example, 104);
+FROZEN_SIZE_AT_LEAST(sinsr_sampler_vtable, 112);
+
+FROZEN(sinsr_distillation_example, struct_size, 0);
+FROZEN(sinsr_distillation_example, x_T, 8);
+FROZEN(sinsr_distillation_example, x0, 16);
+FROZEN(sinsr_distillation_example, x_in, 24);
+FROZEN(sinsr_distillation_example, t_student, 32);
+FROZEN(sinsr_distillation_example, t_inverse, 40);
+FROZEN_SIZE_AT_LEAST(sinsr_distillation_example, 48);
 
 FROZEN(sinsr_loss_vtable, struct_size, 0);
 FROZEN(sinsr_loss_vtable, create, 8);

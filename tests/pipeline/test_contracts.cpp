@@ -151,6 +151,24 @@ TEST(Timesteps, TheTrainerRefusesAMismatchedPairToo) {
   EXPECT_NO_THROW(sinsr::train::Trainer(runtime(), o));
 }
 
+// ABI 1.5: distillation's data comes from the sampler that owns the trajectory. A sampler that
+// does not provide it (toy_chain does not override distillation_example, so the SDK leaves the
+// slot empty) is refused by name before any compute; ResShift's samplers provide it.
+TEST(Distillation, ASamplerWithoutTheCallIsRefusedBeforeCompute) {
+  sinsr::train::TrainerOptions o;
+  o.mode = sinsr::train::TrainerOptions::Mode::Distill;
+  o.backbone = {"toy_net", json::object(), "none"};
+  o.teacher = {"toy_net", json::object(), "none"};
+  o.sampler = {"toy_chain", json::object(), ""};
+  std::string msg = error_of([&] { sinsr::train::Trainer(runtime(), o); });
+  EXPECT_NE(msg.find("sampler 'toy_chain' cannot distil (it has no distillation_example call, ABI 1.5)"),
+            std::string::npos)
+      << msg;
+  for (const char* name : {"deterministic", "stochastic", "single-step"})
+    EXPECT_TRUE(SamplerHandle(runtime().find(SINSR_KIND_SAMPLER, name), json::object()).can_distill()) << name;
+  EXPECT_FALSE(SamplerHandle(runtime().find(SINSR_KIND_SAMPLER, "toy_chain"), json::object()).can_distill());
+}
+
 TEST(CallOptions, CpuTensorsGetNoStreamCudaTensorsTheCurrentOne) {
   auto cpu = sinsr::host::call_options_for(at::zeros({2}));
   EXPECT_EQ(cpu.struct_size, sizeof(sinsr_call_options));

@@ -1,8 +1,6 @@
 #!/usr/bin/env python3
 """Each routine once (issue 36): every routine below is defined in exactly one place. A second
 definition of one of them anywhere in the project's sources fails this test, naming the files.
-Still twice, not yet listed here: the safetensors header read in host/lib/runtime/weights_info.cpp
-beside the checkpoint reader's.
 Usage: check_twins.py SOURCE_DIR"""
 import os
 import re
@@ -20,6 +18,9 @@ ROUTINES = {
     "numpy-style linspace": ("plugins/src/sdk_sampler.cpp", r"\.back\(\)\s*=\s*stop|\[n - 1\]\s*=\s*1\.0"),
     "evenly spaced steps, both ends kept": ("plugins/src/sdk_sampler.cpp",
                                             r"llround\(double\(\w+\)\s*\*\s*double\(\w+\s*-\s*1\)\s*/\s*double\("),
+    # ckpt::read_safetensors_header; the host's shape reader used to parse the header itself
+    "safetensors header parsing": ("plugins/src/checkpoint_containers.cpp",
+                                   r'"safetensors header",\s*bounds|config::parse\([^;]*safetensors header'),
     # made from ScheduleOptions' defaults beside from_json, as ddpm's; never a hand-typed literal
     "resshift config schema": ("samplers/resshift/schedule.cpp",
                                r'key\("schedule_name"|"schedule_name"\s*:\s*\{\s*"type"'),

@@ -248,6 +248,11 @@ class SamplerHandle : public SamplerBase {
   // through draws.uniform and draws.noise. Throws SINSR_ERR_UNSUPPORTED, naming the sampler,
   // when it cannot train.
   sdk::TrainingExample training_example(const at::Tensor& x0, const at::Tensor& y, const sdk::SampleCallbacks& draws);
+  // ABI 1.5: SinSR distillation's data (prior draw, the teacher's trajectory end through
+  // teacher.denoise, the student's steps). can_distill() says whether the table has the call.
+  bool can_distill() const;
+  sdk::DistillationExample distillation_example(const at::Tensor& y, const at::Tensor& noise,
+                                                const sdk::SampleCallbacks& teacher);
 
  private:
   void respace(int steps);

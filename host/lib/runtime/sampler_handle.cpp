@@ -133,6 +133,32 @@ sdk::TrainingExample SamplerHandle::training_example(const at::Tensor& x0, const
   return {from_dlpack(ex.x_in), from_dlpack(ex.t), from_dlpack(ex.target)};
 }
 
+bool SamplerHandle::can_distill() const {
+  return SINSR_HAS_FIELD(vt_, sinsr_sampler_vtable, distillation_example) && vt_->distillation_example != nullptr;
+}
+
+sdk::DistillationExample SamplerHandle::distillation_example(const at::Tensor& y, const at::Tensor& noise,
+                                                             const sdk::SampleCallbacks& teacher) {
+  require(can_distill(), SINSR_ERR_UNSUPPORTED,
+          "sampler '" + component_->name() + "' cannot distil (it has no distillation_example call, ABI 1.5)");
+  CallbackBridge bridge{&teacher};
+  const sinsr_sample_callbacks cb = bridge.table();
+  sinsr_distillation_example ex{};
+  ex.struct_size = sizeof(ex);
+  const sinsr_call_options opts = call_options_for(y);
+  call("distillation_example",
+       [&] { return vt_->distillation_example(self_, &opts, to_dlpack(y), to_dlpack(noise), &cb, &ex); });
+  sdk::DistillationExample out;
+  // Adopted one by one, so that each is released whatever is missing.
+  for (auto [field, tensor] : {std::pair{ex.x_T, &out.x_T}, std::pair{ex.x0, &out.x0}, std::pair{ex.x_in, &out.x_in},
+                               std::pair{ex.t_student, &out.t_student}, std::pair{ex.t_inverse, &out.t_inverse}})
+    if (field) *tensor = from_dlpack(field);
+  require(
+      out.x_T.defined() && out.x0.defined() && out.x_in.defined() && out.t_student.defined() && out.t_inverse.defined(),
+      SINSR_ERR_RUNTIME, "sampler '" + component_->name() + "' returned an incomplete distillation example");
+  return out;
+}
+
 at::Tensor SamplerHandle::q_sample(const at::Tensor& x0, const at::Tensor& y, const at::Tensor& t,
                                    const at::Tensor& noise) {
   const sinsr_call_options opts = call_options_for(x0);

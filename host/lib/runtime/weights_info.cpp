@@ -3,8 +3,6 @@
 #include <sinsr/checkpoint.hpp>
 
 #include <algorithm>
-#include <cstring>
-#include <fstream>
 
 namespace sinsr {
 namespace host {
@@ -23,30 +21,6 @@ json parse_components(const std::string& text, const std::string& path) {
   }
   require(j.is_object(), SINSR_ERR_FORMAT, path + ": '" + kComponentsKey + "' is not a JSON object");
   return j;
-}
-
-// A safetensors file: 8-byte little-endian header size, then a JSON header. Reads only the
-// header; false when the file is not one.
-bool safetensors_header(const std::string& path, json& header) {
-  std::ifstream in(path, std::ios::binary);
-  require(bool(in), SINSR_ERR_IO, path + ": cannot open");
-  unsigned char head[9];
-  if (!in.read(reinterpret_cast<char*>(head), 9) || head[8] != '{') return false;
-  const uint64_t size = sdk::read_uint(head, 8);
-  in.seekg(0, std::ios::end);
-  const uint64_t file_size = uint64_t(in.tellg());
-  require(size <= ckpt::limits::kMaxSafetensorsHeaderBytes && size <= file_size - 8, SINSR_ERR_FORMAT,
-          path + ": safetensors header size " + std::to_string(size) + " is beyond the file or the limit");
-  std::string text(size, '\0');
-  in.seekg(8);
-  require(bool(in.read(&text[0], std::streamsize(size))), SINSR_ERR_IO, path + ": cannot read the safetensors header");
-  try {
-    header = config::parse(text, path + " (safetensors header)");  // bounded depth and size
-  } catch (const Error& e) {
-    throw Error(SINSR_ERR_FORMAT, e.what());
-  }
-  require(header.is_object(), SINSR_ERR_FORMAT, path + ": the safetensors header is not a JSON object");
-  return true;
 }
 
 bool all_tensors(const c10::impl::GenericDict& d) {
@@ -122,24 +96,10 @@ std::string describe_stored(const json& stored) {
 sdk::ShapeMap read_shapes(const std::string& path, json* stored_components) {
   if (stored_components) *stored_components = nullptr;
   sdk::ShapeMap shapes;
-  json header;
-  if (safetensors_header(path, header)) {
-    for (auto it = header.begin(); it != header.end(); ++it) {
-      if (it.key() == "__metadata__") {
-        if (stored_components && it->is_object() && it->contains(kComponentsKey) && (*it)[kComponentsKey].is_string())
-          *stored_components = parse_components((*it)[kComponentsKey].get<std::string>(), path);
-        continue;
-      }
-      auto shape = it->is_object() ? it->find("shape") : it->end();
-      require(shape != it->end() && shape->is_array(), SINSR_ERR_FORMAT,
-              path + ": tensor '" + it.key() + "' has no shape");
-      std::vector<int64_t>& s = shapes[ckpt::entry_name(it.key())];
-      for (auto& d : *shape) {
-        require(d.is_number_integer() && d.get<int64_t>() >= 0, SINSR_ERR_FORMAT,
-                path + ": tensor '" + it.key() + "' has a bad shape");
-        s.push_back(d.get<int64_t>());
-      }
-    }
+  if (auto header = ckpt::read_safetensors_header(path)) {
+    for (auto& [name, shape] : header->shapes) shapes[ckpt::entry_name(name)] = shape;
+    for (auto& [key, value] : header->metadata)
+      if (stored_components && key == kComponentsKey) *stored_components = parse_components(value, path);
     return shapes;
   }
 

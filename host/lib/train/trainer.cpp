@@ -170,6 +170,10 @@ Trainer::Trainer(host::Runtime& rt, TrainerOptions options) : impl_(new Impl) {
                                                     host::describe(p) + ", but SinSR distillation (sampler '" +
                                                     o.sampler.name + "') trains a network that predicts x0");
     }
+  // The sampler makes each step's data (ABI 1.5); one without the call is refused before compute.
+  if (o.mode == TrainerOptions::Mode::Distill && !im.sampler->can_distill())
+    throw Error(SINSR_ERR_UNSUPPORTED, "distill: sampler '" + o.sampler.name +
+                                           "' cannot distil (it has no distillation_example call, ABI 1.5)");
   // The distilled student samples in one step: the sampler respaced to one network call.
   if (o.mode == TrainerOptions::Mode::Distill) im.one_step = std::make_unique<SamplerHandle>(sc, o.sampler.config, 1);
   if (o.mode != TrainerOptions::Mode::Distill) {
@@ -276,32 +280,30 @@ StepResult Trainer::forward_backward(const at::Tensor& lq_in, const at::Tensor& 
     add_term("regress", *im.l_x0, o.x0.weight, std::move(tape), out, z_gt);
     r.pred = out.detach();
   } else {
-    const int64_t T = im.sampler->num_steps();
-    at::Tensor t_last = at::full({b}, T - 1, at::TensorOptions().dtype(at::kLong).device(dev));
-    at::Tensor t_zero = at::zeros({b}, at::TensorOptions().dtype(at::kLong).device(dev));
-    at::Tensor z_T, z0_teacher;
+    // The sampler owns the trajectory: the teacher's end point and the student's steps.
+    sdk::SampleCallbacks teacher;
+    teacher.denoise = [&](const at::Tensor& x_in, const at::Tensor& t) { return im.teacher->forward(x_in, lq, t); };
+    teacher.noise = draws.normal;
+    sdk::DistillationExample ex;
     {
       at::NoGradGuard no_grad;
-      z_T = im.sampler->prior(z_y, draws.normal(z_y));
-      sdk::SampleCallbacks cb;
-      cb.denoise = [&](const at::Tensor& x_in, const at::Tensor& t) { return im.teacher->forward(x_in, lq, t); };
-      cb.noise = draws.normal;
-      z0_teacher = im.sampler->sample(z_y, z_T, cb);
+      ex = im.sampler->distillation_example(z_y, draws.normal(z_y), teacher);
     }
-    // Student at T-1 on the prior sample: the distillation objective.
-    auto [out, tape0] = im.model->forward_train(im.sampler->scale_input(z_T, t_last), lq, t_last);
+    const at::Tensor &z_T = ex.x_T, &z0_teacher = ex.x0, &t_student = ex.t_student, &t_inverse = ex.t_inverse;
+    // The student's one step on the prior draw: the distillation objective.
+    auto [out, tape0] = im.model->forward_train(ex.x_in, lq, t_student);
     add_term("distill", *im.l_distill, o.distill.weight, std::move(tape0), out, z0_teacher);
     r.pred = out.detach();
     r.z0_teacher = z0_teacher;
     if (im.l_inverse) {
-      // Inverse mapping x0 -> x_T: timestep 0, but the input scaled as at T-1 (as officially).
-      auto [xT_hat, tape1] = im.model->forward_train(im.sampler->scale_input(z0_teacher, t_last), lq, t_zero);
+      // Inverse mapping x0 -> x_T: at t_inverse, the input scaled as at the student's step.
+      auto [xT_hat, tape1] = im.model->forward_train(im.sampler->scale_input(z0_teacher, t_student), lq, t_inverse);
       add_term("inverse", *im.l_inverse, o.inverse.weight, std::move(tape1), xT_hat, z_T);
     }
     if (im.l_gt) {
       // GT consistency: invert the GT latent without gradient, then predict it back.
-      at::Tensor xT_gt = im.model->forward(im.sampler->scale_input(z_gt, t_last), lq, t_zero);
-      auto [out_gt, tape3] = im.model->forward_train(im.sampler->scale_input(xT_gt, t_last), lq, t_last);
+      at::Tensor xT_gt = im.model->forward(im.sampler->scale_input(z_gt, t_student), lq, t_inverse);
+      auto [out_gt, tape3] = im.model->forward_train(im.sampler->scale_input(xT_gt, t_student), lq, t_student);
       add_term("gt", *im.l_gt, o.gt.weight, std::move(tape3), out_gt, z_gt);
     }
   }

@@ -7,6 +7,7 @@
 #include <ATen/core/ivalue.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,6 +58,15 @@ using StateDict = std::vector<std::pair<std::string, at::Tensor>>;
 // stay shared. Throws only sinsr::sdk::Error (SINSR_ERR_IO / SINSR_ERR_FORMAT, or
 // SINSR_ERR_OUT_OF_MEMORY), naming the file and the problem or the limit (see `limits`).
 c10::IValue read_file(const std::string& path);
+
+// The header of a safetensors file without its tensors: each tensor's name and shape in file
+// order, and the string values of __metadata__; nullopt when the file is not safetensors. Read,
+// bounded and checked as read_file reads it (the one safetensors header reader); throws as it.
+struct SafetensorsHeader {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  std::vector<std::pair<std::string, std::string>> metadata;
+};
+std::optional<SafetensorsHeader> read_safetensors_header(const std::string& path);
 
 // The name a state-dict entry goes by: the wrapper prefixes "module." (DataParallel) and
 // "_orig_mod." (torch.compile) stripped, however often they repeat.

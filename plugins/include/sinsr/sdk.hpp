@@ -186,6 +186,11 @@ struct SampleCallbacks {
   std::function<at::Tensor(int64_t count)> uniform;
 };
 
+// One SinSR distillation step's data (ABI 1.5 distillation_example; fields as the struct's).
+struct DistillationExample {
+  at::Tensor x_T, x0, x_in, t_student, t_inverse;
+};
+
 // One training step's worth of data for the network (ABI 1.2 training_example).
 struct TrainingExample {
   at::Tensor x_in;    // network input, scaled as sample() scales it
@@ -216,6 +221,10 @@ class Sampler {
   // the chain the network is trained on. Draw randomness only through cb.uniform and cb.noise
   // (the host replays them). The default refuses (SINSR_ERR_UNSUPPORTED).
   virtual TrainingExample training_example(const at::Tensor& x0, const at::Tensor& y, const SampleCallbacks& cb);
+  // ABI 1.5: SinSR distillation's data from the condition y and standard normal noise; the
+  // teacher is cb.denoise. The default refuses (SINSR_ERR_UNSUPPORTED).
+  virtual DistillationExample distillation_example(const at::Tensor& y, const at::Tensor& noise,
+                                                   const SampleCallbacks& cb);
 };
 
 // An unsigned integer of `bytes` (1..8) bytes at p, least significant first (big: most
@@ -335,7 +344,11 @@ class PluginBuilder {
   }
   template <class T>
   PluginBuilder& add_sampler(ComponentMeta meta) {
-    return add(SINSR_KIND_SAMPLER, std::move(meta), sampler_vtable(&detail::sampler_create<T>));
+    // distillation_example is in the table only where T overrides it: the host refuses a sampler
+    // without it before any compute.
+    constexpr bool distills =
+        !std::is_same_v<decltype(&T::distillation_example), decltype(&Sampler::distillation_example)>;
+    return add(SINSR_KIND_SAMPLER, std::move(meta), sampler_vtable(&detail::sampler_create<T>, distills));
   }
   template <class T>
   PluginBuilder& add_loss(ComponentMeta meta) {
@@ -356,7 +369,7 @@ class PluginBuilder {
   static const void* codec_vtable(sinsr_status* (*create)(const char*, sinsr_codec**),
                                   sinsr_status* (*create_with)(const char*, const char*, sinsr_codec**),
                                   sinsr_detect_config_fn detect);
-  static const void* sampler_vtable(sinsr_status* (*create)(const char*, sinsr_sampler**));
+  static const void* sampler_vtable(sinsr_status* (*create)(const char*, sinsr_sampler**), bool distills);
   static const void* loss_vtable(sinsr_status* (*create)(const char*, sinsr_loss**));
   PluginBuilder& add(int32_t kind, ComponentMeta meta, const void* vtable);
 
