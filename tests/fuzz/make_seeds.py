@@ -12,6 +12,9 @@ import os
 import struct
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hostile_files import png_chunk, tiff  # noqa: E402
+
 out = sys.argv[1]
 
 
@@ -194,40 +197,10 @@ write("config", "long-object.json", json.dumps({"k%d" % i: i for i in range(2000
 write("config", "long-list.json", json.dumps({"channel_mult": list(range(1, 500))}).encode())
 
 
-def tiff(w, h, samples, bits, data, tile=0, bits_tag=True):
-    """Little-endian baseline TIFF, uncompressed, one IFD (tests/imaging builds the same)."""
-    out = bytearray(b"II*\0\0\0\0\0") + bytes(data)
-    entries = [(256, 4, 1, w), (257, 4, 1, h)]
-    if bits_tag:
-        if samples <= 2:
-            entries.append((258, 3, samples, bits | ((bits << 16) if samples == 2 else 0)))
-        else:
-            at = len(out)
-            out += struct.pack("<%dH" % samples, *([bits] * samples))
-            entries.append((258, 3, samples, at))
-    entries += [(259, 3, 1, 1), (262, 3, 1, 2 if samples >= 3 else 1)]
-    if tile:
-        entries += [(277, 3, 1, samples), (284, 3, 1, 1), (322, 3, 1, tile), (323, 3, 1, tile), (324, 4, 1, 8),
-                    (325, 4, 1, len(data))]
-    else:
-        entries += [(273, 4, 1, 8), (277, 3, 1, samples), (278, 4, 1, h), (279, 4, 1, len(data)), (284, 3, 1, 1)]
-    if len(out) % 2:
-        out += b"\0"
-    struct.pack_into("<I", out, 4, len(out))
-    out += struct.pack("<H", len(entries))
-    for tag, typ, count, value in entries:
-        out += struct.pack("<HHII", tag, typ, count, value)
-    return bytes(out + struct.pack("<I", 0))
-
-
 write("image", "tiff-tiles.tif", tiff(8, 8, 1, 8, bytes(256), tile=16))
 write("image", "tiff-channels.tif", tiff(3, 2, 8, 8, bytes(range(48))))
 write("image", "tiff-1bit.tif", tiff(10, 3, 1, 1, bytes([0xff, 0xc0, 0, 0, 0xaa, 0x80])))
 write("image", "tiff-1bit-notag.tif", tiff(10, 3, 1, 1, bytes([0xff, 0xc0, 0, 0, 0xaa, 0x80]), bits_tag=False))
-
-
-def png_chunk(kind, body):
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xffffffff)
 
 
 import zlib  # noqa: E402
