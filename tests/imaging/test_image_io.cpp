@@ -515,7 +515,7 @@ TEST(ImageIO, BmpCompressionMustFitTheBitDepth) {
 // strip, or in tiles of tile x tile when tile > 0 (the tile data is that of the first tile only,
 // repeated: enough for the reader to start). bits_tag false leaves BitsPerSample out (its
 // default is 1); `compression` is only declared (8: deflate), the data stays as given.
-std::string tiff(int w, int h, int samples, int bits, const std::vector<uint8_t>& pixels, int tile = 0,
+std::string tiff(uint32_t w, uint32_t h, int samples, int bits, const std::vector<uint8_t>& pixels, int tile = 0,
                  bool bits_tag = true, uint32_t compression = 1) {
   struct Entry {
     uint16_t tag, type;
@@ -527,7 +527,7 @@ std::string tiff(int w, int h, int samples, int bits, const std::vector<uint8_t>
   const uint32_t data_at = 8;
   std::string data(pixels.begin(), pixels.end());
   out += data;
-  std::vector<Entry> e = {{256, 4, 1, uint32_t(w)}, {257, 4, 1, uint32_t(h)}};
+  std::vector<Entry> e = {{256, 4, 1, w}, {257, 4, 1, h}};
   uint32_t bps_at = 0;
   if (bits_tag) {
     if (samples <= 2) {
@@ -604,6 +604,11 @@ TEST(ImageIO, OneBitTiffFollowsTheTiffDefaults) {
     EXPECT_TRUE(im.pixels[0][1].eq(0).all().item<bool>()) << im.pixels;
     for (int x = 0; x < w; ++x) EXPECT_EQ(im.pixels[0][2][x].item<float>(), x % 2 ? 0.0f : 1.0f) << x;
   }
+  // Sizes near 2^32 each: their product overflowed the 64-bit size check (found by
+  // fuzz_image_tiff; UBSan), now refused as too large.
+  put(d / "huge.tif", tiff(4294947840u, 3961389059u, 1, 1, rows, 0, false));
+  EXPECT_NE(read_error(d / "huge.tif").find("huge.tif: the header declares 4294947840x3961389059"), std::string::npos)
+      << read_error(d / "huge.tif");
 }
 
 }  // namespace

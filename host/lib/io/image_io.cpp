@@ -272,7 +272,7 @@ std::optional<at::Tensor> read_bilevel_tiff(std::istream& in, int64_t file_size,
     throw Error(SINSR_ERR_FORMAT, path + ": a 1-bit TIFF in a layout this reader does not decode (compression " +
                                       std::to_string(compression) + ", " + std::to_string(samples) +
                                       " samples, tiles or several strips): save it as 8-bit");
-  if (int64_t(w) * h > max_image_pixels() || w == 0 || h == 0)
+  if (w == 0 || h == 0 || int64_t(w) > max_image_pixels() / int64_t(h))  // no product: both may be 2^32 - 1
     throw Error(SINSR_ERR_FORMAT, size_refusal(path, w, h, 1, max_image_pixels()));
   const size_t stride = (size_t(w) + 7) / 8;
   const std::string data = bytes(get(273, 0), stride * h);
