@@ -604,6 +604,14 @@ TEST(ImageIO, OneBitTiffFollowsTheTiffDefaults) {
     EXPECT_TRUE(im.pixels[0][1].eq(0).all().item<bool>()) << im.pixels;
     for (int x = 0; x < w; ++x) EXPECT_EQ(im.pixels[0][2][x].item<float>(), x % 2 ? 0.0f : 1.0f) << x;
   }
+  // The caller's pixel limit holds for the bilevel reader too (a CLI's --max-pixels).
+  try {
+    read_image((d / "bw.tif").string(), {20, "--max-pixels raises it"});
+    ADD_FAILURE() << "a 10x3 bilevel TIFF passed a 20-pixel limit";
+  } catch (const sinsr::sdk::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("beyond the limit of 20 pixels (--max-pixels raises it)"), std::string::npos)
+        << e.what();
+  }
   // Sizes near 2^32 each: their product overflowed the 64-bit size check (found by
   // fuzz_image_tiff; UBSan), now refused as too large.
   put(d / "huge.tif", tiff(4294947840u, 3961389059u, 1, 1, rows, 0, false));

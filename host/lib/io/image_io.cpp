@@ -141,7 +141,7 @@ Sniffed sniff(const unsigned char* d, size_t n) {
 
 // `channels` 0: a header read here, which names no channel count.
 std::string size_refusal(const std::string& path, int64_t w, int64_t h, int64_t channels, int64_t limit,
-                         const std::string& hint = "SINSR_MAX_IMAGE_PIXELS raises it") {
+                         const std::string& hint) {
   if (channels > 64)
     return path + ": the header declares " + std::to_string(channels) + " channels, beyond the limit of 64";
   return path + ": the header declares " + std::to_string(w) + "x" + std::to_string(h) + ", beyond the limit of " +
@@ -153,14 +153,15 @@ int64_t le_i32(const unsigned char* p) { return int32_t(le_bits(p, 4)); }
 // OpenEXR (3.1) makes each attribute's buffer as large as the file says before reading it (a
 // 400-byte file made it allocate 1.7 GB), and its chunk tables as large as the data window: both
 // are read here first, bounded by the file's length and the pixel limit.
-void check_exr_header(std::istream& in, int64_t file_size, const std::string& path, int64_t limit) {
+void check_exr_header(std::istream& in, int64_t file_size, const std::string& path, int64_t limit,
+                      const std::string& hint) {
   in.clear();
   in.seekg(0);
   auto truncated = [&] { return Error(SINSR_ERR_FORMAT, path + ": a truncated OpenEXR header"); };
   auto check_window = [&](const unsigned char* b) {
     const int64_t w = le_i32(b + 8) - le_i32(b) + 1, h = le_i32(b + 12) - le_i32(b + 4) + 1;
     if (w <= 0 || h <= 0) throw Error(SINSR_ERR_FORMAT, path + ": empty image (an empty OpenEXR data window)");
-    if (w > limit / h) throw Error(SINSR_ERR_FORMAT, size_refusal(path, w, h, 0, limit));
+    if (w > limit / h) throw Error(SINSR_ERR_FORMAT, size_refusal(path, w, h, 0, limit, hint));
   };
   unsigned char head[8];
   if (!in.read(reinterpret_cast<char*>(head), 8)) throw truncated();
@@ -239,7 +240,8 @@ void check_bmp_header(std::istream& in, const std::string& path) {
 // Bilevel TIFF: OpenImageIO 2.4 hands back the packed bytes of a 1-bit image as 8-bit samples
 // (noise), with or without the BitsPerSample tag (whose TIFF default is 1, as PIL writes them).
 // The uncompressed strip layout is decoded here; other 1-bit layouts are refused.
-std::optional<at::Tensor> read_bilevel_tiff(std::istream& in, int64_t file_size, const std::string& path) {
+std::optional<at::Tensor> read_bilevel_tiff(std::istream& in, int64_t file_size, const std::string& path, int64_t limit,
+                                            const std::string& hint) {
   auto bytes = [&](int64_t at, size_t n) {
     std::string b(n, '\0');
     in.clear();
@@ -272,8 +274,8 @@ std::optional<at::Tensor> read_bilevel_tiff(std::istream& in, int64_t file_size,
     throw Error(SINSR_ERR_FORMAT, path + ": a 1-bit TIFF in a layout this reader does not decode (compression " +
                                       std::to_string(compression) + ", " + std::to_string(samples) +
                                       " samples, tiles or several strips): save it as 8-bit");
-  if (w == 0 || h == 0 || int64_t(w) > max_image_pixels() / int64_t(h))  // no product: both may be 2^32 - 1
-    throw Error(SINSR_ERR_FORMAT, size_refusal(path, w, h, 1, max_image_pixels()));
+  if (w == 0 || h == 0 || int64_t(w) > limit / int64_t(h))  // no product: both may be 2^32 - 1
+    throw Error(SINSR_ERR_FORMAT, size_refusal(path, w, h, 1, limit, hint));
   const size_t stride = (size_t(w) + 7) / 8;
   const std::string data = bytes(get(273, 0), stride * h);
   at::Tensor out = at::empty({1, int64_t(h), int64_t(w)}, at::kFloat);
@@ -420,12 +422,12 @@ Image read_image(const std::string& path, const ReadLimits& limits) {
   const std::string hint = limits.raise_hint.empty() ? "SINSR_MAX_IMAGE_PIXELS raises it" : limits.raise_hint;
   if (kind.width * kind.height > limit)
     throw Error(SINSR_ERR_FORMAT, size_refusal(path, kind.width, kind.height, 0, limit, hint));
-  if (std::strcmp(kind.format, "openexr") == 0) check_exr_header(file, file_size, path, limit);
+  if (std::strcmp(kind.format, "openexr") == 0) check_exr_header(file, file_size, path, limit, hint);
   if (std::strcmp(kind.format, "png") == 0) check_png_chunks(file, file_size, path);
   if (std::strcmp(kind.format, "jpeg") == 0) check_jpeg_markers(file, file_size, path);
   if (std::strcmp(kind.format, "bmp") == 0) check_bmp_header(file, path);
   if (std::strcmp(kind.format, "tiff") == 0)
-    if (std::optional<at::Tensor> bilevel = read_bilevel_tiff(file, file_size, path)) {
+    if (std::optional<at::Tensor> bilevel = read_bilevel_tiff(file, file_size, path, limit, hint)) {
       Image img;
       img.pixels = *bilevel;
       img.metadata = std::make_shared<OIIO::ParamValueList>();
