@@ -82,10 +82,15 @@ SINSR_API const sinsr_host_api* sinsr_runtime_host_api(const sinsr_runtime* runt
 /*
  * spec_json, e.g.
  *   {"backbone": {"name": "unet_swin", "config": {...} | "config_file": "x.yaml", "weights": "w.pth"},
- *    "codec":    {"name": "vq_f4", ...},            (omit for pixel space)
+ *    "codec":    {"name": "vq_f4", ...},            (null or "none": pixel space)
  *    "sampler":  {"name": "deterministic", "config": {...}, "steps": 1},
  *    "scale": 4, "seed": 0, "device": "cpu", "precision": "fp32",
  *    "chop_size": 0, "chop_stride": 0}
+ * Every key may be left out; `sinsr-host infer` resolves the same way. A part without a name is
+ * named by, in order: for the backbone, the last library loaded with sinsr_runtime_load that has
+ * one, then what its weights store or its plugin detects; a model's preferred pipeline (codec,
+ * sampler, steps, scale, tiles; keys given in the spec win over it); then the defaults.json of the
+ * plugin folders ("infer": backbone, codec, sampler). "{}" runs the default model.
  */
 SINSR_API sinsr_status* sinsr_pipeline_create(sinsr_runtime* runtime, const char* spec_json, sinsr_pipeline** out);
 /* image: float32 in [0, 1], [H,W,C] or [N,C,H,W] (CPU). The result has the same layout,

@@ -127,11 +127,14 @@ std::vector<fs::path> config_dirs() {
 }
 }  // namespace
 
-std::string default_model_config() {
-  std::error_code ec;
-  for (const fs::path& d : config_dirs())
-    if (fs::exists(d / "sinsr_x4.yaml", ec)) return (d / "sinsr_x4.yaml").lexically_normal().string();
-  throw sdk::Error(SINSR_ERR_NOT_FOUND, "configs/sinsr_x4.yaml not found; pass --config");
+std::string installed_default(const std::string& key, const std::string& section) {
+  const host::json d = host::Runtime::installed_defaults();
+  if (!d.contains(section) || !d[section].contains(key)) return "none installed";
+  const host::json& v = d[section][key];
+  if (v.is_string()) return v.get<std::string>();
+  std::string out;
+  for (const auto& n : v) out += (out.empty() ? "" : ", else ") + n.get<std::string>();
+  return out;
 }
 
 std::string resolve_config(const std::string& value) {

@@ -51,10 +51,12 @@ int usage_error(const std::string& command, const std::string& message);
 // (5e-05, not 5.0000000000000002e-05).
 std::string readable(double value);
 
-// configs/sinsr_x4.yaml of this installation (<prefix>/share/sinsr/configs) or source tree.
-std::string default_model_config();
+// The install's default for one key of a defaults.json section, for --help: "student, else
+// unet_swin" for a list; "none installed" when no defaults file names it.
+std::string installed_default(const std::string& key, const std::string& section = "infer");
 // A --config value: an existing file or inline JSON stays as it is; otherwise a bare name of an
-// installed config (`sinsr_x4` or `sinsr_x4.yaml`) is found where default_model_config looks.
+// installed config (`sinsr_x4` or `sinsr_x4.yaml`) is found in <prefix>/share/sinsr/configs or
+// the source tree's configs/.
 // Throws naming the installed configs when it is neither.
 std::string resolve_config(const std::string& value);
 

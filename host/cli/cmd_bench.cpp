@@ -74,15 +74,20 @@ double peak_rss_mib() {
   return double(u.ru_maxrss) / 1024.0;
 }
 
+// The networks timed (defaults.json's "bench" section).
+struct Parts {
+  std::string backbone, codec, sampler;
+};
+
 // Peak memory of whole-image upscales at a fixed tile size, per image size: apart from the
 // buffers that scale with the image (input, padded input, the output accumulators), it must
 // stay flat, because only one batch of tiles is in flight.
-int bench_memory(host::Runtime& runtime, const std::string& config_path, const std::string& codec_config,
-                 const std::string& sizes_arg, int chop) {
+int bench_memory(host::Runtime& runtime, const Parts& parts, const std::string& config_path,
+                 const std::string& codec_config, const std::string& sizes_arg, int chop) {
   host::PipelineOptions po;
-  po.backbone = {"unet_swin", {{"config_file", config_path}}, "none"};
-  po.codec = {"vq_f4", {{"config_file", codec_config.empty() ? config_path : codec_config}}, "none"};
-  po.sampler = {"deterministic", host::json::object(), ""};
+  po.backbone = {parts.backbone, {{"config_file", config_path}}, "none"};
+  po.codec = {parts.codec, {{"config_file", codec_config.empty() ? config_path : codec_config}}, "none"};
+  po.sampler = {parts.sampler, host::json::object(), ""};
   po.steps = 1;
   po.chop_size = chop;
   po.seed = 0;
@@ -144,8 +149,8 @@ int cmd_bench(const Args& args) {
   opts.add_options()
     ("help,h", "show this help")
     ("plugin", po::value(&plugins)->composing(), "load a plugin library (repeatable)")
-    ("config", po::value(&config_path), "model config: a file, or the bare name of an installed config "
-                                        "(default: sinsr_x4.yaml of this installation)")
+    ("config", po::value(&config_path), ("model config: a file, or the bare name of an installed config "
+                                         "(default: " + installed_default("config", "bench") + ")").c_str())
     ("threads,j", po::value(&threads), "intra-op threads for the second column (default: every core this process may use)")
     ("repeats", po::value(&repeats)->default_value(repeats), "timed calls per measurement (median reported)")
     ("latent", po::value(&latent)->default_value(latent), "UNet latent size")
@@ -175,10 +180,24 @@ int cmd_bench(const Args& args) {
     return 0;
   }
   if (threads <= 0) threads = host::default_threads();
-  config_path = config_path.empty() ? default_model_config() : resolve_config(config_path);
 
   host::Runtime runtime(threads);
   load_plugins(runtime, plugins);
+  // The networks timed: the installed defaults.json's "bench" section.
+  Parts parts;
+  try {
+    parts = {runtime.default_name("bench", "backbone", SINSR_KIND_BACKBONE),
+             runtime.default_name("bench", "codec", SINSR_KIND_CODEC),
+             runtime.default_name("bench", "sampler", SINSR_KIND_SAMPLER)};
+    if (const auto configs = runtime.default_names("bench", "config"); config_path.empty() && !configs.empty())
+      config_path = configs.front();
+    sdk::require(!parts.backbone.empty() && !parts.codec.empty() && !parts.sampler.empty() && !config_path.empty(),
+                 SINSR_ERR_NOT_FOUND, "no defaults.json names the networks to time (its \"bench\" section)");
+    config_path = resolve_config(config_path);
+  } catch (const std::exception& e) {
+    std::cerr << "sinsr-host bench: " << error_text(e) << "\n";
+    return 1;
+  }
   const bool cuda = !no_cuda && at::hasCUDA();
   const c10::Device gpu(c10::kCUDA, 0);
   at::manual_seed(0);
@@ -189,13 +208,13 @@ int cmd_bench(const Args& args) {
   }
   if (what == "memory") {
     host::set_threads(threads);
-    return bench_memory(runtime, config_path, codec_config, memory_sizes, chop);
+    return bench_memory(runtime, parts, config_path, codec_config, memory_sizes, chop);
   }
   if (what.empty() || what == "unet") {
-    host::BackboneHandle unet(runtime.find(SINSR_KIND_BACKBONE, "unet_swin"), {{"config_file", config_path}});
+    host::BackboneHandle unet(runtime.find(SINSR_KIND_BACKBONE, parts.backbone), {{"config_file", config_path}});
     at::Tensor x = at::randn({1, 3, latent, latent}), lq = at::rand({1, 3, latent, latent}) * 2 - 1;
     at::Tensor t = at::full({1}, 14, at::kLong);
-    Row r{"unet_swin forward, latent " + std::to_string(latent) + "x" + std::to_string(latent), 0, 0};
+    Row r{parts.backbone + " forward, latent " + std::to_string(latent) + "x" + std::to_string(latent), 0, 0};
     host::set_threads(1);
     r.ms_one = time_ms(repeats, [&] { unet.forward(x, lq, t); });
     host::set_threads(threads);
@@ -208,11 +227,11 @@ int cmd_bench(const Args& args) {
     rows.push_back(r);
   }
   if (what.empty() || what == "vq") {
-    host::CodecHandle vq(runtime.find(SINSR_KIND_CODEC, "vq_f4"), {{"config_file", config_path}});
+    host::CodecHandle vq(runtime.find(SINSR_KIND_CODEC, parts.codec), {{"config_file", config_path}});
     at::Tensor img = at::rand({1, 3, image, image}) * 2 - 1;
     at::Tensor z = vq.encode(img);
-    Row enc{"vq_f4 encode, image " + std::to_string(image) + "x" + std::to_string(image), 0, 0};
-    Row dec{"vq_f4 decode, image " + std::to_string(image) + "x" + std::to_string(image), 0, 0};
+    Row enc{parts.codec + " encode, image " + std::to_string(image) + "x" + std::to_string(image), 0, 0};
+    Row dec{parts.codec + " decode, image " + std::to_string(image) + "x" + std::to_string(image), 0, 0};
     host::set_threads(1);
     enc.ms_one = time_ms(repeats, [&] { vq.encode(img); });
     dec.ms_one = time_ms(repeats, [&] { vq.decode(z); });
@@ -231,9 +250,9 @@ int cmd_bench(const Args& args) {
   if (what == "upscale") {
     // The official one-step inference at the config's sizes: deterministic sampler, one step.
     host::PipelineOptions po;
-    po.backbone = {"unet_swin", {{"config_file", config_path}}, weights};
-    po.codec = {"vq_f4", {{"config_file", codec_config.empty() ? config_path : codec_config}}, codec_weights};
-    po.sampler = {"deterministic", host::json::object(), ""};
+    po.backbone = {parts.backbone, {{"config_file", config_path}}, weights};
+    po.codec = {parts.codec, {{"config_file", codec_config.empty() ? config_path : codec_config}}, codec_weights};
+    po.sampler = {parts.sampler, host::json::object(), ""};
     po.steps = 1;
     po.seed = 0;
     host::set_threads(threads);
@@ -271,12 +290,12 @@ int cmd_bench(const Args& args) {
     // One SinSR distillation iteration (15 teacher calls, 4 student calls, 3 backward passes)
     // with random weights: teacher = student = the config's UNet, codec = its VQ.
     train::TrainerOptions o;
-    o.backbone = {"unet_swin", {{"config_file", config_path}}, "none"};
+    o.backbone = {parts.backbone, {{"config_file", config_path}}, "none"};
     o.teacher = {"", host::json::object(), "none"};
-    o.codec = {"vq_f4", {{"config_file", codec_config.empty() ? config_path : codec_config}}, "none"};
+    o.codec = {parts.codec, {{"config_file", codec_config.empty() ? config_path : codec_config}}, "none"};
     // The schedule from the config's diffusion section, else the SinSR defaults.
     bool has_diffusion = config::load_file(config_path).contains("diffusion");
-    o.sampler = {"deterministic", has_diffusion ? host::json{{"config_file", config_path}} : host::json::object(), ""};
+    o.sampler = {parts.sampler, has_diffusion ? host::json{{"config_file", config_path}} : host::json::object(), ""};
     o.warmup = 0;
     std::unique_ptr<train::Trainer> trainer;
     try {

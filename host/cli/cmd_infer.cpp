@@ -123,11 +123,6 @@ std::string seconds(double s) {
   return o.str();
 }
 
-// Infer's own defaults for what PipelineOptions leaves to the caller (the C API has none: no
-// codec there is pixel space); a model's preferred pipeline wins over both.
-constexpr const char* kDefaultCodec = "vq_f4";
-constexpr const char* kDefaultSampler = "single-step";
-
 }  // namespace
 
 int cmd_infer(const Args& args) {
@@ -152,7 +147,7 @@ int cmd_infer(const Args& args) {
     ("help,h", "this help")
     ("input,i", po::value(&input)->required(), "LR image file or folder")
     ("output,o", po::value(&output)->required(), "SR image file, or folder (created) for a folder input")
-    ("backbone,n", po::value(&backbone), (std::string("model or backbone by name (default: ") + host::kDefaultModel +
+    ("backbone,n", po::value(&backbone), ("model or backbone by name (default: " + installed_default("backbone") +
                                           "; see `sinsr-host models`)").c_str())
     ("scale,s", po::value(&o.scale)->default_value(o.scale), "upscaling factor (a fixed-factor model refuses others)")
     ("outscale", po::value(&outscale), "final factor: the model's, then bicubic to this one (e.g. 2 from x4)")
@@ -176,9 +171,11 @@ int cmd_infer(const Args& args) {
   po::options_description more;
   more.add_options()
     ("backbone-config", po::value(&bcfg), "backbone config: YAML/JSON file or inline JSON")
-    ("codec", po::value(&codec)->default_value(kDefaultCodec), "codec component, or 'none' for pixel space")
+    ("codec", po::value(&codec), ("codec component, or 'none' for pixel space (default: the model's, else " +
+                                  installed_default("codec") + ")").c_str())
     ("codec-config", po::value(&ccfg), "codec config: file or inline JSON")
-    ("sampler", po::value(&sampler)->default_value(kDefaultSampler), "any loaded sampler")
+    ("sampler", po::value(&sampler), ("any loaded sampler (default: the model's, else " +
+                                      installed_default("sampler") + ")").c_str())
     ("sampler-config", po::value(&scfg), "sampler config: file or inline JSON")
     ("steps", po::value(&o.steps)->default_value(o.steps), "respace the sampler to N steps (0: its own)")
     ("device", po::value(&o.device)->default_value(o.device), "cpu, cuda, cuda:N")
@@ -259,36 +256,25 @@ int cmd_infer(const Args& args) {
   try {
     host::Runtime runtime(threads);
     load_plugins(runtime, plugins);
-    // The default model only when nothing on the line names a network: weights name theirs (what
-    // the file stores, else what its plugin detects: Pipeline), a config needs its weights.
-    const bool weights_file = !bw.empty() && bw != "none";
-    const bool configured = !config.empty() || !bcfg.empty();
-    if (backbone.empty() && !plugins.empty()) {
-      backbone = runtime.default_backbone(plugins);
-    } else if (backbone.empty() && !weights_file && configured) {
-      if (bw.empty())
-        throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT,
-                         std::string(config.empty() ? "--backbone-config" : "-c/--config") +
-                             " describes a network but no weights were given: add -w WEIGHTS (or "
-                             "--backbone-weights none with -n NAME for random weights)");
-      throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT,
-                       "--backbone-weights none: name the network to initialise at random with -n NAME");
-    } else if (backbone.empty() && !weights_file) {
-      backbone = runtime.default_backbone(plugins);
-    }
     host::json whole = config.empty() ? host::json::object() : host::json{{"config_file", config}};
     o.backbone = {backbone, bcfg.empty() ? whole : config_argument(bcfg), bw};
-    if (codec != "none") o.codec = {codec, ccfg.empty() ? whole : config_argument(ccfg), cw};
+    o.codec = {codec == "none" ? "" : codec,
+               codec == "none" ? host::json::object()
+               : ccfg.empty()  ? whole
+                               : config_argument(ccfg),
+               cw};
     o.sampler = {sampler, scfg.empty() ? whole : config_argument(scfg), ""};
-    // What the user typed wins over a model's preferred pipeline; our defaults do not.
+    // What the user typed wins over a model's preferred pipeline; the defaults do not.
     for (const char* key : {"codec", "sampler", "steps", "scale", "pad_multiple", "chop_size"}) {
       std::string flag(key);
       std::replace(flag.begin(), flag.end(), '_', '-');
       if (given(flag.c_str())) o.explicit_keys.insert(key);
     }
+    // The network that will run (the host's one resolution), for the usage errors below.
+    o.resolve_names(runtime);
+    backbone = o.backbone.name;
     // A model's fixed factor against -s, as a usage error before anything is loaded.
-    const host::json preferred =
-        backbone.empty() ? host::json() : runtime.find(SINSR_KIND_BACKBONE, backbone)->preferred_pipeline();
+    const host::json preferred = runtime.find(SINSR_KIND_BACKBONE, backbone)->preferred_pipeline();
     const int fixed_scale = host::PipelineOptions::fixed_scale(preferred);
     try {
       o.check_scale(preferred, "model '" + backbone + "'");

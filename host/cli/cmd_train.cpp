@@ -40,8 +40,7 @@ int run(const Args& args, bool distill) {
   train::LoopOptions loop;
   auto& data = loop.data;
   o.mode = distill ? train::TrainerOptions::Mode::Distill : train::TrainerOptions::Mode::Teacher;
-  std::string config, backbone = "unet_swin", bcfg, teacher, tcfg, codec = "vq_f4", ccfg, scfg, dcfg,
-                      objective = "diffusion";
+  std::string config, backbone, bcfg, teacher, tcfg, codec, ccfg, scfg, dcfg, objective = "diffusion";
   std::vector<std::string> plugins;
   int threads = 0;
   bool no_inverse = !o.learn_xT, no_gt = !o.use_gt, overwrite = false;
@@ -59,12 +58,13 @@ int run(const Args& args, bool distill) {
     ("data", po::value(&data.folders)->required(), "folder of HR training images (repeatable, searched recursively)")
     ("out,o", po::value(&loop.out_dir)->required(), "run folder: checkpoints, ema.pth, train_log.jsonl")
     ("config,c", po::value(&config), "official full YAML for every part (a bare name: an installed config)")
-    ("backbone", po::value(&backbone)->default_value(backbone), "the trained network")
+    ("backbone", po::value(&backbone), ("the trained network (default: " + installed_default("backbone", "train") + ")").c_str())
     ("backbone-config", po::value(&bcfg), "its config: file or inline JSON")
     ("backbone-weights,w", po::value(&o.backbone.weights), distill ? "student initial weights (default: the teacher's)" : "initial weights (default: random)")
-    ("codec", po::value(&codec)->default_value(codec), "latent codec, or 'none' for pixel space")
+    ("codec", po::value(&codec), ("latent codec, or 'none' for pixel space (default: " + installed_default("codec", "train") + ")").c_str())
     ("codec-weights", po::value(&o.codec.weights), "codec weights")
-    ("sampler", po::value(&o.sampler.name)->default_value(o.sampler.name), "the diffusion: training examples, schedule, teacher trajectory")
+    ("sampler", po::value(&o.sampler.name), ("the diffusion: training examples, schedule, teacher trajectory (default: " +
+                                             installed_default("sampler", "train") + ")").c_str())
     ("gt-size", po::value(&data.gt_size)->default_value(data.gt_size), "HR crop size")
     ("max-side", po::value(&data.max_side)->default_value(data.max_side), "shrink training photos whose longer side exceeds this "
                                                                      "(MATLAB bicubic, at load; 0: as they are)")
@@ -146,6 +146,15 @@ int run(const Args& args, bool distill) {
   try {
     host::Runtime runtime(threads);
     load_plugins(runtime, plugins);
+    // What the line does not name: the installed defaults.json's "train" section.
+    auto or_default = [&](std::string& name, const char* key, int32_t kind) {
+      if (name.empty()) name = runtime.default_name("train", key, kind);
+      sdk::require(!name.empty(), SINSR_ERR_NOT_FOUND,
+                   std::string("no --") + key + " given and no defaults.json names one (its \"train\" section)");
+    };
+    or_default(backbone, "backbone", SINSR_KIND_BACKBONE);
+    or_default(codec, "codec", SINSR_KIND_CODEC);
+    or_default(o.sampler.name, "sampler", SINSR_KIND_SAMPLER);
     host::json whole = config.empty() ? host::json::object() : host::json{{"config_file", config}};
     if (objective == "regress") o.mode = train::TrainerOptions::Mode::Regress;
     o.backbone = {backbone, bcfg.empty() ? whole : config_argument(bcfg), o.backbone.weights};

@@ -135,10 +135,11 @@ class Upscaler:
     plugin      plugin library (path, or a name like "student.so" from the plugin folders) or a
                 list of them; its backbone becomes the default one, as with `sinsr-host infer --plugin`
     backbone    backbone or model name (default: the plugin's; with weights alone, the network the
-                file stores or the plugins detect; else "student", else "unet_swin")
+                file stores or the plugins detect; else the installed defaults.json's)
     weights     backbone checkpoint (.pth/.safetensors; "none": untrained); default: the plugin's own
     backbone_config, codec_config, sampler_config: a dict, or a YAML/JSON file
-    codec       codec name, "none" for pixel space; codec_weights: its checkpoint
+    codec       codec name, "none" for pixel space (default: the model's, else defaults.json's);
+                codec_weights: its checkpoint
     sampler     sampler name; steps: respace it to this many steps
     scale, seed, precision ("fp32", "bf16", "fp16" on CUDA), pad_multiple
     tile        LR tile size (0: never tile); tile_stride, tile_batch
@@ -159,29 +160,14 @@ class Upscaler:
         self._runtime = _Runtime(threads, default_paths)
         try:
             plugins = [] if plugin is None else [plugin] if isinstance(plugin, (str, os.PathLike)) else list(plugin)
-            files = []
-            for p in plugins:
-                f = _plugin_file(self._runtime, p)
-                self._runtime.load(f)
-                files.append(f)
-            loaded = self._runtime.components()
-            if backbone is None:
-                for f in files:  # the last backbone of the given libraries, like the CLI
-                    for c in loaded:
-                        if c.kind == "backbone" and os.path.realpath(c.file) == os.path.realpath(f):
-                            backbone = c.name
-                # Weights name their network (what the file stores, or what the plugins detect),
-                # with or without a config, as `sinsr-host infer -w` does; a config needs weights;
-                # with neither, the default model.
-                weights_file = weights not in (None, "none")
-                if backbone is None and not weights_file:
-                    if backbone_config is not None:
-                        raise Error(Code.INVALID_ARGUMENT, "backbone_config describes a network but no weights were "
-                                    "given: add weights=FILE (or weights='none' with backbone=NAME)")
-                    has_student = any(c.kind == "backbone" and c.name == "student" for c in loaded)
-                    backbone = "student" if has_student else "unet_swin"
-
-            s = {"backbone": _part(backbone, backbone_config, weights)}
+            for p in plugins:  # loaded by choice: the last backbone among them is the default one
+                self._runtime.load(_plugin_file(self._runtime, p))
+            # Every part left out is named by the host, as for `sinsr-host infer`: a chosen
+            # plugin's backbone, what the weights store, the model's preferred pipeline, then the
+            # installed defaults.json.
+            s = {}
+            if backbone is not None or backbone_config is not None or weights is not None:
+                s["backbone"] = _part(backbone, backbone_config, weights)
             if codec is not None:
                 s["codec"] = None if codec in ("", "none") else _part(codec, codec_config, codec_weights)
             elif codec_config is not None or codec_weights is not None:
@@ -201,6 +187,11 @@ class Upscaler:
             _capi.check(_capi.library().sinsr_pipeline_create(self._runtime.handle, json.dumps(s).encode(),
                                                               C.byref(handle)))
             self._pipeline = handle
+            text = C.c_char_p()
+            _capi.check(_capi.library().sinsr_pipeline_settings(handle, C.byref(text)))
+            # What runs, as the host resolved it: every part named, the model's and the defaults'
+            # values filled in (sinsr_pipeline_settings).
+            self.settings = json.loads(text.value.decode())
         except BaseException:
             self.close()
             raise

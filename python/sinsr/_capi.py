@@ -126,6 +126,7 @@ def _declare(lib):
         "sinsr_pipeline_create": ([C.c_void_p, C.c_char_p, C.POINTER(C.c_void_p)], S),
         "sinsr_pipeline_run": ([C.c_void_p, PDLM, C.POINTER(PDLM)], S),
         "sinsr_pipeline_destroy": ([C.c_void_p], None),
+        "sinsr_pipeline_settings": ([C.c_void_p, C.POINTER(C.c_char_p)], S),
         "sinsr_image_read": ([C.c_char_p, C.POINTER(PDLM), C.POINTER(C.c_int32)], S),
         "sinsr_image_write": ([C.c_char_p, PDLM, C.c_int32], S),
     }

@@ -432,7 +432,7 @@ TEST(Cli, ConfigsAndWeightsNameTheirNetwork) {
   // the default model's says which codec the file holds.
   HostRun no_weights = run_host(common + "-c sinsr_x4 -o " + (d / "x.png").string());
   EXPECT_EQ(no_weights.code, 1) << no_weights.output;
-  EXPECT_TRUE(contains(no_weights.output, "no weights were given: add -w WEIGHTS")) << no_weights.output;
+  EXPECT_TRUE(contains(no_weights.output, "no weights were given: give its weights")) << no_weights.output;
   if (fs::exists(fs::path(SINSR_PLUGIN_DIR) / "student.so")) {
     HostRun codec_only =
         run_host(common + "--codec-weights " + p + "/vq_tiny_official.pth -o " + (d / "x.png").string());

@@ -175,3 +175,27 @@ TEST(Concurrency, SerialComponentsGetOneCallAtATimeCreateAndDestroyIncluded) {
 }
 
 }  // namespace
+
+namespace {
+
+// Two runtimes that load one library share its code and globals, so SERIAL holds across them
+// (each runtime had its own lock; ThreadSanitizer found the overlap, tools/tsan.sh).
+TEST(Concurrency, SerialHoldsAcrossRuntimesLoadingOneLibrary) {
+  sinsr::host::Runtime a(1), b(1);
+  a.load_file(SINSR_TEST_PLUGIN_DIR "/serial_probe.so");
+  b.load_file(SINSR_TEST_PLUGIN_DIR "/serial_probe.so");
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 4; ++k)
+    threads.emplace_back([&, k] {
+      auto probe = (k % 2 ? a : b).find(SINSR_KIND_LOSS, "serial_probe");
+      for (int i = 0; i < 25; ++i) {
+        sinsr::host::LossHandle h(probe, nlohmann::json::object());
+        h.forward(at::zeros({1}), at::zeros({1}));
+      }
+    });
+  for (auto& t : threads) t.join();
+  sinsr::host::LossHandle h(a.find(SINSR_KIND_LOSS, "serial_probe"), nlohmann::json::object());
+  EXPECT_EQ(h.forward(at::zeros({1}), at::zeros({1})).item<float>(), 0.0f) << "calls of a SERIAL component overlapped";
+}
+
+}  // namespace

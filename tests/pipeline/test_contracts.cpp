@@ -44,6 +44,7 @@ Runtime& runtime() {
 PipelineOptions toy(const json& sampler_config, const json& net_config, int steps) {
   PipelineOptions o;
   o.backbone = {"toy_net", net_config, ""};
+  o.explicit_keys.insert("codec");  // pixel space: a codec left unnamed is the installed default
   o.sampler = {"toy_chain", sampler_config, ""};
   o.steps = steps;
   o.chop_size = 0;

@@ -94,6 +94,7 @@ TEST(Tiling, WindowIsOneInsideAndRampsOnSharedSides) {
 PipelineOptions pixel(const std::string& backbone, const std::string& sampler, int chop, int stride, int batch = 1) {
   PipelineOptions o;
   o.backbone = {backbone, json::object(), "none"};
+  o.explicit_keys.insert("codec");  // pixel space: a codec left unnamed is the installed default
   o.sampler = {sampler, json::object(), ""};
   o.chop_size = chop;
   o.chop_stride = stride;
@@ -208,7 +209,7 @@ TEST(PipelineErrors, BadOptionsAreRefusedClearly) {
 TEST(PipelineErrors, NonFiniteNetworkOutputFailsTheImage) {
   PipelineOptions o;
   o.backbone = {"nan_spot", json::object(), "none"};
-  o.codec = {"", json::object(), ""};
+  o.explicit_keys.insert("codec");  // pixel space
   o.sampler = {"single-step", json::object(), ""};
   o.pad_multiple = 8;
   Pipeline p(runtime(), o);
@@ -307,7 +308,7 @@ TEST(PipelineCApi, RunsAnHwcImageAndReportsErrors) {
   ASSERT_NE(st, nullptr);
   EXPECT_NE(std::string(sinsr_status_message(st)).find("bogus"), std::string::npos);
   sinsr_status_release(st);
-  ASSERT_EQ(sinsr_pipeline_create(rt, R"({"backbone": {"name": "local_blur", "weights": "none"},
+  ASSERT_EQ(sinsr_pipeline_create(rt, R"({"backbone": {"name": "local_blur", "weights": "none"}, "codec": null,
       "sampler": "single-step", "pad_multiple": 8, "chop_size": 0})",
                                   &p),
             nullptr);

@@ -121,7 +121,7 @@ class Package(unittest.TestCase):
 
     def test_plugin_by_name_is_the_default_model(self):
         with sinsr.Upscaler(plugin="student.so", threads=1) as up:
-            self.assertEqual(up.spec["backbone"], "student")
+            self.assertEqual(up.settings["backbone"]["name"], "student")
             np.testing.assert_array_equal(up(self.lr), self.sr)
 
     def test_float_in_float_out_without_copies(self):

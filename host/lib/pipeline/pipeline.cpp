@@ -74,6 +74,7 @@ PipelineOptions PipelineOptions::from_json(const json& spec) {
   PipelineOptions o;
   o.backbone = part_from_json(spec.value("backbone", json()), "backbone");
   o.codec = part_from_json(spec.value("codec", json()), "codec");
+  if (o.codec.name == "none") o.codec = {};  // as null: pixel space, as the CLI's --codec none
   json sampler = spec.value("sampler", json());
   if (sampler.is_object() && sampler.contains("steps")) {
     o.steps = sampler["steps"].get<int>();
@@ -176,6 +177,27 @@ void PipelineOptions::refuse_contradiction(const Runtime& runtime, const Weights
   if (differ.size() > 4) list += ", ...";
   throw Error(SINSR_ERR_INVALID_ARGUMENT, backbone.weights + " was made with " + list + " for '" + name +
                                               "': drop the config (and -n) to run it as stored");
+}
+
+void PipelineOptions::resolve_names(const Runtime& runtime) {
+  if (names_resolved) return;  // a part cleared on purpose (a file's "codec": null) stays cleared
+  names_resolved = true;
+  auto unnamed = [&](const PipelinePart& p, const char* key) { return p.name.empty() && !explicit_keys.count(key); };
+  if (unnamed(codec, "codec")) codec.name = runtime.default_name("infer", "codec", SINSR_KIND_CODEC);
+  if (unnamed(sampler, "sampler")) sampler.name = runtime.default_name("infer", "sampler", SINSR_KIND_SAMPLER);
+  if (backbone.name.empty()) backbone.name = runtime.chosen_backbone();
+  // Without a weights file to name it, the default model; named before the weights are read, so
+  // that a codec file is checked against the codec that model runs.
+  if (backbone.name.empty() && (backbone.weights.empty() || backbone.weights == "none")) {
+    require(backbone.weights != "none", SINSR_ERR_INVALID_ARGUMENT,
+            "backbone weights 'none' (random weights): name the network to initialise");
+    const bool configured = backbone.config.is_object() ? !backbone.config.empty() : !backbone.config.is_null();
+    require(!configured, SINSR_ERR_INVALID_ARGUMENT,
+            "a backbone config describes a network but no weights were given: give its weights "
+            "(or weights 'none' and the network's name, for random weights)");
+    backbone.name = runtime.default_backbone();
+  }
+  apply_weights_info(runtime);
 }
 
 void PipelineOptions::apply_weights_info(const Runtime& runtime) {
@@ -372,8 +394,7 @@ Pipeline::Pipeline(BackboneHandle& backbone, CodecHandle* codec, SamplerHandle& 
 
 Pipeline::Pipeline(Runtime& runtime, PipelineOptions options) : impl_(new Impl), options_(std::move(options)) {
   auto& o = options_;
-  o.apply_weights_info(runtime);
-  require(!o.backbone.name.empty(), SINSR_ERR_INVALID_ARGUMENT, "no backbone given");
+  o.resolve_names(runtime);
   // A shipped model's preferred pipeline fills what the caller left unset, before any check.
   auto bc = runtime.find(SINSR_KIND_BACKBONE, o.backbone.name);
   o.apply_preferred(bc->preferred_pipeline(), "model '" + bc->name() + "'");

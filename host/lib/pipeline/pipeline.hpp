@@ -46,6 +46,7 @@ struct PipelineOptions {
   // Filled by Pipeline: one line per weights file that supplied what the caller left out
   // (weights_info: "stored: ..." / "detected: ..."), for the caller to show.
   std::vector<std::string> described;
+  bool names_resolved = false;  // set by resolve_names
 
   // The JSON form the C API takes (see abi/sinsr_host.h).
   static PipelineOptions from_json(const json& spec);
@@ -65,6 +66,13 @@ struct PipelineOptions {
   // scale where the caller left them (as a preferred pipeline does). A backbone with weights
   // nobody recognises and no name is refused, naming the file.
   void apply_weights_info(const Runtime& runtime);
+  // Names every part the caller left unnamed, in this order: the codec and sampler from the
+  // runtime's defaults ("infer"; a model's preferred or a file's stored pipeline still wins over
+  // them, as a non-explicit key); the backbone from a library the caller loaded, else from what
+  // its weights store or its plugin detects (apply_weights_info), else the default model. A
+  // backbone config without weights, or weights "none" without a name, is refused. Pipeline calls
+  // it; a caller may call it first to see what will run (calling it again changes nothing).
+  void resolve_names(const Runtime& runtime);
   // A file that stores its backbone's options, run as that backbone under other options: refused,
   // naming the keys.
   // `name`: the backbone it runs as (the file's own when the caller named none).

@@ -49,13 +49,11 @@ struct Component {
   bool needs_weights() const;       // false: SINSR_COMPONENT_NO_WEIGHTS
 };
 
-// The shipped default model (models/default_x4, a backbone plugin of that name) and the network
-// run when it is not installed. Front ends take their default backbone from here
-// (Runtime::default_backbone), so renaming the shipped model is a change in one place.
-constexpr const char* kDefaultModel = "student";
 // A model manifest's file name ends with this (loaded from the plugin folders and by --plugin).
 constexpr const char* kModelManifestSuffix = ".model.json";
-constexpr const char* kFallbackBackbone = "unet_swin";
+// What a caller who names no component gets is data, not code: a plugin folder's file of this
+// name (models/defaults.json in this project), read by load_dir; see Runtime::defaults().
+constexpr const char* kDefaultsFileName = "defaults.json";
 
 // The CPU thread count when the caller gives none (0): the cores this process may run on (its
 // affinity mask), whatever else runs. Not the idle cores: output bytes depend on the thread count
@@ -94,11 +92,17 @@ class Runtime {
   //    "weights": "mine.pth", "pipeline": {...} | "file.json", "scale": 4,
   //    "input": "real-world" | "bicubic", "summary": "..."}
   void load_manifest(const std::string& path);
-  // Loads every shared library and model manifest in a folder; returns the refusal messages
-  // (others still load).
+  // Loads every shared library and model manifest in a folder, and its defaults file; returns
+  // the refusal messages (others still load).
   std::vector<std::string> load_dir(const std::string& path);
-  // File or folder; a folder's refusals are joined into one Error after the rest loaded.
+  // File or folder, chosen by the caller (--plugin, sinsr_runtime_load): its backbone becomes the
+  // default one and its defaults file wins over those of the default paths. A folder's refusals
+  // are joined into one Error after the rest loaded.
   void load(const std::string& path);
+  // A defaults file: {"sinsr_defaults": 1, "infer": {"backbone": ["a", "b"], "codec": ...}, ...}.
+  // Its keys fill the runtime's defaults where unset, or win over them (`wins`: a file the caller
+  // chose). Refused whole, naming the file, when it is not such an object.
+  void load_defaults(const std::string& path, bool wins);
   // SINSR_PLUGIN_PATH entries, then the plugin folder of this install/build tree. Returns refusals.
   std::vector<std::string> load_default_paths();
 
@@ -111,10 +115,22 @@ class Runtime {
   // The single component of a kind a library provides (for `--plugin student.so` defaults).
   std::vector<std::shared_ptr<Component>> from_file(const std::string& path) const;
 
-  // The backbone to run when the caller names none: the last backbone one of `files` provides
-  // (a `--plugin student.so`), else the shipped default model kDefaultModel when loaded, else
-  // kFallbackBackbone.
-  std::string default_backbone(const std::vector<std::string>& files = {}) const;
+  // The defaults files loaded so far, merged: those the caller loaded (load) first, then
+  // SINSR_PLUGIN_PATH's, then the install's. {} when none was found.
+  json defaults() const;
+  // defaults()[section][key] as a list of names ("codec": "vq_f4" -> {"vq_f4"}); empty when unset.
+  std::vector<std::string> default_names(const std::string& section, const std::string& key) const;
+  // The first of default_names(section, key) that is loaded, else its last (so that a lookup
+  // names what is missing); "" when no defaults file names one.
+  std::string default_name(const std::string& section, const std::string& key, int32_t kind) const;
+  // The backbone to run when the caller names none: the last backbone of the files the caller
+  // loaded (a `--plugin student.so`), else default_name("infer", "backbone"). SINSR_ERR_NOT_FOUND
+  // when neither names one.
+  std::string default_backbone() const;
+  // The last backbone of the files the caller loaded; "" when they hold none.
+  std::string chosen_backbone() const;
+  // The install's defaults file, read without loading anything (for --help); {} when absent.
+  static json installed_defaults();
 
   // The folder the installed/built plugins live in, derived from libsinsr_host's location.
   static std::string builtin_plugin_dir();
@@ -123,6 +139,9 @@ class Runtime {
   struct Library;
   std::vector<std::shared_ptr<Library>> libraries_;
   std::vector<std::shared_ptr<Component>> components_;
+  std::vector<std::string> chosen_;  // paths the caller loaded (load), in order
+  json defaults_ = json::object();
+  std::vector<std::string> load_dir(const std::string& path, bool chosen);
   mutable std::map<const Component*, std::shared_ptr<Component>> resolved_;  // models, resolved once
   mutable std::mutex mutex_;
   std::shared_ptr<Component> resolve_locked(const std::shared_ptr<Component>& model) const;

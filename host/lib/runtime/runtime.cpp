@@ -160,6 +160,20 @@ std::string blas_description() {
   return text;
 }
 
+namespace {
+// SERIAL means one call at a time over every instance in the process: runtimes that load the
+// same library share its code and globals, so they share this lock, keyed by the function table.
+std::shared_ptr<std::mutex> serial_mutex(const void* vtable) {
+  static std::mutex guard;
+  static std::map<const void*, std::weak_ptr<std::mutex>> locks;
+  std::lock_guard<std::mutex> lock(guard);
+  auto& slot = locks[vtable];
+  auto m = slot.lock();
+  if (!m) slot = m = std::make_shared<std::mutex>();
+  return m;
+}
+}  // namespace
+
 Runtime::Runtime(int num_threads) { set_threads(num_threads); }
 
 Runtime::~Runtime() = default;
@@ -271,6 +285,10 @@ void Runtime::load_file(const std::string& path_in) {
   const sinsr_plugin_info* info = nullptr;
   sinsr_status* st = nullptr;
   try {
+    // One entry call at a time in the process: runtimes loading one library on two threads
+    // would otherwise run its entry (which stores the host table in a global) at once.
+    static std::mutex entry_mutex;
+    std::lock_guard<std::mutex> entry_lock(entry_mutex);
     st = entry(host_api(), &info);
   } catch (...) {
     throw Error(SINSR_ERR_RUNTIME, path + ": plugin entry threw an exception across the C ABI");
@@ -322,7 +340,7 @@ void Runtime::load_file(const std::string& path_in) {
     comp->plugin_version = info->version ? info->version : "";
     comp->abi_version = info->abi_version;
     comp->library = keep_alive;
-    comp->serial = std::make_shared<std::mutex>();
+    comp->serial = serial_mutex(c->vtable);
     found.push_back(comp);
   }
 
@@ -345,7 +363,9 @@ void Runtime::load_file(const std::string& path_in) {
   components_.insert(components_.end(), found.begin(), found.end());
 }
 
-std::vector<std::string> Runtime::load_dir(const std::string& path) {
+std::vector<std::string> Runtime::load_dir(const std::string& path) { return load_dir(path, false); }
+
+std::vector<std::string> Runtime::load_dir(const std::string& path, bool chosen) {
   std::error_code ec;
   if (!fs::is_directory(path, ec)) throw Error(SINSR_ERR_NOT_FOUND, path + ": plugin folder not found");
   std::vector<std::string> files;
@@ -364,20 +384,104 @@ std::vector<std::string> Runtime::load_dir(const std::string& path) {
       refused.push_back(e.what());
     }
   }
+  const fs::path defaults = fs::path(path) / kDefaultsFileName;
+  if (fs::is_regular_file(defaults, ec)) try {
+      load_defaults(defaults.string(), chosen);
+    } catch (const std::exception& e) {
+      refused.push_back(e.what());
+    }
   return refused;
 }
 
 void Runtime::load(const std::string& path) {
   std::error_code ec;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    chosen_.push_back(fs::absolute(path, ec).lexically_normal().string());
+  }
   if (!fs::is_directory(path, ec)) {
+    if (fs::path(path).filename() == kDefaultsFileName) return load_defaults(path, true);
     load_file(path);
     return;
   }
-  auto refused = load_dir(path);
+  auto refused = load_dir(path, true);
   if (refused.empty()) return;
   std::string msg = path + ": " + std::to_string(refused.size()) + " plugin(s) refused (the others loaded):";
   for (const auto& r : refused) msg += "\n  " + r;
   throw Error(SINSR_ERR_FORMAT, msg);
+}
+
+namespace {
+// Keys of `from` over (wins) or under `into`, objects merged key by key.
+void merge_defaults(json& into, const json& from, bool wins) {
+  for (auto it = from.begin(); it != from.end(); ++it) {
+    json& slot = into[it.key()];
+    if (slot.is_object() && it.value().is_object())
+      merge_defaults(slot, it.value(), wins);
+    else if (wins || slot.is_null())
+      slot = it.value();
+  }
+}
+
+// A defaults file's sections, checked: objects of names or lists of names.
+json read_defaults(const std::string& path) {
+  json d = config::load_file(path);
+  require(d.is_object() && d.value("sinsr_defaults", 0) == 1, SINSR_ERR_FORMAT,
+          path + ": not a SinSR defaults file (a JSON object with \"sinsr_defaults\": 1)");
+  d.erase("sinsr_defaults");
+  for (auto it = d.begin(); it != d.end(); ++it) {
+    require(it.value().is_object(), SINSR_ERR_FORMAT, path + ": '" + it.key() + "' must be an object");
+    for (auto kv = it.value().begin(); kv != it.value().end(); ++kv) {
+      const json& v = kv.value();
+      bool names = v.is_string();
+      if (v.is_array()) {
+        names = !v.empty();
+        for (const auto& x : v) names = names && x.is_string();
+      }
+      require(names, SINSR_ERR_FORMAT,
+              path + ": '" + it.key() + "." + kv.key() + "' must be a name or a list of names, got " + v.dump());
+    }
+  }
+  return d;
+}
+}  // namespace
+
+void Runtime::load_defaults(const std::string& path, bool wins) {
+  const json d = read_defaults(path);
+  std::lock_guard<std::mutex> lock(mutex_);
+  merge_defaults(defaults_, d, wins);
+}
+
+json Runtime::defaults() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return defaults_;
+}
+
+std::vector<std::string> Runtime::default_names(const std::string& section, const std::string& key) const {
+  const json d = defaults();
+  if (!d.contains(section) || !d[section].contains(key)) return {};
+  const json& v = d[section][key];
+  if (v.is_string()) return {v.get<std::string>()};
+  return v.get<std::vector<std::string>>();
+}
+
+std::string Runtime::default_name(const std::string& section, const std::string& key, int32_t kind) const {
+  const auto names = default_names(section, key);
+  for (const auto& n : names)
+    if (find_or_null(kind, n)) return n;
+  return names.empty() ? std::string() : names.back();
+}
+
+json Runtime::installed_defaults() {
+  std::error_code ec;
+  const std::string dir = builtin_plugin_dir();
+  const fs::path file = fs::path(dir) / kDefaultsFileName;
+  if (dir.empty() || !fs::is_regular_file(file, ec)) return json::object();
+  try {
+    return read_defaults(file.string());
+  } catch (const std::exception&) {
+    return json::object();  // --help stays up; a run reports the file
+  }
 }
 
 std::string Runtime::builtin_plugin_dir() {
@@ -493,13 +597,27 @@ std::shared_ptr<Component> Runtime::find(int32_t kind, const std::string& name) 
                                        "' (loaded: " + (available.empty() ? "none" : available) + ")");
 }
 
-std::string Runtime::default_backbone(const std::vector<std::string>& files) const {
+std::string Runtime::chosen_backbone() const {
+  std::vector<std::string> chosen;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    chosen = chosen_;
+  }
   std::string name;
-  for (const auto& f : files)
+  for (const auto& f : chosen)
     for (const auto& c : from_file(f))
       if (c->kind() == SINSR_KIND_BACKBONE) name = c->name();
+  return name;
+}
+
+std::string Runtime::default_backbone() const {
+  std::string name = chosen_backbone();
   if (!name.empty()) return name;
-  return find_or_null(SINSR_KIND_BACKBONE, kDefaultModel) ? kDefaultModel : kFallbackBackbone;
+  name = default_name("infer", "backbone", SINSR_KIND_BACKBONE);
+  require(!name.empty(), SINSR_ERR_NOT_FOUND,
+          std::string("no backbone named, and no ") + kDefaultsFileName +
+              " of the loaded plugin folders names a default one: name a backbone or model");
+  return name;
 }
 
 std::vector<std::shared_ptr<Component>> Runtime::from_file(const std::string& path) const {

@@ -132,6 +132,7 @@ Trainer::Trainer(host::Runtime& rt, TrainerOptions options) : impl_(new Impl) {
   if (im.device.is_cuda())
     require(at::hasCUDA(), SINSR_ERR_UNSUPPORTED, "device '" + o.device + "' requested, but there is no CUDA here");
   require(!o.backbone.name.empty(), SINSR_ERR_INVALID_ARGUMENT, "no backbone given");
+  require(!o.sampler.name.empty(), SINSR_ERR_INVALID_ARGUMENT, "no sampler given");
 
   auto bc = rt.find(SINSR_KIND_BACKBONE, o.backbone.name);
   im.model = std::make_unique<BackboneHandle>(bc, o.backbone.config);

@@ -45,7 +45,9 @@ struct TrainerOptions {
   host::PipelinePart backbone;  // the trained network (distill: the student, initialised from the teacher)
   host::PipelinePart teacher;   // distill: the teacher (name/config default to the backbone's)
   host::PipelinePart codec;     // empty name: pixel space
-  host::PipelinePart sampler{"deterministic", json::object(), ""};  // schedule, q_sample, teacher trajectory
+  host::PipelinePart sampler;   // schedule, q_sample, teacher trajectory
+  // Names come from the caller: `sinsr-host train` takes what it is not given from the installed
+  // defaults.json ("train"), so that no family is named in the host.
   int scale = 4;
 
   // Losses: teacher and regress modes use `x0` (prediction vs target); distill uses the three
