@@ -92,7 +92,12 @@ int cmd_degrade(const Args& args) {
       const host::json given = config_contents(config, "--config");
       std::error_code exists;
       try {
-        options = degrade::options_from_json(given);
+        // Where an official file keeps the keys: the installed defaults.json's sections.
+        const host::json d = host::Runtime::installed_defaults();
+        std::vector<std::string> sections;
+        if (d.contains("degradation") && d["degradation"].contains("sections"))
+          sections = d["degradation"]["sections"].get<std::vector<std::string>>();
+        options = degrade::options_from_json(given, sections);
       } catch (const sdk::Error& e) {  // a file is named: its line is the one to fix
         if (!fs::exists(config, exists)) throw;
         throw sdk::Error(e.code(), config + ": " + e.what());

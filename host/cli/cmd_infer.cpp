@@ -3,8 +3,8 @@
 #if SINSR_WITH_IMAGE_IO
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "imaging/imresize.hpp"
 #include "io/image_io.hpp"
+#include "io/upscale_file.hpp"
 #include "pipeline/pipeline.hpp"
 
 #include <sinsr/config.hpp>
@@ -130,12 +130,15 @@ int cmd_infer(const Args& args) {
   host::PipelineOptions o;
   std::string input, output, backbone, codec, sampler, config, bcfg, ccfg, scfg, bw, cw, ext, format;
   std::vector<std::string> plugins, stray;
-  int threads = 0, bits = 0;
+  int threads = 0;
   int gpu = -1;
   std::string suffix;
   bool quiet = false, skip_existing = false, recursive = false;
-  double outscale = 0;
-  int64_t max_pixels = int64_t(4096) * 4096;
+  io::UpscaleFileOptions file_options;  // --max-pixels, --outscale, --bits
+  file_options.raise_hint = "--max-pixels raises it";
+  double& outscale = file_options.outscale;
+  int64_t& max_pixels = file_options.max_pixels;
+  int& bits = file_options.bits;
   po::options_description opts = options_table(
       "sinsr-host infer -i INPUT -o OUTPUT [options]\n"
       "Upscales an image, or every image of a folder into a folder (an unreadable image is reported\n"
@@ -265,7 +268,7 @@ int cmd_infer(const Args& args) {
                cw};
     o.sampler = {sampler, scfg.empty() ? whole : config_argument(scfg), ""};
     // What the user typed wins over a model's preferred pipeline; the defaults do not.
-    for (const char* key : {"codec", "sampler", "steps", "scale", "pad_multiple", "chop_size"}) {
+    for (const std::string& key : host::PipelineOptions::preferred_keys()) {
       std::string flag(key);
       std::replace(flag.begin(), flag.end(), '_', '-');
       if (given(flag.c_str())) o.explicit_keys.insert(key);
@@ -357,17 +360,10 @@ int cmd_infer(const Args& args) {
         }
         const auto t0 = std::chrono::steady_clock::now();
         progress.live(label);
-        // The header's size is checked before anything is decoded.
-        io::Image img = io::read_image(src.string(), {max_pixels, "--max-pixels raises it"});
-        at::Tensor sr = pipeline.upscale_any(img.pixels, [&](int done, int total) {
+        io::upscale_file(pipeline, src.string(), dst.string(), file_options, [&](int done, int total) {
           if (total > 1) progress.live(label + "  tiles " + std::to_string(done) + "/" + std::to_string(total));
           return true;
         });
-        // --outscale: the model's factor, then MATLAB-style bicubic to the asked one.
-        if (outscale > 0 && outscale != double(pipeline.options().scale))
-          sr = imaging::imresize(sr, outscale / double(pipeline.options().scale), true).clamp_(0, 1);
-        int out_bits = bits ? bits : (img.bits >= 16 ? 16 : 8);
-        io::write_image(dst.string(), sr, out_bits, img);
         ++written;
         progress.line(label + "  (" +
                       seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + ")");

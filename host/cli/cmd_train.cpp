@@ -172,7 +172,8 @@ int run(const Args& args, bool distill) {
     o.use_gt = !no_gt;
     if (data.degradation == "realesrgan" && (!dcfg.empty() || !config.empty()))
       data.degradation_options = degrade::options_from_json(
-          dcfg.empty() ? config::load_file(config) : config_contents(dcfg, "--degradation-config"));
+          dcfg.empty() ? config::load_file(config) : config_contents(dcfg, "--degradation-config"),
+          runtime.default_names("degradation", "sections"));
     loop.existing = overwrite ? train::LoopOptions::Existing::MoveAside : train::LoopOptions::Existing::Refuse;
     loop.config = {{"command", cmd}, {"args", args}};
     auto report = train::run_training(runtime, o, loop);

@@ -21,6 +21,7 @@ int cmd_eval(const Args& args);
 int cmd_degrade(const Args& args);
 int cmd_bench(const Args& args);
 int cmd_export(const Args& args);
+int cmd_serve(const Args& args);
 
 // A library error as the command line says it: a part without weights (host::MissingWeights)
 // gets the flag that gives them, --<part>-weights (cli_common.cpp).

@@ -46,6 +46,7 @@ constexpr Subcommand kCommands[] = {
      true},
     {"distill", &sinsr::cli::cmd_distill, "distill a SinSR one-step student from a teacher", true, true},
     {"bench", &sinsr::cli::cmd_bench, "time the networks and the distillation step", true, true},
+    {"serve", SINSR_IMAGE_COMMAND(sinsr::cli::cmd_serve), "an upscaling service with a web page (HTTP)", true, true},
     {"export", &sinsr::cli::cmd_export, "write a checkpoint's weights as a plain state dict (fp32/fp16/bf16)", false,
      false},
 };

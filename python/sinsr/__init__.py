@@ -31,13 +31,6 @@ __version__ = "0.1.0"
 Component = collections.namedtuple("Component", "kind name version file plugin summary")
 Component.__doc__ = "A component the runtime loaded: kind ('backbone', 'codec', 'sampler', 'loss'), name, ..."
 
-# LibTorch's intra-op thread count is process-wide and every runtime sets it when created;
-# listing components must not undo the count an Upscaler chose.
-_threads_in_effect = 0
-
-# The exact float32 factor OpenImageIO multiplies 8/16-bit samples by when the CLI reads a file.
-_INT_SCALE = {np.dtype(np.uint8): np.float32(1) / np.float32(255),
-              np.dtype(np.uint16): np.float32(1) / np.float32(65535)}
 
 
 def library_path():
@@ -59,13 +52,11 @@ class _Runtime:
     """sinsr_runtime: owns the loaded plugins."""
 
     def __init__(self, threads, default_paths):
-        global _threads_in_effect
         lib = _capi.library()
         opts = _capi.RuntimeOptions(C.sizeof(_capi.RuntimeOptions), int(threads or 0), 1 if default_paths else 0)
         handle = C.c_void_p()
         _capi.check(lib.sinsr_runtime_create(C.byref(opts), C.byref(handle)))
         self.handle = handle
-        _threads_in_effect = int(threads or 0)
 
     def load(self, path):
         _capi.check(_capi.library().sinsr_runtime_load(self.handle, os.fsencode(path)))
@@ -106,7 +97,7 @@ def _plugin_file(runtime, plugin):
 
 def components(plugins=(), default_paths=True):
     """The components a runtime loads: the default plugin folders, plus `plugins` (files or folders)."""
-    rt = _Runtime(_threads_in_effect, default_paths)
+    rt = _Runtime(0, default_paths)
     try:
         for p in [plugins] if isinstance(plugins, (str, os.PathLike)) else plugins:
             rt.load(_plugin_file(rt, p))
@@ -144,7 +135,8 @@ class Upscaler:
     scale, seed, precision ("fp32", "bf16", "fp16" on CUDA), pad_multiple
     tile        LR tile size (0: never tile); tile_stride, tile_batch
     device      "cpu", "cuda", "cuda:N" (inputs and outputs stay on the CPU side of the C API)
-    threads     CPU threads (0: every core this process may use); process-wide, as LibTorch's thread pool is
+    threads     CPU threads of this upscaler's runs (0: every core this process may use), applied
+                around each call and restored after it (OpenBLAS keeps one count per process)
     spec        extra pipeline-spec keys (abi/sinsr_host.h), applied last
 
     Options left as None are filled by the model's preferred pipeline, else the host's defaults,
@@ -257,9 +249,8 @@ class Upscaler:
             return pil.fromarray(self._call_numpy(pixels), mode=mode)
         if isinstance(image, (str, bytes, os.PathLike)):
             # A file: read as the CLI reads it, returned in the sample type the CLI would write.
-            pixels, bits = _read_float(image)
-            out = _capi.numpy_view(self._run(pixels))
-            return _as_file_samples(out, bits)
+            out = _capi.numpy_view(self._run(_read_samples(image)))
+            return out[:, :, 0] if out.shape[2] == 1 else out
         return self._call_numpy(image)
 
     def _call_numpy(self, image):
@@ -271,9 +262,7 @@ class Upscaler:
         if a.ndim != 3 or not 1 <= a.shape[2] <= 4:
             raise Error(Code.INVALID_ARGUMENT, "expected an HxW, HxWxC (C = 1..4) or NxHxWxC image, got shape %s%s"
                         % (a.shape, " (channels first? use .transpose(1, 2, 0))" if a.ndim == 3 and a.shape[0] <= 4 else ""))
-        f, bits = _as_float(a)
-        out = _capi.numpy_view(self._run(f))
-        return out if bits == 32 else _quantise(out, a.dtype)
+        return _capi.numpy_view(self._run(_samples(a)))
 
     def _call_torch(self, torch, image):
         t = image.detach()
@@ -287,54 +276,34 @@ class Upscaler:
             raise Error(Code.INVALID_ARGUMENT, "expected a [C,H,W] or [N,C,H,W] tensor with C = 1..4, got %s"
                         % (tuple(t.shape),))
         t = t.cpu().contiguous()
-        if t.dtype == torch.uint8:
-            f = t.to(torch.float32) * float(_INT_SCALE[np.dtype(np.uint8)])
-            f = torch.from_dlpack(_capi.Exported(self._run(f)))
-            out = f.nan_to_num(0.0).clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
-        elif t.is_floating_point():
-            out = torch.from_dlpack(_capi.Exported(self._run(t)))
-        else:
+        if t.dtype != torch.uint8 and not t.is_floating_point():
             raise Error(Code.INVALID_ARGUMENT, "expected uint8 or float pixels, got %s" % t.dtype)
-        return out.to(device)
+        # uint8 in, uint8 out: the host scales and rounds as for files.
+        return torch.from_dlpack(_capi.Exported(self._run(t))).to(device)
 
 
-def _as_float(a):
-    """Pixels as the host takes them, and their sample depth: uint8/uint16 -> float32 in [0, 1]
-    scaled exactly as the CLI's reader scales them (8/16); float -> itself, C-contiguous, writeable
-    and native-endian (what DLPack exports as it is) (32)."""
-    if a.dtype in _INT_SCALE:
-        return np.ascontiguousarray(a, dtype=np.float32) * _INT_SCALE[a.dtype], 8 * a.dtype.itemsize
-    if a.dtype.kind != "f":
+def _samples(a):
+    """Pixels as the host takes them: uint8, uint16 (scaled and rounded by the host as files are)
+    or float in [0, 1]; C-contiguous, writeable and native-endian (what DLPack exports as it is)."""
+    if a.dtype not in (np.uint8, np.uint16) and a.dtype.kind != "f":
         raise Error(Code.INVALID_ARGUMENT, "expected uint8, uint16 or float pixels, got %s" % a.dtype)
     if not a.flags.c_contiguous or not a.flags.writeable or not a.dtype.isnative:
         a = np.array(a, dtype=a.dtype.newbyteorder("="), order="C")
-    return a, 32
+    return a
 
 
-def _quantise(f, dtype):
-    """float [0,1] -> integer samples exactly as the CLI writes files: NaN -> 0, clamp, scale in
-    float32, round half to even."""
-    top = np.float32(np.iinfo(dtype).max)
-    q = np.clip(np.nan_to_num(f.astype(np.float32, copy=False), nan=0.0), 0.0, 1.0) * top
-    return np.rint(q).astype(dtype)
-
-
-def _read_float(path):
-    out, bits = _capi.PDLM(), C.c_int32(0)
-    _capi.check(_capi.library().sinsr_image_read(os.fsencode(path), C.byref(out), C.byref(bits)))
-    return _capi.numpy_view(out), bits.value
+def _read_samples(path):
+    """A file's pixels as the CLI reads them, in the samples it holds (uint8, uint16, float32)."""
+    out = _capi.PDLM()
+    _capi.check(_capi.library().sinsr_image_read_samples(os.fsencode(path), C.byref(out), None))
+    return _capi.numpy_view(out)
 
 
 def read_image(path):
     """An image file as `sinsr-host infer` reads it (OpenImageIO; the EXIF orientation applied):
     HxWxC with C = 2 (gray+alpha), 3 or 4; uint8 or uint16 as the file holds it, float32
     for float files (EXR, float TIFF); gray as HxW. Errors (missing file, not an image) are sinsr.Error naming it."""
-    return _as_file_samples(*_read_float(path))
-
-
-def _as_file_samples(pixels, bits):
-    """float [0,1] HxWxC -> the samples a file of `bits` holds (gray as HxW, as numpy input is)."""
-    out = pixels if bits == 32 else _quantise(pixels, np.uint16 if bits == 16 else np.uint8)
+    out = _read_samples(path)
     return out[:, :, 0] if out.shape[2] == 1 else out
 
 
@@ -347,6 +316,8 @@ def write_image(path, image):
         a = a[:, :, None]
     if a.ndim != 3 or not 1 <= a.shape[2] <= 4:
         raise Error(Code.INVALID_ARGUMENT, "expected an HxW or HxWxC (C = 1..4) image, got shape %s" % (a.shape,))
-    f, bits = _as_float(a)
-    f = np.ascontiguousarray(f, dtype=np.float32)  # files are written from float32, as the CLI writes them
-    _capi.check(_capi.library().sinsr_image_write(os.fsencode(path), _capi.to_managed(f), bits))
+    a = _samples(a)
+    if a.dtype.kind == "f":
+        a = np.ascontiguousarray(a, dtype=np.float32)  # files are written from float32, as the CLI writes them
+    # bits 0: the samples' own depth (uint8 8, uint16 16, float 32)
+    _capi.check(_capi.library().sinsr_image_write(os.fsencode(path), _capi.to_managed(a), 0))

@@ -128,6 +128,7 @@ def _declare(lib):
         "sinsr_pipeline_destroy": ([C.c_void_p], None),
         "sinsr_pipeline_settings": ([C.c_void_p, C.POINTER(C.c_char_p)], S),
         "sinsr_image_read": ([C.c_char_p, C.POINTER(PDLM), C.POINTER(C.c_int32)], S),
+        "sinsr_image_read_samples": ([C.c_char_p, C.POINTER(PDLM), C.POINTER(C.c_int32)], S),
         "sinsr_image_write": ([C.c_char_p, PDLM, C.c_int32], S),
     }
     for name, (args, res) in sigs.items():

@@ -64,17 +64,45 @@ at::Tensor input(int64_t seed) {
   return at::rand({16, 20, 3});
 }
 
-// A runtime's thread count holds for LibTorch's pool and for the BLAS library under it (Debian's
-// LibTorch calls OpenBLAS, whose own pool at::set_num_threads leaves alone).
-TEST(Concurrency, AThreadCountCoversLibTorchAndItsBlas) {
+// Threads belong to whoever asked (issue 35): creating a runtime changes no process-wide count;
+// a pipeline's count (the runtime's, or its spec's "threads") holds for LibTorch's pool and for
+// the BLAS library under it (Debian's LibTorch calls OpenBLAS, whose own pool at::set_num_threads
+// leaves alone) while it runs, and the previous counts come back after.
+TEST(Concurrency, APipelineAppliesItsThreadCountAroundItsRunOnly) {
   using GetThreads = int (*)();
   const auto blas = reinterpret_cast<GetThreads>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  sinsr::host::set_threads(3);
+  const int before = at::get_num_threads(), blas_before = blas ? blas() : 0;
   for (int n : {2, 1}) {
     sinsr_runtime* rt = nullptr;
     sinsr_runtime_options o{sizeof(o), n, 0};
     Runtime::expect_ok(sinsr_runtime_create(&o, &rt));
-    EXPECT_EQ(at::get_num_threads(), n);
-    if (blas && n == 1) EXPECT_EQ(blas(), 1);
+    EXPECT_EQ(at::get_num_threads(), before) << "creating a runtime changed the process's count";
+    Runtime::expect_ok(sinsr_runtime_load(rt, SINSR_PLUGIN_DIR));
+    for (const std::string spec : {std::string(kSpecs[0]), std::string(R"({"backbone": "student", "threads": 1})")}) {
+      const int want = spec.find("threads") != std::string::npos ? 1 : n;
+      sinsr_pipeline* p = make_pipeline(rt, spec);
+      struct Seen {
+        GetThreads blas;
+        int torch = 0, blas_count = 0;
+      } seen{blas};
+      sinsr_run_options ro{sizeof(ro),
+                           [](void* user, int32_t, int32_t) -> int32_t {
+                             auto* s = static_cast<Seen*>(user);
+                             s->torch = at::get_num_threads();
+                             s->blas_count = s->blas ? s->blas() : 0;
+                             return 1;
+                           },
+                           &seen};
+      DLManagedTensor* out = nullptr;
+      Runtime::expect_ok(sinsr_pipeline_run_with(p, at::toDLPack(input(1)), &ro, &out));
+      if (out) out->deleter(out);
+      EXPECT_EQ(seen.torch, want) << spec;
+      if (blas) EXPECT_EQ(seen.blas_count, want) << spec;
+      EXPECT_EQ(at::get_num_threads(), before) << "the run did not restore the count";
+      if (blas) EXPECT_EQ(blas(), blas_before);
+      sinsr_pipeline_destroy(p);
+    }
     sinsr_runtime_destroy(rt);
   }
   if (!blas) GTEST_SKIP() << "this LibTorch calls no OpenBLAS";

@@ -20,6 +20,13 @@ namespace dg = sinsr::degrade;
 
 namespace {
 
+// Where the official files keep the degradation keys: the installed defaults.json says (data, not
+// code); without those sections an official file's blocks are not found.
+std::vector<std::string> official_sections() {
+  const auto d = sinsr::config::load_file(std::string(SINSR_PLUGIN_DIR) + "/defaults.json");
+  return d.at("degradation").at("sections").get<std::vector<std::string>>();
+}
+
 constexpr double kPi = 3.14159265358979323846;
 
 // A deterministic test picture with smooth areas, edges and fine texture.
@@ -344,7 +351,8 @@ TEST(Degrade, MilderSettingsDegradeLess) {
               "kernel_prob2": [0.6, 0.4, 0, 0, 0, 0], "sinc_prob2": 0.0, "blur_sigma2": [0.2, 0.5],
               "betag_range2": [0.5, 1.0], "betap_range2": [1, 1.2], "final_sinc_prob": 0.2},
      "degradation": {"sf": 4, "resize_range": [0.5, 1.5], "noise_range": [1, 15], "poisson_scale_range": [0.05, 0.3],
-                     "jpeg_range": [70, 95], "second_order_prob": 0.0, "jpeg_range2": [80, 100]}})"));
+                     "jpeg_range": [70, 95], "second_order_prob": 0.0, "jpeg_range2": [80, 100]}})"),
+                                           official_sections());
   at::Tensor hr = test_image(128, 128);
   at::Tensor plain = at::avg_pool2d(hr.unsqueeze(0), 4).squeeze(0);
   double err_mild = 0, err_default = 0;
@@ -404,7 +412,7 @@ data:
       betap_range2: [1, 2.0]
       final_sinc_prob: 0.8
 )";
-  dg::Options o = dg::options_from_json(sinsr::config::parse(yaml, "test.yaml"));
+  dg::Options o = dg::options_from_json(sinsr::config::parse(yaml, "test.yaml"), official_sections());
   EXPECT_EQ(o.second_order_prob, 0.25);
   EXPECT_EQ(o.jpeg_range2[0], 40);
   EXPECT_EQ(o.blur_kernel_size, 13);
@@ -427,7 +435,7 @@ data:
 TEST(Options, BadValuesNameTheKey) {
   auto message = [](const nlohmann::json& j) -> std::string {
     try {
-      dg::options_from_json(j);
+      dg::options_from_json(j, official_sections());
     } catch (const sinsr::sdk::Error& e) {
       EXPECT_EQ(e.code(), SINSR_ERR_INVALID_ARGUMENT);
       return e.what();

@@ -119,6 +119,36 @@ class Package(unittest.TestCase):
         self.assertEqual(cli.shape, self.sr.shape)
         self.assertEqual(int((cli != self.sr).sum()), 0, "package and CLI differ")
 
+    def test_other_installed_defaults_give_the_cli_bytes_too(self):
+        # Without the shipped default model: a plugin folder whose defaults.json names a model that
+        # is not there, then a plain-C network (copy_backbone: bicubic only), pixel space. The CLI
+        # and the package resolve it in the host alike, so the bytes are equal again.
+        folder = os.path.join(self.tmp, "other_defaults")
+        os.makedirs(folder, exist_ok=True)
+        for lib in ("copy_backbone.so", "one_step.so"):
+            shutil.copy(os.path.join(BUILD, "test-plugins", lib), folder)
+        with open(os.path.join(folder, "defaults.json"), "w") as f:
+            json.dump({"sinsr_defaults": 1, "infer": {"backbone": ["no_such_model", "copy_backbone"],
+                                                      "codec": "none", "sampler": "one_step"}}, f)
+        out = os.path.join(self.tmp, "other_cli.png")
+        old = os.environ.get("SINSR_PLUGIN_PATH")
+        os.environ["SINSR_PLUGIN_PATH"] = folder
+        try:
+            run_cli("infer", "-i", SAMPLE, "-o", out, "-q", "-j", "1")
+            with sinsr.Upscaler(threads=1) as up:
+                self.assertEqual(up.settings["backbone"]["name"], "copy_backbone")
+                self.assertEqual(up.settings["codec"]["name"], "")
+                mine = up(self.lr)
+        finally:
+            if old is None:
+                del os.environ["SINSR_PLUGIN_PATH"]
+            else:
+                os.environ["SINSR_PLUGIN_PATH"] = old
+        cli = read_png(out)
+        self.assertEqual(cli.shape, mine.shape)
+        self.assertEqual(int((cli != mine).sum()), 0, "package and CLI differ under other defaults")
+        self.assertGreater(int((cli != self.sr).sum()), 0, "the default model did not change")
+
     def test_plugin_by_name_is_the_default_model(self):
         with sinsr.Upscaler(plugin="student.so", threads=1) as up:
             self.assertEqual(up.settings["backbone"]["name"], "student")

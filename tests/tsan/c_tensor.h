@@ -58,8 +58,7 @@ static inline DLManagedTensor* c_tensor_copy(const DLTensor* src) {
   }
   DLManagedTensor* out = c_tensor_new(src->ndim, src->shape, kDLFloat, 32);
   if (out)
-    memcpy(out->dl_tensor.data, (const char*)src->data + src->byte_offset,
-           (size_t)c_tensor_numel(src) * sizeof(float));
+    memcpy(out->dl_tensor.data, (const char*)src->data + src->byte_offset, (size_t)c_tensor_numel(src) * sizeof(float));
   return out;
 }
 

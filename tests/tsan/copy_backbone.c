@@ -37,8 +37,7 @@ static sinsr_status* copy_save_weights(sinsr_backbone* self, const char* path) {
 }
 
 static sinsr_status* copy_forward(sinsr_backbone* self, const sinsr_call_options* options, DLManagedTensor* x,
-                                  DLManagedTensor* cond, DLManagedTensor* t, DLManagedTensor** out,
-                                  sinsr_tape** tape) {
+                                  DLManagedTensor* cond, DLManagedTensor* t, DLManagedTensor** out, sinsr_tape** tape) {
   (void)self;
   (void)options;
   ++g_calls;
@@ -102,10 +101,19 @@ static sinsr_status* copy_to(sinsr_backbone* self, DLDevice device, DLDataType d
 }
 
 /* An ABI 1.0 table: the host fills in the defaults of later calls. */
-static const sinsr_backbone_vtable copy_vtable = {
-    offsetof(sinsr_backbone_vtable, timestep_kind),
-    copy_create, copy_destroy, copy_load_weights, copy_save_weights, copy_forward, copy_backward,
-    copy_tape_release, copy_state_count, copy_state_get, copy_zero_grad, copy_set_training, copy_to};
+static const sinsr_backbone_vtable copy_vtable = {offsetof(sinsr_backbone_vtable, timestep_kind),
+                                                  copy_create,
+                                                  copy_destroy,
+                                                  copy_load_weights,
+                                                  copy_save_weights,
+                                                  copy_forward,
+                                                  copy_backward,
+                                                  copy_tape_release,
+                                                  copy_state_count,
+                                                  copy_state_get,
+                                                  copy_zero_grad,
+                                                  copy_set_training,
+                                                  copy_to};
 
 static const sinsr_component copy_component = {sizeof(sinsr_component),
                                                SINSR_KIND_BACKBONE,
@@ -123,13 +131,8 @@ static const sinsr_component copy_component = {sizeof(sinsr_component),
 
 static const sinsr_component* const components[] = {&copy_component};
 
-static const sinsr_plugin_info info = {sizeof(sinsr_plugin_info),
-                                       SINSR_ABI_VERSION,
-                                       SINSR_MAKE_VERSION(1, 0),
-                                       "copy_backbone",
-                                       "1.0.0",
-                                       1,
-                                       components};
+static const sinsr_plugin_info info = {
+    sizeof(sinsr_plugin_info), SINSR_ABI_VERSION, SINSR_MAKE_VERSION(1, 0), "copy_backbone", "1.0.0", 1, components};
 
 SINSR_EXPORT sinsr_status* sinsr_plugin_entry(const sinsr_host_api* host, const sinsr_plugin_info** out) {
   if (!host || !host->status_create) return NULL;

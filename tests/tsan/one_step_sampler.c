@@ -84,9 +84,15 @@ static sinsr_status* one_scale_input(sinsr_sampler* self, const sinsr_call_optio
 }
 
 /* An ABI 1.0 table. */
-static const sinsr_sampler_vtable one_vtable = {
-    offsetof(sinsr_sampler_vtable, respace), one_create, one_destroy, one_num_steps, one_schedule, one_prior,
-    one_sample, one_q_sample, one_scale_input};
+static const sinsr_sampler_vtable one_vtable = {offsetof(sinsr_sampler_vtable, respace),
+                                                one_create,
+                                                one_destroy,
+                                                one_num_steps,
+                                                one_schedule,
+                                                one_prior,
+                                                one_sample,
+                                                one_q_sample,
+                                                one_scale_input};
 
 static const sinsr_component one_component = {sizeof(sinsr_component),
                                               SINSR_KIND_SAMPLER,
@@ -104,13 +110,8 @@ static const sinsr_component one_component = {sizeof(sinsr_component),
 
 static const sinsr_component* const components[] = {&one_component};
 
-static const sinsr_plugin_info info = {sizeof(sinsr_plugin_info),
-                                       SINSR_ABI_VERSION,
-                                       SINSR_MAKE_VERSION(1, 0),
-                                       "one_step",
-                                       "1.0.0",
-                                       1,
-                                       components};
+static const sinsr_plugin_info info = {
+    sizeof(sinsr_plugin_info), SINSR_ABI_VERSION, SINSR_MAKE_VERSION(1, 0), "one_step", "1.0.0", 1, components};
 
 SINSR_EXPORT sinsr_status* sinsr_plugin_entry(const sinsr_host_api* host, const sinsr_plugin_info** out) {
   if (!host || !host->status_create) return NULL;

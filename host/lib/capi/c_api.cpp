@@ -32,7 +32,8 @@ using sinsr::sdk::require;
 
 struct sinsr_runtime {
   Runtime impl;
-  explicit sinsr_runtime(int threads) : impl(threads) {}
+  // The process's thread counts are left as they are: each pipeline applies its own around its work.
+  explicit sinsr_runtime(int threads) : impl(threads, Runtime::ThreadsLeft::Alone) {}
 };
 
 Runtime& runtime_of(sinsr_runtime* runtime) {

@@ -1,6 +1,9 @@
 // sinsr_pipeline_*: the inference pipeline for applications and other languages.
 #include "capi/c_api.hpp"
 #include "pipeline/pipeline.hpp"
+#ifdef SINSR_WITH_IMAGE_IO
+#include "io/upscale_file.hpp"
+#endif
 
 #include <sinsr/config.hpp>
 
@@ -12,6 +15,7 @@ using sinsr::sdk::require;
 
 struct sinsr_pipeline {
   std::unique_ptr<sinsr::host::Pipeline> impl;
+  int threads = 0;       // applied around each run (ThreadScope)
   std::string settings;  // sinsr_pipeline_settings' JSON, made once
 };
 
@@ -22,7 +26,7 @@ nlohmann::json part_json(const sinsr::host::PipelinePart& p) {
 }
 
 // What the pipeline runs with, in the spec's own keys.
-std::string settings_of(const sinsr::host::PipelineOptions& o) {
+std::string settings_of(const sinsr::host::PipelineOptions& o, int threads, const std::string& input) {
   nlohmann::json j = {{"backbone", part_json(o.backbone)},
                       {"codec", part_json(o.codec)},
                       {"sampler", part_json(o.sampler)},
@@ -36,6 +40,9 @@ std::string settings_of(const sinsr::host::PipelineOptions& o) {
                       {"chop_stride", o.chop_stride},
                       {"chop_batch", o.chop_batch},
                       {"strength", o.strength},
+                      {"threads", threads},
+                      {"blend_with", o.blend_with},
+                      {"input", input},
                       {"described", o.described}};
   return j.dump();
 }
@@ -64,8 +71,21 @@ SINSR_API sinsr_status* sinsr_pipeline_create(sinsr_runtime* runtime, const char
     auto& rt = runtime_of(runtime);
     auto spec = sinsr::config::parse_optional(spec_json, "pipeline spec");
     auto p = std::make_unique<sinsr_pipeline>();
+    // "threads": this pipeline's CPU thread count (0 or absent: the runtime's), a C API key.
+    p->threads = rt.threads();
+    if (spec.is_object() && spec.contains("threads")) {
+      require(spec["threads"].is_number_integer() && spec["threads"].get<int64_t>() >= 0 &&
+                  spec["threads"].get<int64_t>() <= 4096,
+              SINSR_ERR_INVALID_ARGUMENT, "pipeline spec: 'threads' must be an integer in [0, 4096]");
+      if (const int n = spec["threads"].get<int>(); n > 0) p->threads = n;
+      spec.erase("threads");
+    }
+    sinsr::host::ThreadScope threads(p->threads);
     p->impl = std::make_unique<sinsr::host::Pipeline>(rt, sinsr::host::PipelineOptions::from_json(spec));
-    p->settings = settings_of(p->impl->options());
+    // What the model declares it is for ("real-world", "bicubic"), from its preferred pipeline.
+    const auto preferred = rt.find(SINSR_KIND_BACKBONE, p->impl->options().backbone.name)->preferred_pipeline();
+    const auto input = preferred.value("input", nlohmann::json());
+    p->settings = settings_of(p->impl->options(), p->threads, input.is_string() ? input.get<std::string>() : "");
     *out = p.release();
   });
 }
@@ -84,8 +104,8 @@ SINSR_API sinsr_status* sinsr_pipeline_settings(const sinsr_pipeline* pipeline, 
 SINSR_API sinsr_status* sinsr_pipeline_run_with(sinsr_pipeline* pipeline, DLManagedTensor* image,
                                                 const sinsr_run_options* options, DLManagedTensor** out) {
   // Take ownership first, so the input's deleter runs on every path.
-  at::Tensor in;
-  sinsr_status* st = c_guard("sinsr_pipeline_run", [&] { in = sinsr::sdk::from_dlpack(image); });
+  sinsr::host::Samples samples;
+  sinsr_status* st = c_guard("sinsr_pipeline_run", [&] { samples = sinsr::host::take_samples(image); });
   if (st) return st;
   return c_guard("sinsr_pipeline_run", [&] {
     require(options == nullptr || options->struct_size >= offsetof(sinsr_run_options, progress) + sizeof(void*),
@@ -94,12 +114,12 @@ SINSR_API sinsr_status* sinsr_pipeline_run_with(sinsr_pipeline* pipeline, DLMana
     progress.options = options;
     require(pipeline != nullptr && out != nullptr, SINSR_ERR_INVALID_ARGUMENT, "null pipeline or out");
     *out = nullptr;
+    const at::Tensor& in = samples.pixels;
     require(in.defined(), SINSR_ERR_INVALID_ARGUMENT, "image is null");
-    require(in.device().is_cpu() && in.is_floating_point(), SINSR_ERR_INVALID_ARGUMENT,
-            "image must be a floating-point CPU tensor in [0, 1]");
+    sinsr::host::ThreadScope threads(pipeline->threads);
     at::Tensor result;
     if (in.dim() == 3) {  // [H,W,C]
-      result = pipeline->impl->upscale_any(in.permute({2, 0, 1}), progress.for_image()).permute({1, 2, 0}).contiguous();
+      result = pipeline->impl->upscale_any(in.permute({2, 0, 1}), progress.for_image()).permute({1, 2, 0});
     } else {
       require(in.dim() == 4, SINSR_ERR_INVALID_ARGUMENT, "image must be [H,W,C] or [N,C,H,W]");
       std::vector<at::Tensor> outs;
@@ -108,7 +128,47 @@ SINSR_API sinsr_status* sinsr_pipeline_run_with(sinsr_pipeline* pipeline, DLMana
         outs.push_back(pipeline->impl->upscale_any(in[i], progress.for_image()));
       result = at::stack(outs, 0);
     }
-    *out = sinsr::sdk::to_dlpack(result.to(in.scalar_type()));
+    *out = sinsr::host::give_samples(result, samples.bits, samples.dtype);
+  });
+}
+
+SINSR_API sinsr_file_options sinsr_file_default_options(void) {
+  sinsr_file_options o{};
+  o.struct_size = sizeof o;
+#ifdef SINSR_WITH_IMAGE_IO
+  const sinsr::io::UpscaleFileOptions d;
+  o.max_pixels = d.max_pixels;
+  o.outscale = d.outscale;
+  o.bits = d.bits;
+#endif
+  return o;
+}
+
+SINSR_API sinsr_status* sinsr_pipeline_upscale_file(sinsr_pipeline* pipeline, const char* input, const char* output,
+                                                    const sinsr_file_options* options, const sinsr_run_options* run) {
+  return c_guard("sinsr_pipeline_upscale_file", [&] {
+    require(pipeline != nullptr, SINSR_ERR_INVALID_ARGUMENT, "pipeline is null");
+    require(input && *input && output && *output, SINSR_ERR_INVALID_ARGUMENT, "input or output path is null or empty");
+    require(run == nullptr || run->struct_size >= offsetof(sinsr_run_options, progress) + sizeof(void*), SINSR_ERR_ABI,
+            "sinsr_run_options.struct_size too small");
+#ifdef SINSR_WITH_IMAGE_IO
+    sinsr::io::UpscaleFileOptions o;
+    if (options) {
+      require(options->struct_size >= offsetof(sinsr_file_options, bits) + sizeof(int32_t), SINSR_ERR_ABI,
+              "sinsr_file_options.struct_size too small");
+      o.max_pixels = options->max_pixels;
+      o.outscale = options->outscale;
+      o.bits = options->bits;
+    }
+    require(o.max_pixels >= 1, SINSR_ERR_INVALID_ARGUMENT, "max_pixels must be at least 1");
+    RunProgress progress;
+    progress.options = run;
+    sinsr::host::ThreadScope threads(pipeline->threads);
+    sinsr::io::upscale_file(*pipeline->impl, input, output, o, progress.for_image());
+#else
+    (void)options;
+    throw sinsr::sdk::Error(SINSR_ERR_UNSUPPORTED, "this libsinsr_host was built without image I/O (OpenImageIO)");
+#endif
   });
 }
 

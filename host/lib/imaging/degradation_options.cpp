@@ -2,6 +2,8 @@
 
 #include <sinsr/sdk.hpp>
 
+#include <sstream>
+
 #include <algorithm>
 #include <cmath>
 
@@ -183,24 +185,18 @@ void validate(const Options& o) {
   check_prob("final_sinc_prob", o.final_sinc_prob);
 }
 
-Options options_from_json(const json& config) {
+Options options_from_json(const json& config, const std::vector<std::string>& sections) {
   if (!config.is_object())
     throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "degradation options: expected an object, got " + config.dump());
   Options o;
   bool sectioned = false;
-  // Kernel keys first (data.train.params in SinSR, opts in ResShift's testing config), then the
-  // degradation block.
-  if (config.contains("data") && config["data"].is_object() && config["data"].contains("train") &&
-      config["data"]["train"].is_object() && config["data"]["train"].contains("params")) {
-    apply(config["data"]["train"]["params"], o);
-    sectioned = true;
-  }
-  if (config.contains("opts") && config["opts"].is_object()) {
-    apply(config["opts"], o);
-    sectioned = true;
-  }
-  if (config.contains("degradation") && config["degradation"].is_object()) {
-    apply(config["degradation"], o);
+  for (const auto& path : sections) {
+    const json* at = &config;
+    std::stringstream parts(path);
+    for (std::string key; at && std::getline(parts, key, '.');)
+      at = at->is_object() && at->contains(key) ? &(*at)[key] : nullptr;
+    if (!at || !at->is_object()) continue;
+    apply(*at, o);
     sectioned = true;
   }
   if (!sectioned) apply(config, o);

@@ -57,11 +57,13 @@ struct Options {
   double final_sinc_prob = 0.8;
 };
 
-// Options from JSON (a parsed official YAML): a full config (its `degradation` block, then
-// `data.train.params` or ResShift's `opts` for the kernel keys) or a flat object of the keys above.
+// Options from JSON (a parsed official YAML): the blocks at `sections` (dotted paths, applied in
+// order, later ones winning; the official layouts are data: defaults.json's
+// "degradation"."sections", e.g. SinSR's data.train.params and ResShift's opts for the kernel
+// keys, then the degradation block), or, when none is there, a flat object of the keys above.
 // Keys not listed are ignored (the official blocks carry paths etc.); a listed key of the wrong
 // type or size, or a probability/range out of bounds, throws SINSR_ERR_INVALID_ARGUMENT naming it.
-Options options_from_json(const nlohmann::json& config);
+Options options_from_json(const nlohmann::json& config, const std::vector<std::string>& sections = {});
 // Checks the values (as options_from_json does); degrade() calls it too.
 void validate(const Options& o);
 

@@ -9,5 +9,9 @@ at::Tensor quantise(const at::Tensor& x01, double top) {
 
 at::Tensor to_uint8(const at::Tensor& x01) { return quantise(x01, 255.0).to(at::kByte); }
 
+at::Tensor from_levels(const at::Tensor& levels, double top) {
+  return levels.to(at::kFloat).mul_(1.0f / static_cast<float>(top));
+}
+
 }  // namespace imaging
 }  // namespace sinsr

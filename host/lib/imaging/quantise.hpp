@@ -12,6 +12,9 @@ namespace imaging {
 at::Tensor to_uint8(const at::Tensor& x01);
 // The same rule to any top level (255, 65535), as float32 integers.
 at::Tensor quantise(const at::Tensor& x01, double top);
+// Integer levels (any integer type) -> float32 in [0, 1], as the image reader (OpenImageIO)
+// scales 8- and 16-bit samples: times the float32 1/top.
+at::Tensor from_levels(const at::Tensor& levels, double top);
 
 }  // namespace imaging
 }  // namespace sinsr

@@ -109,15 +109,22 @@ void PipelineOptions::check_scale(const json& preferred, const std::string& who)
               who + " upscales x" + std::to_string(fixed) + " only, not x" + std::to_string(scale));
 }
 
+const std::vector<std::string>& PipelineOptions::preferred_keys() {
+  static const std::vector<std::string> keys = {"codec", "sampler", "steps", "scale", "pad_multiple", "chop_size"};
+  return keys;
+}
+
 void PipelineOptions::apply_preferred(const json& preferred, const std::string& who) {
   if (preferred.is_null() || preferred.empty()) return;
   const std::string where = who + ": preferred pipeline";
   require(preferred.is_object(), SINSR_ERR_FORMAT, where + " is not a JSON object");
-  // "input" says what the model is for (real-world, bicubic): listed by `models`, not a setting.
-  static const std::set<std::string> known = {"codec",        "sampler",   "steps",      "scale",
-                                              "pad_multiple", "chop_size", "blend_with", "input"};
-  for (auto& [k, v] : preferred.items())
-    require(known.count(k) > 0, SINSR_ERR_FORMAT, where + ": unknown key '" + k + "'");
+  // Besides the settings: "blend_with" (the partner of --strength) and "input" (what the model is
+  // for: real-world, bicubic; listed by `models`, not a setting).
+  for (auto& [k, v] : preferred.items()) {
+    const auto& keys = preferred_keys();
+    require(std::find(keys.begin(), keys.end(), k) != keys.end() || k == "blend_with" || k == "input", SINSR_ERR_FORMAT,
+            where + ": unknown key '" + k + "'");
+  }
   check_scale(preferred, who);
   auto take = [&](const char* key) { return preferred.contains(key) && !explicit_keys.count(key); };
   auto integer = [&](const char* key, int& dst) {
@@ -183,7 +190,10 @@ void PipelineOptions::resolve_names(const Runtime& runtime) {
   if (names_resolved) return;  // a part cleared on purpose (a file's "codec": null) stays cleared
   names_resolved = true;
   auto unnamed = [&](const PipelinePart& p, const char* key) { return p.name.empty() && !explicit_keys.count(key); };
-  if (unnamed(codec, "codec")) codec.name = runtime.default_name("infer", "codec", SINSR_KIND_CODEC);
+  if (unnamed(codec, "codec")) {
+    codec.name = runtime.default_name("infer", "codec", SINSR_KIND_CODEC);
+    if (codec.name == "none") codec.name.clear();  // a pixel-space default
+  }
   if (unnamed(sampler, "sampler")) sampler.name = runtime.default_name("infer", "sampler", SINSR_KIND_SAMPLER);
   if (backbone.name.empty()) backbone.name = runtime.chosen_backbone();
   // Without a weights file to name it, the default model; named before the weights are read, so

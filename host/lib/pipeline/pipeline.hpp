@@ -39,10 +39,12 @@ struct PipelineOptions {
   // (1 - s) * partner's, so 0 is the partner itself.
   double strength = 1.0;
   std::string blend_with;  // from the model's preferred pipeline
-  // Keys of from_json's spec the caller chose ("codec", "sampler", "steps", "scale",
-  // "pad_multiple", "chop_size"); the backbone's preferred pipeline (a shipped model's) fills
-  // every other one of them.
+  // Keys of from_json's spec the caller chose; the backbone's preferred pipeline (a shipped
+  // model's) fills every other one of preferred_keys().
   std::set<std::string> explicit_keys;
+  // The settings a preferred pipeline may fill (codec, sampler, steps, ...): the one list, for
+  // front ends that map their own flags onto explicit_keys.
+  static const std::vector<std::string>& preferred_keys();
   // Filled by Pipeline: one line per weights file that supplied what the caller left out
   // (weights_info: "stored: ..." / "detected: ..."), for the caller to show.
   std::vector<std::string> described;

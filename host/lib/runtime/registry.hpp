@@ -70,14 +70,35 @@ constexpr int kMaxThreadsPerCore = 4;
 // default_threads(); more than kMaxThreadsPerCore per core: that many.
 void set_threads(int n);
 
+// A thread count applied around one piece of work, then the previous one restored: the C API's
+// pipelines run at their own count without changing the process's for good. LibTorch's OpenMP
+// pool follows the calling thread's setting; OpenBLAS's count is one per process, restored when
+// the last overlapping scope ends, so pipelines of different counts running at once share
+// whichever was set last (abi/sinsr_host.h says so). n <= 0: leave the counts as they are.
+class ThreadScope {
+ public:
+  explicit ThreadScope(int n);
+  ~ThreadScope();
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
+
+ private:
+  int previous_ = 0;  // this thread's LibTorch count before; 0: nothing to restore
+};
+
 // The BLAS library under LibTorch's matrix products and the kernel set it runs, for benchmark
 // headers: "OpenBLAS 0.3.21 ... (kernels: Haswell)"; "not OpenBLAS" where it is another (MKL).
 std::string blas_description();
 
 class Runtime {
  public:
-  // num_threads 0: default_threads().
-  explicit Runtime(int num_threads = 0);
+  // Applies num_threads (0: default_threads()) to the process (set_threads): for programs that
+  // own their process, as the CLI. ThreadsLeft::Alone leaves the process's counts as they are
+  // (the C API: each pipeline applies its count around its own work, ThreadScope).
+  enum class ThreadsLeft { Applied, Alone };
+  explicit Runtime(int num_threads = 0, ThreadsLeft threads = ThreadsLeft::Applied);
+  // The count given at creation, 0 resolved to default_threads().
+  int threads() const { return threads_; }
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
@@ -141,6 +162,7 @@ class Runtime {
   std::vector<std::shared_ptr<Component>> components_;
   std::vector<std::string> chosen_;  // paths the caller loaded (load), in order
   json defaults_ = json::object();
+  int threads_ = 0;
   std::vector<std::string> load_dir(const std::string& path, bool chosen);
   mutable std::map<const Component*, std::shared_ptr<Component>> resolved_;  // models, resolved once
   mutable std::mutex mutex_;

@@ -136,6 +136,39 @@ int default_threads() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
+namespace {
+using SetBlasThreads = void (*)(int);
+using GetBlasThreads = int (*)();
+// Every loaded OpenBLAS, looked up rather than linked (MKL builds of LibTorch, pip's, have none:
+// at::set_num_threads covers MKL). Not only the global scope: in a process that loaded the host
+// with RTLD_LOCAL (Python's ctypes) that scope holds none, and LibTorch's libblas.so.3 ran at
+// OpenBLAS's own default count whatever was asked.
+struct Blas {
+  std::vector<SetBlasThreads> set;
+  GetBlasThreads get = nullptr;
+};
+const Blas& openblas() {
+  static const Blas blas = [] {
+    Blas b;
+    auto add = [&](void* handle) {
+      if (!handle) return;
+      auto f = reinterpret_cast<SetBlasThreads>(::dlsym(handle, "openblas_set_num_threads"));
+      if (f && std::find(b.set.begin(), b.set.end(), f) == b.set.end()) b.set.push_back(f);
+      if (!b.get) b.get = reinterpret_cast<GetBlasThreads>(::dlsym(handle, "openblas_get_num_threads"));
+    };
+    add(RTLD_DEFAULT);
+    for (const char* soname : {"libblas.so.3", "libopenblas.so.0"})
+      add(::dlopen(soname, RTLD_LAZY | RTLD_NOLOAD));  // only one already loaded; kept (NOLOAD)
+    return b;
+  }();
+  return blas;
+}
+
+void set_blas_threads(int n) {
+  for (auto set : openblas().set) set(n);
+}
+}  // namespace
+
 void set_threads(int n) {
   // More threads than kMaxThreadsPerCore per core only cost memory and start-up (-j 100000 used
   // to start thousands of threads, and hang under an address-space limit).
@@ -143,11 +176,31 @@ void set_threads(int n) {
   if (n <= 0) n = default_threads();
   n = std::min(n, kMaxThreadsPerCore * cores);
   at::set_num_threads(n);
-  // Looked up, not linked: MKL builds of LibTorch (pip) have no OpenBLAS, and at::set_num_threads
-  // already covers MKL.
-  using SetBlasThreads = void (*)(int);
-  static const auto openblas = reinterpret_cast<SetBlasThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  if (openblas) openblas(n);
+  set_blas_threads(n);
+}
+
+namespace {
+// OpenBLAS has one count per process: the first scope saves it, the last one out restores it, so
+// that runs overlapping on several threads never reset it under each other.
+std::mutex blas_scope_mutex;
+int blas_scopes = 0, blas_saved = 0;
+}  // namespace
+
+ThreadScope::ThreadScope(int n) {
+  if (n <= 0) return;
+  n = std::min(n, kMaxThreadsPerCore * static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  previous_ = at::get_num_threads();  // this thread's (OpenMP keeps one per thread)
+  if (previous_ != n) at::set_num_threads(n);
+  std::lock_guard<std::mutex> lock(blas_scope_mutex);
+  if (blas_scopes++ == 0) blas_saved = openblas().get ? openblas().get() : 0;
+  set_blas_threads(n);
+}
+
+ThreadScope::~ThreadScope() {
+  if (previous_ <= 0) return;
+  if (at::get_num_threads() != previous_) at::set_num_threads(previous_);
+  std::lock_guard<std::mutex> lock(blas_scope_mutex);
+  if (--blas_scopes == 0 && blas_saved > 0) set_blas_threads(blas_saved);
 }
 
 std::string blas_description() {
@@ -174,7 +227,9 @@ std::shared_ptr<std::mutex> serial_mutex(const void* vtable) {
 }
 }  // namespace
 
-Runtime::Runtime(int num_threads) { set_threads(num_threads); }
+Runtime::Runtime(int num_threads, ThreadsLeft threads) : threads_(num_threads > 0 ? num_threads : default_threads()) {
+  if (threads == ThreadsLeft::Applied) set_threads(num_threads);
+}
 
 Runtime::~Runtime() = default;
 
