@@ -8,6 +8,8 @@
 #  - docs/images/compare_butterfly.jpg: student_bicubic on Set5's butterfly: bicubic | teacher 15
 #    steps | teacher 1 step | student_bicubic | HR (panels from tools/eval_default_model.sh's out/eval).
 #  - docs/images/realset65.jpg: RealSet65 crops: LR (nearest) | student_bicubic | student.
+#  - docs/images/serve_page.png: the `serve` page after an upscale, as the browser test
+#    (ctest -R serve_browser) saved it in build/pictures/.
 # Usage: tools/make_pictures.sh [eval-out-dir] [realworld-run-dir]   (defaults: out/eval, runs/realworld_x4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,7 @@ pics=docs/images
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$pics"
+if [ -f build/pictures/serve_page.png ]; then cp build/pictures/serve_page.png "$pics/serve_page.png"; fi
 net=(-n unet_swin --backbone-config models/default_x4/backbone.json --codec space_to_depth --pad-multiple 16
      --sampler deterministic -q)
 

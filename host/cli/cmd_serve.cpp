@@ -254,9 +254,13 @@ Reply error_reply(http::status s, const std::string& message) {
 }
 
 std::string content_type_of(const std::string& format) {
-  static const std::map<std::string, std::string> types = {
-      {"png", "image/png"},   {"jpg", "image/jpeg"}, {"webp", "image/webp"},         {"tif", "image/tiff"},
-      {"bmp", "image/bmp"},   {"exr", "image/x-exr"}, {"ppm", "image/x-portable-pixmap"}};
+  static const std::map<std::string, std::string> types = {{"png", "image/png"},
+                                                           {"jpg", "image/jpeg"},
+                                                           {"webp", "image/webp"},
+                                                           {"tif", "image/tiff"},
+                                                           {"bmp", "image/bmp"},
+                                                           {"exr", "image/x-exr"},
+                                                           {"ppm", "image/x-portable-pixmap"}};
   auto it = types.find(format);
   return it == types.end() ? "" : it->second;
 }
@@ -298,7 +302,8 @@ Reply upscale(Service& service, const std::string& target, const std::string& bo
   if (!(strength >= 0 && strength <= 1)) return error_reply(http::status::bad_request, "strength must be in [0, 1]");
   if (q.count("outscale") && !(outscale > 0 && outscale <= 64))
     return error_reply(http::status::bad_request, "outscale must be a positive factor (at most 64)");
-  if (body.empty()) return error_reply(http::status::bad_request, "the request has no image (send its bytes as the body)");
+  if (body.empty())
+    return error_reply(http::status::bad_request, "the request has no image (send its bytes as the body)");
 
   auto model = service.model(q.count("model") ? q["model"] : "");
   if (strength != 1 && !model->has_strength)
@@ -445,7 +450,8 @@ class Session : public std::enable_shared_from_this<Session> {
       return answer(error_reply(http::status::request_timeout, "the request did not arrive within --read-timeout"),
                     false);
     }
-    if (ec == http::error::end_of_stream || ec == asio::error::connection_reset || ec == asio::error::eof) return close();
+    if (ec == http::error::end_of_stream || ec == asio::error::connection_reset || ec == asio::error::eof)
+      return close();
     if (ec == http::error::body_limit)
       return answer(error_reply(http::status::payload_too_large,
                                 "the upload is over the server's --max-body of " +
@@ -530,8 +536,9 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       return;
     }
-    answer(error_reply(http::status::not_found, "no such path: " + path + " (/, /v1/upscale, /v1/models, /healthz, "
-                                                                           "/metrics)"),
+    answer(error_reply(http::status::not_found, "no such path: " + path +
+                                                    " (/, /v1/upscale, /v1/models, /healthz, "
+                                                    "/metrics)"),
            keep_alive_);
   }
 
@@ -685,8 +692,8 @@ int cmd_serve(const Args& args) {
       std::cerr << "sinsr-host serve: warning: listening on " << o.host
                 << " without --token: anyone who can reach this address can use the service\n";
     // The one line a script waits for (stdout, flushed): where to connect.
-    std::cout << "listening on http://" << (bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
-                                                                     : bound.address().to_string())
+    std::cout << "listening on http://"
+              << (bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string())
               << ":" << bound.port() << "/" << std::endl;
     accept(acceptor, server);
 
@@ -711,8 +718,8 @@ int cmd_serve(const Args& args) {
       poll();
     });
     if (!o.quiet)
-      std::cerr << "sinsr-host serve: " << o.workers << " worker(s) x " << o.threads << " thread(s), models: "
-                << service.models_json()["models"].size() << "\n";
+      std::cerr << "sinsr-host serve: " << o.workers << " worker(s) x " << o.threads
+                << " thread(s), models: " << service.models_json()["models"].size() << "\n";
     ioc.run();
     workers.stop();
     std::error_code ec;

@@ -14,10 +14,10 @@ namespace sinsr {
 namespace io {
 
 struct UpscaleFileOptions {
-  int64_t max_pixels = int64_t(4096) * 4096;  // larger inputs are refused from their header
+  int64_t max_pixels = int64_t(4096) * 4096;        // larger inputs are refused from their header
   std::string raise_hint = "max_pixels raises it";  // said when one is refused
-  double outscale = 0;  // > 0: the model's factor, then MATLAB bicubic to this one
-  int bits = 0;         // 8 or 16; 0: 16 for 16-bit and float inputs, else 8
+  double outscale = 0;                              // > 0: the model's factor, then MATLAB bicubic to this one
+  int bits = 0;                                     // 8 or 16; 0: 16 for 16-bit and float inputs, else 8
 };
 
 // Throws sdk::Error naming the file on any failure; the output appears whole or not at all.
