@@ -60,9 +60,10 @@ typedef struct sinsr_runtime_options {
   /* CPU threads (LibTorch and its BLAS) of the pipelines made from this runtime, unless their
      spec says "threads"; 0 = the cores this process may use. Creating a runtime changes no
      process-wide setting: each pipeline applies its count around its own work and restores the
-     previous one. What LibTorch does not allow to keep apart: OpenBLAS has one count per
-     process, so pipelines of different counts running at the same moment share the count set
-     last; LibTorch's OpenMP pool follows the calling thread. */
+     previous one. LibTorch's OpenMP pool follows the calling thread's count, so that is set for
+     the calling thread only. What cannot be kept apart: OpenBLAS has one count per process, so
+     pipelines of different counts running at the same moment share the one set last (it is
+     restored when the last of them ends). */
   int32_t num_threads;
   int32_t load_default_paths; /* non-zero: load SINSR_PLUGIN_PATH and the install's plugin folder */
 } sinsr_runtime_options;

@@ -673,9 +673,11 @@ int cmd_serve(const Args& args) {
     service.load();
     Metrics metrics;
     Workers workers(o.workers, size_t(o.max_queue), metrics);
-    // Uploads and results live in a private folder, removed at exit.
-    char tmpl[] = "/tmp/sinsr-serve-XXXXXX";
-    if (!::mkdtemp(tmpl)) throw std::runtime_error("cannot create a private folder in /tmp");
+    // Uploads and results live in a private folder (in memory where /dev/shm is), removed at exit.
+    std::error_code shm_ec;
+    std::string tmpl = (fs::is_directory("/dev/shm", shm_ec) && ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+    tmpl += "/sinsr-serve-XXXXXX";
+    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("cannot create a private folder for uploads");
     const fs::path work = tmpl;
     Server server{service, metrics, workers, token, work};
 

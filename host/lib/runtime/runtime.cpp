@@ -186,11 +186,32 @@ std::mutex blas_scope_mutex;
 int blas_scopes = 0, blas_saved = 0;
 }  // namespace
 
+// This thread's LibTorch count alone. OpenMP keeps the count per thread, so its own setter is
+// enough; at::set_num_threads would also change the default of threads yet to start and clear
+// oneDNN's primitive cache, which, done around every run of a service, cost each run its convolution
+// set-up again. at::get_num_threads() first: LibTorch sets a thread's count on its first use.
+void set_this_threads_count(int n) {
+  using OmpSet = void (*)(int);
+  static const OmpSet omp = [] {
+    OmpSet f = reinterpret_cast<OmpSet>(::dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+    for (const char* soname : {"libgomp.so.1", "libiomp5.so"})
+      if (!f)
+        if (void* h = ::dlopen(soname, RTLD_LAZY | RTLD_NOLOAD))
+          f = reinterpret_cast<OmpSet>(::dlsym(h, "omp_set_num_threads"));
+    return f;
+  }();
+  (void)at::get_num_threads();
+  if (omp)
+    omp(n);
+  else
+    at::set_num_threads(n);
+}
+
 ThreadScope::ThreadScope(int n) {
   if (n <= 0) return;
   n = std::min(n, kMaxThreadsPerCore * static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   previous_ = at::get_num_threads();  // this thread's (OpenMP keeps one per thread)
-  if (previous_ != n) at::set_num_threads(n);
+  if (previous_ != n) set_this_threads_count(n);
   std::lock_guard<std::mutex> lock(blas_scope_mutex);
   if (blas_scopes++ == 0) blas_saved = openblas().get ? openblas().get() : 0;
   set_blas_threads(n);
@@ -198,7 +219,7 @@ ThreadScope::ThreadScope(int n) {
 
 ThreadScope::~ThreadScope() {
   if (previous_ <= 0) return;
-  if (at::get_num_threads() != previous_) at::set_num_threads(previous_);
+  if (at::get_num_threads() != previous_) set_this_threads_count(previous_);
   std::lock_guard<std::mutex> lock(blas_scope_mutex);
   if (--blas_scopes == 0 && blas_saved > 0) set_blas_threads(blas_saved);
 }
