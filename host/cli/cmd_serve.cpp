@@ -131,21 +131,28 @@ struct Metrics {
   }
 };
 
-// One loaded model: its pipelines by (seed, strength), made on first use and kept.
+using Pipeline = std::shared_ptr<sinsr_pipeline>;  // a worker holds one while it runs
+
+// One loaded model: its pipelines by (seed, strength), made on first use; the default one is
+// kept, up to kVariants others, the least recently used going first.
 struct Model {
   std::string name, summary, input;
   int scale = 4;
   bool has_strength = false;
   std::mutex mutex;
-  std::map<std::pair<uint64_t, double>, sinsr_pipeline*> pipelines;
+  struct Variant {
+    Pipeline pipeline;
+    uint64_t used = 0;
+  };
+  std::map<std::pair<uint64_t, double>, Variant> pipelines;
+  uint64_t tick = 0;
 };
 
 class Service {
  public:
   explicit Service(const Options& o) : o_(o) {}
   ~Service() {
-    for (auto& [name, m] : models_)
-      for (auto& [key, p] : m->pipelines) sinsr_pipeline_destroy(p);
+    models_.clear();  // every pipeline before the runtime
     sinsr_runtime_destroy(runtime_);
   }
 
@@ -159,28 +166,28 @@ class Service {
     if (names.empty()) names.push_back("");
     for (const auto& n : names) {
       auto m = std::make_shared<Model>();
-      sinsr_pipeline* p = make_pipeline(n, 12345, 1.0);
+      Pipeline p = make_pipeline(n, 12345, 1.0);
       const char* text = nullptr;
-      check(sinsr_pipeline_settings(p, &text));
+      check(sinsr_pipeline_settings(p.get(), &text));
       const json s = json::parse(text);
       m->name = s["backbone"]["name"].get<std::string>();
       m->scale = s.value("scale", 4);
       m->input = s.value("input", std::string());
       m->has_strength = s.value("blend_with", std::string()) != "";
-      m->pipelines[{12345, 1.0}] = p;
+      m->pipelines[{12345, 1.0}] = {p, 0};
       m->summary = summary_of(m->name);
       if (default_.empty()) default_ = m->name;
       models_[m->name] = m;
     }
   }
 
-  sinsr_pipeline* make_pipeline(const std::string& model, uint64_t seed, double strength) {
+  Pipeline make_pipeline(const std::string& model, uint64_t seed, double strength) {
     json spec = {{"seed", seed}, {"threads", o_.threads}};
     if (!model.empty()) spec["backbone"] = model;
     if (strength != 1.0) spec["strength"] = strength;
     sinsr_pipeline* p = nullptr;
     check(sinsr_pipeline_create(runtime_, spec.dump().c_str(), &p));
-    return p;
+    return Pipeline(p, sinsr_pipeline_destroy);
   }
 
   std::string summary_of(const std::string& name) const {
@@ -205,17 +212,28 @@ class Service {
     return it->second;
   }
 
-  sinsr_pipeline* pipeline(Model& m, uint64_t seed, double strength) {
+  Pipeline pipeline(Model& m, uint64_t seed, double strength) {
+    static constexpr size_t kVariants = 8;
     std::lock_guard<std::mutex> l(m.mutex);
-    auto& p = m.pipelines[{seed, strength}];
-    if (!p) {
-      if (m.pipelines.size() > 8) {  // a few variants per model; seeds beyond that are made per use
+    auto& v = m.pipelines[{seed, strength}];
+    if (!v.pipeline) {
+      try {
+        v.pipeline = make_pipeline(m.name, seed, strength);
+      } catch (...) {
         m.pipelines.erase({seed, strength});
-        throw ApiError(SINSR_ERR_UNSUPPORTED, "too many seed/strength variants at once; retry");
+        throw;
       }
-      p = make_pipeline(m.name, seed, strength);
+      if (m.pipelines.size() > kVariants + 1) {  // the oldest variant goes; a run holding it finishes
+        auto oldest = m.pipelines.end();
+        for (auto it = m.pipelines.begin(); it != m.pipelines.end(); ++it)
+          if (it->first != std::make_pair(uint64_t(12345), 1.0) && it->second.pipeline != v.pipeline &&
+              (oldest == m.pipelines.end() || it->second.used < oldest->second.used))
+            oldest = it;
+        if (oldest != m.pipelines.end()) m.pipelines.erase(oldest);
+      }
     }
-    return p;
+    v.used = ++m.tick;
+    return v.pipeline;
   }
 
   json models_json() const {
@@ -328,7 +346,8 @@ Reply upscale(Service& service, const std::string& target, const std::string& bo
   fo.max_pixels = service.options().max_pixels;
   fo.outscale = outscale;
   try {
-    check(sinsr_pipeline_upscale_file(service.pipeline(*model, seed, strength), in.c_str(), out.c_str(), &fo, nullptr));
+    const Pipeline pipeline = service.pipeline(*model, seed, strength);
+    check(sinsr_pipeline_upscale_file(pipeline.get(), in.c_str(), out.c_str(), &fo, nullptr));
   } catch (const ApiError& e) {
     // The CLI's one line, naming the upload rather than the private file.
     std::string message = e.what();
@@ -354,7 +373,9 @@ Reply upscale(Service& service, const std::string& target, const std::string& bo
 // The inference workers and their bounded queue.
 class Workers {
  public:
-  using Job = std::function<void()>;
+  // A job computes and returns what sends its answer; the worker counts itself idle before that
+  // runs, so a client's next request never finds it busy with a request already answered.
+  using Job = std::function<std::function<void()>()>;
   Workers(int n, size_t capacity, Metrics& m) : capacity_(capacity), metrics_(m) {
     for (int i = 0; i < n; ++i) threads_.emplace_back([this] { loop(); });
   }
@@ -380,21 +401,24 @@ class Workers {
 
  private:
   void loop() {
+    std::unique_lock<std::mutex> l(mutex_);
+    ++idle_;
     for (;;) {
-      Job job;
-      {
-        std::unique_lock<std::mutex> l(mutex_);
-        ++idle_;
-        ready_.wait(l, [this] { return stopping_ || !jobs_.empty(); });
-        --idle_;
-        if (jobs_.empty()) return;  // stopping, and every accepted job is done
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-        --metrics_.queued;
-      }
+      ready_.wait(l, [this] { return stopping_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // stopping, and every accepted job is done
+      Job job = std::move(jobs_.front());
+      jobs_.pop_front();
+      --idle_;
+      --metrics_.queued;
+      l.unlock();
       ++metrics_.in_flight;
-      job();
+      std::function<void()> send = job();
       --metrics_.in_flight;
+      l.lock();
+      ++idle_;  // idle before the answer goes out
+      l.unlock();
+      if (send) send();
+      l.lock();
     }
   }
   size_t capacity_;
@@ -516,7 +540,7 @@ class Session : public std::enable_shared_from_this<Session> {
         return answer(error_reply(http::status::service_unavailable, "the server is shutting down"), false);
       auto self = shared_from_this();
       auto body = std::make_shared<std::string>(std::move(req.body()));
-      const bool queued = server_.workers.push([self, body, target] {
+      const bool queued = server_.workers.push([self, body, target]() -> std::function<void()> {
         Reply r;
         try {
           r = upscale(self->server_.service, target, *body, self->server_.work);
@@ -526,7 +550,8 @@ class Session : public std::enable_shared_from_this<Session> {
         } catch (const std::exception& e) {
           r = error_reply(http::status::internal_server_error, e.what());
         }
-        asio::post(self->stream_.get_executor(), [self, r] { self->answer(r, self->keep_alive_); });
+        return
+            [self, r] { asio::post(self->stream_.get_executor(), [self, r] { self->answer(r, self->keep_alive_); }); };
       });
       if (!queued) {
         Reply r = error_reply(http::status::service_unavailable,
@@ -673,9 +698,13 @@ int cmd_serve(const Args& args) {
     service.load();
     Metrics metrics;
     Workers workers(o.workers, size_t(o.max_queue), metrics);
-    // Uploads and results live in a private folder (in memory where /dev/shm is), removed at exit.
+    // Uploads and results live in a private folder, removed at exit: in memory where /dev/shm
+    // has room for many uploads (a container's is often 64 MB), else in /tmp.
     std::error_code shm_ec;
-    std::string tmpl = (fs::is_directory("/dev/shm", shm_ec) && ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+    const auto shm = fs::space("/dev/shm", shm_ec);
+    const bool roomy =
+        !shm_ec && ::access("/dev/shm", W_OK) == 0 && shm.available >= uintmax_t(8 * o.max_body_mb + 256) << 20;
+    std::string tmpl = roomy ? "/dev/shm" : "/tmp";
     tmpl += "/sinsr-serve-XXXXXX";
     if (!::mkdtemp(tmpl.data())) throw std::runtime_error("cannot create a private folder for uploads");
     const fs::path work = tmpl;

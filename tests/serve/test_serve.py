@@ -151,6 +151,13 @@ class Serve(unittest.TestCase):
         self.assertIn("busy", json.loads(body)["error"])
         self.assertEqual(results[0][0], 200)
 
+    def test_many_seeds_are_served(self):
+        # Each (seed, strength) is a pipeline of its own; past a few, the least recently used goes.
+        tiny = png(16, 16, seed=3)
+        for seed in range(12):
+            status, _, body = self.server.request("POST", "/v1/upscale?seed=%d" % seed, tiny)
+            self.assertEqual(status, 200, body[:300])
+
     def test_keep_alive_serves_several_requests_on_one_connection(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=60)
         try:

@@ -57,40 +57,36 @@ namespace {
 [[noreturn]] void no_image_io() {
   throw sinsr::sdk::Error(SINSR_ERR_UNSUPPORTED, "this libsinsr_host was built without image I/O (OpenImageIO)");
 }
-}  // namespace
 
-extern "C" {
-
-SINSR_API sinsr_status* sinsr_image_read(const char* path, DLManagedTensor** out, int32_t* bits) {
-  return c_guard("sinsr_image_read", [&] {
+// A file as float [H,W,C] in [0, 1], or (samples) in the sample type it holds.
+sinsr_status* read_file(const char* where, const char* path, DLManagedTensor** out, int32_t* bits, bool samples) {
+  return c_guard(where, [&] {
     require(out != nullptr, SINSR_ERR_INVALID_ARGUMENT, "out is null");
     *out = nullptr;
     require(path != nullptr && *path, SINSR_ERR_INVALID_ARGUMENT, "path is null or empty");
 #ifdef SINSR_WITH_IMAGE_IO
     sinsr::io::Image im = sinsr::io::read_image(path);
     if (bits) *bits = im.bits;
-    *out = sinsr::sdk::to_dlpack(im.pixels.permute({1, 2, 0}).contiguous());
+    const at::Tensor hwc = im.pixels.permute({1, 2, 0});
+    *out = samples ? sinsr::host::give_samples(hwc, im.bits, at::kFloat) : sinsr::sdk::to_dlpack(hwc.contiguous());
 #else
     (void)bits;
+    (void)samples;
     no_image_io();
 #endif
   });
 }
 
+}  // namespace
+
+extern "C" {
+
+SINSR_API sinsr_status* sinsr_image_read(const char* path, DLManagedTensor** out, int32_t* bits) {
+  return read_file("sinsr_image_read", path, out, bits, false);
+}
+
 SINSR_API sinsr_status* sinsr_image_read_samples(const char* path, DLManagedTensor** out, int32_t* bits) {
-  return c_guard("sinsr_image_read_samples", [&] {
-    require(out != nullptr, SINSR_ERR_INVALID_ARGUMENT, "out is null");
-    *out = nullptr;
-    require(path != nullptr && *path, SINSR_ERR_INVALID_ARGUMENT, "path is null or empty");
-#ifdef SINSR_WITH_IMAGE_IO
-    sinsr::io::Image im = sinsr::io::read_image(path);
-    if (bits) *bits = im.bits;
-    *out = sinsr::host::give_samples(im.pixels.permute({1, 2, 0}), im.bits, at::kFloat);
-#else
-    (void)bits;
-    no_image_io();
-#endif
-  });
+  return read_file("sinsr_image_read_samples", path, out, bits, true);
 }
 
 SINSR_API sinsr_status* sinsr_image_write(const char* path, DLManagedTensor* image, int32_t bits) {
