@@ -149,6 +149,45 @@ class Package(unittest.TestCase):
         self.assertEqual(int((cli != mine).sum()), 0, "package and CLI differ under other defaults")
         self.assertGreater(int((cli != self.sr).sum()), 0, "the default model did not change")
 
+    def test_without_the_shipped_models_the_cli_and_package_agree(self):
+        # An install holding no shipped model: the host library, the CLI and a plugin folder with
+        # two plain-C components and a defaults.json whose first choice, student, is absent. Both
+        # front ends fall back alike, in the host, to copy_backbone (bicubic only), pixel space.
+        prefix = os.path.join(self.tmp, "no_models")
+        lib, plugins = os.path.join(prefix, "lib"), os.path.join(prefix, "lib", "sinsr", "plugins")
+        os.makedirs(plugins, exist_ok=True)
+        os.makedirs(os.path.join(prefix, "bin"), exist_ok=True)
+        shutil.copy(HOST_EXE, os.path.join(prefix, "bin"))
+        for name in os.listdir(os.path.join(BUILD, "lib")):
+            if name.startswith(("libsinsr_host", "libsinsr_cli")):
+                shutil.copy(os.path.join(BUILD, "lib", name), lib, follow_symlinks=True)
+        for name in ("copy_backbone.so", "one_step.so"):
+            shutil.copy(os.path.join(BUILD, "test-plugins", name), plugins)
+        with open(os.path.join(plugins, "defaults.json"), "w") as f:
+            json.dump({"sinsr_defaults": 1, "infer": {"backbone": ["student", "copy_backbone"],
+                                                      "codec": "none", "sampler": "one_step"}}, f)
+        # The copies load before the build tree's (its RUNPATH comes after LD_LIBRARY_PATH).
+        env = {"LD_LIBRARY_PATH": lib, "SINSR_LIBRARY": os.path.join(lib, "libsinsr_host.so")}
+        out = os.path.join(self.tmp, "no_models_cli.png")
+        r = subprocess.run([os.path.join(prefix, "bin", os.path.basename(HOST_EXE)), "infer", "-i", SAMPLE, "-o",
+                            out, "-q", "-j", "1"], env=dict(os.environ, **env), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        listing = subprocess.run([os.path.join(prefix, "bin", os.path.basename(HOST_EXE)), "models"],
+                                 env=dict(os.environ, **env), stdout=subprocess.PIPE, text=True).stdout
+        self.assertNotIn("student", listing)  # truly absent
+        npy = os.path.join(self.tmp, "no_models.npy")
+        code = ("import numpy as np, sinsr\n"
+                "up = sinsr.Upscaler(threads=1)\n"
+                "assert up.settings['backbone']['name'] == 'copy_backbone', up.settings\n"
+                "np.save(%r, up(%r))\n" % (npy, SAMPLE))
+        r = python(code, dict(env, PYTHONPATH=PACKAGE_ROOT), self.tmp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        mine, cli = np.load(npy), read_png(out)
+        self.assertEqual(cli.shape, mine.shape)
+        self.assertEqual(int((cli != mine).sum()), 0, "package and CLI differ without the shipped models")
+        self.assertGreater(int((cli != self.sr).sum()), 0, "the default model did not change")
+
     def test_plugin_by_name_is_the_default_model(self):
         with sinsr.Upscaler(plugin="student.so", threads=1) as up:
             self.assertEqual(up.settings["backbone"]["name"], "student")
