@@ -145,6 +145,14 @@ TEST(ImageIO, CorruptTruncatedAndMissingFilesNameTheFile) {
   EXPECT_EQ(e.code(), SINSR_ERR_FORMAT);
   EXPECT_NE(std::string(e.what()).find(cut), std::string::npos) << e.what();
 
+  // A PNG signature followed by zeros: refused by the chunk walk, before libpng (which printed its
+  // own "libpng error" line to stderr beside ours).
+  std::string zeros = (d / "zeros.png").string();
+  std::ofstream(zeros, std::ios::binary) << std::string("\x89PNG\r\n\x1a\n", 8) << std::string(40, '\0');
+  e = error_of([&] { read_image(zeros); });
+  EXPECT_EQ(e.code(), SINSR_ERR_FORMAT);
+  EXPECT_NE(std::string(e.what()).find(zeros + ": no valid PNG chunk type at byte 12"), std::string::npos) << e.what();
+
   std::string empty = (d / "empty.tif").string();
   std::ofstream{empty};
   e = error_of([&] { read_image(empty); });

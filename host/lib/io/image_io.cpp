@@ -302,6 +302,11 @@ void check_png_chunks(std::istream& in, int64_t file_size, const std::string& pa
   while (in.seekg(at) && in.read(reinterpret_cast<char*>(h), 8)) {
     const int64_t length = int64_t(sdk::read_uint(h, 4, /*big=*/true));
     const std::string type(reinterpret_cast<const char*>(h + 4), 4);
+    // A chunk type is four ASCII letters; libpng printed its own "libpng error" line to stderr
+    // for any other before ours, so such a file is refused here first.
+    if (!std::all_of(type.begin(), type.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)); }))
+      throw Error(SINSR_ERR_FORMAT, path + ": no valid PNG chunk type at byte " + std::to_string(at + 4) + " ('" +
+                                        printable(type) + "')");
     if (length > file_size - at - 12)
       throw Error(SINSR_ERR_FORMAT, path + ": the PNG chunk '" + printable(type) + "' declares " +
                                         std::to_string(length) + " bytes, beyond the end of the file");
