@@ -140,7 +140,8 @@ class Upscaler:
     spec        extra pipeline-spec keys (abi/sinsr_host.h), applied last
 
     Options left as None are filled by the model's preferred pipeline, else the host's defaults,
-    as `sinsr-host infer` does, so Upscaler() gives the CLI's bytes.
+    as `sinsr-host infer` does, so Upscaler() gives the CLI's bytes. `.settings` is what the
+    host resolved (every part named, every value filled: sinsr_pipeline_settings).
     """
 
     def __init__(self, plugin=None, *, backbone=None, weights=None, backbone_config=None, codec=None,
