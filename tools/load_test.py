@@ -23,24 +23,15 @@ import shutil
 import signal
 import socket
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def png(width, height, seed):
-    rows = b"".join(b"\0" + bytes(((x * 7 + y * 13 + seed * 101) * 31) % 256 for x in range(width * 3))
-                    for y in range(height))
-    def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) +
-            chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+sys.path.insert(0, os.path.join(ROOT, "tests", "fuzz"))
+from hostile_files import png_rgb as png  # noqa: E402
 
 
 def vm_rss_mb(pid):

@@ -128,13 +128,10 @@ std::vector<fs::path> config_dirs() {
 }  // namespace
 
 std::string installed_default(const std::string& key, const std::string& section) {
-  const host::json d = host::Runtime::installed_defaults();
-  if (!d.contains(section) || !d[section].contains(key)) return "none installed";
-  const host::json& v = d[section][key];
-  if (v.is_string()) return v.get<std::string>();
   std::string out;
-  for (const auto& n : v) out += (out.empty() ? "" : ", else ") + n.get<std::string>();
-  return out;
+  for (const auto& n : host::Runtime::names_in(host::Runtime::installed_defaults(), section, key))
+    out += (out.empty() ? "" : ", else ") + n;
+  return out.empty() ? "none installed" : out;
 }
 
 std::string resolve_config(const std::string& value) {

@@ -93,11 +93,8 @@ int cmd_degrade(const Args& args) {
       std::error_code exists;
       try {
         // Where an official file keeps the keys: the installed defaults.json's sections.
-        const host::json d = host::Runtime::installed_defaults();
-        std::vector<std::string> sections;
-        if (d.contains("degradation") && d["degradation"].contains("sections"))
-          sections = d["degradation"]["sections"].get<std::vector<std::string>>();
-        options = degrade::options_from_json(given, sections);
+        options = degrade::options_from_json(
+            given, host::Runtime::names_in(host::Runtime::installed_defaults(), "degradation", "sections"));
       } catch (const sdk::Error& e) {  // a file is named: its line is the one to fix
         if (!fs::exists(config, exists)) throw;
         throw sdk::Error(e.code(), config + ": " + e.what());

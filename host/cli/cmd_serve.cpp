@@ -138,6 +138,7 @@ using Pipeline = std::shared_ptr<sinsr_pipeline>;  // a worker holds one while i
 struct Model {
   std::string name, summary, input;
   int scale = 4;
+  uint64_t default_seed = 0;  // the host's, read back from the first pipeline's settings
   bool has_strength = false;
   std::mutex mutex;
   struct Variant {
@@ -166,7 +167,7 @@ class Service {
     if (names.empty()) names.push_back("");
     for (const auto& n : names) {
       auto m = std::make_shared<Model>();
-      Pipeline p = make_pipeline(n, 12345, 1.0);
+      Pipeline p = make_pipeline(n, std::nullopt, 1.0);
       const char* text = nullptr;
       check(sinsr_pipeline_settings(p.get(), &text));
       const json s = json::parse(text);
@@ -174,15 +175,17 @@ class Service {
       m->scale = s.value("scale", 4);
       m->input = s.value("input", std::string());
       m->has_strength = s.value("blend_with", std::string()) != "";
-      m->pipelines[{12345, 1.0}] = {p, 0};
+      m->default_seed = s["seed"].get<uint64_t>();
+      m->pipelines[{m->default_seed, 1.0}] = {p, 0};
       m->summary = summary_of(m->name);
       if (default_.empty()) default_ = m->name;
       models_[m->name] = m;
     }
   }
 
-  Pipeline make_pipeline(const std::string& model, uint64_t seed, double strength) {
-    json spec = {{"seed", seed}, {"threads", o_.threads}};
+  Pipeline make_pipeline(const std::string& model, std::optional<uint64_t> seed, double strength) {
+    json spec = {{"threads", o_.threads}};
+    if (seed) spec["seed"] = *seed;
     if (!model.empty()) spec["backbone"] = model;
     if (strength != 1.0) spec["strength"] = strength;
     sinsr_pipeline* p = nullptr;
@@ -226,7 +229,7 @@ class Service {
       if (m.pipelines.size() > kVariants + 1) {  // the oldest variant goes; a run holding it finishes
         auto oldest = m.pipelines.end();
         for (auto it = m.pipelines.begin(); it != m.pipelines.end(); ++it)
-          if (it->first != std::make_pair(uint64_t(12345), 1.0) && it->second.pipeline != v.pipeline &&
+          if (it->first != std::make_pair(m.default_seed, 1.0) && it->second.pipeline != v.pipeline &&
               (oldest == m.pipelines.end() || it->second.used < oldest->second.used))
             oldest = it;
         if (oldest != m.pipelines.end()) m.pipelines.erase(oldest);
@@ -308,7 +311,7 @@ Reply upscale(Service& service, const std::string& target, const std::string& bo
   if (format == "tiff") format = "tif";
   if (content_type_of(format).empty())
     return error_reply(http::status::bad_request, "format '" + format + "': png, jpg, webp, tif, bmp, exr or ppm");
-  uint64_t seed = 12345;
+  std::optional<uint64_t> seed;  // absent: the model's default
   double strength = 1, outscale = 0;
   try {
     if (q.count("seed")) seed = std::stoull(q["seed"]);
@@ -346,7 +349,7 @@ Reply upscale(Service& service, const std::string& target, const std::string& bo
   fo.max_pixels = service.options().max_pixels;
   fo.outscale = outscale;
   try {
-    const Pipeline pipeline = service.pipeline(*model, seed, strength);
+    const Pipeline pipeline = service.pipeline(*model, seed.value_or(model->default_seed), strength);
     check(sinsr_pipeline_upscale_file(pipeline.get(), in.c_str(), out.c_str(), &fo, nullptr));
   } catch (const ApiError& e) {
     // The CLI's one line, naming the upload rather than the private file.

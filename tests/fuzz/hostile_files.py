@@ -1,11 +1,20 @@
 """Small hand-made image files for the hostile-input seeds and sweep (tests/fuzz/make_seeds.py,
-tools/hostile_sweep.py): a PNG chunk and a little-endian TIFF whose every tag is chosen."""
+tools/hostile_sweep.py) and the serve tests (tests/serve, tools/load_test.py): a PNG chunk, a
+whole 8-bit RGB PNG, and a little-endian TIFF whose every tag is chosen. No PIL needed."""
 import struct
 import zlib
 
 
 def png_chunk(kind, body):
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+
+def png_rgb(width, height, seed=0):
+    """An 8-bit RGB PNG of noise-like pixels, different for each seed."""
+    rows = b"".join(b"\0" + bytes(((x * 7 + y * 13 + seed * 101) * 31) % 256 for x in range(width * 3))
+                    for y in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) +
+            png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b""))
 
 
 def tiff(w, h, samples, bits, data, tile=0, bits_tag=True, compression=1, sample_format=1):

@@ -9,30 +9,20 @@ import json
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unittest
-import zlib
 
 if len(sys.argv) < 3:
     sys.exit("usage: test_serve.py SINSR_HOST SOURCE_DIR")
 HOST_EXE, SOURCE = (os.path.abspath(a) for a in sys.argv[1:3])
+sys.path.insert(0, os.path.join(SOURCE, "tests", "fuzz"))
+from hostile_files import png_rgb as png  # noqa: E402
 sys.argv = sys.argv[:1]
 SAMPLE = os.path.join(SOURCE, "samples", "lr_x4", "autumn.png")  # 96x64
-
-
-def png(width, height, seed=0):
-    """An 8-bit RGB PNG of noise-like pixels, made here (no PIL)."""
-    rows = b"".join(b"\0" + bytes(((x * 7 + y * 13 + seed) * 31) % 256 for x in range(width * 3))
-                    for y in range(height))
-    def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) +
-            chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 class Server:

@@ -50,13 +50,15 @@ DLManagedTensor* give_samples(const at::Tensor& pixels01, int bits, at::ScalarTy
   return sdk::to_dlpack(pixels01.to(dtype).contiguous());
 }
 
+void no_image_io() {
+  throw sdk::Error(SINSR_ERR_UNSUPPORTED, "this libsinsr_host was built without image I/O (OpenImageIO)");
+}
+
 }  // namespace host
 }  // namespace sinsr
 
 namespace {
-[[noreturn]] void no_image_io() {
-  throw sinsr::sdk::Error(SINSR_ERR_UNSUPPORTED, "this libsinsr_host was built without image I/O (OpenImageIO)");
-}
+using sinsr::host::no_image_io;
 
 // A file as float [H,W,C] in [0, 1], or (samples) in the sample type it holds.
 sinsr_status* read_file(const char* where, const char* path, DLManagedTensor** out, int32_t* bits, bool samples) {

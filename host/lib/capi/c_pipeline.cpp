@@ -49,7 +49,12 @@ std::string settings_of(const sinsr::host::PipelineOptions& o, int threads, cons
 
 // Progress over a whole run: each image's tile batches, counted on.
 struct RunProgress {
-  const sinsr_run_options* options = nullptr;
+  // options may be NULL; a struct too small for its first fields is refused.
+  explicit RunProgress(const sinsr_run_options* o) : options(o) {
+    require(o == nullptr || o->struct_size >= offsetof(sinsr_run_options, progress) + sizeof(void*), SINSR_ERR_ABI,
+            "sinsr_run_options.struct_size too small");
+  }
+  const sinsr_run_options* options;
   int32_t images = 1, image = 0;
   std::function<bool(int, int)> for_image() {
     if (!options || !SINSR_HAS_FIELD(options, sinsr_run_options, user) || !options->progress) return {};
@@ -108,10 +113,7 @@ SINSR_API sinsr_status* sinsr_pipeline_run_with(sinsr_pipeline* pipeline, DLMana
   sinsr_status* st = c_guard("sinsr_pipeline_run", [&] { samples = sinsr::host::take_samples(image); });
   if (st) return st;
   return c_guard("sinsr_pipeline_run", [&] {
-    require(options == nullptr || options->struct_size >= offsetof(sinsr_run_options, progress) + sizeof(void*),
-            SINSR_ERR_ABI, "sinsr_run_options.struct_size too small");
-    RunProgress progress;
-    progress.options = options;
+    RunProgress progress(options);
     require(pipeline != nullptr && out != nullptr, SINSR_ERR_INVALID_ARGUMENT, "null pipeline or out");
     *out = nullptr;
     const at::Tensor& in = samples.pixels;
@@ -149,8 +151,6 @@ SINSR_API sinsr_status* sinsr_pipeline_upscale_file(sinsr_pipeline* pipeline, co
   return c_guard("sinsr_pipeline_upscale_file", [&] {
     require(pipeline != nullptr, SINSR_ERR_INVALID_ARGUMENT, "pipeline is null");
     require(input && *input && output && *output, SINSR_ERR_INVALID_ARGUMENT, "input or output path is null or empty");
-    require(run == nullptr || run->struct_size >= offsetof(sinsr_run_options, progress) + sizeof(void*), SINSR_ERR_ABI,
-            "sinsr_run_options.struct_size too small");
 #ifdef SINSR_WITH_IMAGE_IO
     sinsr::io::UpscaleFileOptions o;
     if (options) {
@@ -161,13 +161,13 @@ SINSR_API sinsr_status* sinsr_pipeline_upscale_file(sinsr_pipeline* pipeline, co
       o.bits = options->bits;
     }
     require(o.max_pixels >= 1, SINSR_ERR_INVALID_ARGUMENT, "max_pixels must be at least 1");
-    RunProgress progress;
-    progress.options = run;
+    RunProgress progress(run);
     sinsr::host::ThreadScope threads(pipeline->threads);
     sinsr::io::upscale_file(*pipeline->impl, input, output, o, progress.for_image());
 #else
     (void)options;
-    throw sinsr::sdk::Error(SINSR_ERR_UNSUPPORTED, "this libsinsr_host was built without image I/O (OpenImageIO)");
+    (void)run;
+    sinsr::host::no_image_io();
 #endif
   });
 }

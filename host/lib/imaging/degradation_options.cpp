@@ -2,10 +2,9 @@
 
 #include <sinsr/sdk.hpp>
 
-#include <sstream>
-
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 
 namespace sinsr {
 namespace degrade {

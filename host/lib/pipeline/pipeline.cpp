@@ -120,8 +120,8 @@ void PipelineOptions::apply_preferred(const json& preferred, const std::string& 
   require(preferred.is_object(), SINSR_ERR_FORMAT, where + " is not a JSON object");
   // Besides the settings: "blend_with" (the partner of --strength) and "input" (what the model is
   // for: real-world, bicubic; listed by `models`, not a setting).
+  const auto& keys = preferred_keys();
   for (auto& [k, v] : preferred.items()) {
-    const auto& keys = preferred_keys();
     require(std::find(keys.begin(), keys.end(), k) != keys.end() || k == "blend_with" || k == "input", SINSR_ERR_FORMAT,
             where + ": unknown key '" + k + "'");
   }

@@ -141,6 +141,8 @@ class Runtime {
   json defaults() const;
   // defaults()[section][key] as a list of names ("codec": "vq_f4" -> {"vq_f4"}); empty when unset.
   std::vector<std::string> default_names(const std::string& section, const std::string& key) const;
+  // The same from any merged defaults (installed_defaults(), for --help).
+  static std::vector<std::string> names_in(const json& defaults, const std::string& section, const std::string& key);
   // The first of default_names(section, key) that is loaded, else its last (so that a lookup
   // names what is missing); "" when no defaults file names one.
   std::string default_name(const std::string& section, const std::string& key, int32_t kind) const;

@@ -137,44 +137,48 @@ int default_threads() {
 }
 
 namespace {
-using SetBlasThreads = void (*)(int);
-using GetBlasThreads = int (*)();
-// Every loaded OpenBLAS, looked up rather than linked (MKL builds of LibTorch, pip's, have none:
-// at::set_num_threads covers MKL). Not only the global scope: in a process that loaded the host
-// with RTLD_LOCAL (Python's ctypes) that scope holds none, and LibTorch's libblas.so.3 ran at
-// OpenBLAS's own default count whatever was asked.
-struct Blas {
-  std::vector<SetBlasThreads> set;
-  GetBlasThreads get = nullptr;
-};
-const Blas& openblas() {
-  static const Blas blas = [] {
-    Blas b;
-    auto add = [&](void* handle) {
-      if (!handle) return;
-      auto f = reinterpret_cast<SetBlasThreads>(::dlsym(handle, "openblas_set_num_threads"));
-      if (f && std::find(b.set.begin(), b.set.end(), f) == b.set.end()) b.set.push_back(f);
-      if (!b.get) b.get = reinterpret_cast<GetBlasThreads>(::dlsym(handle, "openblas_get_num_threads"));
-    };
-    add(RTLD_DEFAULT);
-    for (const char* soname : {"libblas.so.3", "libopenblas.so.0"})
-      add(::dlopen(soname, RTLD_LAZY | RTLD_NOLOAD));  // only one already loaded; kept (NOLOAD)
-    return b;
-  }();
-  return blas;
+// A C function of every loaded library that has it, distinct, looked up rather than linked (MKL
+// builds of LibTorch, pip's, have no OpenBLAS; another LibTorch may bring Intel's OpenMP). Not
+// only the global scope: in a process that loaded the host with RTLD_LOCAL (Python's ctypes) that
+// scope holds none, and LibTorch's libblas.so.3 ran at OpenBLAS's own default count whatever was
+// asked. `sonames` are only looked at when already loaded (NOLOAD; the handle is kept).
+template <class Fn>
+std::vector<Fn> loaded_functions(const char* symbol, std::initializer_list<const char*> sonames) {
+  std::vector<Fn> out;
+  auto add = [&](void* handle) {
+    if (!handle) return;
+    if (auto f = reinterpret_cast<Fn>(::dlsym(handle, symbol)); f && std::find(out.begin(), out.end(), f) == out.end())
+      out.push_back(f);
+  };
+  add(RTLD_DEFAULT);
+  for (const char* soname : sonames) add(::dlopen(soname, RTLD_LAZY | RTLD_NOLOAD));
+  return out;
 }
 
+using SetThreads = void (*)(int);
+using GetThreads = int (*)();
+const std::initializer_list<const char*> kBlasLibraries = {"libblas.so.3", "libopenblas.so.0"};
+
 void set_blas_threads(int n) {
-  for (auto set : openblas().set) set(n);
+  static const auto setters = loaded_functions<SetThreads>("openblas_set_num_threads", kBlasLibraries);
+  for (auto set : setters) set(n);
+}
+
+int blas_threads() {  // 0 when there is no OpenBLAS
+  static const auto getters = loaded_functions<GetThreads>("openblas_get_num_threads", kBlasLibraries);
+  return getters.empty() ? 0 : getters.front()();
+}
+
+// A thread count capped at kMaxThreadsPerCore per core: more only cost memory and start-up
+// (-j 100000 used to start thousands of threads, and hang under an address-space limit).
+int capped(int n) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::min(n, kMaxThreadsPerCore * cores);
 }
 }  // namespace
 
 void set_threads(int n) {
-  // More threads than kMaxThreadsPerCore per core only cost memory and start-up (-j 100000 used
-  // to start thousands of threads, and hang under an address-space limit).
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (n <= 0) n = default_threads();
-  n = std::min(n, kMaxThreadsPerCore * cores);
+  n = capped(n <= 0 ? default_threads() : n);
   at::set_num_threads(n);
   set_blas_threads(n);
 }
@@ -191,29 +195,21 @@ int blas_scopes = 0, blas_saved = 0;
 // oneDNN's primitive cache, which, done around every run of a service, cost each run its convolution
 // set-up again. at::get_num_threads() first: LibTorch sets a thread's count on its first use.
 void set_this_threads_count(int n) {
-  using OmpSet = void (*)(int);
-  static const OmpSet omp = [] {
-    OmpSet f = reinterpret_cast<OmpSet>(::dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
-    for (const char* soname : {"libgomp.so.1", "libiomp5.so"})
-      if (!f)
-        if (void* h = ::dlopen(soname, RTLD_LAZY | RTLD_NOLOAD))
-          f = reinterpret_cast<OmpSet>(::dlsym(h, "omp_set_num_threads"));
-    return f;
-  }();
+  static const auto omp = loaded_functions<SetThreads>("omp_set_num_threads", {"libgomp.so.1", "libiomp5.so"});
   (void)at::get_num_threads();
-  if (omp)
-    omp(n);
+  if (!omp.empty())
+    omp.front()(n);
   else
     at::set_num_threads(n);
 }
 
 ThreadScope::ThreadScope(int n) {
   if (n <= 0) return;
-  n = std::min(n, kMaxThreadsPerCore * static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  n = capped(n);
   previous_ = at::get_num_threads();  // this thread's (OpenMP keeps one per thread)
   if (previous_ != n) set_this_threads_count(n);
   std::lock_guard<std::mutex> lock(blas_scope_mutex);
-  if (blas_scopes++ == 0) blas_saved = openblas().get ? openblas().get() : 0;
+  if (blas_scopes++ == 0) blas_saved = blas_threads();
   set_blas_threads(n);
 }
 
@@ -533,12 +529,15 @@ json Runtime::defaults() const {
   return defaults_;
 }
 
-std::vector<std::string> Runtime::default_names(const std::string& section, const std::string& key) const {
-  const json d = defaults();
+std::vector<std::string> Runtime::names_in(const json& d, const std::string& section, const std::string& key) {
   if (!d.contains(section) || !d[section].contains(key)) return {};
   const json& v = d[section][key];
   if (v.is_string()) return {v.get<std::string>()};
   return v.get<std::vector<std::string>>();
+}
+
+std::vector<std::string> Runtime::default_names(const std::string& section, const std::string& key) const {
+  return names_in(defaults(), section, key);
 }
 
 std::string Runtime::default_name(const std::string& section, const std::string& key, int32_t kind) const {

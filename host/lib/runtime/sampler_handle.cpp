@@ -117,6 +117,21 @@ at::Tensor SamplerHandle::sample(const at::Tensor& y, const at::Tensor& x_T, con
   });
 }
 
+namespace {
+// The tensors a sampler filled into a result struct, adopted one by one (so that each is
+// released whatever else is missing), then all required.
+void adopt(std::initializer_list<std::pair<DLManagedTensor*, at::Tensor*>> fields, const std::string& incomplete) {
+  bool complete = true;
+  for (auto [field, tensor] : fields) {
+    if (field)
+      *tensor = from_dlpack(field);
+    else
+      complete = false;
+  }
+  require(complete, SINSR_ERR_RUNTIME, incomplete);
+}
+}  // namespace
+
 sdk::TrainingExample SamplerHandle::training_example(const at::Tensor& x0, const at::Tensor& y,
                                                      const sdk::SampleCallbacks& draws) {
   require(SINSR_HAS_FIELD(vt_, sinsr_sampler_vtable, training_example) && vt_->training_example != nullptr,
@@ -128,9 +143,10 @@ sdk::TrainingExample SamplerHandle::training_example(const at::Tensor& x0, const
   ex.struct_size = sizeof(ex);
   const sinsr_call_options opts = call_options_for(x0);
   call("training_example", [&] { return vt_->training_example(self_, &opts, to_dlpack(x0), to_dlpack(y), &cb, &ex); });
-  require(ex.x_in != nullptr && ex.t != nullptr && ex.target != nullptr, SINSR_ERR_RUNTIME,
-          "sampler '" + component_->name() + "' returned an incomplete training example");
-  return {from_dlpack(ex.x_in), from_dlpack(ex.t), from_dlpack(ex.target)};
+  sdk::TrainingExample out;
+  adopt({{ex.x_in, &out.x_in}, {ex.t, &out.t}, {ex.target, &out.target}},
+        "sampler '" + component_->name() + "' returned an incomplete training example");
+  return out;
 }
 
 bool SamplerHandle::can_distill() const {
@@ -149,13 +165,12 @@ sdk::DistillationExample SamplerHandle::distillation_example(const at::Tensor& y
   call("distillation_example",
        [&] { return vt_->distillation_example(self_, &opts, to_dlpack(y), to_dlpack(noise), &cb, &ex); });
   sdk::DistillationExample out;
-  // Adopted one by one, so that each is released whatever is missing.
-  for (auto [field, tensor] : {std::pair{ex.x_T, &out.x_T}, std::pair{ex.x0, &out.x0}, std::pair{ex.x_in, &out.x_in},
-                               std::pair{ex.t_student, &out.t_student}, std::pair{ex.t_inverse, &out.t_inverse}})
-    if (field) *tensor = from_dlpack(field);
-  require(
-      out.x_T.defined() && out.x0.defined() && out.x_in.defined() && out.t_student.defined() && out.t_inverse.defined(),
-      SINSR_ERR_RUNTIME, "sampler '" + component_->name() + "' returned an incomplete distillation example");
+  adopt({{ex.x_T, &out.x_T},
+         {ex.x0, &out.x0},
+         {ex.x_in, &out.x_in},
+         {ex.t_student, &out.t_student},
+         {ex.t_inverse, &out.t_inverse}},
+        "sampler '" + component_->name() + "' returned an incomplete distillation example");
   return out;
 }
 
