@@ -120,14 +120,21 @@ def dump(obj):
     return buf.getvalue(), storages
 
 
+def entry(name, compression=zipfile.ZIP_STORED):
+    """A zip record dated 1980-01-01, so the seeds are the same bytes on every run."""
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = compression
+    return info
+
+
 def zip_checkpoint(obj):
     data, storages = dump(obj)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", data)
+        z.writestr(entry("archive/data.pkl"), data)
         for s in storages:
-            z.writestr("archive/data/" + s.key, s.raw())
-        z.writestr("archive/version", "3\n")
+            z.writestr(entry("archive/data/" + s.key), s.raw())
+        z.writestr(entry("archive/version"), "3\n")
     return buf.getvalue()
 
 
@@ -190,7 +197,7 @@ zbuf = io.BytesIO()
 with zipfile.ZipFile(zbuf, "w", zipfile.ZIP_DEFLATED) as z:
     with zipfile.ZipFile(io.BytesIO(zip_checkpoint(plain_state()))) as src:
         for info in src.infolist():
-            z.writestr(info.filename, src.read(info.filename))
+            z.writestr(entry(info.filename, zipfile.ZIP_DEFLATED), src.read(info.filename))
 write("checkpoint", "zip-deflated.pth", zbuf.getvalue())
 
 write("config", "long-object.json", json.dumps({"k%d" % i: i for i in range(2000)}).encode())
