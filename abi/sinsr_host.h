@@ -109,7 +109,7 @@ SINSR_API const sinsr_host_api* sinsr_runtime_host_api(const sinsr_runtime* runt
  * spec_json, e.g.
  *   {"backbone": {"name": "unet_swin", "config": {...} | "config_file": "x.yaml", "weights": "w.pth"},
  *    "codec":    {"name": "vq_f4", ...},            (null or "none": pixel space)
- *    "sampler":  {"name": "deterministic", "config": {...}, "steps": 1},
+ *    "sampler":  {"name": "deterministic", "config": {...}, "steps": 1},  (or "steps" at the top, not both)
  *    "scale": 4, "seed": 0, "device": "cpu", "precision": "fp32",
  *    "chop_size": 0, "chop_stride": 0, "threads": 2}
  * Every key may be left out; `sinsr-host infer` resolves the same way. A part without a name is

@@ -1,13 +1,12 @@
 // sinsr-host: sets up the process, then loads the command-line program (libsinsr_cli, cli/) and
 // runs it. It is a separate executable because these settings must be in place before LibTorch
-// loads: (1) its OpenMP and OpenBLAS thread pools do not spin on each other's cores; (2) freed
-// memory stays in the process (LibTorch frees and reallocates activations every layer); (3) its
-// ~300 libraries load dependencies first, which binds their symbols faster. It reads no argument.
-// The measurements behind each are in docs/performance.md ("Start-up").
+// loads: (1) its OpenMP and OpenBLAS thread pools do not spin on each other's cores; (2) the
+// allocator is tcmalloc, which reuses the buffers LibTorch frees every layer and touches half the
+// fresh memory glibc's heap does; (3) LibTorch's ~300 libraries load dependencies first, which binds
+// their symbols faster. It reads no argument. Measurements: docs/performance.md ("Start-up").
 #include <dlfcn.h>
 #include <unistd.h>
 
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -15,7 +14,6 @@
 
 #if defined(__GLIBC__)
 #include <malloc.h>
-#include <sys/mman.h>
 #endif
 
 namespace {
@@ -27,23 +25,12 @@ void set_thread_pool_defaults() {
   ::setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);  // 2^4 cycles of spinning, the least it takes
 }
 
-// No mmap, no trimming: every buffer comes from the heap and stays there. The heap's first 2 GiB
-// of address space (nothing is touched) are marked for transparent huge pages. The program only:
-// the library never changes its host's allocator. SINSR_MALLOC_DEFAULTS=1 keeps glibc's settings.
+// Without tcmalloc (linked by the build where found): glibc keeps freed buffers in the heap instead
+// of returning them to the kernel, which would fault them in again, zeroed, on the next layer.
 void tune_allocator() {
-#if defined(__GLIBC__)
-  const char* keep = std::getenv("SINSR_MALLOC_DEFAULTS");
-  if (keep && std::strcmp(keep, "1") == 0) return;
+#if defined(__GLIBC__) && !defined(SINSR_TCMALLOC)
   mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, -1);  // as size_t: never
-  mallopt(M_TOP_PAD, 256 << 20);
-  const size_t region = size_t(2) << 30, huge = size_t(2) << 20;
-  if (void* p = std::malloc(region)) {
-    const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + huge - 1) & ~(huge - 1);
-    const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + region) & ~(huge - 1);
-    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-    std::free(p);
-  }
 #endif
 }
 

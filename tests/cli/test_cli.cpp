@@ -582,6 +582,23 @@ TEST(Cli, WritingALargeOutputHoldsNoFullSizeCopies) {
   EXPECT_LT(r.peak_rss_kb, 900 * 1024);
 }
 
+// Where the build found tcmalloc, it is the program's allocator, LibTorch's loading included: a
+// heap limit of tcmalloc's own stops it there.
+TEST(Cli, TheProgramAllocatesWithTcmallocWhereBuilt) {
+#if !defined(SINSR_TCMALLOC)
+  GTEST_SKIP() << "built without tcmalloc_minimal";
+#else
+  ::setenv("TCMALLOC_HEAP_LIMIT_MB", "16", 1);
+  HostRun limited = run_host("--version");
+  ::unsetenv("TCMALLOC_HEAP_LIMIT_MB");
+  EXPECT_NE(limited.code, 0) << limited.output;
+  EXPECT_TRUE(contains(limited.output, "tcmalloc: allocation failed")) << limited.output;
+  HostRun free_run = run_host("--version");
+  EXPECT_EQ(free_run.code, 0) << free_run.output;
+  EXPECT_FALSE(contains(free_run.output, "tcmalloc")) << free_run.output;
+#endif
+}
+
 // Memory follows the job: the program holds what LibTorch and the job need, nothing speculative
 // (the launcher used to fault in 1 GiB of heap for every network line). Both lines stay under
 // 400 MB of peak resident memory with Debian's CPU LibTorch.

@@ -183,6 +183,14 @@ TEST(PipelineErrors, BadOptionsAreRefusedClearly) {
   o.precision = "fp8";
   EXPECT_THROW(Pipeline(runtime(), o), sinsr::sdk::Error);
   EXPECT_THROW(PipelineOptions::from_json(json{{"chop_sise", 64}}), sinsr::sdk::Error);  // typo caught
+  EXPECT_EQ(PipelineOptions::from_json(json{{"sampler", {{"name", "ddpm"}, {"steps", 7}}}}).steps, 7);
+  EXPECT_EQ(PipelineOptions::from_json(json{{"steps", 7}}).steps, 7);
+  try {  // the same number in two places
+    PipelineOptions::from_json(json{{"steps", 7}, {"sampler", {{"name", "ddpm"}, {"steps", 7}}}});
+    FAIL();
+  } catch (const sinsr::sdk::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'steps' is given twice"), std::string::npos) << e.what();
+  }
   o.precision = "fp32";
   const std::pair<const char*, void (*)(PipelineOptions&)> bad[] = {
       {"steps -1", [](PipelineOptions& b) { b.steps = -1; }},

@@ -76,7 +76,10 @@ PipelineOptions PipelineOptions::from_json(const json& spec) {
   o.codec = part_from_json(spec.value("codec", json()), "codec");
   if (o.codec.name == "none") o.codec = {};  // as null: pixel space, as the CLI's --codec none
   json sampler = spec.value("sampler", json());
+  // Two places for one number (a model's pipeline.json writes it in the sampler): one is enough.
   if (sampler.is_object() && sampler.contains("steps")) {
+    require(!spec.contains("steps"), SINSR_ERR_INVALID_ARGUMENT,
+            "pipeline spec: 'steps' is given twice, at the top and in 'sampler'; give one");
     o.steps = sampler["steps"].get<int>();
     sampler.erase("steps");
   }
