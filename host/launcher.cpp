@@ -1,9 +1,8 @@
-// sinsr-host: sets up the process, then loads the command-line program (libsinsr_cli, cli/) and
-// runs it. It is a separate executable because these settings must be in place before LibTorch
-// loads: (1) its OpenMP and OpenBLAS thread pools do not spin on each other's cores; (2) the
-// allocator is tcmalloc, which reuses the buffers LibTorch frees every layer and touches half the
-// fresh memory glibc's heap does; (3) LibTorch's ~300 libraries load dependencies first, which binds
-// their symbols faster. It reads no argument. Measurements: docs/performance.md ("Start-up").
+// sinsr-host: sets up the process, then loads and runs the command-line program (libsinsr_cli,
+// cli/). Separate because this must precede LibTorch's load: (1) its OpenMP and OpenBLAS pools wait
+// passively, not spinning on each other's cores; (2) LibTorch's ~300 libraries load dependencies
+// first, which binds their symbols faster. Its allocator, tcmalloc, is linked in (the build says
+// where found). It reads no argument. Measurements: docs/performance.md ("Start-up").
 #include <dlfcn.h>
 #include <unistd.h>
 
