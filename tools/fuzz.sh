@@ -49,15 +49,8 @@ for t in "${targets[@]}"; do
 done
 
 # ---- build ---------------------------------------------------------------------------------
-cc=$(command -v clang-14 || command -v clang || true)
-cxx=$(command -v clang++-14 || command -v clang++ || true)
-if [ -z "$cc" ] || [ -z "$cxx" ]; then
-  echo "fuzz.sh: clang is missing (Debian: apt-get install clang-14 libclang-rt-14-dev)" >&2
-  exit 1
-fi
-if [ ! -f "$build/CMakeCache.txt" ]; then
-  CC=$cc CXX=$cxx cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSINSR_FUZZ=ON >/dev/null
-fi
+source tools/sanitizer_setup.sh
+sanitizer_configure fuzz.sh "$build" -DSINSR_FUZZ=ON
 build_targets=()
 for t in "${targets[@]}"; do build_targets+=("fuzz_$t"); done
 [ "$mode" != smoke ] || build_targets+=(test_checkpoint test_config test_image_io)

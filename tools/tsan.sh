@@ -17,15 +17,8 @@ while [ $# -gt 0 ]; do
     *) echo "tsan.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
-cc=$(command -v clang-14 || command -v clang || true)
-cxx=$(command -v clang++-14 || command -v clang++ || true)
-if [ -z "$cc" ] || [ -z "$cxx" ]; then
-  echo "tsan.sh: clang is missing (Debian: apt-get install clang-14 libclang-rt-14-dev)" >&2
-  exit 1
-fi
-if [ ! -f "$build/CMakeCache.txt" ]; then
-  CC=$cc CXX=$cxx cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSINSR_TSAN=ON >/dev/null
-fi
+source tools/sanitizer_setup.sh
+sanitizer_configure tsan.sh "$build" -DSINSR_TSAN=ON
 start=$(date +%s)
 cmake --build "$build" -j "${SINSR_TSAN_JOBS:-$(nproc)}" --target c_api_threads copy_backbone one_step_sampler
 echo "tsan.sh: built in $(( $(date +%s) - start )) s"
