@@ -11,7 +11,7 @@
 #include <cstring>
 #include <string>
 
-#if defined(__GLIBC__)
+#if defined(__GLIBC__) && !defined(SINSR_TCMALLOC)
 #include <malloc.h>
 #endif
 

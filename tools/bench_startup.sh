@@ -90,7 +90,6 @@ label, t, v, before, one, per = sys.argv[1], sys.argv[2], *map(float, sys.argv[3
 print(f"| {label} | {t} | {v:.2f} s | {before:.2f} s | {one:.2f} s | {per:.2f} s | **{one - per:.2f} s** |")
 PY
     done
-    unset v one before per
   done
 }
 
