@@ -156,7 +156,8 @@ SINSR_API sinsr_status* sinsr_pipeline_run_with(sinsr_pipeline* pipeline, DLMana
    SINSR_ERR_UNSUPPORTED in a build without image I/O. */
 typedef struct sinsr_file_options {
   size_t struct_size;
-  int64_t max_pixels; /* inputs with more pixels are refused (SINSR_ERR_INVALID_ARGUMENT) */
+  int64_t max_pixels; /* inputs with more pixels are refused from their header: SINSR_ERR_FORMAT,
+                         the message ending in "(max_pixels raises it)" */
   double outscale;    /* > 0: the pipeline's factor, then bicubic to this one (at most 64) */
   int32_t bits;       /* 8 or 16; 0: 16 for 16-bit and float inputs, else 8 */
 } sinsr_file_options;

@@ -356,9 +356,10 @@ Reply upscale(Service& service, const std::string& target, const std::string& bo
     std::string message = e.what();
     for (size_t at; (at = message.find(in.string())) != std::string::npos;)
       message.replace(at, in.string().size(), "upload");
-    const bool too_many_pixels = message.find("max_pixels raises it") != std::string::npos;
-    if (too_many_pixels) {
-      message.replace(message.find("max_pixels raises it"), 20, "the server's --max-pixels");
+    // The C API's words for a refusal by max_pixels (abi/sinsr_host.h), said in the server's.
+    static const std::string limit_hint = "max_pixels raises it";
+    if (const size_t at = message.find(limit_hint); e.code == SINSR_ERR_FORMAT && at != std::string::npos) {
+      message.replace(at, limit_hint.size(), "the server's --max-pixels");
       return error_reply(http::status::payload_too_large, message);
     }
     if (e.code == SINSR_ERR_OUT_OF_MEMORY) return error_reply(http::status::service_unavailable, message);

@@ -214,6 +214,36 @@ int main(int argc, char** argv) {
       CHECK(st != NULL && sinsr_status_code(st) == SINSR_ERR_CANCELLED && sr == NULL);
       CHECK(progress_calls == cancel_after);
       sinsr_status_release(st);
+      /* a file upscaled as `sinsr-host infer` does; one over max_pixels refused from its header */
+      {
+        sinsr_file_options fo = sinsr_file_default_options();
+        DLManagedTensor* up = NULL;
+        int32_t up_bits = 0;
+        CHECK(fo.struct_size == sizeof fo && fo.max_pixels == 4096 * 4096 && fo.bits == 0);
+        st = sinsr_image_write("c_api_test_lr.png", wrap_hwc(batch, 16, 16, 3), 8);
+        CHECK(st == NULL);
+        sinsr_status_release(st);
+        st = sinsr_pipeline_upscale_file(pipe, "c_api_test_lr.png", "c_api_test_sr.png", NULL, NULL);
+        CHECK(st == NULL);
+        sinsr_status_release(st);
+        st = sinsr_image_read("c_api_test_sr.png", &up, &up_bits);
+        CHECK(st == NULL && up != NULL && up->dl_tensor.shape[0] == 64 && up->dl_tensor.shape[1] == 64 && up_bits == 8);
+        sinsr_status_release(st);
+        if (up) up->deleter(up);
+        remove("c_api_test_sr.png");
+        fo.max_pixels = 255;
+        st = sinsr_pipeline_upscale_file(pipe, "c_api_test_lr.png", "c_api_test_sr.png", &fo, NULL);
+        CHECK(st != NULL && sinsr_status_code(st) == SINSR_ERR_FORMAT);
+        CHECK(st != NULL && strstr(sinsr_status_message(st), "(max_pixels raises it)") != NULL);
+        CHECK(st != NULL && strstr(sinsr_status_message(st), "c_api_test_lr.png") != NULL);
+        sinsr_status_release(st);
+        {
+          FILE* none = fopen("c_api_test_sr.png", "rb"); /* nothing written */
+          CHECK(none == NULL);
+          if (none) fclose(none);
+        }
+        remove("c_api_test_lr.png");
+      }
       sinsr_pipeline_destroy(pipe);
     }
     sinsr_runtime_destroy(rt2);
