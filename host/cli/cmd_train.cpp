@@ -21,9 +21,9 @@ namespace fs = std::filesystem;
 namespace {
 
 struct LossFlags {
-  train::LossTerm defaults;
-  std::string name = defaults.name, config;
-  double weight = defaults.weight;
+  explicit LossFlags(const train::LossTerm& defaults = {}) : name(defaults.name), weight(defaults.weight) {}
+  std::string name, config;
+  double weight;
   void add(po::options_description& opts, const std::string& term, const std::string& what) {
     opts.add_options()(("loss-" + term).c_str(), po::value(&name)->default_value(name),
                        ("loss plugin for " + what + " (mse, l1, charbonnier, ...)").c_str())(
@@ -44,7 +44,7 @@ int run(const Args& args, bool distill) {
   std::vector<std::string> plugins;
   int threads = 0;
   bool no_inverse = !o.learn_xT, no_gt = !o.use_gt, overwrite = false;
-  LossFlags l_x0, l_distill, l_inverse, l_gt;
+  LossFlags l_x0, l_distill, l_inverse, l_gt, l_direct(o.direct);
 
   po::options_description opts = options_table(
       std::string("sinsr-host ") + cmd + " --data DIR --out DIR [options]\n" +
@@ -106,6 +106,7 @@ int run(const Args& args, bool distill) {
     l_distill.add(more, "distill", "the distillation objective");
     l_inverse.add(more, "inverse", "the inverse objective");
     l_gt.add(more, "gt", "the GT-consistency objective");
+    l_direct.add(more, "direct", "the student's output vs the GT (weight 0: off)");
   } else {
     opts.add_options()
       ("objective", po::value(&objective)->default_value(objective),
@@ -168,6 +169,7 @@ int run(const Args& args, bool distill) {
     o.distill = l_distill.term();
     o.inverse = l_inverse.term();
     o.gt = l_gt.term();
+    o.direct = l_direct.term();
     o.learn_xT = !no_inverse;
     o.use_gt = !no_gt;
     if (data.degradation == "realesrgan" && (!dcfg.empty() || !config.empty()))

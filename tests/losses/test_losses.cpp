@@ -1,5 +1,6 @@
 // The pointwise loss plugin through the ABI (Runtime + LossHandle) against LibTorch autograd
-// on the same formulas written out here.
+// on the same formulas written out here; the ssim loss against the metric `eval` reports.
+#include "imaging/metrics.hpp"
 #include "runtime/runtime.hpp"
 
 #include <gtest/gtest.h>
@@ -20,6 +21,7 @@ Runtime& runtime() {
   static Runtime* rt = [] {
     auto* r = new Runtime(1);
     r->load_file(std::string(SINSR_PLUGIN_DIR) + "/pointwise.so");
+    r->load_file(std::string(SINSR_PLUGIN_DIR) + "/ssim.so");
     return r;
   }();
   return *rt;
@@ -167,6 +169,95 @@ TEST(PointwiseLoss, PluginListsItsThreeComponents) {
     EXPECT_TRUE(schema.contains("reduction"));
     EXPECT_EQ(schema.contains("eps"), std::string(n) == "charbonnier");
   }
+}
+
+// ---- ssim --------------------------------------------------------------------------------
+
+// A smooth random colour image [1,3,h,w] in [-1, 1] and a noisy, blurred copy.
+std::pair<at::Tensor, at::Tensor> image_pair(int64_t h, int64_t w, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  at::Tensor base = at::upsample_bilinear2d(at::rand({1, 3, h / 4, w / 4}, gen), {h, w}, false) * 2 - 1;
+  at::Tensor other = at::avg_pool2d(base, 3, 1, 1, false, false) + 0.15 * at::randn({1, 3, h, w}, gen);
+  return {base, other.clamp(-1, 1)};
+}
+
+// [1,3,H,W] in [-1, 1] -> [H,W,3] uint8 as an image file holds it.
+at::Tensor to_u8(const at::Tensor& x) {
+  return ((x[0].permute({1, 2, 0}) + 1) * 127.5).round().clamp(0, 255).to(at::kByte).contiguous();
+}
+
+TEST(SsimLoss, IsOneMinusTheSsimEvalReports) {
+  for (uint64_t seed : {1u, 2u, 3u}) {
+    auto [a, b] = image_pair(48, 40, seed);
+    a = (to_u8(a).permute({2, 0, 1}).unsqueeze(0).to(at::kDouble) / 127.5) - 1;  // on the byte grid
+    b = (to_u8(b).permute({2, 0, 1}).unsqueeze(0).to(at::kDouble) / 127.5) - 1;
+    const double metric = sinsr::metrics::ssim(to_u8(a), to_u8(b), 0, true);
+    const double loss = make("ssim", json::object())->forward(a, b).item<double>();
+    // eval rounds Y to bytes first (the official rgb2ycbcr); the loss keeps it continuous.
+    EXPECT_NEAR(1 - loss, metric, 2e-3) << "seed " << seed;
+    EXPECT_LT(metric, 0.95);  // the pair is far enough apart for the comparison to mean something
+    const double rgb = sinsr::metrics::ssim(to_u8(a), to_u8(b), 0, false);
+    EXPECT_NEAR(1 - make("ssim", {{"y_channel", false}})->forward(a, b).item<double>(), rgb, 1e-9);
+  }
+}
+
+TEST(SsimLoss, IdenticalImagesCostNothingAndBlockUnfoldsLatents) {
+  auto [a, b] = image_pair(32, 32, 5);
+  EXPECT_NEAR(make("ssim", json::object())->forward(a, a.clone()).item<double>(), 0.0, 1e-6);
+  // The space_to_depth codec's latents (pixel_unshuffle by 4) score as the images they decode to.
+  const double pixels = make("ssim", json::object())->forward(a, b).item<double>();
+  const double latents =
+      make("ssim", {{"block", 4}})->forward(at::pixel_unshuffle(a, 4), at::pixel_unshuffle(b, 4)).item<double>();
+  EXPECT_NEAR(latents, pixels, 1e-6);
+  // [0, 1] pixels with min/max say so score as the same image.
+  EXPECT_NEAR(make("ssim", {{"min", 0.0}, {"max", 1.0}})->forward((a + 1) / 2, (b + 1) / 2).item<double>(), pixels,
+              1e-6);
+}
+
+TEST(SsimLoss, MixAddsThePointwiseLossPerSample) {
+  auto [a0, b0] = image_pair(24, 24, 8);
+  auto [a1, b1] = image_pair(24, 24, 9);
+  at::Tensor a = at::cat({a0, a1}).to(at::kDouble), b = at::cat({b0, b1}).to(at::kDouble);
+  at::Tensor plain = make("ssim", {{"reduction", "per_sample"}})->forward(a, b);
+  ASSERT_EQ(plain.sizes(), at::IntArrayRef({2}));
+  at::Tensor l1 = (a - b).abs().flatten(1).mean(1);
+  at::Tensor mixed =
+      make("ssim", {{"reduction", "per_sample"}, {"mix", 0.5}, {"mix_loss", "l1"}, {"weight", 2.0}})->forward(a, b);
+  EXPECT_TRUE(sinsr_test::all_close(mixed, 2.0 * (plain + 0.5 * l1), 1e-12, 1e-12));
+  EXPECT_NEAR(make("ssim", json::object())->forward(a, b).item<double>(), plain.mean().item<double>(), 1e-12);
+}
+
+TEST(SsimLoss, BackwardMatchesFiniteDifferences) {
+  auto [a, b] = image_pair(16, 16, 12);
+  a = a.to(at::kDouble);
+  b = b.to(at::kDouble);
+  auto loss = make("ssim", {{"mix", 0.3}});
+  auto [value, tape] = loss->forward_train(a, b);
+  at::Tensor grad = loss->backward(std::move(tape), at::full({}, 1.0, a.options()));
+  ASSERT_TRUE(grad.defined());
+  ASSERT_EQ(grad.sizes(), a.sizes());
+  const double h = 1e-6;
+  for (int64_t k : {0, 77, 300, 511, 700}) {
+    at::Tensor up = a.clone(), down = a.clone();
+    up.view(-1)[k] += h;
+    down.view(-1)[k] -= h;
+    const double numeric = (loss->forward(up, b).item<double>() - loss->forward(down, b).item<double>()) / (2 * h);
+    EXPECT_NEAR(grad.view(-1)[k].item<double>(), numeric, 1e-6 + 1e-4 * std::abs(numeric)) << "element " << k;
+  }
+  EXPECT_GT(grad.abs().max().item<double>(), 0.0);
+}
+
+TEST(SsimLoss, BadConfigsAndInputsAreRefused) {
+  expect_config_error("ssim", {{"block", 0}}, "block");
+  expect_config_error("ssim", {{"min", 1.0}, {"max", 1.0}}, "max");
+  expect_config_error("ssim", {{"mix", -0.1}}, "mix");
+  expect_config_error("ssim", {{"mix_loss", "charbonnier"}}, "mix_loss");
+  expect_config_error("ssim", {{"reduction", "sum"}}, "reduction");
+  expect_config_error("ssim", {{"windows", 7}}, "windows");
+  auto loss = make("ssim", json::object());
+  EXPECT_THROW(loss->forward(at::zeros({1, 3, 8, 8}), at::zeros({1, 3, 8, 8})), sinsr::sdk::Error);      // < window
+  EXPECT_THROW(loss->forward(at::zeros({1, 1, 16, 16}), at::zeros({1, 1, 16, 16})), sinsr::sdk::Error);  // no colour
+  EXPECT_THROW(loss->forward(at::zeros({1, 3, 16, 16}), at::zeros({1, 3, 16, 17})), sinsr::sdk::Error);
 }
 
 }  // namespace

@@ -60,6 +60,50 @@ TEST(DistillParity, OneIterationMatchesTheOfficialCode) {
       sinsr_test::all_close(grads.at("time_embed.0.weight"), sinsr_test::tensor(c, "grad_time_embed0_weight"), 1e-4));
 }
 
+// The direct term compares the student's one step with the GT latent. Beside the official three
+// it adds to the total; alone (distill weight 0, no inverse, no GT consistency) the student sees
+// the same input and the teacher's end point is neither computed nor reported.
+TEST(DirectTerm, ComparesTheStudentsStepWithTheGt) {
+  auto c = sinsr_test::load("distill_case.pth");
+  at::Tensor lq = sinsr_test::tensor(c, "lq"), gt = sinsr_test::tensor(c, "gt"), noise = sinsr_test::tensor(c, "noise");
+  auto both = tiny_distill();
+  both.direct = {"mse", json::object(), 0.5};
+  Trainer full(runtime(), both);
+  auto r = full.forward_backward(lq, gt, Draws::replay(noise));
+  at::Tensor z_gt;
+  {
+    at::NoGradGuard no_grad;
+    z_gt = full.codec()->encode(gt);
+  }
+  const double direct = (r.pred - z_gt).pow(2).mean().item<double>();
+  EXPECT_NEAR(r.losses.at("direct"), direct, 1e-6);
+  EXPECT_NEAR(r.losses.at("loss"),
+              r.losses.at("distill") + r.losses.at("inverse") + r.losses.at("gt") + 0.5 * r.losses.at("direct"), 1e-6);
+  auto near = [&](const std::string& mine, const std::string& key) {
+    double ref = sinsr_test::at_key(c, key).toTensor().mean().item<double>();
+    EXPECT_NEAR(r.losses.at(mine), ref, 1e-4 * std::abs(ref) + 1e-7) << key;
+  };
+  near("distill", "loss_distill");  // the official terms are untouched by the extra one
+  near("gt", "loss_gt");
+
+  auto alone = tiny_distill();
+  alone.distill.weight = 0;
+  alone.learn_xT = false;
+  alone.use_gt = false;
+  alone.direct = {"mse", json::object(), 1.0};
+  Trainer only(runtime(), alone);
+  auto q = only.forward_backward(lq, gt, Draws::replay(noise));
+  EXPECT_EQ(q.losses.count("distill"), 0u);
+  EXPECT_FALSE(q.z0_teacher.defined());
+  EXPECT_TRUE(sinsr_test::all_close(q.pred, r.pred, 1e-6));
+  EXPECT_NEAR(q.losses.at("direct"), direct, 1e-6);
+  EXPECT_NEAR(q.losses.at("loss"), direct, 1e-6);
+  bool has_grad = false;
+  for (auto& s : only.model().state())
+    if (s.is_parameter && s.grad.defined()) has_grad = has_grad || s.grad.abs().sum().item<double>() > 0;
+  EXPECT_TRUE(has_grad);
+}
+
 // The ABI lets a loss answer 0-d (the batch loss) or [N] (per sample); both train the same.
 TEST(LossShapes, ABatchLossAndPerSampleValuesGiveTheSameStep) {
   auto c = sinsr_test::load("distill_case.pth");

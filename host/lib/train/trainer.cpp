@@ -7,6 +7,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
+#include <tuple>
 
 namespace sinsr {
 namespace train {
@@ -90,7 +91,7 @@ struct Trainer::Impl {
   std::unique_ptr<BackboneHandle> model, teacher;
   std::unique_ptr<CodecHandle> codec;
   std::unique_ptr<SamplerHandle> sampler, one_step;
-  std::unique_ptr<LossHandle> l_x0, l_distill, l_inverse, l_gt;
+  std::unique_ptr<LossHandle> l_x0, l_distill, l_inverse, l_gt, l_direct;
   std::vector<NamedTensor> state;  // zero-copy views into the model
   std::map<std::string, at::Tensor> ema, exp_avg, exp_avg_sq;
   int64_t iteration = 0;
@@ -183,6 +184,7 @@ Trainer::Trainer(host::Runtime& rt, TrainerOptions options) : impl_(new Impl) {
     im.l_distill = im.make_loss(rt, o.distill);
     if (o.learn_xT) im.l_inverse = im.make_loss(rt, o.inverse);
     if (o.use_gt) im.l_gt = im.make_loss(rt, o.gt);
+    if (o.direct.weight != 0) im.l_direct = im.make_loss(rt, o.direct);
   }
   if (!im.device.is_cpu()) {
     im.model->to(im.device, at::kFloat);
@@ -283,7 +285,11 @@ StepResult Trainer::forward_backward(const at::Tensor& lq_in, const at::Tensor& 
   } else {
     // The sampler owns the trajectory: the teacher's end point and the student's steps.
     sdk::SampleCallbacks teacher;
-    teacher.denoise = [&](const at::Tensor& x_in, const at::Tensor& t) { return im.teacher->forward(x_in, lq, t); };
+    // Only the distill, inverse and GT-consistency terms read the teacher's end point.
+    const bool uses_teacher = o.distill.weight != 0 || im.l_inverse || im.l_gt || !im.l_direct;
+    teacher.denoise = [&](const at::Tensor& x_in, const at::Tensor& t) {
+      return uses_teacher ? im.teacher->forward(x_in, lq, t) : at::zeros_like(x_in);
+    };
     teacher.noise = draws.normal;
     sdk::DistillationExample ex;
     {
@@ -293,9 +299,16 @@ StepResult Trainer::forward_backward(const at::Tensor& lq_in, const at::Tensor& 
     const at::Tensor &z_T = ex.x_T, &z0_teacher = ex.x0, &t_student = ex.t_student, &t_inverse = ex.t_inverse;
     // The student's one step on the prior draw: the distillation objective.
     auto [out, tape0] = im.model->forward_train(ex.x_in, lq, t_student);
-    add_term("distill", *im.l_distill, o.distill.weight, std::move(tape0), out, z0_teacher);
     r.pred = out.detach();
-    r.z0_teacher = z0_teacher;
+    if (uses_teacher) {
+      add_term("distill", *im.l_distill, o.distill.weight, std::move(tape0), out, z0_teacher);
+      r.z0_teacher = z0_teacher;
+    }
+    if (im.l_direct) {
+      // A tape serves one term: with the distill term present, the step is run again.
+      if (!tape0) std::tie(out, tape0) = im.model->forward_train(ex.x_in, lq, t_student);
+      add_term("direct", *im.l_direct, o.direct.weight, std::move(tape0), out, z_gt);
+    }
     if (im.l_inverse) {
       // Inverse mapping x0 -> x_T: at t_inverse, the input scaled as at the student's step.
       auto [xT_hat, tape1] = im.model->forward_train(im.sampler->scale_input(z0_teacher, t_student), lq, t_inverse);

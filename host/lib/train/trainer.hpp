@@ -51,8 +51,11 @@ struct TrainerOptions {
   int scale = 4;
 
   // Losses: teacher and regress modes use `x0` (prediction vs target); distill uses the three
-  // SinSR objectives.
+  // SinSR objectives, and `direct` (the student's one-step output vs the GT latent; weight 0 =
+  // off, the official recipe) pulls it toward the ground truth. With the distill weight at 0 and
+  // neither inverse nor GT consistency, the teacher's trajectory is not run.
   LossTerm x0, distill, inverse, gt;
+  LossTerm direct{"mse", json::object(), 0.0};
   bool learn_xT = true;  // the inverse objective
   bool use_gt = true;    // the GT-consistency objective (weight: gt.weight)
 
