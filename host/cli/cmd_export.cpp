@@ -11,14 +11,37 @@
 #include <boost/program_options.hpp>
 
 #include <iostream>
+#include <map>
 
 namespace po = boost::program_options;
 
 namespace sinsr {
 namespace cli {
 
+namespace {
+
+// ESRGAN's network interpolation: two trainings of one network (one a fine-tune of the other)
+// blend in weight space. Integer buffers (index tables) are IN's.
+void interpolate(ckpt::StateDict& state, const ckpt::StateDict& other, double alpha, const std::string& in,
+                 const std::string& path) {
+  std::map<std::string, at::Tensor> theirs(other.begin(), other.end());
+  sdk::require(state.size() == theirs.size(), SINSR_ERR_FORMAT,
+               path + " holds " + std::to_string(theirs.size()) + " tensors, " + in + " " +
+                   std::to_string(state.size()) + ": not the same network");
+  for (auto& [name, t] : state) {
+    auto it = theirs.find(name);
+    sdk::require(it != theirs.end() && it->second.sizes() == t.sizes(), SINSR_ERR_FORMAT,
+                 path + " differs from " + in + " at '" + name + "' (not the same network)");
+    if (t.is_floating_point())
+      t = t.to(at::kFloat).mul(alpha).add(it->second.to(at::kFloat), 1.0 - alpha).to(t.scalar_type());
+  }
+}
+
+}  // namespace
+
 int cmd_export(const Args& args) {
-  std::string in, out, key, dtype;
+  std::string in, out, key, dtype, other;
+  double alpha = 1.0;
   po::options_description opts = options_table(
       "sinsr-host export --weights IN --out OUT [options]\n"
       "Writes the state dict of IN (a train/distill checkpoint, ema.pth, an official .pth or\n"
@@ -31,7 +54,10 @@ int cmd_export(const Args& args) {
     ("weights,w", po::value(&in)->required(), "input weights file")
     ("out,o", po::value(&out)->required(), "output .pth (written atomically)")
     ("key", po::value(&key)->default_value(""), "the state dict to take (e.g. ema, state_dict; default: found by name)")
-    ("dtype", po::value(&dtype)->default_value("fp32"), "fp32, fp16 or bf16 for floating-point tensors");
+    ("dtype", po::value(&dtype)->default_value("fp32"), "fp32, fp16 or bf16 for floating-point tensors")
+    ("interpolate", po::value(&other), "network interpolation: another weights file of the same network")
+    ("alpha", po::value(&alpha)->default_value(alpha, "1"), "with --interpolate: alpha * IN + (1 - alpha) * OTHER, "
+                                                            "floating tensors only");
   // clang-format on
   po::variables_map vm;
   if (int rc = parse_options(args, opts, vm, "export"); rc >= 0) return rc;
@@ -46,8 +72,13 @@ int cmd_export(const Args& args) {
     std::cerr << "sinsr-host export: --dtype must be fp32, fp16 or bf16, not '" << dtype << "'\n";
     return 2;
   }
+  if (!(alpha >= 0 && alpha <= 1) || (alpha != 1.0 && other.empty())) {
+    std::cerr << "sinsr-host export: --alpha must be in [0, 1] and comes with --interpolate\n";
+    return 2;
+  }
   try {
     ckpt::StateDict state = ckpt::read_state_dict(in, key);
+    if (!other.empty()) interpolate(state, ckpt::read_state_dict(other, key), alpha, in, other);
     size_t cast = 0;
     for (auto& [name, t] : state)
       if (t.is_floating_point() && t.scalar_type() != target) {

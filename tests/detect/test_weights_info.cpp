@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 namespace {
 
@@ -295,6 +296,39 @@ TEST(WeightsInfo, EmaAndExportedWeightsRunAloneAsTheCheckpoint) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(weights_info(runtime(), SINSR_KIND_BACKBONE, exported).source, "stored");
   EXPECT_TRUE(at::equal(alone(exported), want));
+}
+
+// export --interpolate: alpha * IN + (1 - alpha) * OTHER for floating tensors, IN's integer
+// buffers; another network, or --alpha alone, is refused.
+TEST(WeightsInfo, ExportInterpolatesTwoTrainingsOfOneNetwork) {
+  const auto dir = sinsr_test::fresh_dir("weights_info_interpolate");
+  const std::string a = sinsr_test::parity_file("unet_tiny.pth"), b = (dir / "b.pth").string(),
+                    out = (dir / "mix.pth").string();
+  sinsr::ckpt::StateDict other = sinsr::ckpt::read_state_dict(a);
+  for (auto& [name, t] : other)
+    if (t.is_floating_point()) t = t * -2.0 + 0.5;
+  sinsr::host::save_weights(b, other, json::object());
+  sinsr_test::HostRun r = sinsr_test::run_host("export -w " + a + " --interpolate " + b + " --alpha 0.25 -o " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::map<std::string, at::Tensor> mine, theirs(other.begin(), other.end());
+  for (auto& kv : sinsr::ckpt::read_state_dict(a)) mine.insert(kv);
+  int floating = 0;
+  for (auto& [name, t] : sinsr::ckpt::read_state_dict(out)) {
+    if (!t.is_floating_point()) {
+      EXPECT_TRUE(at::equal(t, mine.at(name))) << name;
+      continue;
+    }
+    ++floating;
+    EXPECT_TRUE(sinsr_test::all_close(t, 0.25 * mine.at(name) + 0.75 * theirs.at(name), 1e-6)) << name;
+  }
+  EXPECT_GT(floating, 10);
+  r = sinsr_test::run_host("export -w " + a + " --interpolate " + sinsr_test::parity_file("vq_tiny.pth") +
+                           " --alpha 0.5 -o " + out);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.output, "not the same network")) << r.output;
+  r = sinsr_test::run_host("export -w " + a + " --alpha 0.5 -o " + out);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.output, "--interpolate")) << r.output;
 }
 
 // A file that stores its options, run as its network under other options, is refused naming the
