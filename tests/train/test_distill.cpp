@@ -7,6 +7,8 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <map>
+
 namespace {
 
 using sinsr::host::json;
@@ -98,10 +100,22 @@ TEST(DirectTerm, ComparesTheStudentsStepWithTheGt) {
   EXPECT_TRUE(sinsr_test::all_close(q.pred, r.pred, 1e-6));
   EXPECT_NEAR(q.losses.at("direct"), direct, 1e-6);
   EXPECT_NEAR(q.losses.at("loss"), direct, 1e-6);
-  bool has_grad = false;
-  for (auto& s : only.model().state())
-    if (s.is_parameter && s.grad.defined()) has_grad = has_grad || s.grad.abs().sum().item<double>() > 0;
-  EXPECT_TRUE(has_grad);
+  // Sharing the student's output, the two terms' gradients add up: full = official + 0.5 direct.
+  Trainer official(runtime(), tiny_distill());
+  official.forward_backward(lq, gt, Draws::replay(noise));
+  auto grads = [](Trainer& t) {
+    std::map<std::string, at::Tensor> g;
+    for (auto& s : t.model().state())
+      if (s.is_parameter && s.grad.defined()) g[s.name] = s.grad.clone();
+    return g;
+  };
+  auto g_full = grads(full), g_official = grads(official), g_only = grads(only);
+  ASSERT_EQ(g_full.size(), g_official.size());
+  for (const char* name : {"out.2.weight", "input_blocks.0.0.weight", "time_embed.0.weight"}) {
+    EXPECT_GT(g_only.at(name).abs().sum().item<double>(), 0.0) << name;
+    EXPECT_TRUE(sinsr_test::all_close(g_full.at(name), g_official.at(name) + 0.5 * g_only.at(name), 1e-5, 1e-4))
+        << name;
+  }
 }
 
 // The ABI lets a loss answer 0-d (the batch loss) or [N] (per sample); both train the same.

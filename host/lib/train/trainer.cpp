@@ -7,7 +7,6 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
-#include <tuple>
 
 namespace sinsr {
 namespace train {
@@ -114,13 +113,20 @@ struct Trainer::Impl {
     std::string name;
   };
 
-  // The objective is sum(weight * batch loss); a per-sample term's batch loss is its mean.
+  // The objective is sum(weight * batch loss); a per-sample term's batch loss is its mean. A term
+  // without a network tape scored the same output as the term before it: their gradients add up
+  // and the network runs backward once.
   void backward(std::vector<Term>& terms) {
-    for (auto& term : terms) {
-      const double n = term.value.dim() == 0 ? 1.0 : double(term.value.size(0));
-      at::Tensor g = at::full_like(term.value, term.weight / n);
-      at::Tensor grad_pred = term.loss->backward(std::move(term.tape), g);
-      model->backward(std::move(term.net_tape), grad_pred);
+    for (size_t i = 0; i < terms.size();) {
+      auto grad_of = [](Term& term) {
+        const double n = term.value.dim() == 0 ? 1.0 : double(term.value.size(0));
+        return term.loss->backward(std::move(term.tape), at::full_like(term.value, term.weight / n));
+      };
+      at::Tensor grad_pred = grad_of(terms[i]);
+      size_t j = i + 1;
+      for (; j < terms.size() && !terms[j].net_tape; ++j) grad_pred = grad_pred + grad_of(terms[j]);
+      model->backward(std::move(terms[i].net_tape), grad_pred);
+      i = j;
     }
   }
 };
@@ -304,11 +310,8 @@ StepResult Trainer::forward_backward(const at::Tensor& lq_in, const at::Tensor& 
       add_term("distill", *im.l_distill, o.distill.weight, std::move(tape0), out, z0_teacher);
       r.z0_teacher = z0_teacher;
     }
-    if (im.l_direct) {
-      // A tape serves one term: with the distill term present, the step is run again.
-      if (!tape0) std::tie(out, tape0) = im.model->forward_train(ex.x_in, lq, t_student);
-      add_term("direct", *im.l_direct, o.direct.weight, std::move(tape0), out, z_gt);
-    }
+    // The same output against the GT (after the distill term, whose network tape it shares).
+    if (im.l_direct) add_term("direct", *im.l_direct, o.direct.weight, std::move(tape0), out, z_gt);
     if (im.l_inverse) {
       // Inverse mapping x0 -> x_T: at t_inverse, the input scaled as at the student's step.
       auto [xT_hat, tape1] = im.model->forward_train(im.sampler->scale_input(z0_teacher, t_student), lq, t_inverse);
