@@ -4,18 +4,21 @@
 # weights exported, and a model manifest NAME.model.json beside them (load it with --plugin, or
 # copy the folder's NAME.* files into a plugin folder). Resumable: run the same line again and
 # each stage continues from its latest checkpoint; a finished stage is skipped. Writes only
-# under --out (default runs/NAME), never into models/.
+# under --out (default runs/NAME), never into models/. --fidelity-steps K adds a third stage:
+# the student fine-tuned with MSE against the ground truth for the whole image plus the
+# teacher's trajectory above a Gaussian of sigma 3 px (weight W, `highpass` loss), trading part
+# of the texture for PSNR and SSIM; the model is then that stage's weights.
 # Usage: tools/train_model.sh --data DIR --name NAME [--out DIR] [--degradation realesrgan|bicubic]
 #          [--teacher-steps N] [--student-steps M] [--threads T] [--init WEIGHTS] [--fp16]
 #          [--val-lr DIR --val-hr DIR] [--gt-size S] [--batch B] [--seed N] [--student-ema R]
-#          [--backbone-config FILE] [--weight-gt W]
+#          [--backbone-config FILE] [--weight-gt W] [--fidelity-steps K] [--fidelity-weight W]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 data="" name="" out="" degradation=realesrgan teacher_steps=3000 student_steps=2000 threads=1 init=""
 val_lr="" val_hr="" gt_size=128 seed=20261204 student_ema=0.995 dtype=fp32 batch=8
-bcfg=models/default_x4/backbone.json weight_gt=1
+bcfg=models/default_x4/backbone.json weight_gt=1 fidelity_steps=0 fidelity_weight=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --data) data=$2; shift 2 ;;
@@ -35,6 +38,8 @@ while [ $# -gt 0 ]; do
     --batch) batch=$2; shift 2 ;;
     --backbone-config) bcfg=$2; shift 2 ;;
     --weight-gt) weight_gt=$2; shift 2 ;;
+    --fidelity-steps) fidelity_steps=$2; shift 2 ;;
+    --fidelity-weight) fidelity_weight=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "train_model: unknown option $1" >&2; usage ;;
   esac
@@ -70,7 +75,19 @@ if ! done_at "$out/student" "$student_steps"; then
     --teacher-weights "$out/teacher/ema.pth" --batch $(( (batch + 1) / 2 )) --lr 1e-4 --warmup 0 --ema "$student_ema" --weight-gt "$weight_gt" \
     --max-steps "$student_steps" --save-every 100 --log-every 20
 fi
-"$host" export -w "$out/student/ema.pth" -o "$out/$name.pth" --dtype "$dtype"
+final=$out/student
+if [ "$fidelity_steps" -gt 0 ]; then
+  final=$out/fidelity
+  if ! done_at "$final" "$fidelity_steps"; then
+    # Texture from the teacher (distill term, high-pass only), the rest from the GT (direct term).
+    "$host" distill "${common[@]}" "${val[@]}" --out "$final" $(resume_flag "$final") \
+      --teacher-weights "$out/teacher/ema.pth" --backbone-weights "$out/student/ema.pth" \
+      --batch $(( (batch + 1) / 2 )) --lr 1e-4 --warmup 0 --ema "$student_ema" --no-inverse --no-gt \
+      --loss-distill highpass --loss-distill-config '{"block": 4, "sigma": 3}' --weight-distill "$fidelity_weight" \
+      --loss-direct mse --weight-direct 1 --max-steps "$fidelity_steps" --save-every 100 --log-every 20
+  fi
+fi
+"$host" export -w "$final/ema.pth" -o "$out/$name.pth" --dtype "$dtype"
 # The manifest: a model without code, found on the plugin path like a built model plugin.
 cp "$bcfg" "$out/$name.backbone.json"
 if [ "$degradation" = realesrgan ]; then input=real-world; else input=bicubic; fi

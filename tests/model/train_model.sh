@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # "Your photos, your model": tools/train_model.sh on a folder of three HR images (tiny sizes, two
-# steps per stage) writes a model manifest; `infer --plugin NAME.model.json -n NAME` gives the
+# steps per stage, the fidelity stage included) writes a model manifest; `infer --plugin NAME.model.json -n NAME` gives the
 # bytes of `infer -w` on the run's EMA weights; `models --json` lists it with the input it is for;
 # models/ is untouched.
 set -euo pipefail
@@ -13,12 +13,15 @@ for f in baby bird butterfly; do cp "$src/../shared/data/set5/hr/$f.png" "$work/
   cp "${SINSR_DATA_DIR:-$src/../shared/data}/set5/hr/$f.png" "$work/photos/"; done
 before=$(cd "$src" && git status --porcelain models 2>/dev/null || true)
 SINSR_HOST=$host bash "$src/tools/train_model.sh" --data "$work/photos" --name mine --out "$work/run" \
-  --degradation bicubic --teacher-steps 2 --student-steps 2 --gt-size 64 --batch 2 --threads 1 > "$work/log" 2>&1 ||
+  --degradation bicubic --teacher-steps 2 --student-steps 2 --fidelity-steps 2 --gt-size 64 --batch 2 --threads 1 > "$work/log" 2>&1 ||
   { cat "$work/log"; exit 1; }
 grep -q "infer --plugin $work/run/mine.model.json -n mine" "$work/log" || { echo "no usage line"; cat "$work/log"; exit 1; }
 lr=$src/samples/lr_x4/autumn.png
 "$host" infer -q -j 1 --plugin "$work/run/mine.model.json" -n mine -i "$lr" -o "$work/by_name.png"
-"$host" infer -q -j 1 -w "$work/run/student/ema.pth" -i "$lr" -o "$work/by_weights.png"
+"$host" infer -q -j 1 -w "$work/run/fidelity/ema.pth" -i "$lr" -o "$work/by_weights.png"
+# The fidelity stage trained on its two terms: the teacher's high-pass and the GT.
+grep -q '"direct"' "$work/run/fidelity/train_log.jsonl" && grep -q '"distill"' "$work/run/fidelity/train_log.jsonl" ||
+  { echo "the fidelity stage logged no direct and distill terms"; cat "$work/run/fidelity/train_log.jsonl"; exit 1; }
 cmp "$work/by_name.png" "$work/by_weights.png"
 "$host" models --json --plugin "$work/run/mine.model.json" > "$work/models.json"
 python3 - "$work/models.json" "$work/run/mine.model.json" <<'PY'
