@@ -5,7 +5,9 @@
 #     the real-world teacher at 15 steps and respaced to 1 step (ResShift-1), the shipped student,
 #     and the same UNet trained by plain regression (`--objective regress`, the PSNR ceiling).
 #  2. Mean NIQE over all of RealSet65 and the 30 RealSR images kept here (no ground truth), for
-#     bicubic, student_bicubic and student.
+#     bicubic, student_bicubic and student (and the distillation-only student, when its run is here).
+# The shipped `student` is the SinSR student after its fidelity stage (tools/train_model.sh
+# --fidelity-steps); the rows "SinSR student, distillation only" are the stage before it.
 # The teacher and regression rows need their run folders (tools/train_default_model.sh realworld and
 # realworld-regress); rows whose weights are missing are left out. The regression network runs with
 # the `direct` sampler (one call at t = 0 on the up-sampled LR, as it was trained).
@@ -52,6 +54,10 @@ for set in set5 set14; do
     echo "| $set | teacher respaced to 1 step (ResShift-1) | 1 | $(timed "$lr" "$out/$set/teacher1" "$gt" -- "${net[@]}" \
       --backbone-weights "$teacher" --sampler deterministic --steps 1) |"
   fi
+  if [ -f "$run/student/ema.pth" ]; then
+    echo "| $set | SinSR student, distillation only | 1 | $(timed "$lr" "$out/$set/sinsr" "$gt" -- "${net[@]}" \
+      --backbone-weights "$run/student/ema.pth" --sampler deterministic --steps 1) |"
+  fi
   echo "| $set | **student** (\`sinsr-host infer\`) | 1 | $(timed "$lr" "$out/$set/student" "$gt" -- --threads "$threads" --seed 0 -q) |"
   if [ -f "$regress/ema.pth" ]; then
     echo "| $set | same UNet, plain regression | 1 | $(timed "$lr" "$out/$set/regress" "$gt" -- "${net[@]}" \
@@ -60,12 +66,21 @@ for set in set5 set14; do
 done
 
 echo
-echo "| set (no ground truth) | MATLAB bicubic | student_bicubic | **student** |"
-echo "| --- | --- | --- | --- |"
+sinsr_head="" sinsr_rule=""
+[ -f "$run/student/ema.pth" ] && sinsr_head=" SinSR student, distillation only |" sinsr_rule=" --- |"
+echo "| set (no ground truth) | MATLAB bicubic | student_bicubic |$sinsr_head **student** |"
+echo "| --- | --- | --- |$sinsr_rule --- |"
 for set in realset65 realsr; do
   for m in student_bicubic student; do
     rm -rf "$out/$set/$m"
     "$host" infer -n "$m" -i "$data/$set" -o "$out/$set/$m" --threads "$threads" --seed 0 -q
   done
-  echo "| $set | $(niqe --bicubic-from "$data/$set") | $(niqe --pred "$out/$set/student_bicubic") | $(niqe --pred "$out/$set/student") |"
+  sinsr=""
+  if [ -n "$sinsr_head" ]; then
+    rm -rf "$out/$set/sinsr"
+    "$host" infer "${net[@]}" --backbone-weights "$run/student/ema.pth" --sampler deterministic --steps 1 \
+      -i "$data/$set" -o "$out/$set/sinsr"
+    sinsr=" $(niqe --pred "$out/$set/sinsr") |"
+  fi
+  echo "| $set | $(niqe --bicubic-from "$data/$set") | $(niqe --pred "$out/$set/student_bicubic") |$sinsr $(niqe --pred "$out/$set/student") |"
 done

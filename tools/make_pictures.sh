@@ -3,8 +3,9 @@
 #  - docs/images/main_job.jpg: the README's main command on the real-world sample: LR (nearest) |
 #    bicubic | student at --strength 0 (= student_bicubic), 0.5 and 1 (the default) | HR.
 #  - docs/images/realworld_claim.jpg: SinSR's claim on real photos (RealSet65 crops, no ground
-#    truth): LR (nearest) | bicubic | SinSR 1 step (student) | ResShift 1 step (the real-world
-#    teacher respaced) | ResShift 15 steps. Needs the teacher of tools/train_default_model.sh.
+#    truth): LR (nearest) | bicubic | SinSR 1 step (the distillation-only student) | `student`
+#    (the shipped default: that student after its fidelity stage) | ResShift 1 step (the
+#    real-world teacher respaced) | ResShift 15 steps. Needs the run of tools/train_default_model.sh.
 #  - docs/images/compare_butterfly.jpg: student_bicubic on Set5's butterfly: bicubic | teacher 15
 #    steps | teacher 1 step | student_bicubic | HR (panels from tools/eval_default_model.sh's out/eval).
 #  - docs/images/realset65.jpg: RealSet65 crops: LR (nearest) | student_bicubic | student.
@@ -34,7 +35,7 @@ oiiotool "$tmp/m_lr.png" "$tmp/m_bic.png" "$tmp/m_s0.png" "$tmp/m_s0.5.png" "$tm
   --mosaic:pad=4 3x2 --quality 90 -o "$pics/main_job.jpg"
 
 # SinSR's claim on real photos: 64x64 LR crops.
-if [ -f "$run/teacher/ema.pth" ]; then
+if [ -f "$run/teacher/ema.pth" ] && [ -f "$run/student/ema.pth" ]; then
   rows=()
   for spec in "bears.jpg 60 40" "oldphoto3.png 40 30" "cat1.jpeg 50 40" "0030.jpg 70 70"; do
     set -- $spec
@@ -43,13 +44,14 @@ if [ -f "$run/teacher/ema.pth" ]; then
     oiiotool "$data/realset65/$1" --ch R,G,B --cut "64x64+$2+$3" -o "$tmp/${name}_in.png"
     oiiotool "$tmp/${name}_in.png" --resample 256x256 -o "$tmp/${name}_lr.png"
     "$host" infer -i "$tmp/${name}_in.png" -o "$tmp/${name}_bic.png" --backbone-weights none -q
-    "$host" infer -i "$tmp/${name}_in.png" -o "$tmp/${name}_sinsr.png" -q
+    "$host" infer -i "$tmp/${name}_in.png" -o "$tmp/${name}_sinsr.png" "${net[@]}" -w "$run/student/ema.pth" --steps 1
+    "$host" infer -i "$tmp/${name}_in.png" -o "$tmp/${name}_student.png" -q
     "$host" infer -i "$tmp/${name}_in.png" -o "$tmp/${name}_rs1.png" "${net[@]}" -w "$run/teacher/ema.pth" --steps 1
     "$host" infer -i "$tmp/${name}_in.png" -o "$tmp/${name}_rs15.png" "${net[@]}" -w "$run/teacher/ema.pth" --steps 15
-    rows+=("$tmp/${name}_lr.png" "$tmp/${name}_bic.png" "$tmp/${name}_sinsr.png" "$tmp/${name}_rs1.png"
-           "$tmp/${name}_rs15.png")
+    rows+=("$tmp/${name}_lr.png" "$tmp/${name}_bic.png" "$tmp/${name}_sinsr.png" "$tmp/${name}_student.png"
+           "$tmp/${name}_rs1.png" "$tmp/${name}_rs15.png")
   done
-  oiiotool "${rows[@]}" --mosaic:pad=4 "5x$(( ${#rows[@]} / 5 ))" --quality 90 -o "$pics/realworld_claim.jpg"
+  oiiotool "${rows[@]}" --mosaic:pad=4 "6x$(( ${#rows[@]} / 6 ))" --quality 90 -o "$pics/realworld_claim.jpg"
 fi
 
 # student_bicubic on Set5's butterfly (bicubic input, ground truth known); remade only when

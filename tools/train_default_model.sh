@@ -4,7 +4,8 @@
 # Resumable: run the same line again and each stage continues from its latest checkpoint.
 #   realworld (default): `student` (models/default_x4): RealESRGAN degradation on the fly, 34 of the
 #     training photos (three held out for validation, tools/make_realworld_split.sh), starting from
-#     student_bicubic's weights; teacher 3000 steps, student 2000.
+#     student_bicubic's weights; teacher 3000 steps, student 2000, fidelity stage 1000 (MSE to the
+#     GT plus the teacher's texture above 3 px; see tools/train_model.sh).
 #   bicubic: `student_bicubic` (models/bicubic_x4): MATLAB-bicubic LR, all 37 photos, from scratch;
 #     teacher 2500 steps, student 200.
 #   realworld-regress: the same UNet by plain regression for as many steps (the PSNR ceiling row).
@@ -20,7 +21,8 @@ case "$which" in
     [ -d data/rw/train ] || bash tools/make_realworld_split.sh
     bash tools/train_model.sh --data data/rw/train --name student --out "$run" --degradation realesrgan \
       --teacher-steps 3000 --student-steps 2000 --threads "$threads" --seed 20261204 \
-      --init models/bicubic_x4/student_bicubic.pth --val-lr data/rw/val_lr --val-hr data/rw/val_hr --fp16
+      --init models/bicubic_x4/student_bicubic.pth --val-lr data/rw/val_lr --val-hr data/rw/val_hr --fp16 \
+      --fidelity-steps 1000
     cp "$run/student.pth" models/default_x4/student.pth
     echo "train_default_model: shipped models/default_x4/student.pth (rebuild to install it)" ;;
   realworld-regress)

@@ -62,6 +62,28 @@ TEST(DefaultModel, ReadmeCommandBeatsBicubicOnTheRealWorldSample) {
   EXPECT_LT(model.niqe, bicubic.niqe) << "model " << model.niqe << ", bicubic " << bicubic.niqe;
 }
 
+// The default is the SinSR student after its fidelity stage: on the real-world sample it is
+// closer to the ground truth than the distillation-only student (-n student_sinsr), which keeps
+// more texture (a lower NIQE); both stay more natural than bicubic.
+TEST(DefaultModel, TheFidelityStageTradesTextureForPsnr) {
+  fs::path out = fresh_dir("student_sinsr");
+  const std::string lr = kSample + "/lr_realesrgan_x4/autumn.png";
+  for (const char* m : {"student", "student_sinsr"}) {
+    auto r =
+        run_host(std::string("infer -q -n ") + m + " -i " + lr + " -o " + (out / (std::string(m) + ".png")).string());
+    ASSERT_EQ(r.code, 0) << r.output;
+  }
+  auto hr = sinsr::io::read_image(kSample + "/hr/autumn.png").pixels;
+  const Scores fidelity = score(sinsr::io::read_image((out / "student.png").string()).pixels, hr),
+               sinsr = score(sinsr::io::read_image((out / "student_sinsr.png").string()).pixels, hr),
+               bicubic = bicubic_of(lr, hr);
+  EXPECT_GT(fidelity.psnr, sinsr.psnr + 0.2) << "student " << fidelity.psnr << " dB, student_sinsr " << sinsr.psnr;
+  EXPECT_GT(fidelity.ssim, sinsr.ssim) << "student " << fidelity.ssim << ", student_sinsr " << sinsr.ssim;
+  EXPECT_LT(sinsr.niqe, fidelity.niqe) << "student_sinsr " << sinsr.niqe << ", student " << fidelity.niqe;
+  EXPECT_LT(sinsr.niqe, bicubic.niqe);
+  EXPECT_LT(fidelity.niqe, bicubic.niqe);
+}
+
 // student_bicubic keeps its job: on the clean bicubic sample it is sharper than bicubic and
 // closer to the ground truth.
 TEST(DefaultModel, StudentBicubicBeatsBicubicOnTheCleanSample) {
