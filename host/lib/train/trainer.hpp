@@ -52,8 +52,8 @@ struct TrainerOptions {
 
   // Losses: teacher and regress modes use `x0` (prediction vs target); distill uses the three
   // SinSR objectives, and `direct` (the student's one-step output vs the GT latent; weight 0 =
-  // off, the official recipe) pulls it toward the ground truth. With the distill weight at 0 and
-  // neither inverse nor GT consistency, the teacher's trajectory is not run.
+  // off, the official recipe) pulls it toward the ground truth. When `direct` is the only term
+  // (distill weight 0, neither inverse nor GT consistency), the teacher's trajectory is not run.
   LossTerm x0, distill, inverse, gt;
   LossTerm direct{"mse", json::object(), 0.0};
   bool learn_xT = true;  // the inverse objective
