@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 namespace sinsr {
 namespace cli {
@@ -40,7 +41,7 @@ int run(const Args& args, bool distill) {
   train::LoopOptions loop;
   auto& data = loop.data;
   o.mode = distill ? train::TrainerOptions::Mode::Distill : train::TrainerOptions::Mode::Teacher;
-  std::string config, backbone, bcfg, teacher, tcfg, codec, ccfg, scfg, dcfg, objective = "diffusion";
+  std::string config, backbone, bcfg, teacher, tcfg, codec, ccfg, scfg, dcfg, objective = "diffusion", max_side = "0";
   std::vector<std::string> plugins;
   int threads = 0;
   bool no_inverse = !o.learn_xT, no_gt = !o.use_gt, overwrite = false;
@@ -66,8 +67,9 @@ int run(const Args& args, bool distill) {
     ("sampler", po::value(&o.sampler.name), ("the diffusion: training examples, schedule, teacher trajectory (default: " +
                                              installed_default("sampler", "train") + ")").c_str())
     ("gt-size", po::value(&data.gt_size)->default_value(data.gt_size), "HR crop size")
-    ("max-side", po::value(&data.max_side)->default_value(data.max_side), "shrink training photos whose longer side exceeds this "
-                                                                     "(MATLAB bicubic, at load; 0: as they are)")
+    ("max-side", po::value(&max_side)->default_value(max_side), "shrink training photos whose longer side exceeds this "
+                                                             "(MATLAB bicubic, at load; 0: as they are); a list such as "
+                                                             "512,1024 keeps one copy per size (multi-scale)")
     ("batch", po::value(&data.batch_size)->default_value(data.batch_size), "batch size per process")
     ("degradation", po::value(&data.degradation)->default_value(data.degradation), "bicubic (MATLAB) or realesrgan")
     ("lr", po::value(&o.lr)->default_value(o.lr, readable(o.lr)), "AdamW learning rate")
@@ -122,11 +124,25 @@ int run(const Args& args, bool distill) {
   if (int rc = parse_options(args, opts, vm, cmd, &hidden, nullptr, {}, &more); rc >= 0) return rc;
   config = resolve_config(config);
 
+  // "512" or "512,768,1024": one copy of each photo per size.
+  data.max_sides.clear();
+  bool sides_ok = !max_side.empty() && max_side.back() != ',';
+  std::istringstream sides(max_side);
+  for (std::string item; sides_ok && std::getline(sides, item, ',');) {
+    size_t used = 0;
+    try {
+      data.max_sides.push_back(std::stoi(item, &used));
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    sides_ok = used != 0 && used == item.size() && data.max_sides.back() >= 0;
+  }
+
   // Numbers the loop cannot use are refused here, by flag name, before anything is loaded.
   const std::pair<bool, const char*> bad[] = {
       {data.batch_size < 1, "--batch must be at least 1"},
       {data.gt_size < 1 || o.scale < 1, "--gt-size and --scale must be positive"},
-      {data.max_side < 0, "--max-side must be 0 (off) or a size"},
+      {!sides_ok, "--max-side must be 0 (off), a size, or sizes separated by commas"},
       {data.workers < 0, "--workers must be 0 or more"},
       {!(o.lr >= 0), "--lr must be 0 or more"},
       {!(o.weight_decay >= 0), "--weight-decay must be 0 or more"},

@@ -84,7 +84,7 @@ TEST(Dataset, MaxSideShrinksLargePhotosOnceAtLoad) {
   o.gt_size = 48;
   o.batch_size = 1;
   o.flips = false;
-  o.max_side = 64;
+  o.max_sides = {64};
   auto b = Dataset(o).batch(0);
   at::Tensor want = sinsr::imaging::imresize(photo, 0.5).clamp(0, 1).mul(255).round().div(255);
   ASSERT_EQ(b.hr.sizes(), (at::IntArrayRef{1, 3, 48, 48}));
@@ -93,10 +93,51 @@ TEST(Dataset, MaxSideShrinksLargePhotosOnceAtLoad) {
     best = std::min(best, (b.hr[0].add(1).div(2) - want.narrow(2, x, 48)).abs().max().item<double>());
   EXPECT_LT(best, 1e-5);
 
-  o.max_side = 0;  // as they are: crops of the full-size photo differ from every shrunk one
+  o.max_sides = {0};  // as they are: crops of the full-size photo differ from every shrunk one
   auto full = Dataset(o).batch(0);
   EXPECT_FALSE(full.hr.equal(b.hr));
-  o.max_side = 32;  // below the crop size
+  o.max_sides = {32};  // below the crop size
+  EXPECT_THROW(Dataset{o}, sinsr::sdk::Error);
+  o.max_sides = {};
+  EXPECT_THROW(Dataset{o}, sinsr::sdk::Error);
+}
+
+TEST(Dataset, SeveralMaxSidesKeepOneCopyPerSize) {
+  auto dir = sinsr_test::fresh_dir("dataset_max_sides");
+  at::manual_seed(4);
+  sinsr::io::write_image((dir / "photo.png").string(), at::rand({3, 96, 128}));
+  at::Tensor photo = sinsr::io::read_image((dir / "photo.png").string()).pixels;
+  DatasetOptions o;
+  o.folders = {dir.string()};
+  o.gt_size = 48;
+  o.batch_size = 1;
+  o.flips = false;
+  o.max_sides = {64, 0};
+  EXPECT_EQ(Dataset(o).size(), 2u);
+  o.max_sides = {64, 64, 128, 500};  // 128 and 500 both leave the photo as it is: one copy
+  EXPECT_EQ(Dataset(o).size(), 2u);
+
+  // Draws visit every copy. The photo is noise, so each copy has its own roughness (mean
+  // |horizontal difference|): shrinking averages neighbours away.
+  o.max_sides = {64, 96, 0};
+  Dataset three(o);
+  ASSERT_EQ(three.size(), 3u);
+  auto roughness = [](const at::Tensor& img) {
+    return (img.narrow(-1, 1, img.size(-1) - 1) - img.narrow(-1, 0, img.size(-1) - 1)).abs().mean().item<double>();
+  };
+  const double copies[] = {roughness(sinsr::imaging::imresize(photo, 0.5).clamp(0, 1)),
+                           roughness(sinsr::imaging::imresize(photo, 0.75).clamp(0, 1)), roughness(photo)};
+  std::vector<int> drawn(3, 0);
+  for (int64_t step = 0; step < 60; ++step) {
+    const double r = roughness(three.batch(step).hr.add(1).div(2));
+    int nearest = 0;
+    for (int c = 1; c < 3; ++c)
+      if (std::abs(r - copies[c]) < std::abs(r - copies[nearest])) nearest = c;
+    EXPECT_LT(std::abs(r - copies[nearest]), 0.25 * std::abs(copies[2] - copies[0])) << "step " << step;
+    ++drawn[nearest];
+  }
+  for (int c = 0; c < 3; ++c) EXPECT_GT(drawn[c], 5) << "copy " << c;
+  o.max_sides = {64, 32};
   EXPECT_THROW(Dataset{o}, sinsr::sdk::Error);
 }
 

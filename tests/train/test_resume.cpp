@@ -96,6 +96,7 @@ TEST(Training, RefusesNumbersTheLoopCannotUseByFlag) {
       {"--batch 0", "--batch"},           {"--lr -1e-4", "--lr"},
       {"--max-steps 0", "--max-steps"},   {"--ema 1", "--ema"},
       {"--save-every 0", "--save-every"}, {"--max-side -1", "--max-side"},
+      {"--max-side 512,x", "--max-side"}, {"--max-side 512,", "--max-side"},
   };
   for (const auto& [flags, name] : cases) {
     std::string out = tmp("refused");

@@ -44,9 +44,11 @@ Dataset::Dataset(DatasetOptions options) : impl_(new Impl) {
   if (o.batch_size < 1 || o.gt_size < 1 || o.scale < 1)
     throw Error(SINSR_ERR_INVALID_ARGUMENT, "batch_size, gt_size and scale must be positive");
   if (o.gt_size % o.scale != 0) throw Error(SINSR_ERR_INVALID_ARGUMENT, "gt_size must be a multiple of the scale");
-  if (o.max_side != 0 && o.max_side < o.gt_size)
-    throw Error(SINSR_ERR_INVALID_ARGUMENT, "max_side (" + std::to_string(o.max_side) +
-                                                ") must be 0 or at least the crop size " + std::to_string(o.gt_size));
+  if (o.max_sides.empty()) throw Error(SINSR_ERR_INVALID_ARGUMENT, "max_sides must name at least one size (0: as they are)");
+  for (int side : o.max_sides)
+    if (side < 0 || (side != 0 && side < o.gt_size))
+      throw Error(SINSR_ERR_INVALID_ARGUMENT, "max_side (" + std::to_string(side) +
+                                                  ") must be 0 or at least the crop size " + std::to_string(o.gt_size));
   if (o.degradation == "realesrgan")
     degrade::validate(o.degradation_options);
   else if (o.degradation != "bicubic")
@@ -67,16 +69,21 @@ Dataset::Dataset(DatasetOptions options) : impl_(new Impl) {
       if (px.size(0) <= 2) px = px.narrow(0, 0, 1).expand({3, -1, -1});  // gray (+alpha): replicate
       if (px.size(0) == 4) px = px.narrow(0, 0, 3);
       const int64_t side = std::max(px.size(1), px.size(2));
-      if (o.max_side > 0 && side > o.max_side) {
-        px = imaging::imresize(px.contiguous(), double(o.max_side) / double(side)).clamp(0, 1);
+      std::vector<int64_t> kept;  // longer sides of the copies of this photo
+      for (int max_side : o.max_sides) {
+        const int64_t target = max_side > 0 ? std::min<int64_t>(side, max_side) : side;
+        if (std::find(kept.begin(), kept.end(), target) != kept.end()) continue;
+        kept.push_back(target);
+        at::Tensor copy = target < side ? imaging::imresize(px.contiguous(), double(target) / double(side)).clamp(0, 1) : px;
+        if (copy.size(1) < o.gt_size || copy.size(2) < o.gt_size) {
+          host::log(SINSR_LOG_WARNING, "train",
+                    all[i] + (target < side ? " shrunk to " + std::to_string(target) + " px" : std::string()) +
+                        ": smaller than the crop size " + std::to_string(o.gt_size) + ", skipped");
+          continue;
+        }
+        im.images.push_back(imaging::to_uint8(copy).contiguous());
+        im.files.push_back(all[i]);
       }
-      if (px.size(1) < o.gt_size || px.size(2) < o.gt_size) {
-        host::log(SINSR_LOG_WARNING, "train",
-                  all[i] + ": smaller than the crop size " + std::to_string(o.gt_size) + ", skipped");
-        continue;
-      }
-      im.images.push_back(imaging::to_uint8(px).contiguous());
-      im.files.push_back(all[i]);
     } catch (const std::exception& e) {
       host::log(SINSR_LOG_WARNING, "train", std::string("skipping unreadable training image: ") + e.what());
     }

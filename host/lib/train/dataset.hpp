@@ -19,7 +19,10 @@ struct DatasetOptions {
   int gt_size = 256;                 // HR crop size
   // Photos whose longer side exceeds this are first shrunk to it (MATLAB bicubic, once at load):
   // a small crop of a 2560-pixel wallpaper is mostly smooth sky. 0: keep the photos as they are.
-  int max_side = 0;
+  // Several sizes keep one copy of each photo per size (multi-scale data, as Real-ESRGAN's
+  // DF2K_multiscale): a few photos then give several times the distinct content. A copy equal to
+  // another (the photo is not larger than the size) is kept once.
+  std::vector<int> max_sides = {0};
   int scale = 4;                         // LR = HR / scale
   int batch_size = 4;                    // per rank
   bool flips = true;                     // horizontal/vertical flips and 90-degree rotations
