@@ -44,7 +44,8 @@ Dataset::Dataset(DatasetOptions options) : impl_(new Impl) {
   if (o.batch_size < 1 || o.gt_size < 1 || o.scale < 1)
     throw Error(SINSR_ERR_INVALID_ARGUMENT, "batch_size, gt_size and scale must be positive");
   if (o.gt_size % o.scale != 0) throw Error(SINSR_ERR_INVALID_ARGUMENT, "gt_size must be a multiple of the scale");
-  if (o.max_sides.empty()) throw Error(SINSR_ERR_INVALID_ARGUMENT, "max_sides must name at least one size (0: as they are)");
+  if (o.max_sides.empty())
+    throw Error(SINSR_ERR_INVALID_ARGUMENT, "max_sides must name at least one size (0: as they are)");
   for (int side : o.max_sides)
     if (side < 0 || (side != 0 && side < o.gt_size))
       throw Error(SINSR_ERR_INVALID_ARGUMENT, "max_side (" + std::to_string(side) +
@@ -74,7 +75,8 @@ Dataset::Dataset(DatasetOptions options) : impl_(new Impl) {
         const int64_t target = max_side > 0 ? std::min<int64_t>(side, max_side) : side;
         if (std::find(kept.begin(), kept.end(), target) != kept.end()) continue;
         kept.push_back(target);
-        at::Tensor copy = target < side ? imaging::imresize(px.contiguous(), double(target) / double(side)).clamp(0, 1) : px;
+        at::Tensor copy =
+            target < side ? imaging::imresize(px.contiguous(), double(target) / double(side)).clamp(0, 1) : px;
         if (copy.size(1) < o.gt_size || copy.size(2) < o.gt_size) {
           host::log(SINSR_LOG_WARNING, "train",
                     all[i] + (target < side ? " shrunk to " + std::to_string(target) + " px" : std::string()) +
