@@ -111,7 +111,7 @@ SINSR_API const sinsr_host_api* sinsr_runtime_host_api(const sinsr_runtime* runt
  *    "codec":    {"name": "vq_f4", ...},            (null or "none": pixel space)
  *    "sampler":  {"name": "deterministic", "config": {...}, "steps": 1},  (or "steps" at the top, not both)
  *    "scale": 4, "seed": 0, "device": "cpu", "precision": "fp32",
- *    "chop_size": 0, "chop_stride": 0, "threads": 2}
+ *    "chop_size": 0, "chop_stride": 0, "self_ensemble": false, "threads": 2}
  * Every key may be left out; `sinsr-host infer` resolves the same way. A part without a name is
  * named by, in order: for the backbone, the last library loaded with sinsr_runtime_load that has
  * one, then what its weights store or its plugin detects; a model's preferred pipeline (codec,
@@ -130,7 +130,8 @@ SINSR_API void sinsr_pipeline_destroy(sinsr_pipeline* pipeline); /* NULL: nothin
 /* The settings the pipeline resolved from its spec, the model's preferred pipeline, what its
    weights store or its plugins detect, and the defaults: a JSON object with the keys of the spec
    ("backbone", "codec", "sampler" with name/config/weights; "steps", "scale", "seed", "device",
-   "precision", "pad_multiple", "chop_size", "chop_stride", "chop_batch", "strength", "threads"),
+   "precision", "pad_multiple", "chop_size", "chop_stride", "chop_batch", "strength", "self_ensemble",
+   "threads"),
    "blend_with" (the model `strength` blends with, "" for none), "input" (what the model declares
    it is for: "real-world", "bicubic", or "") and "described" (one line per weights file that
    supplied a part). Valid while the pipeline lives. */

@@ -185,6 +185,8 @@ int cmd_infer(const Args& args) {
     ("precision", po::value(&o.precision)->default_value(o.precision), "fp32, fp16 (CUDA), bf16")
     ("chop-stride", po::value(&o.chop_stride)->default_value(o.chop_stride), "LR tile stride (0: 7/8 of the tile)")
     ("chop-batch", po::value(&o.chop_batch)->default_value(o.chop_batch), "tiles per network call")
+    ("self-ensemble", po::bool_switch(&o.self_ensemble), "average the outputs of the 8 flips and rotations "
+                                                       "(8x the time; more PSNR/SSIM, less invented texture)")
     ("pad-multiple", po::value(&o.pad_multiple)->default_value(o.pad_multiple), "reflect-pad LR tiles to a multiple")
     ("bits", po::value(&bits)->default_value(bits), "output bit depth 8 or 16 (0: like the input)")
     ("ext", po::value(&ext)->default_value("png"), "output file type (older spelling of -f); auto: the input's");

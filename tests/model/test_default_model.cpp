@@ -97,6 +97,23 @@ TEST(DefaultModel, StudentBicubicBeatsBicubicOnTheCleanSample) {
   EXPECT_GT(model.detail, bicubic.detail) << "the model should be sharper than bicubic";
 }
 
+// --self-ensemble averages the 8 flips and rotations: on the clean sample student_bicubic gets
+// closer to the ground truth, and the averaging smooths (less detail than one pass).
+TEST(DefaultModel, SelfEnsembleRaisesPsnrAndSmooths) {
+  fs::path out = fresh_dir("self_ensemble");
+  const std::string lr = kSample + "/lr_x4/autumn.png";
+  for (const char* flag : {"", " --self-ensemble"}) {
+    auto r = run_host(std::string("infer -q -n student_bicubic") + flag + " -i " + lr + " -o " +
+                      (out / (*flag ? "ens.png" : "one.png")).string());
+    ASSERT_EQ(r.code, 0) << r.output;
+  }
+  auto hr = sinsr::io::read_image(kSample + "/hr/autumn.png").pixels;
+  const Scores one = score(sinsr::io::read_image((out / "one.png").string()).pixels, hr),
+               ens = score(sinsr::io::read_image((out / "ens.png").string()).pixels, hr);
+  EXPECT_GT(ens.psnr, one.psnr) << "ensemble " << ens.psnr << " dB, one pass " << one.psnr;
+  EXPECT_LT(ens.detail, one.detail) << "ensemble " << ens.detail << ", one pass " << one.detail;
+}
+
 // --strength blends student with its partner: 0 is student_bicubic's bytes, 1 the default's, 0.5
 // neither; a model without a partner refuses it in one line.
 TEST(DefaultModel, StrengthBlendsTheTwoModels) {

@@ -144,6 +144,53 @@ TEST(Tiling, ResultDoesNotDependOnTheTileBatch) {
   EXPECT_TRUE(sinsr_test::all_close(a, b, 1e-6));
 }
 
+// Self-ensemble: the mean over the 8 symmetries of the square (each undone on its output),
+// enumerated here independently of the pipeline's own order, on a network that is not symmetric.
+TEST(SelfEnsemble, IsTheMeanOverTheEightSymmetriesUndone) {
+  auto img = test_image(20, 28);
+  auto o = pixel("tiny_convnet", "stochastic", 16, 12);
+  Pipeline single(runtime(), o);
+  using Map = std::function<at::Tensor(const at::Tensor&)>;
+  auto id = [](const at::Tensor& x) { return x; };
+  auto fh = [](const at::Tensor& x) { return x.flip({3}); };
+  auto fv = [](const at::Tensor& x) { return x.flip({2}); };
+  auto tr = [](const at::Tensor& x) { return x.transpose(2, 3); };
+  // {g, g^-1}: the flips are their own inverses; (flip after transpose)^-1 = transpose after flip.
+  std::vector<std::pair<Map, Map>> group = {
+      {id, id},
+      {fh, fh},
+      {fv, fv},
+      {[&](auto& x) { return fh(fv(x)); }, [&](auto& x) { return fv(fh(x)); }},
+      {tr, tr},
+      {[&](auto& x) { return fh(tr(x)); }, [&](auto& x) { return tr(fh(x)); }},
+      {[&](auto& x) { return fv(tr(x)); }, [&](auto& x) { return tr(fv(x)); }},
+      {[&](auto& x) { return fh(fv(tr(x))); }, [&](auto& x) { return tr(fv(fh(x))); }},
+  };
+  at::Tensor want = at::zeros({1, 3, 80, 112});
+  for (auto& [g, inverse] : group) want += inverse(single.upscale(g(img).contiguous()));
+  want /= 8.0;
+
+  o.self_ensemble = true;
+  std::vector<std::pair<int, int>> calls;
+  at::Tensor got = Pipeline(runtime(), o).upscale(img, [&](int done, int total) {
+    calls.emplace_back(done, total);
+    return true;
+  });
+  EXPECT_TRUE(sinsr_test::all_close(got, want, 1e-5)) << (got - want).abs().max().item<float>();
+  EXPECT_GT((got - single.upscale(img)).abs().max().item<float>(), 1e-3);  // it does change the image
+  // Progress counts over all eight passes, once per batch of tiles, to the end.
+  ASSERT_FALSE(calls.empty());
+  EXPECT_EQ(calls.back().first, calls.back().second);
+  EXPECT_EQ(int(calls.size()), calls.back().second);
+  EXPECT_EQ(calls.back().second % 8, 0);
+}
+
+TEST(SelfEnsemble, IsASpecKeyAndASetting) {
+  auto o = PipelineOptions::from_json(json{{"self_ensemble", true}});
+  EXPECT_TRUE(o.self_ensemble);
+  EXPECT_FALSE(PipelineOptions::from_json(json::object()).self_ensemble);
+}
+
 TEST(Seeds, SameSeedSameImageOtherSeedOtherImage) {
   auto img = test_image(24, 24);
   auto o = pixel("tiny_convnet", "stochastic", 0, 0);

@@ -119,6 +119,16 @@ class Package(unittest.TestCase):
         self.assertEqual(cli.shape, self.sr.shape)
         self.assertEqual(int((cli != self.sr).sum()), 0, "package and CLI differ")
 
+    def test_self_ensemble_spec_key_equals_the_cli_flag(self):
+        out = os.path.join(self.tmp, "ens.png")
+        run_cli("infer", "-i", SAMPLE, "-o", out, "-q", "-j", "1", "--self-ensemble")
+        with sinsr.Upscaler(threads=1, spec={"self_ensemble": True}) as up:
+            self.assertIs(up.settings["self_ensemble"], True)
+            ens = up(self.lr)
+        self.assertIs(self.up.settings["self_ensemble"], False)
+        self.assertEqual(int((read_png(out) != ens).sum()), 0, "package and CLI differ")
+        self.assertGreater(int((ens != self.sr).sum()), 0, "the ensemble changed nothing")
+
     def test_other_installed_defaults_give_the_cli_bytes_too(self):
         # Without the shipped default model: a plugin folder whose defaults.json names a model that
         # is not there, then a plain-C network (copy_backbone: bicubic only), pixel space. The CLI

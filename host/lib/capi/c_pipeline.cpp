@@ -40,6 +40,7 @@ std::string settings_of(const sinsr::host::PipelineOptions& o, int threads, cons
                       {"chop_stride", o.chop_stride},
                       {"chop_batch", o.chop_batch},
                       {"strength", o.strength},
+                      {"self_ensemble", o.self_ensemble},
                       {"threads", threads},
                       {"blend_with", o.blend_with},
                       {"input", input},

@@ -68,7 +68,7 @@ PipelineOptions PipelineOptions::from_json(const json& spec) {
   require(spec.is_object(), SINSR_ERR_INVALID_ARGUMENT, "pipeline spec must be a JSON object");
   static const std::set<std::string> known = {"backbone",    "codec",      "sampler",   "steps",        "scale",
                                               "seed",        "device",     "precision", "pad_multiple", "chop_size",
-                                              "chop_stride", "chop_batch", "strength"};
+                                              "chop_stride", "chop_batch", "strength",  "self_ensemble"};
   for (auto& [k, v] : spec.items())
     require(known.count(k) > 0, SINSR_ERR_INVALID_ARGUMENT, "pipeline spec: unknown key '" + k + "'");
   PipelineOptions o;
@@ -94,6 +94,7 @@ PipelineOptions PipelineOptions::from_json(const json& spec) {
   o.chop_stride = spec.value("chop_stride", o.chop_stride);
   o.chop_batch = spec.value("chop_batch", o.chop_batch);
   o.strength = spec.value("strength", o.strength);
+  o.self_ensemble = spec.value("self_ensemble", o.self_ensemble);
   for (auto& [k, v] : spec.items()) o.explicit_keys.insert(k);
   if (sampler.is_object() && spec["sampler"].contains("steps")) o.explicit_keys.insert("steps");
   return o;
@@ -492,6 +493,21 @@ at::Tensor Pipeline::run_batch(const at::Tensor& y0, const std::function<at::Ten
 at::Tensor Pipeline::upscale(const at::Tensor& image01, const std::function<bool(int, int)>& progress) {
   require(image01.dim() == 4 && image01.size(0) == 1 && image01.size(1) == 3, SINSR_ERR_INVALID_ARGUMENT,
           "upscale expects a [1,3,H,W] image");
+  if (!options_.self_ensemble) return upscale_tiles(image01, progress, 0, 1);
+  // Pass k: flipped left-right when k >= 4, then turned k quarter turns; undone in reverse order.
+  at::Tensor sum;
+  for (int k = 0; k < 8; ++k) {
+    at::Tensor in = k >= 4 ? image01.flip({3}) : image01;
+    at::Tensor out = upscale_tiles(at::rot90(in, k % 4, {2, 3}).contiguous(), progress, k, 8);
+    out = at::rot90(out, -(k % 4), {2, 3});
+    if (k >= 4) out = out.flip({3});
+    sum = k == 0 ? out.clone() : sum.add_(out);
+  }
+  return sum.div_(8.0);
+}
+
+at::Tensor Pipeline::upscale_tiles(const at::Tensor& image01, const std::function<bool(int, int)>& progress, int pass,
+                                   int passes) {
   const auto& o = options_;
   const int64_t s = o.scale, h = image01.size(2), w = image01.size(3);
   at::Tensor y0 = image01.to(at::kFloat).sub(0.5).div(0.5);
@@ -541,7 +557,8 @@ at::Tensor Pipeline::upscale(const at::Tensor& image01, const std::function<bool
       acc.narrow(2, t.r * s, th * s).narrow(3, t.c * s, tw * s).add_(sr.narrow(0, int64_t(k), 1) * win);
       wsum.narrow(2, t.r * s, th * s).narrow(3, t.c * s, tw * s).add_(win);
     }
-    if (progress && !progress(int(done + 1), total)) throw Error(SINSR_ERR_CANCELLED, "cancelled");
+    if (progress && !progress(pass * total + int(done + 1), passes * total))
+      throw Error(SINSR_ERR_CANCELLED, "cancelled");
   }
   return acc.div_(wsum).mul_(0.5).add_(0.5).clamp_(0.0, 1.0);
 }
