@@ -94,6 +94,9 @@ int run(const Args& args, bool distill) {
     ("degradation-config", po::value(&dcfg), "RealESRGAN parameters: file or inline JSON "
                                              "(default: --config's blocks, else the official values)")
     ("weight-decay", po::value(&o.weight_decay)->default_value(o.weight_decay, readable(o.weight_decay)), "AdamW weight decay")
+    ("lr-schedule", po::value(&o.lr_schedule)->default_value(o.lr_schedule), "after the warm-up: constant (SinSR's) or "
+                                                                        "cosine (ResShift's cosin: to --lr-min at --max-steps)")
+    ("lr-min", po::value(&o.lr_min)->default_value(o.lr_min, readable(o.lr_min)), "where the cosine schedule ends")
     ("val-limit", po::value(&loop.val_limit)->default_value(loop.val_limit), "validation images")
     ("log-every", po::value(&loop.log_every)->default_value(loop.log_every), "progress line period")
     ("device", po::value(&o.device)->default_value(o.device), "cpu, cuda, cuda:N");
@@ -146,6 +149,8 @@ int run(const Args& args, bool distill) {
       {data.workers < 0, "--workers must be 0 or more"},
       {!(o.lr >= 0), "--lr must be 0 or more"},
       {!(o.weight_decay >= 0), "--weight-decay must be 0 or more"},
+      {o.lr_schedule != "constant" && o.lr_schedule != "cosine", "--lr-schedule must be constant or cosine"},
+      {!(o.lr_min >= 0 && o.lr_min <= o.lr), "--lr-min must be in [0, --lr]"},
       {o.warmup < 0, "--warmup must be 0 or more"},
       {!(o.ema_rate >= 0 && o.ema_rate < 1), "--ema must be in [0, 1)"},
       {loop.max_steps < 1, "--max-steps must be at least 1"},
@@ -186,6 +191,7 @@ int run(const Args& args, bool distill) {
     o.inverse = l_inverse.term();
     o.gt = l_gt.term();
     o.direct = l_direct.term();
+    o.lr_steps = loop.max_steps;
     o.learn_xT = !no_inverse;
     o.use_gt = !no_gt;
     if (data.degradation == "realesrgan" && (!dcfg.empty() || !config.empty()))

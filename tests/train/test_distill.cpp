@@ -197,6 +197,25 @@ TEST(Optimizer, WarmupFollowsTheOfficialSchedule) {
   EXPECT_DOUBLE_EQ(trainer.lr_at(9000), 5e-5);
 }
 
+// ResShift's `cosin`: after the warm-up, half a cosine from lr down to lr_min at the last step.
+TEST(Optimizer, CosineFallsFromTheWarmupToLrMinAtTheLastStep) {
+  auto o = tiny_distill();
+  o.warmup = 100;
+  o.lr = 1e-4;
+  o.lr_min = 1e-5;
+  o.lr_schedule = "cosine";
+  o.lr_steps = 1101;
+  Trainer trainer(runtime(), o);
+  EXPECT_DOUBLE_EQ(trainer.lr_at(51), 5e-5);  // the warm-up is unchanged
+  EXPECT_DOUBLE_EQ(trainer.lr_at(101), 1e-4);
+  EXPECT_NEAR(trainer.lr_at(601), 5.5e-5, 1e-12);  // half way: the mean of the two
+  EXPECT_NEAR(trainer.lr_at(1101), 1e-5, 1e-12);
+  EXPECT_NEAR(trainer.lr_at(5000), 1e-5, 1e-12);  // past the last step it stays there
+  for (int64_t k = 102; k <= 1101; ++k) ASSERT_LT(trainer.lr_at(k), trainer.lr_at(k - 1)) << k;
+  o.lr_schedule = "linear";
+  EXPECT_THROW(Trainer(runtime(), o), sinsr::sdk::Error);
+}
+
 // ABI 1.4: a network declares what it predicts. SinSR distillation needs x0: a noise-predicting
 // pair (srdiff + ddpm, which agree with each other) is refused in one line naming both parts,
 // before any step; a pair that disagrees is refused by the pipeline and the trainer alike.

@@ -93,10 +93,16 @@ TEST(Training, AUsedRunFolderIsRefusedOrMovedAside) {
 TEST(Training, RefusesNumbersTheLoopCannotUseByFlag) {
   // Each is refused before anything is loaded or written, naming the flag (no LibTorch trace).
   const std::pair<const char*, const char*> cases[] = {
-      {"--batch 0", "--batch"},           {"--lr -1e-4", "--lr"},
-      {"--max-steps 0", "--max-steps"},   {"--ema 1", "--ema"},
-      {"--save-every 0", "--save-every"}, {"--max-side -1", "--max-side"},
-      {"--max-side 512,x", "--max-side"}, {"--max-side 512,", "--max-side"},
+      {"--batch 0", "--batch"},
+      {"--lr -1e-4", "--lr"},
+      {"--max-steps 0", "--max-steps"},
+      {"--ema 1", "--ema"},
+      {"--save-every 0", "--save-every"},
+      {"--max-side -1", "--max-side"},
+      {"--max-side 512,x", "--max-side"},
+      {"--max-side 512,", "--max-side"},
+      {"--lr-schedule linear", "--lr-schedule"},
+      {"--lr-min 1", "--lr-min"},
   };
   for (const auto& [flags, name] : cases) {
     std::string out = tmp("refused");

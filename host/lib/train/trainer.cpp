@@ -140,6 +140,8 @@ Trainer::Trainer(host::Runtime& rt, TrainerOptions options) : impl_(new Impl) {
     require(at::hasCUDA(), SINSR_ERR_UNSUPPORTED, "device '" + o.device + "' requested, but there is no CUDA here");
   require(!o.backbone.name.empty(), SINSR_ERR_INVALID_ARGUMENT, "no backbone given");
   require(!o.sampler.name.empty(), SINSR_ERR_INVALID_ARGUMENT, "no sampler given");
+  require(o.lr_schedule == "constant" || o.lr_schedule == "cosine", SINSR_ERR_INVALID_ARGUMENT,
+          "unknown lr schedule '" + o.lr_schedule + "' (constant or cosine)");
 
   auto bc = rt.find(SINSR_KIND_BACKBONE, o.backbone.name);
   im.model = std::make_unique<BackboneHandle>(bc, o.backbone.config);
@@ -237,6 +239,10 @@ std::vector<int64_t> Trainer::latent_shape(const at::Tensor& lq) const {
 double Trainer::lr_at(int64_t step) const {
   const auto& o = impl_->o;
   // The official schedule is applied after each step, so step 1 runs at the full rate.
+  if (o.lr_schedule == "cosine" && step > o.warmup + 1 && o.lr_steps > o.warmup + 1) {
+    const double done = std::min(1.0, double(step - 1 - o.warmup) / double(o.lr_steps - 1 - o.warmup));
+    return o.lr_min + (o.lr - o.lr_min) * 0.5 * (1.0 + std::cos(M_PI * done));
+  }
   if (o.warmup <= 0 || step <= 1) return o.lr;
   return o.lr * std::min(1.0, double(step - 1) / double(o.warmup));
 }

@@ -62,6 +62,12 @@ struct TrainerOptions {
   // AdamW and the official schedule: linear warm-up applied after each step.
   double lr = 5e-5, weight_decay = 0.0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   int64_t warmup = 5000;
+  // After the warm-up: "constant" (SinSR's, and ResShift's realsr configs) or "cosine" (ResShift's
+  // `cosin`, CosineAnnealingLR): lr falls to lr_min along half a cosine, ending at step lr_steps
+  // (the run's --max-steps).
+  std::string lr_schedule = "constant";
+  double lr_min = 2e-5;
+  int64_t lr_steps = 0;
   double ema_rate = 0.999;  // 0: no EMA
 
   uint64_t seed = 123456;
