@@ -189,6 +189,17 @@ TEST(SelfEnsemble, IsASpecKeyAndASetting) {
   auto o = PipelineOptions::from_json(json{{"self_ensemble", true}});
   EXPECT_TRUE(o.self_ensemble);
   EXPECT_FALSE(PipelineOptions::from_json(json::object()).self_ensemble);
+  // A value of the wrong type is refused naming its key.
+  for (const auto& [key, bad] : std::vector<std::pair<std::string, json>>{
+           {"self_ensemble", "yes"}, {"strength", "x"}, {"chop_size", json::array()}, {"device", 3}}) {
+    try {
+      PipelineOptions::from_json(json{{key, bad}});
+      ADD_FAILURE() << key << " accepted " << bad.dump();
+    } catch (const sinsr::sdk::Error& e) {
+      EXPECT_EQ(e.code(), SINSR_ERR_INVALID_ARGUMENT);
+      EXPECT_NE(std::string(e.what()).find("'" + key + "'"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(Seeds, SameSeedSameImageOtherSeedOtherImage) {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <set>
+#include <type_traits>
 
 namespace sinsr {
 namespace host {
@@ -84,17 +85,31 @@ PipelineOptions PipelineOptions::from_json(const json& spec) {
     sampler.erase("steps");
   }
   o.sampler = part_from_json(sampler, "sampler");
-  o.steps = spec.value("steps", o.steps);
-  o.scale = spec.value("scale", o.scale);
-  o.seed = spec.value("seed", o.seed);
-  o.device = spec.value("device", o.device);
-  o.precision = spec.value("precision", o.precision);
-  o.pad_multiple = spec.value("pad_multiple", o.pad_multiple);
-  o.chop_size = spec.value("chop_size", o.chop_size);
-  o.chop_stride = spec.value("chop_stride", o.chop_stride);
-  o.chop_batch = spec.value("chop_batch", o.chop_batch);
-  o.strength = spec.value("strength", o.strength);
-  o.self_ensemble = spec.value("self_ensemble", o.self_ensemble);
+  // A value of the wrong JSON type is named by its key, not by nlohmann's type_error alone.
+  auto take = [&](const char* key, auto& field) {
+    if (!spec.contains(key)) return;
+    try {
+      field = spec[key].get<std::decay_t<decltype(field)>>();
+    } catch (const json::exception&) {
+      throw Error(SINSR_ERR_INVALID_ARGUMENT,
+                  std::string("pipeline spec: '") + key + "' must be a " +
+                      (std::is_same_v<std::decay_t<decltype(field)>, bool>          ? "boolean"
+                       : std::is_same_v<std::decay_t<decltype(field)>, std::string> ? "string"
+                                                                                    : "number") +
+                      ", not " + spec[key].type_name());
+    }
+  };
+  take("steps", o.steps);
+  take("scale", o.scale);
+  take("seed", o.seed);
+  take("device", o.device);
+  take("precision", o.precision);
+  take("pad_multiple", o.pad_multiple);
+  take("chop_size", o.chop_size);
+  take("chop_stride", o.chop_stride);
+  take("chop_batch", o.chop_batch);
+  take("strength", o.strength);
+  take("self_ensemble", o.self_ensemble);
   for (auto& [k, v] : spec.items()) o.explicit_keys.insert(k);
   if (sampler.is_object() && spec["sampler"].contains("steps")) o.explicit_keys.insert("steps");
   return o;
