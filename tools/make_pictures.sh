@@ -25,11 +25,13 @@ mkdir -p "$pics"
 if [ -f build/pictures/serve_page.png ]; then cp build/pictures/serve_page.png "$pics/serve_page.png"; fi
 net=(-n unet_swin --backbone-config models/default_x4/backbone.json --codec space_to_depth --pad-multiple 16
      --sampler deterministic -q)
+# PyTorch bicubic: the untrained network, whose residual head is zero, adds nothing to it.
+bicubic=("${net[@]}" --steps 1 --backbone-weights none)
 
 # The main job: the sample's LR enlarged by pixel repetition, then the upscales (384x256 each).
 lr=samples/lr_realesrgan_x4/autumn.png
 oiiotool "$lr" --resample 384x256 -o "$tmp/m_lr.png"
-"$host" infer -i "$lr" -o "$tmp/m_bic.png" "${net[@]}" --steps 1 --backbone-weights none
+"$host" infer -i "$lr" -o "$tmp/m_bic.png" "${bicubic[@]}"
 for s in 0 0.5 1; do "$host" infer -i "$lr" -o "$tmp/m_s$s.png" --strength "$s" -q; done
 oiiotool "$tmp/m_lr.png" "$tmp/m_bic.png" "$tmp/m_s0.png" "$tmp/m_s0.5.png" "$tmp/m_s1.png" samples/hr/autumn.png \
   --mosaic:pad=4 3x2 --quality 90 -o "$pics/main_job.jpg"
@@ -43,7 +45,7 @@ if [ -f "$run/teacher/ema.pth" ] && [ -f "$run/student/ema.pth" ]; then
     [ -f "$data/realset65/$1" ] || continue
     oiiotool "$data/realset65/$1" --ch R,G,B --cut "64x64+$2+$3" -o "$tmp/${name}_in.png"
     oiiotool "$tmp/${name}_in.png" --resample 256x256 -o "$tmp/${name}_lr.png"
-    "$host" infer -i "$tmp/${name}_in.png" -o "$tmp/${name}_bic.png" "${net[@]}" --steps 1 --backbone-weights none
+    "$host" infer -i "$tmp/${name}_in.png" -o "$tmp/${name}_bic.png" "${bicubic[@]}"
     "$host" infer -i "$tmp/${name}_in.png" -o "$tmp/${name}_sinsr.png" "${net[@]}" -w "$run/student/ema.pth" --steps 1
     "$host" infer -i "$tmp/${name}_in.png" -o "$tmp/${name}_student.png" -q
     "$host" infer -i "$tmp/${name}_in.png" -o "$tmp/${name}_rs1.png" "${net[@]}" -w "$run/teacher/ema.pth" --steps 1
@@ -57,7 +59,7 @@ fi
 # student_bicubic on Set5's butterfly (bicubic input, ground truth known); remade only when
 # tools/eval_default_model.sh's panels are there.
 if [ -f "$ev/set5/student_bicubic/butterfly.png" ]; then
-"$host" infer -i "$data/set5/lr_x4/butterfly.png" -o "$tmp/bicubic.png" "${net[@]}" --steps 1 --backbone-weights none
+"$host" infer -i "$data/set5/lr_x4/butterfly.png" -o "$tmp/bicubic.png" "${bicubic[@]}"
 panels=("$tmp/bicubic.png")
 for p in teacher15 teacher1 student_bicubic; do
   [ -f "$ev/set5/$p/butterfly.png" ] && panels+=("$ev/set5/$p/butterfly.png")

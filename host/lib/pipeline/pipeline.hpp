@@ -118,7 +118,8 @@ class Pipeline {
   const PipelineOptions& options() const { return options_; }
 
  private:
-  // One pass over the tiles; progress counts on from `done0` out of `total_all` (0: this pass's).
+  // One pass over the tiles; progress counts this pass's batches after those of the `pass`
+  // passes before it, out of `passes` times one pass's.
   at::Tensor upscale_tiles(const at::Tensor& image01, const std::function<bool(int, int)>& progress, int pass,
                            int passes);
 
