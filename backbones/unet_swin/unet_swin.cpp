@@ -380,8 +380,9 @@ at::Tensor UNetModelSwin::forward(const at::Tensor& x, const at::Tensor& t, cons
     if (c.size(2) != x.size(2) || c.size(3) != x.size(3)) {
       if (c.size(2) > x.size(2))
         c = at::pixel_unshuffle(c, 2);
-      else
-        c = at::upsample_nearest2d(c, {c.size(2) * 4, c.size(3) * 4}, 4.0, 4.0);
+      else  // officially nearest x4 (x = 4 lq); to x's size so a space_to_depth latent of any factor fits
+        c = at::upsample_nearest2d(c, {x.size(2), x.size(3)}, double(x.size(2)) / double(c.size(2)),
+                                   double(x.size(3)) / double(c.size(3)));
     }
     h = at::cat({x, c}, 1);
   }

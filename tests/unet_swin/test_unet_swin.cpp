@@ -233,6 +233,19 @@ TEST(UNetSwin, InputErrorsNameTheProblem) {
   expect_error([&] { net->set_precision(c10::kCPU, at::kDouble); }, SINSR_ERR_UNSUPPORTED, {"float16"});
 }
 
+// A smaller lq is nearest-upsampled to x's size: x4 officially, x2 for a space_to_depth latent of
+// factor 2 (the UNet at twice the LR resolution).
+TEST(UNetSwin, SmallerLqIsUpsampledToTheLatentSize) {
+  auto net = tiny();
+  at::NoGradGuard no_grad;
+  at::Tensor x = at::randn({1, 3, 32, 32}, at::TensorOptions().dtype(at::kFloat)), t = at::full({1}, 3, at::kLong);
+  for (int64_t f : {2, 4}) {
+    at::Tensor lq = at::rand({1, 3, 32 / f, 32 / f});
+    at::Tensor up = at::upsample_nearest2d(lq, {32, 32});
+    EXPECT_TRUE(sinsr_test::all_close(net->forward(x, t, lq), net->forward(x, t, up), 1e-6)) << "factor " << f;
+  }
+}
+
 // The official reduced-precision split: convs/linears of the three block lists in the low dtype,
 // everything else (time MLP, GroupNorm affine, bias tables, head) float32.
 void expect_precision_split(UNetModelSwin& net, at::ScalarType low) {
