@@ -7,18 +7,21 @@
 # under --out (default runs/NAME), never into models/. --fidelity-steps K adds a third stage:
 # the student fine-tuned with MSE against the ground truth for the whole image plus the
 # teacher's trajectory above a Gaussian of sigma 3 px (weight W, `highpass` loss), trading part
-# of the texture for PSNR and SSIM; the model is then that stage's weights.
+# of the texture for PSNR and SSIM; the model is then that stage's weights. --codec-factor F folds
+# F x F pixel blocks instead of 4 x 4 (F = 2: the UNet at twice the LR resolution, 4x the compute,
+# as many weights); without --backbone-config the network's channels follow F.
 # Usage: tools/train_model.sh --data DIR --name NAME [--out DIR] [--degradation realesrgan|bicubic]
 #          [--teacher-steps N] [--student-steps M] [--threads T] [--init WEIGHTS] [--fp16]
 #          [--val-lr DIR --val-hr DIR] [--gt-size S] [--batch B] [--seed N] [--student-ema R]
 #          [--backbone-config FILE] [--weight-gt W] [--fidelity-steps K] [--fidelity-weight W]
+#          [--codec-factor F]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 data="" name="" out="" degradation=realesrgan teacher_steps=3000 student_steps=2000 threads=1 init=""
 val_lr="" val_hr="" gt_size=128 seed=20261204 student_ema=0.995 dtype=fp32 batch=8
-bcfg=models/default_x4/backbone.json weight_gt=1 fidelity_steps=0 fidelity_weight=1
+bcfg="" weight_gt=1 fidelity_steps=0 fidelity_weight=1 factor=4
 while [ $# -gt 0 ]; do
   case "$1" in
     --data) data=$2; shift 2 ;;
@@ -40,6 +43,7 @@ while [ $# -gt 0 ]; do
     --weight-gt) weight_gt=$2; shift 2 ;;
     --fidelity-steps) fidelity_steps=$2; shift 2 ;;
     --fidelity-weight) fidelity_weight=$2; shift 2 ;;
+    --codec-factor) factor=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "train_model: unknown option $1" >&2; usage ;;
   esac
@@ -50,11 +54,25 @@ out=${out:-runs/$name}
 host=${SINSR_HOST:-build/bin/sinsr-host}
 [ -x "$host" ] || bash tools/bootstrap.sh build
 mkdir -p "$out"
+case "$factor" in 1|2|4) ;; *) echo "train_model: --codec-factor must be 1, 2 or 4" >&2; exit 2 ;; esac
+if [ -z "$bcfg" ]; then
+  bcfg=models/default_x4/backbone.json
+  if [ "$factor" != 4 ]; then
+    # The shipped network with its latent channels for F x F blocks (3 F^2, plus the 3 of the LR).
+    bcfg=$out/backbone_f$factor.json
+    python3 - models/default_x4/backbone.json "$bcfg" "$factor" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); f = int(sys.argv[3])
+c.update(in_channels=3 * f * f + 3, out_channels=3 * f * f, residual_unshuffle=f)
+json.dump(c, open(sys.argv[2], "w"), indent=2)
+PY
+  fi
+fi
 
 # Every part of the SinSR formulation stays as the official config has it (kappa 2, 15-step
 # exponential schedule, x0 prediction, three distillation losses with weight 1); what is ours is
 # the latent space (space_to_depth, lossless) and the network's size (models/default_x4).
-common=(--data "$data" --max-side 512 --codec space_to_depth --codec-weights none
+common=(--data "$data" --max-side 512 --codec space_to_depth --codec-config "{\"factor\": $factor}" --codec-weights none
         --backbone-config "$bcfg" --threads "$threads" --seed "$seed"
         --degradation "$degradation" --gt-size "$gt_size")
 val=()
@@ -83,7 +101,7 @@ if [ "$fidelity_steps" -gt 0 ]; then
     "$host" distill "${common[@]}" "${val[@]}" --out "$final" $(resume_flag "$final") \
       --teacher-weights "$out/teacher/ema.pth" --backbone-weights "$out/student/ema.pth" \
       --batch $(( (batch + 1) / 2 )) --lr 1e-4 --warmup 0 --ema "$student_ema" --no-inverse --no-gt \
-      --loss-distill highpass --loss-distill-config '{"block": 4, "sigma": 3}' --weight-distill "$fidelity_weight" \
+      --loss-distill highpass --loss-distill-config "{\"block\": $factor, \"sigma\": 3}" --weight-distill "$fidelity_weight" \
       --loss-direct mse --weight-direct 1 --max-steps "$fidelity_steps" --save-every 100 --log-every 20
   fi
 fi
@@ -98,7 +116,7 @@ cat > "$out/$name.model.json" <<JSON
   "base": "unet_swin",
   "config": "$name.backbone.json",
   "weights": "$name.pth",
-  "pipeline": {"codec": {"name": "space_to_depth", "config": {"factor": 4}}, "sampler": "deterministic", "steps": 1},
+  "pipeline": {"codec": {"name": "space_to_depth", "config": {"factor": $factor}}, "sampler": "deterministic", "steps": 1},
   "scale": 4,
   "input": "$input",
   "summary": "SinSR x4 one-step student trained by tools/train_model.sh on $(basename "$data") ($degradation LR)"

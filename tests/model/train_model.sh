@@ -30,6 +30,23 @@ models = {m["name"]: m for m in json.load(open(sys.argv[1]))}
 m = models["mine"]
 assert m["input"] == "bicubic" and m["scale"] == 4 and m["file"] == sys.argv[2], m
 PY
+# --codec-factor 2: the network's channels follow the 2x2 blocks and the manifest carries the
+# codec's factor, so the model runs by name at x4 (the UNet at twice the LR resolution).
+SINSR_HOST=$host bash "$src/tools/train_model.sh" --data "$work/photos" --name mine2 --out "$work/run2" \
+  --degradation bicubic --teacher-steps 1 --student-steps 1 --gt-size 64 --batch 2 --threads 1 --codec-factor 2 > "$work/log2" 2>&1 ||
+  { cat "$work/log2"; exit 1; }
+grep -q '"factor": 2' "$work/run2/mine2.model.json" || { echo "manifest without factor 2"; cat "$work/run2/mine2.model.json"; exit 1; }
+"$host" infer -q -j 1 --plugin "$work/run2/mine2.model.json" -n mine2 -i "$lr" -o "$work/f2.png"
+python3 - "$lr" "$work/f2.png" <<'PY'
+import struct, sys
+size = lambda p: struct.unpack(">II", open(p, "rb").read()[16:24])  # PNG IHDR width, height
+(w, h), (W, H) = size(sys.argv[1]), size(sys.argv[2])
+assert (W, H) == (4 * w, 4 * h), ((w, h), (W, H))
+PY
+if SINSR_HOST=$host bash "$src/tools/train_model.sh" --data "$work/photos" --name bad --out "$work/bad" --codec-factor 3 2> "$work/err"; then
+  echo "--codec-factor 3 was accepted"; exit 1
+fi
+grep -q "codec-factor must be" "$work/err" || { echo "no clear line for --codec-factor 3"; cat "$work/err"; exit 1; }
 after=$(cd "$src" && git status --porcelain models 2>/dev/null || true)
 [ "$before" = "$after" ] || { echo "models/ changed"; exit 1; }
 echo "train_model: manifest model and -w give the same bytes; listed by models --json"
