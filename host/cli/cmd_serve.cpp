@@ -31,6 +31,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 namespace sinsr {
 namespace cli {
@@ -133,8 +134,8 @@ struct Metrics {
 
 using Pipeline = std::shared_ptr<sinsr_pipeline>;  // a worker holds one while it runs
 
-// One loaded model: its pipelines by (seed, strength), made on first use; the default one is
-// kept, up to kVariants others, the least recently used going first.
+// One loaded model: its pipelines by (seed, strength, self-ensemble), made on first use; the
+// default one is kept, up to kVariants others, the least recently used going first.
 struct Model {
   std::string name, summary, input;
   int scale = 4;
@@ -145,7 +146,9 @@ struct Model {
     Pipeline pipeline;
     uint64_t used = 0;
   };
-  std::map<std::pair<uint64_t, double>, Variant> pipelines;
+  using Key = std::tuple<uint64_t, double, bool>;
+  Key default_key() const { return {default_seed, 1.0, false}; }
+  std::map<Key, Variant> pipelines;
   uint64_t tick = 0;
 };
 
@@ -167,7 +170,7 @@ class Service {
     if (names.empty()) names.push_back("");
     for (const auto& n : names) {
       auto m = std::make_shared<Model>();
-      Pipeline p = make_pipeline(n, std::nullopt, 1.0);
+      Pipeline p = make_pipeline(n, std::nullopt, 1.0, false);
       const char* text = nullptr;
       check(sinsr_pipeline_settings(p.get(), &text));
       const json s = json::parse(text);
@@ -176,18 +179,19 @@ class Service {
       m->input = s.value("input", std::string());
       m->has_strength = s.value("blend_with", std::string()) != "";
       m->default_seed = s["seed"].get<uint64_t>();
-      m->pipelines[{m->default_seed, 1.0}] = {p, 0};
+      m->pipelines[m->default_key()] = {p, 0};
       m->summary = summary_of(m->name);
       if (default_.empty()) default_ = m->name;
       models_[m->name] = m;
     }
   }
 
-  Pipeline make_pipeline(const std::string& model, std::optional<uint64_t> seed, double strength) {
+  Pipeline make_pipeline(const std::string& model, std::optional<uint64_t> seed, double strength, bool ensemble) {
     json spec = {{"threads", o_.threads}};
     if (seed) spec["seed"] = *seed;
     if (!model.empty()) spec["backbone"] = model;
     if (strength != 1.0) spec["strength"] = strength;
+    if (ensemble) spec["self_ensemble"] = true;
     sinsr_pipeline* p = nullptr;
     check(sinsr_pipeline_create(runtime_, spec.dump().c_str(), &p));
     return Pipeline(p, sinsr_pipeline_destroy);
@@ -215,21 +219,22 @@ class Service {
     return it->second;
   }
 
-  Pipeline pipeline(Model& m, uint64_t seed, double strength) {
+  Pipeline pipeline(Model& m, uint64_t seed, double strength, bool ensemble) {
     static constexpr size_t kVariants = 8;
     std::lock_guard<std::mutex> l(m.mutex);
-    auto& v = m.pipelines[{seed, strength}];
+    const Model::Key key{seed, strength, ensemble};
+    auto& v = m.pipelines[key];
     if (!v.pipeline) {
       try {
-        v.pipeline = make_pipeline(m.name, seed, strength);
+        v.pipeline = make_pipeline(m.name, seed, strength, ensemble);
       } catch (...) {
-        m.pipelines.erase({seed, strength});
+        m.pipelines.erase(key);
         throw;
       }
       if (m.pipelines.size() > kVariants + 1) {  // the oldest variant goes; a run holding it finishes
         auto oldest = m.pipelines.end();
         for (auto it = m.pipelines.begin(); it != m.pipelines.end(); ++it)
-          if (it->first != std::make_pair(m.default_seed, 1.0) && it->second.pipeline != v.pipeline &&
+          if (it->first != m.default_key() && it->second.pipeline != v.pipeline &&
               (oldest == m.pipelines.end() || it->second.used < oldest->second.used))
             oldest = it;
         if (oldest != m.pipelines.end()) m.pipelines.erase(oldest);
@@ -301,11 +306,20 @@ std::map<std::string, std::string> query_of(const std::string& target) {
 // One upload: the body as a file in a private folder, upscaled into another file there, read back.
 Reply upscale(Service& service, const std::string& target, const std::string& body, const fs::path& work) {
   auto q = query_of(target);
-  static const std::set<std::string> known = {"model", "outscale", "format", "seed", "strength"};
+  static const std::set<std::string> known = {"model", "outscale", "format", "seed", "strength", "self_ensemble"};
   for (const auto& [k, v] : q)
     if (!known.count(k))
-      return error_reply(http::status::bad_request,
-                         "unknown option '" + k + "' (known: model, outscale, format, seed, strength)");
+      return error_reply(http::status::bad_request, "unknown option '" + k +
+                                                        "' (known: model, outscale, format, seed, strength, "
+                                                        "self_ensemble)");
+  // As the spec key: the 8 flips and rotations averaged (8 network runs per tile).
+  bool ensemble = false;
+  if (q.count("self_ensemble")) {
+    const std::string& v = q["self_ensemble"];
+    if (v != "0" && v != "1" && v != "true" && v != "false")
+      return error_reply(http::status::bad_request, "self_ensemble takes 0, 1, true or false");
+    ensemble = v == "1" || v == "true";
+  }
   std::string format = q.count("format") ? q["format"] : "png";
   if (format == "jpeg") format = "jpg";
   if (format == "tiff") format = "tif";
@@ -349,7 +363,7 @@ Reply upscale(Service& service, const std::string& target, const std::string& bo
   fo.max_pixels = service.options().max_pixels;
   fo.outscale = outscale;
   try {
-    const Pipeline pipeline = service.pipeline(*model, seed.value_or(model->default_seed), strength);
+    const Pipeline pipeline = service.pipeline(*model, seed.value_or(model->default_seed), strength, ensemble);
     check(sinsr_pipeline_upscale_file(pipeline.get(), in.c_str(), out.c_str(), &fo, nullptr));
   } catch (const ApiError& e) {
     // The CLI's one line, naming the upload rather than the private file.

@@ -86,6 +86,18 @@ class Serve(unittest.TestCase):
         self.assertEqual((status, headers["Content-Type"]), (200, "image/jpeg"), body[:300])
         with open(out2, "rb") as f:
             self.assertEqual(body, f.read())
+        # The self-ensemble, as `infer --self-ensemble` (a pipeline of its own beside the plain one).
+        out3 = os.path.join(self.tmp, "cli3.png")
+        tiny = png(24, 20, seed=5)
+        src3 = os.path.join(self.tmp, "tiny.png")
+        with open(src3, "wb") as f:
+            f.write(tiny)
+        subprocess.run([HOST_EXE, "infer", "-j", "1", "-q", "--self-ensemble", "-i", src3, "-o", out3], check=True)
+        status, _, body = self.server.request("POST", "/v1/upscale?self_ensemble=1", tiny)
+        self.assertEqual(status, 200, body[:300])
+        with open(out3, "rb") as f:
+            self.assertEqual(body, f.read(), "serve and `infer --self-ensemble` wrote different bytes")
+        self.assertNotEqual(body, self.server.request("POST", "/v1/upscale?self_ensemble=0", tiny)[2])
 
     def test_models_health_metrics_and_page(self):
         status, headers, body = self.server.request("GET", "/v1/models")
@@ -118,6 +130,7 @@ class Serve(unittest.TestCase):
         self.assertIn("--max-pixels", self.error(413, "POST", "/v1/upscale", png(256, 256)))  # 65536 > 40000
         self.assertIn("--max-body", self.error(413, "POST", "/v1/upscale", b"\0" * (2 << 20)))
         self.assertIn("unknown option 'colour'", self.error(400, "POST", "/v1/upscale?colour=red", self.sample))
+        self.assertIn("self_ensemble takes", self.error(400, "POST", "/v1/upscale?self_ensemble=yes", self.sample))
         self.assertIn("no model 'nope'", self.error(404, "POST", "/v1/upscale?model=nope", self.sample))
         self.error(405, "GET", "/v1/upscale")
         self.error(404, "GET", "/nowhere")
