@@ -60,6 +60,7 @@ struct Options {
   int shutdown_timeout = 60;  // seconds SIGTERM waits for accepted requests
   std::string token_file, cors;
   bool quiet = false;
+  bool allow_ensemble = false;  // 8x the work per request: the operator opts in
 };
 
 // The status of a C API call as an exception, so that one catch turns it into a reply.
@@ -252,7 +253,8 @@ class Service {
                       {"input", m->input},
                       {"summary", m->summary},
                       {"default", m->name == default_},
-                      {"strength", m->has_strength}});
+                      {"strength", m->has_strength},
+                      {"self_ensemble", o_.allow_ensemble}});
     return {{"models", list}};
   }
 
@@ -319,6 +321,10 @@ Reply upscale(Service& service, const std::string& target, const std::string& bo
     if (v != "0" && v != "1" && v != "true" && v != "false")
       return error_reply(http::status::bad_request, "self_ensemble takes 0, 1, true or false");
     ensemble = v == "1" || v == "true";
+    if (ensemble && !service.options().allow_ensemble)
+      return error_reply(http::status::bad_request,
+                         "self_ensemble is off on this server (it costs 8x the work; start it with "
+                         "--allow-self-ensemble)");
   }
   std::string format = q.count("format") ? q["format"] : "png";
   if (format == "jpeg") format = "jpg";
@@ -682,6 +688,7 @@ int cmd_serve(const Args& args) {
     ("token", po::value(&o.token_file), "file holding a bearer token every API call must carry (401 without)")
     ("cors", po::value(&o.cors), "allow pages from this origin (e.g. https://example.org) to call the API")
     ("plugin", po::value(&o.plugins), "load a plugin library or model manifest (repeatable)")
+    ("allow-self-ensemble", po::bool_switch(&o.allow_ensemble), "accept self_ensemble=1 (8x the work per upload)")
     ("quiet,q", po::bool_switch(&o.quiet), "no start-up lines");
   // clang-format on
   po::variables_map vm;

@@ -63,7 +63,7 @@ class Serve(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="sinsr_serve_")
         # One worker at one thread; no upload waits (--max-queue 0): a second one at once is a 503.
         cls.server = Server("-j", "1", "--workers", "1", "--max-queue", "0", "--max-body", "1",
-                            "--max-pixels", "40000", "--read-timeout", "2")
+                            "--max-pixels", "40000", "--read-timeout", "2", "--allow-self-ensemble")
         with open(SAMPLE, "rb") as f:
             cls.sample = f.read()
 
@@ -105,7 +105,8 @@ class Serve(unittest.TestCase):
         models = json.loads(body)["models"]
         self.assertTrue(any(m["default"] for m in models), models)
         for m in models:
-            self.assertEqual(set(m), {"name", "scale", "input", "summary", "default", "strength"})
+            self.assertEqual(set(m), {"name", "scale", "input", "summary", "default", "strength", "self_ensemble"})
+            self.assertTrue(m["self_ensemble"])  # this server runs with --allow-self-ensemble
         self.assertEqual(self.server.request("GET", "/healthz")[:1], (200,))
         status, headers, body = self.server.request("GET", "/metrics")
         self.assertEqual(status, 200)
@@ -202,6 +203,13 @@ class Token(unittest.TestCase):
             self.assertEqual(server.request("GET", "/v1/models", headers={"Authorization": "Bearer wrong"})[0], 401)
             self.assertEqual(server.request("GET", "/v1/models", headers={"Authorization": "Bearer s3cret"})[0], 200)
             self.assertEqual(server.request("GET", "/healthz")[0], 200)  # probes need no token
+            # Without --allow-self-ensemble the 8x request is refused, and the models say so.
+            auth = {"Authorization": "Bearer s3cret"}
+            models = json.loads(server.request("GET", "/v1/models", headers=auth)[2])["models"]
+            self.assertFalse(any(m["self_ensemble"] for m in models))
+            status, _, body = server.request("POST", "/v1/upscale?self_ensemble=1", png(16, 16), auth)
+            self.assertEqual(status, 400)
+            self.assertIn("--allow-self-ensemble", json.loads(body)["error"])
         finally:
             server.stop()
             os.unlink(f.name)
