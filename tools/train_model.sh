@@ -50,11 +50,11 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$data" ] && [ -n "$name" ] || { echo "train_model: --data and --name are required" >&2; usage; }
 [ -d "$data" ] || { echo "train_model: $data: no such folder" >&2; exit 1; }
+case "$factor" in 1|2|4) ;; *) echo "train_model: --codec-factor must be 1, 2 or 4" >&2; exit 2 ;; esac
 out=${out:-runs/$name}
 host=${SINSR_HOST:-build/bin/sinsr-host}
 [ -x "$host" ] || bash tools/bootstrap.sh build
 mkdir -p "$out"
-case "$factor" in 1|2|4) ;; *) echo "train_model: --codec-factor must be 1, 2 or 4" >&2; exit 2 ;; esac
 if [ -z "$bcfg" ]; then
   bcfg=models/default_x4/backbone.json
   if [ "$factor" != 4 ]; then

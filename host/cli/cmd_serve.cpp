@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include <unistd.h>
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -28,10 +29,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <sstream>
 #include <thread>
 #include <tuple>
+#include <vector>
 
 namespace sinsr {
 namespace cli {
@@ -308,12 +309,13 @@ std::map<std::string, std::string> query_of(const std::string& target) {
 // One upload: the body as a file in a private folder, upscaled into another file there, read back.
 Reply upscale(Service& service, const std::string& target, const std::string& body, const fs::path& work) {
   auto q = query_of(target);
-  static const std::set<std::string> known = {"model", "outscale", "format", "seed", "strength", "self_ensemble"};
+  static const std::vector<std::string> known = {"model", "outscale", "format", "seed", "strength", "self_ensemble"};
   for (const auto& [k, v] : q)
-    if (!known.count(k))
-      return error_reply(http::status::bad_request, "unknown option '" + k +
-                                                        "' (known: model, outscale, format, seed, strength, "
-                                                        "self_ensemble)");
+    if (std::find(known.begin(), known.end(), k) == known.end()) {
+      std::string list;
+      for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
+      return error_reply(http::status::bad_request, "unknown option '" + k + "' (known: " + list + ")");
+    }
   // As the spec key: the 8 flips and rotations averaged (8 network runs per tile).
   bool ensemble = false;
   if (q.count("self_ensemble")) {

@@ -516,7 +516,7 @@ at::Tensor Pipeline::upscale(const at::Tensor& image01, const std::function<bool
     at::Tensor out = upscale_tiles(at::rot90(in, k % 4, {2, 3}).contiguous(), progress, k, 8);
     out = at::rot90(out, -(k % 4), {2, 3});
     if (k >= 4) out = out.flip({3});
-    sum = k == 0 ? out.clone() : sum.add_(out);
+    sum = k == 0 ? out : sum.add_(out);  // rot90 and flip return new tensors: pass 0's is ours
   }
   return sum.div_(8.0);
 }
