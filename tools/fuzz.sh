@@ -4,7 +4,7 @@
 # coverage and findings per target.
 #
 #   tools/fuzz.sh [options] [target...]        (targets: checkpoint config image image_tiff image_jpeg
-#                                               image_png c_api dlpack)
+#                                               image_png image_pnm c_api dlpack)
 #     --seconds N    fuzz each target N seconds (default 60)
 #     --runs N       or N executions each
 #     --procs N      N fuzzing processes per target on one corpus (default 1; --runs is split)
@@ -42,7 +42,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-all=(checkpoint config image image_tiff image_jpeg image_png c_api dlpack)
+all=(checkpoint config image image_tiff image_jpeg image_png image_pnm c_api dlpack)
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 for t in "${targets[@]}"; do
   [[ " ${all[*]} " == *" $t "* ]] || { echo "fuzz.sh: unknown target '$t' (known: ${all[*]})" >&2; exit 2; }
@@ -125,6 +125,14 @@ gather() {
             gen gen-gray.png --pattern checker 9x5 1
             gen gen-text.png --pattern checker 6x6 3 --caption "a caption" --keyword kw ;;
         esac
+      fi
+      if [ "$t" = image_pnm ]; then  # each kind, by hand: comments, plain and packed, 16-bit
+        printf 'P1\n# c\n3 2\n101\n0 1 0\n' >"$dir/p1.pbm"
+        printf 'P2 2 2 1000\n0 1000\n500 7\n' >"$dir/p2.pgm"
+        printf 'P3\n1 2\n255\n255 0 51 1 2 3\n' >"$dir/p3.ppm"
+        printf 'P4 9 2\n\xa0\x80\x40\x00' >"$dir/p4.pbm"
+        printf 'P5 2 1 65535\n\x12\x34\xff\xff' >"$dir/p5.pgm"
+        printf 'P6\n2 1\n255\n\xff\x00\x33\x01\x02\x03' >"$dir/p6.ppm"
       fi
       ;;
   esac

@@ -1,7 +1,5 @@
 // sinsr-host degrade: HR images in, LR images out, by the RealESRGAN second-order degradation
-// (the official training degradation) or MATLAB bicubic. Needs image I/O; a build without it
-// lists the command and says so (main.cpp).
-#if SINSR_WITH_IMAGE_IO
+// (the official training degradation) or MATLAB bicubic.
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "imaging/degradation.hpp"
@@ -169,4 +167,3 @@ int cmd_degrade(const Args& args) {
 
 }  // namespace cli
 }  // namespace sinsr
-#endif  // SINSR_WITH_IMAGE_IO

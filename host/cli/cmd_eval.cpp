@@ -1,6 +1,5 @@
 // sinsr-host eval: PSNR/SSIM and the detail ratio of predictions against ground truth, paired by file name (the
 // official script pairs sorted lists by position, which silently mismatches), and NIQE where no ground truth exists.
-#if SINSR_WITH_IMAGE_IO
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "imaging/imresize.hpp"
@@ -261,4 +260,3 @@ int cmd_eval(const Args& args) {
 
 }  // namespace cli
 }  // namespace sinsr
-#endif  // SINSR_WITH_IMAGE_IO

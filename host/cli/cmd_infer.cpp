@@ -1,6 +1,4 @@
-// sinsr-host infer: a file or a folder of LR images in, SR images out. Needs image I/O; a
-// build without it lists the command and says so (main.cpp; the C API pipeline still works there).
-#if SINSR_WITH_IMAGE_IO
+// sinsr-host infer: a file or a folder of LR images in, SR images out.
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "io/image_io.hpp"
@@ -392,4 +390,3 @@ int cmd_infer(const Args& args) {
 
 }  // namespace cli
 }  // namespace sinsr
-#endif  // SINSR_WITH_IMAGE_IO

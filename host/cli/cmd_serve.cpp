@@ -3,7 +3,6 @@
 // connection, so a slow client holds no worker; --workers threads run the pipelines, fed from a
 // bounded queue. Each upload goes through sinsr_pipeline_upscale_file, the code `infer` runs for
 // each file, so the bytes equal the CLI's for the same options and thread count.
-#if SINSR_WITH_IMAGE_IO
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "sinsr_host.h"
@@ -794,4 +793,3 @@ int cmd_serve(const Args& args) {
 
 }  // namespace cli
 }  // namespace sinsr
-#endif  // SINSR_WITH_IMAGE_IO

@@ -25,28 +25,19 @@ struct Subcommand {
   bool takes_plugin, takes_threads;  // which global options it accepts
 };
 
-// Commands that read or write image files exist only in builds with image I/O (their files are
-// empty otherwise); without it they stay listed and say why they cannot run.
-#if SINSR_WITH_IMAGE_IO
-#define SINSR_IMAGE_COMMAND(f) (&f)
-#else
-#define SINSR_IMAGE_COMMAND(f) nullptr
-#endif
-
 constexpr Subcommand kCommands[] = {
-    {"infer", SINSR_IMAGE_COMMAND(sinsr::cli::cmd_infer), "upscale an image or a folder of images", true, true},
+    {"infer", &sinsr::cli::cmd_infer, "upscale an image or a folder of images", true, true},
     {"plugins", &sinsr::cli::cmd_plugins, "list or inspect the loaded plugin components", true, false},
     {"models", &sinsr::cli::cmd_models, "list the models: scale, the input each is for, where it came from", true,
      false},
-    {"eval", SINSR_IMAGE_COMMAND(sinsr::cli::cmd_eval),
-     "PSNR/SSIM/detail against ground truth paired by file name, or NIQE without it", false, false},
-    {"degrade", SINSR_IMAGE_COMMAND(sinsr::cli::cmd_degrade),
-     "make LR images (MATLAB bicubic or RealESRGAN degradation)", false, true},
+    {"eval", &sinsr::cli::cmd_eval, "PSNR/SSIM/detail against ground truth paired by file name, or NIQE without it",
+     false, false},
+    {"degrade", &sinsr::cli::cmd_degrade, "make LR images (MATLAB bicubic or RealESRGAN degradation)", false, true},
     {"train", &sinsr::cli::cmd_train, "train a diffusion network with its sampler's objective (or regression)", true,
      true},
     {"distill", &sinsr::cli::cmd_distill, "distill a SinSR one-step student from a teacher", true, true},
     {"bench", &sinsr::cli::cmd_bench, "time the networks and the distillation step", true, true},
-    {"serve", SINSR_IMAGE_COMMAND(sinsr::cli::cmd_serve), "an upscaling service with a web page (HTTP)", true, true},
+    {"serve", &sinsr::cli::cmd_serve, "an upscaling service with a web page (HTTP)", true, true},
     {"export", &sinsr::cli::cmd_export, "write a checkpoint's weights as a plain state dict (fp32/fp16/bf16)", false,
      false},
 };
@@ -76,10 +67,6 @@ const Subcommand* find_command(const std::string& name) {
 }
 
 int run_command(const Subcommand& c, const sinsr::cli::Args& args) {
-  if (!c.run) {
-    std::cerr << "sinsr-host " << c.name << ": not available in this build (built without image I/O)\n";
-    return 1;
-  }
   try {
     return c.run(args);
   } catch (const std::exception& e) {

@@ -1,10 +1,11 @@
 // Image decoding through the project's reader (io::read_image over OpenImageIO, the reader chosen
 // by the content, not the name): any file gives pixels or sdk::Error, and a header declaring a
 // huge image is refused before allocation (libFuzzer's -rss_limit_mb catches a reader that
-// allocates what a header claims). Built once per format as well (fuzz_image_tiff, _jpeg, _png:
-// SINSR_FUZZ_TIFF / _JPEG / _PNG put the format's signature in front of an input that lacks it), so that
+// allocates what a header claims). Built once per format as well (fuzz_image_tiff, _jpeg, _png,
+// _pnm: SINSR_FUZZ_TIFF / _JPEG / _PNG / _PNM put the format's signature in front of an input that lacks it), so that
 // every execution reaches that format's decoder, where the second hostile-input probe found
-// things: TIFF tiles and channels, progressive JPEG scans, PNG text chunks.
+// things: TIFF tiles and channels, progressive JPEG scans, PNG text chunks; and netpbm, whose
+// reader is the project's own.
 #include "fuzz_common.hpp"
 
 #include "io/image_io.hpp"
@@ -15,6 +16,8 @@
 #define SINSR_FUZZ_MAGIC "\xff\xd8"
 #elif SINSR_FUZZ_PNG
 #define SINSR_FUZZ_MAGIC "\x89PNG\r\n\x1a\n"
+#elif SINSR_FUZZ_PNM  // the project's own netpbm reader; the next byte picks P1..P6
+#define SINSR_FUZZ_MAGIC "P"
 #endif
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {

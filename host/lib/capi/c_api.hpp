@@ -33,8 +33,6 @@ struct Samples {
 };
 // Consumes m (its deleter runs on every path).
 Samples take_samples(DLManagedTensor* m);
-// SINSR_ERR_UNSUPPORTED: the calls on image files in a build without image I/O.
-[[noreturn]] void no_image_io();
 // float [0, 1] pixels back in the caller's sample type: 8/16 bits rounded as the image writer
 // rounds (NaN 0, clamped, half to even), 32 as `dtype`.
 DLManagedTensor* give_samples(const at::Tensor& pixels01, int bits, at::ScalarType dtype);

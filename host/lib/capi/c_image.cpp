@@ -6,9 +6,7 @@
 
 #include <sinsr/sdk.hpp>
 
-#ifdef SINSR_WITH_IMAGE_IO
 #include "io/image_io.hpp"
-#endif
 
 using sinsr::host::c_guard;
 using sinsr::sdk::require;
@@ -50,15 +48,10 @@ DLManagedTensor* give_samples(const at::Tensor& pixels01, int bits, at::ScalarTy
   return sdk::to_dlpack(pixels01.to(dtype).contiguous());
 }
 
-void no_image_io() {
-  throw sdk::Error(SINSR_ERR_UNSUPPORTED, "this libsinsr_host was built without image I/O (OpenImageIO)");
-}
-
 }  // namespace host
 }  // namespace sinsr
 
 namespace {
-using sinsr::host::no_image_io;
 
 // A file as float [H,W,C] in [0, 1], or (samples) in the sample type it holds.
 sinsr_status* read_file(const char* where, const char* path, DLManagedTensor** out, int32_t* bits, bool samples) {
@@ -66,16 +59,10 @@ sinsr_status* read_file(const char* where, const char* path, DLManagedTensor** o
     require(out != nullptr, SINSR_ERR_INVALID_ARGUMENT, "out is null");
     *out = nullptr;
     require(path != nullptr && *path, SINSR_ERR_INVALID_ARGUMENT, "path is null or empty");
-#ifdef SINSR_WITH_IMAGE_IO
     sinsr::io::Image im = sinsr::io::read_image(path);
     if (bits) *bits = im.bits;
     const at::Tensor hwc = im.pixels.permute({1, 2, 0});
     *out = samples ? sinsr::host::give_samples(hwc, im.bits, at::kFloat) : sinsr::sdk::to_dlpack(hwc.contiguous());
-#else
-    (void)bits;
-    (void)samples;
-    no_image_io();
-#endif
   });
 }
 
@@ -103,11 +90,7 @@ SINSR_API sinsr_status* sinsr_image_write(const char* path, DLManagedTensor* ima
     require(bits == 0 || bits == 8 || bits == 16 || bits == 32, SINSR_ERR_INVALID_ARGUMENT,
             "bits must be 0 (the samples' own depth), 8, 16 or 32, not " + std::to_string(bits));
     if (bits == 0) bits = in.bits;
-#ifdef SINSR_WITH_IMAGE_IO
     sinsr::io::write_image(path, in.pixels.permute({2, 0, 1}), bits);
-#else
-    no_image_io();
-#endif
   });
 }
 

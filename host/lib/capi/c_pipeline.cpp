@@ -1,9 +1,7 @@
 // sinsr_pipeline_*: the inference pipeline for applications and other languages.
 #include "capi/c_api.hpp"
-#include "pipeline/pipeline.hpp"
-#ifdef SINSR_WITH_IMAGE_IO
 #include "io/upscale_file.hpp"
-#endif
+#include "pipeline/pipeline.hpp"
 
 #include <sinsr/config.hpp>
 
@@ -138,12 +136,10 @@ SINSR_API sinsr_status* sinsr_pipeline_run_with(sinsr_pipeline* pipeline, DLMana
 SINSR_API sinsr_file_options sinsr_file_default_options(void) {
   sinsr_file_options o{};
   o.struct_size = sizeof o;
-#ifdef SINSR_WITH_IMAGE_IO
   const sinsr::io::UpscaleFileOptions d;
   o.max_pixels = d.max_pixels;
   o.outscale = d.outscale;
   o.bits = d.bits;
-#endif
   return o;
 }
 
@@ -152,7 +148,6 @@ SINSR_API sinsr_status* sinsr_pipeline_upscale_file(sinsr_pipeline* pipeline, co
   return c_guard("sinsr_pipeline_upscale_file", [&] {
     require(pipeline != nullptr, SINSR_ERR_INVALID_ARGUMENT, "pipeline is null");
     require(input && *input && output && *output, SINSR_ERR_INVALID_ARGUMENT, "input or output path is null or empty");
-#ifdef SINSR_WITH_IMAGE_IO
     sinsr::io::UpscaleFileOptions o;
     if (options) {
       require(options->struct_size >= offsetof(sinsr_file_options, bits) + sizeof(int32_t), SINSR_ERR_ABI,
@@ -165,11 +160,6 @@ SINSR_API sinsr_status* sinsr_pipeline_upscale_file(sinsr_pipeline* pipeline, co
     RunProgress progress(run);
     sinsr::host::ThreadScope threads(pipeline->threads);
     sinsr::io::upscale_file(*pipeline->impl, input, output, o, progress.for_image());
-#else
-    (void)options;
-    (void)run;
-    sinsr::host::no_image_io();
-#endif
   });
 }
 

@@ -6,9 +6,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <sinsr/sdk.hpp>
 
-#if SINSR_WITH_IMAGE_IO
 #include "io/jpeg.hpp"
-#endif
 
 #include <algorithm>
 #include <cmath>
@@ -270,20 +268,10 @@ at::Tensor add_poisson_noise(const at::Tensor& chw, double scale, bool gray, at:
 }
 
 at::Tensor jpeg(const at::Tensor& chw, int quality) {
-#if SINSR_WITH_IMAGE_IO
   // The official training uses DiffJPEG, a differentiable tensor approximation of JPEG; offline
   // LR making has no gradient to carry, so a real codec gives the genuine artefacts, including
   // libjpeg's rounding and its 4:2:0 chroma.
   return io::jpeg_round_trip(chw, quality);
-#else
-  if (quality < 1 || quality > 100)
-    throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "jpeg: quality must be in 1..100, got " + std::to_string(quality));
-  if (chw.dim() != 3 || (chw.size(0) != 1 && chw.size(0) != 3))
-    throw sdk::Error(SINSR_ERR_INVALID_ARGUMENT, "jpeg: expected a [C,H,W] image with 1 or 3 channels");
-  throw sdk::Error(
-      SINSR_ERR_UNSUPPORTED,
-      "jpeg: this build has no image I/O (SINSR_WITH_IMAGE_IO off), so the JPEG degradation step is unavailable");
-#endif
 }
 
 at::Tensor degrade(const at::Tensor& hr_chw01, int scale, uint64_t seed, const Options& o) {

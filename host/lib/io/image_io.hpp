@@ -1,4 +1,5 @@
-// Image files through OpenImageIO (PNG, JPEG, TIFF, EXR, BMP, WebP, ...). Pixels cross as
+// Image files: netpbm (PPM/PGM/PBM) in every build, everything else (PNG, JPEG, TIFF, EXR, BMP,
+// WebP, ...) through OpenImageIO where the build has it (SINSR_WITH_IMAGE_IO). Pixels cross as
 // float32 [C,H,W] in [0,1]; C = 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA).
 #pragma once
 
@@ -37,7 +38,8 @@ Image read_image(const std::string& path, const ReadLimits& limits);
 
 // chw01: floating [C,H,W], C in 1..4 (2 and 4 carry alpha last). Clamped to [0,1] (NaN -> 0);
 // 8/16-bit values are rounded half to even (numpy's rounding); bits = 32 writes float where the
-// format has it. The format follows the extension; JPEG has no alpha, so it is dropped there.
+// format has it. The format follows the extension; JPEG and netpbm have no alpha, so it is
+// dropped there.
 // The file is written beside its target under a temporary name and renamed into place, so a
 // reader never sees half a file. No folder is created.
 void write_image(const std::string& path, const at::Tensor& chw01, int bits = 8);
@@ -45,7 +47,7 @@ void write_image(const std::string& path, const at::Tensor& chw01, int bits = 8)
 // EXIF and ICC; the pixel size and the orientation are those of the new image).
 void write_image(const std::string& path, const at::Tensor& chw01, int bits, const Image& source);
 
-// png jpg jpeg tif tiff exr bmp webp (any case); also the netpbm pgm/ppm.
+// png jpg jpeg tif tiff exr bmp webp, and the netpbm ppm pgm pnm pbm (any case).
 bool has_image_extension(const std::string& path);
 // The images (by extension) directly inside dir, sorted by path; SINSR_ERR_IO if dir cannot be read.
 std::vector<std::string> list_images(const std::string& dir);

@@ -1,5 +1,5 @@
-// A JPEG round trip in memory through a real codec (libjpeg via OpenImageIO): what the
-// degradation's compression step applies. Built with image I/O only (SINSR_WITH_IMAGE_IO).
+// A JPEG round trip in memory through a real codec (libjpeg, in every build): what the
+// degradation's compression step applies.
 #pragma once
 
 #include <ATen/ATen.h>

@@ -4,11 +4,9 @@
 
 #include <sinsr/sdk.hpp>
 
-#if SINSR_WITH_IMAGE_IO
 #include "imaging/imresize.hpp"
 #include "io/image_io.hpp"
 #include "runtime/registry.hpp"
-#endif
 
 #include <algorithm>
 #include <filesystem>
@@ -34,10 +32,6 @@ struct Dataset::Impl {
 };
 
 Dataset::Dataset(DatasetOptions options) : impl_(new Impl) {
-#if !SINSR_WITH_IMAGE_IO
-  (void)options;
-  throw Error(SINSR_ERR_UNSUPPORTED, "training data needs image file I/O, which this build leaves out");
-#else
   auto& im = *impl_;
   im.o = std::move(options);
   auto& o = im.o;
@@ -90,7 +84,6 @@ Dataset::Dataset(DatasetOptions options) : impl_(new Impl) {
       host::log(SINSR_LOG_WARNING, "train", std::string("skipping unreadable training image: ") + e.what());
     }
   }
-#endif
 }
 
 Dataset::~Dataset() = default;
@@ -100,7 +93,6 @@ size_t Dataset::size() const { return impl_->images.size(); }
 Batch Dataset::Impl::make(int64_t step) const {
   Batch b;
   b.index = step;
-#if SINSR_WITH_IMAGE_IO
   std::vector<at::Tensor> hrs, lrs;
   const uint64_t base = mix_seed(mix_seed(o.seed, uint64_t(o.rank)), uint64_t(step));
   for (int k = 0; k < o.batch_size; ++k) {
@@ -125,9 +117,6 @@ Batch Dataset::Impl::make(int64_t step) const {
   }
   b.hr = at::stack(hrs).sub(0.5).div(0.5);
   b.lr = at::stack(lrs).sub(0.5).div(0.5);
-#else
-  (void)step;
-#endif
   return b;
 }
 

@@ -1,10 +1,8 @@
 #include "train/validation.hpp"
 
 #include "imaging/metrics.hpp"
-#if SINSR_WITH_IMAGE_IO
 #include "io/image_io.hpp"
 #include "io/pairs.hpp"
-#endif
 
 #include <sstream>
 
@@ -14,7 +12,6 @@ namespace train {
 Validation validate(Trainer& trainer, const TrainerOptions& options, const std::string& lr_dir,
                     const std::string& hr_dir, int limit) {
   Validation v;
-#if SINSR_WITH_IMAGE_IO
   host::PipelineOptions po;
   po.scale = options.scale;
   po.seed = options.seed;
@@ -54,10 +51,6 @@ Validation validate(Trainer& trainer, const TrainerOptions& options, const std::
     v.metrics["ssim"] = sum_s / scored;
   }
   v.summary = s.str();
-#else
-  (void)trainer, (void)options, (void)lr_dir, (void)hr_dir, (void)limit;
-  v.summary = "skipped (no image I/O in this build)";
-#endif
   return v;
 }
 
