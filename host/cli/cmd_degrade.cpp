@@ -69,7 +69,7 @@ int cmd_degrade(const Args& args) {
                                       "a file of the keys, inline JSON, or the bare name of an installed config; "
                                       "default: the official SinSR.yaml's values")
     ("mode", po::value(&mode)->default_value("realesrgan"), "realesrgan | bicubic")
-    ("ext", po::value(&ext)->default_value("png"), "output file type")
+    ("ext", po::value(&ext)->default_value(io::default_format()), "output file type")
     ("threads,j", po::value(&threads)->default_value(0), "CPU threads (0: every core this process may use)")
     ("quiet,q", po::bool_switch(&quiet), "no summary line");
   // clang-format on

@@ -187,7 +187,7 @@ int cmd_infer(const Args& args) {
                                                        "(8x the time; more PSNR/SSIM, less invented texture)")
     ("pad-multiple", po::value(&o.pad_multiple)->default_value(o.pad_multiple), "reflect-pad LR tiles to a multiple")
     ("bits", po::value(&bits)->default_value(bits), "output bit depth 8 or 16 (0: like the input)")
-    ("ext", po::value(&ext)->default_value("png"), "output file type (older spelling of -f); auto: the input's");
+    ("ext", po::value(&ext)->default_value(io::default_format()), "output file type (older spelling of -f); auto: the input's");
   // clang-format on
   // Words that are no option's value: reported by name rather than as "too many positional options".
   po::options_description hidden;

@@ -136,6 +136,14 @@ void write_file(const std::string& file, const std::vector<unsigned char>& bytes
   }
 }
 
+const char* default_format() {
+#if SINSR_WITH_IMAGE_IO
+  return "png";
+#else
+  return "ppm";
+#endif
+}
+
 bool has_image_extension(const std::string& path) {
   static const char* exts[] = {".png", ".jpg",  ".jpeg", ".tif", ".tiff", ".exr",
                                ".bmp", ".webp", ".pgm",  ".ppm", ".pnm",  ".pbm"};

@@ -47,6 +47,9 @@ void write_image(const std::string& path, const at::Tensor& chw01, int bits = 8)
 // EXIF and ICC; the pixel size and the orientation are those of the new image).
 void write_image(const std::string& path, const at::Tensor& chw01, int bits, const Image& source);
 
+// What a command writes where no format is named: "png", or "ppm" in a build without OpenImageIO.
+const char* default_format();
+
 // png jpg jpeg tif tiff exr bmp webp, and the netpbm ppm pgm pnm pbm (any case).
 bool has_image_extension(const std::string& path);
 // The images (by extension) directly inside dir, sorted by path; SINSR_ERR_IO if dir cannot be read.
