@@ -9,19 +9,21 @@
 # teacher's trajectory above a Gaussian of sigma 3 px (weight W, `highpass` loss), trading part
 # of the texture for PSNR and SSIM; the model is then that stage's weights. --codec-factor F folds
 # F x F pixel blocks instead of 4 x 4 (F = 2: the UNet at twice the LR resolution, 4x the compute,
-# as many weights); without --backbone-config the network's channels follow F.
+# as many weights); without --backbone-config the network's channels follow F. --device cuda
+# trains on a GPU; --max-minutes M bounds this call's wall time: the stage running when it is
+# used up is saved and paused, and the same line again continues (a job limit, a lent machine).
 # Usage: tools/train_model.sh --data DIR --name NAME [--out DIR] [--degradation realesrgan|bicubic]
 #          [--teacher-steps N] [--student-steps M] [--threads T] [--init WEIGHTS] [--fp16]
 #          [--val-lr DIR --val-hr DIR] [--gt-size S] [--batch B] [--seed N] [--student-ema R]
 #          [--backbone-config FILE] [--weight-gt W] [--fidelity-steps K] [--fidelity-weight W]
-#          [--codec-factor F]
+#          [--codec-factor F] [--device cpu|cuda|cuda:N] [--max-minutes M]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 data="" name="" out="" degradation=realesrgan teacher_steps=3000 student_steps=2000 threads=1 init=""
 val_lr="" val_hr="" gt_size=128 seed=20261204 student_ema=0.995 dtype=fp32 batch=8
-bcfg="" weight_gt=1 fidelity_steps=0 fidelity_weight=1 factor=4
+bcfg="" weight_gt=1 fidelity_steps=0 fidelity_weight=1 factor=4 device=cpu max_minutes=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --data) data=$2; shift 2 ;;
@@ -44,6 +46,8 @@ while [ $# -gt 0 ]; do
     --fidelity-steps) fidelity_steps=$2; shift 2 ;;
     --fidelity-weight) fidelity_weight=$2; shift 2 ;;
     --codec-factor) factor=$2; shift 2 ;;
+    --device) device=$2; shift 2 ;;
+    --max-minutes) max_minutes=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "train_model: unknown option $1" >&2; usage ;;
   esac
@@ -51,6 +55,8 @@ done
 [ -n "$data" ] && [ -n "$name" ] || { echo "train_model: --data and --name are required" >&2; usage; }
 [ -d "$data" ] || { echo "train_model: $data: no such folder" >&2; exit 1; }
 case "$factor" in 1|2|4) ;; *) echo "train_model: --codec-factor must be 1, 2 or 4" >&2; exit 2 ;; esac
+[[ "$max_minutes" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "train_model: --max-minutes must be a number of minutes" >&2; exit 2; }
+started=$(date +%s)
 out=${out:-runs/$name}
 host=${SINSR_HOST:-build/bin/sinsr-host}
 [ -x "$host" ] || bash tools/bootstrap.sh build
@@ -73,25 +79,39 @@ fi
 # exponential schedule, x0 prediction, three distillation losses with weight 1); what is ours is
 # the latent space (space_to_depth, lossless) and the network's size (models/default_x4).
 common=(--data "$data" --max-side 512 --codec space_to_depth --codec-config "{\"factor\": $factor}" --codec-weights none
-        --backbone-config "$bcfg" --threads "$threads" --seed "$seed"
+        --backbone-config "$bcfg" --threads "$threads" --seed "$seed" --device "$device"
         --degradation "$degradation" --gt-size "$gt_size")
 val=()
 [ -n "$val_lr" ] && val=(--val-lr "$val_lr" --val-hr "$val_hr" --val-every 500)
 
 resume_flag() { ls "$1"/ckpt_*.pth >/dev/null 2>&1 && echo --resume || echo --overwrite; }
 done_at() { [ -f "$1/ckpt_$(printf %08d "$2").pth" ]; }
+# What is left of --max-minutes for the next stage (0: no budget).
+budget() {
+  [ "$max_minutes" = 0 ] && { echo 0; return; }
+  awk -v m="$max_minutes" -v s="$(( $(date +%s) - started ))" 'BEGIN { r = m - s / 60; printf "%.3f", (r > 0.001 ? r : 0.001) }'
+}
+# A stage that stopped short of its steps used up the budget: stop here, resumable.
+paused_in() {
+  done_at "$1" "$2" && return 0
+  echo "train_model: paused in $1 (--max-minutes $max_minutes used up); the same line again continues"
+  exit 0
+}
 
 if ! done_at "$out/teacher" "$teacher_steps"; then
   init_flag=()
   [ -n "$init" ] && init_flag=(--backbone-weights "$init")
   "$host" train "${common[@]}" "${val[@]}" "${init_flag[@]}" --out "$out/teacher" $(resume_flag "$out/teacher") \
-    --batch "$batch" --lr 2e-4 --warmup 100 --max-steps "$teacher_steps" --save-every 250 --log-every 50
+    --batch "$batch" --lr 2e-4 --warmup 100 --max-steps "$teacher_steps" --save-every 250 --log-every 50 \
+    --max-minutes "$(budget)"
+  paused_in "$out/teacher" "$teacher_steps"
 fi
 
 if ! done_at "$out/student" "$student_steps"; then
   "$host" distill "${common[@]}" "${val[@]}" --out "$out/student" $(resume_flag "$out/student") \
     --teacher-weights "$out/teacher/ema.pth" --batch $(( (batch + 1) / 2 )) --lr 1e-4 --warmup 0 --ema "$student_ema" --weight-gt "$weight_gt" \
-    --max-steps "$student_steps" --save-every 100 --log-every 20
+    --max-steps "$student_steps" --save-every 100 --log-every 20 --max-minutes "$(budget)"
+  paused_in "$out/student" "$student_steps"
 fi
 final=$out/student
 if [ "$fidelity_steps" -gt 0 ]; then
@@ -102,7 +122,9 @@ if [ "$fidelity_steps" -gt 0 ]; then
       --teacher-weights "$out/teacher/ema.pth" --backbone-weights "$out/student/ema.pth" \
       --batch $(( (batch + 1) / 2 )) --lr 1e-4 --warmup 0 --ema "$student_ema" --no-inverse --no-gt \
       --loss-distill highpass --loss-distill-config "{\"block\": $factor, \"sigma\": 3}" --weight-distill "$fidelity_weight" \
-      --loss-direct mse --weight-direct 1 --max-steps "$fidelity_steps" --save-every 100 --log-every 20
+      --loss-direct mse --weight-direct 1 --max-steps "$fidelity_steps" --save-every 100 --log-every 20 \
+      --max-minutes "$(budget)"
+    paused_in "$final" "$fidelity_steps"
   fi
 fi
 "$host" export -w "$final/ema.pth" -o "$out/$name.pth" --dtype "$dtype"

@@ -327,7 +327,7 @@ Reply upscale(Service& service, const std::string& target, const std::string& bo
                          "self_ensemble is off on this server (it costs 8x the work; start it with "
                          "--allow-self-ensemble)");
   }
-  #if SINSR_WITH_IMAGE_IO
+#if SINSR_WITH_IMAGE_IO
   std::string format = q.count("format") ? q["format"] : "png";
 #else
   std::string format = q.count("format") ? q["format"] : "ppm";  // netpbm is all this build writes

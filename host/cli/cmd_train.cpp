@@ -44,6 +44,7 @@ int run(const Args& args, bool distill) {
   std::string config, backbone, bcfg, teacher, tcfg, codec, ccfg, scfg, dcfg, objective = "diffusion", max_side = "0";
   std::vector<std::string> plugins;
   int threads = 0;
+  double max_minutes = 0;
   bool no_inverse = !o.learn_xT, no_gt = !o.use_gt, overwrite = false;
   LossFlags l_x0, l_distill, l_inverse, l_gt, l_direct(o.direct);
 
@@ -76,6 +77,8 @@ int run(const Args& args, bool distill) {
     ("warmup", po::value(&o.warmup)->default_value(o.warmup), "linear warm-up steps (applied after each step, as officially)")
     ("ema", po::value(&o.ema_rate)->default_value(o.ema_rate, readable(o.ema_rate)), "EMA rate (0: off)")
     ("max-steps", po::value(&loop.max_steps)->default_value(loop.max_steps), "stop after this step")
+    ("max-minutes", po::value(&max_minutes)->default_value(0), "wall-time budget (0: none): the step that uses it up is "
+                                                               "saved and the run ends; --resume continues")
     ("save-every", po::value(&loop.save_every)->default_value(loop.save_every), "checkpoint period")
     ("val-every", po::value(&loop.val_every)->default_value(loop.val_every), "validation period (0: never)")
     ("val-lr", po::value(&loop.val_lr), "validation LR folder")
@@ -154,6 +157,7 @@ int run(const Args& args, bool distill) {
       {o.warmup < 0, "--warmup must be 0 or more"},
       {!(o.ema_rate >= 0 && o.ema_rate < 1), "--ema must be in [0, 1)"},
       {loop.max_steps < 1, "--max-steps must be at least 1"},
+      {!(max_minutes >= 0 && max_minutes < 1e7), "--max-minutes must be 0 (none) or a positive number of minutes"},
       {loop.save_every < 1 || loop.log_every < 1, "--save-every and --log-every must be at least 1"},
       {loop.val_every < 0, "--val-every must be 0 (never) or a period"},
       {objective != "diffusion" && objective != "regress", "--objective must be diffusion or regress"},
@@ -200,8 +204,13 @@ int run(const Args& args, bool distill) {
           runtime.default_names("degradation", "sections"));
     loop.existing = overwrite ? train::LoopOptions::Existing::MoveAside : train::LoopOptions::Existing::Refuse;
     loop.config = {{"command", cmd}, {"args", args}};
+    loop.max_seconds = max_minutes * 60;
     auto report = train::run_training(runtime, o, loop);
-    std::cerr << "done: " << loop.out_dir << " (step " << report.last_step << ")\n";
+    if (report.out_of_time)
+      std::cerr << "paused: " << loop.out_dir << " at step " << report.last_step << " of " << loop.max_steps
+                << " (--max-minutes " << max_minutes << " used up); the same line with --resume continues\n";
+    else
+      std::cerr << "done: " << loop.out_dir << " (step " << report.last_step << ")\n";
     return 0;
   } catch (const train::RunInUse& e) {
     std::cerr << "sinsr-host " << cmd << ": " << error_text(e)

@@ -49,7 +49,8 @@ TEST(Netpbm, RoundTripsAreExactAt8And16Bits) {
   fs::path d = fresh_dir("netpbm_rt");
   for (int bits : {8, 16})
     for (int64_t c : {1, 3}) {
-      const std::string f = (d / ("x" + std::to_string(bits) + "_" + std::to_string(c) + (c == 3 ? ".ppm" : ".pgm"))).string();
+      const std::string f =
+          (d / ("x" + std::to_string(bits) + "_" + std::to_string(c) + (c == 3 ? ".ppm" : ".pgm"))).string();
       at::Tensor x = levels({c, 7, 11}, bits);
       write_image(f, x, bits);
       const std::string head = read_bytes(f).substr(0, 2);

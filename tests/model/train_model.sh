@@ -47,6 +47,17 @@ if SINSR_HOST=$host bash "$src/tools/train_model.sh" --data "$work/photos" --nam
   echo "--codec-factor 3 was accepted"; exit 1
 fi
 grep -q "codec-factor must be" "$work/err" || { echo "no clear line for --codec-factor 3"; cat "$work/err"; exit 1; }
+# --max-minutes: a used-up budget pauses the running stage at a checkpoint (no model yet); the
+# same line again continues from it and finishes.
+budget=(--data "$work/photos" --name timed --out "$work/timed" --degradation bicubic --teacher-steps 2
+        --student-steps 1 --gt-size 64 --batch 2 --threads 1 --device cpu)
+SINSR_HOST=$host bash "$src/tools/train_model.sh" "${budget[@]}" --max-minutes 0.0001 > "$work/log3" 2>&1 ||
+  { cat "$work/log3"; exit 1; }
+grep -q "train_model: paused in $work/timed/teacher" "$work/log3" || { echo "no pause line"; cat "$work/log3"; exit 1; }
+[ -f "$work/timed/teacher/ckpt_00000001.pth" ] && [ ! -e "$work/timed/timed.pth" ] ||
+  { echo "the pause left no step-1 checkpoint, or a model"; ls -R "$work/timed"; exit 1; }
+SINSR_HOST=$host bash "$src/tools/train_model.sh" "${budget[@]}" > "$work/log4" 2>&1 || { cat "$work/log4"; exit 1; }
+grep -q "resumed" "$work/log4" && [ -f "$work/timed/timed.pth" ] || { echo "not resumed to a model"; cat "$work/log4"; exit 1; }
 after=$(cd "$src" && git status --porcelain models 2>/dev/null || true)
 [ "$before" = "$after" ] || { echo "models/ changed"; exit 1; }
-echo "train_model: manifest model and -w give the same bytes; listed by models --json"
+echo "train_model: manifest model and -w give the same bytes; listed by models --json; a time budget pauses and resumes"

@@ -53,6 +53,31 @@ TEST(Training, KilledAndResumedEqualsUninterrupted) {
   EXPECT_FALSE(wa[0].second.equal(start.at(wa[0].first)));
 }
 
+// A wall-time budget (a cluster job's limit, a lent GPU's minutes) pauses the run at a step with a
+// checkpoint, off the --save-every period; the same line with --resume ends where an
+// uninterrupted run ends.
+TEST(Training, ATimeBudgetPausesWithACheckpointAndResumeFinishes) {
+  if (!fs::exists(sinsr_test::data_dir() + "/set5/hr")) GTEST_SKIP();
+  std::string a = tmp("budget_a"), b = tmp("budget_b");
+  ASSERT_EQ(train(a, "--max-steps 5 --save-every 5 --lr 1e-3").code, 0);
+  // 0.0001 min is 6 ms: used up by loading the data, so the first step is the last.
+  Result paused = train(b, "--max-steps 5 --save-every 5 --lr 1e-3 --max-minutes 0.0001");
+  ASSERT_EQ(paused.code, 0) << paused.output;
+  EXPECT_NE(paused.output.find("paused: " + b + " at step 1 of 5 (--max-minutes 0.0001 used up)"), std::string::npos)
+      << paused.output;
+  EXPECT_TRUE(fs::exists(b + "/ckpt_00000001.pth"));
+  EXPECT_TRUE(fs::exists(b + "/ema.pth"));
+  EXPECT_FALSE(fs::exists(b + "/ckpt_00000005.pth"));
+  Result resumed = train(b, "--max-steps 5 --save-every 5 --lr 1e-3 --resume --max-minutes 60");
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("done: " + b + " (step 5)"), std::string::npos) << resumed.output;
+  auto wa = sinsr::ckpt::read_state_dict(a + "/ckpt_00000005.pth");
+  auto wb = sinsr::ckpt::read_state_dict(b + "/ckpt_00000005.pth");
+  ASSERT_EQ(wa.size(), wb.size());
+  for (size_t i = 0; i < wa.size(); ++i)
+    EXPECT_TRUE(sinsr_test::all_close(wa[i].second, wb[i].second, 1e-7)) << wa[i].first;
+}
+
 TEST(Training, DivergenceStopsAndKeepsTheLastCheckpoint) {
   if (!fs::exists(sinsr_test::data_dir() + "/set5/hr")) GTEST_SKIP();
   std::string d = tmp("nan");
@@ -103,6 +128,7 @@ TEST(Training, RefusesNumbersTheLoopCannotUseByFlag) {
       {"--max-side 512,", "--max-side"},
       {"--lr-schedule linear", "--lr-schedule"},
       {"--lr-min 1", "--lr-min"},
+      {"--max-minutes -1", "--max-minutes"},
   };
   for (const auto& [flags, name] : cases) {
     std::string out = tmp("refused");

@@ -40,7 +40,8 @@ struct Reader {
     skip_space();
     int64_t v = 0;
     int digits = 0;
-    for (int ch = peek(); ch != EOF && std::isdigit(ch) && digits < 11; ch = peek(), ++digits) v = v * 10 + (get() - '0');
+    for (int ch = peek(); ch != EOF && std::isdigit(ch) && digits < 11; ch = peek(), ++digits)
+      v = v * 10 + (get() - '0');
     if (digits == 0) fail(std::string("a netpbm header or plain raster without its ") + what);
     if (digits > 10) fail(std::string("a netpbm ") + what + " of more than 10 digits");
     return v;

@@ -138,7 +138,10 @@ struct LoopOptions {
   int val_limit = 8;             // images per validation
   std::string backend = "auto";  // c10d backend when WORLD_SIZE > 1
   json config;                   // stored in checkpoints
-  int64_t crash_at = 0;          // testing: abort() right before this step (simulates a kill)
+  // Wall-time budget in seconds from the call (0: none): the step that uses it up is saved as a
+  // checkpoint and the run returns early (TrainingReport::out_of_time); resuming continues.
+  double max_seconds = 0;
+  int64_t crash_at = 0;  // testing: abort() right before this step (simulates a kill)
   // What a fresh run (no `resume`) does when out_dir already holds one (checkpoints or a log):
   // refuse (RunInUse), or move the old folder aside to "<out_dir>.old-N" and start over.
   enum class Existing { Refuse, MoveAside } existing = Existing::Refuse;
@@ -153,6 +156,7 @@ struct TrainingReport {
   int64_t last_step = 0;
   std::string last_checkpoint;  // "" when none was written
   std::string moved_aside;      // where an earlier run in out_dir went (Existing::MoveAside)
+  bool out_of_time = false;     // stopped before max_steps by LoopOptions::max_seconds
 };
 
 // Runs to max_steps. A failure throws sdk::Error; a failed step's message names the last

@@ -125,6 +125,7 @@ void truncate_log(const fs::path& log, int64_t last_step) {
 }  // namespace
 
 TrainingReport run_training(host::Runtime& runtime, TrainerOptions options, LoopOptions loop) {
+  const auto t_call = std::chrono::steady_clock::now();  // the budget counts data loading too
   TrainingReport report;
   auto dist = Distributed::from_env(loop.backend);
   const bool main_rank = dist->is_main();
@@ -234,13 +235,25 @@ TrainingReport run_training(host::Runtime& runtime, TrainerOptions options, Loop
       std::cerr << "validation at step " << step << ": " << v.summary << "\n";
       log << json{{"step", step}, {"val", v.metrics}}.dump() << "\n" << std::flush;
     }
-    if (main_rank && (step % loop.save_every == 0 || step == loop.max_steps)) {
+    // Every rank stops at the same step: one rank alone out of time would leave the others
+    // waiting in the next all-reduce.
+    bool out_of_time = false;
+    if (loop.max_seconds > 0 && step < loop.max_steps) {
+      out_of_time =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t_call).count() >= loop.max_seconds;
+      if (dist->world_size() > 1) out_of_time = dist->allreduce_sum(out_of_time ? 1.0 : 0.0) > 0;
+    }
+    if (main_rank && (step % loop.save_every == 0 || step == loop.max_steps || out_of_time)) {
       std::string path = (fs::path(loop.out_dir) / checkpoint_name(step)).string();
       trainer.save(path, loop.config);
       trainer.save_ema((fs::path(loop.out_dir) / "ema.pth").string());
       report.last_checkpoint = path;
     }
     report.last_step = step;
+    if (out_of_time) {
+      report.out_of_time = true;
+      break;
+    }
   }
   dist->barrier();
   if (report.last_step == 0) report.last_step = trainer.iteration();
