@@ -63,21 +63,15 @@ at::Tensor pyiqa_y(const at::Tensor& x, int border, const char* who) {
 
 // cv2.getGaussianKernel(11, 1.5); the 2-D window is its outer product (pyiqa's fspecial is the
 // same normalised Gaussian).
-const std::vector<double>& gaussian_taps() {
-  static const std::vector<double> taps = [] {
-    std::vector<double> g(11);
-    double sum = 0;
-    for (int i = 0; i < 11; ++i) sum += g[size_t(i)] = std::exp(-double((i - 5) * (i - 5)) / (2 * 1.5 * 1.5));
-    for (double& v : g) v /= sum;
-    return g;
-  }();
+const std::vector<double>& ssim_taps() {
+  static const std::vector<double> taps = sdk::gaussian_taps(1.5, 5);
   return taps;
 }
 
 // 'valid' filtering of a float64 plane with the separable window, as two passes of shifted
 // slices: a 2-D conv2d in float64 goes through im2col, 121 copies of the image.
 at::Tensor filter_valid(const at::Tensor& x) {
-  const auto& g = gaussian_taps();
+  const auto& g = ssim_taps();
   const int64_t h = x.size(0) - 10, w = x.size(1) - 10;
   at::Tensor rows = x.narrow(0, 0, h) * g[0];
   for (int k = 1; k < 11; ++k) rows.add_(x.narrow(0, k, h), g[size_t(k)]);
@@ -91,17 +85,7 @@ at::Tensor filter_valid(const at::Tensor& x) {
 double ssim_plane(const at::Tensor& a, const at::Tensor& b, bool relu_cs) {
   require(a.size(0) >= 11 && a.size(1) >= 11, SINSR_ERR_INVALID_ARGUMENT,
           "ssim: the compared region is smaller than the 11x11 window");
-  const double C1 = std::pow(0.01 * 255, 2), C2 = std::pow(0.03 * 255, 2);
-  auto filt = [](const at::Tensor& x) { return filter_valid(x); };
-  at::Tensor mu1 = filt(a), mu2 = filt(b);
-  at::Tensor mu1_sq = mu1 * mu1, mu2_sq = mu2 * mu2, mu12 = mu1 * mu2;
-  at::Tensor s1 = filt(a * a) - mu1_sq, s2 = filt(b * b) - mu2_sq, s12 = filt(a * b) - mu12;
-  at::Tensor map;
-  if (relu_cs)
-    map = ((2 * mu12 + C1) / (mu1_sq + mu2_sq + C1)) * at::relu((2 * s12 + C2) / (s1 + s2 + C2));
-  else
-    map = ((2 * mu12 + C1) * (2 * s12 + C2)) / ((mu1_sq + mu2_sq + C1) * (s1 + s2 + C2));
-  return map.mean().item<double>();
+  return sdk::ssim_map(a, b, filter_valid, relu_cs).mean().item<double>();
 }
 
 // Mean over the 'valid' region of the Sobel magnitude of a float64 plane, as shifted slices.
@@ -136,14 +120,6 @@ Mode parse_mode(const std::string& name) {
 }
 
 const char* mode_name(Mode m) { return m == Mode::y ? "y" : m == Mode::rgb ? "rgb" : "pyiqa"; }
-
-at::Tensor bt601_y(const at::Tensor& rgb, double rgb_max) {
-  require(rgb.is_floating_point() && rgb.dim() >= 1 && rgb.size(-1) == 3, SINSR_ERR_INVALID_ARGUMENT,
-          "bt601_y: expected floating RGB along the last dimension");
-  at::Tensor w = at::tensor({65.481, 128.553, 24.966}, rgb.scalar_type());
-  if (rgb_max != 1.0) w = w / rgb_max;
-  return at::matmul(rgb, w) + 16.0;
-}
 
 at::Tensor rgb_to_y_uint8(const at::Tensor& x) {
   at::Tensor rgb = gray_to_rgb(as_hwc(x, "rgb_to_y_uint8"));

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <sinsr/image_math.hpp>
 
 #include <string>
 
@@ -20,11 +21,9 @@ enum class Mode { y, rgb, pyiqa };
 Mode parse_mode(const std::string& name);  // "y" | "rgb" | "pyiqa"; SINSR_ERR_INVALID_ARGUMENT otherwise
 const char* mode_name(Mode m);
 
-// The one Y-channel formula of every mode (the official rgb2ycbcr, ITU-R BT.601 studio range):
-// Y = 16 + 65.481 R' + 128.553 G' + 24.966 B', R' = R / rgb_max, on the 0..255 scale, not rounded.
-// rgb: floating, RGB along the last dimension in [0, rgb_max] (255: byte values, 1: [0,1]); the
-// weights are divided by rgb_max before the product, as the official code does; rgb's dtype.
-at::Tensor bt601_y(const at::Tensor& rgb, double rgb_max);
+// The one Y-channel formula of every mode: sdk::bt601_y (sinsr/image_math.hpp), which the image
+// losses share.
+using sdk::bt601_y;
 
 // [H,W,3] uint8 RGB or [H,W] / [H,W,1] gray -> [H,W] uint8 Y = round(16 + (65.481 R + 128.553 G +
 // 24.966 B) / 255), the official rgb2ycbcr(only_y=True).
