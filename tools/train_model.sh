@@ -16,14 +16,14 @@
 #          [--teacher-steps N] [--student-steps M] [--threads T] [--init WEIGHTS] [--fp16]
 #          [--val-lr DIR --val-hr DIR] [--gt-size S] [--batch B] [--seed N] [--student-ema R]
 #          [--backbone-config FILE] [--weight-gt W] [--fidelity-steps K] [--fidelity-weight W]
-#          [--codec-factor F] [--device cpu|cuda|cuda:N] [--max-minutes M]
+#          [--codec-factor F] [--device cpu|cuda|cuda:N] [--max-minutes M] [--workers W]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 data="" name="" out="" degradation=realesrgan teacher_steps=3000 student_steps=2000 threads=1 init=""
 val_lr="" val_hr="" gt_size=128 seed=20261204 student_ema=0.995 dtype=fp32 batch=8
-bcfg="" weight_gt=1 fidelity_steps=0 fidelity_weight=1 factor=4 device=cpu max_minutes=0
+bcfg="" weight_gt=1 fidelity_steps=0 fidelity_weight=1 factor=4 device=cpu max_minutes=0 workers=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --data) data=$2; shift 2 ;;
@@ -48,6 +48,7 @@ while [ $# -gt 0 ]; do
     --codec-factor) factor=$2; shift 2 ;;
     --device) device=$2; shift 2 ;;
     --max-minutes) max_minutes=$2; shift 2 ;;
+    --workers) workers=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "train_model: unknown option $1" >&2; usage ;;
   esac
@@ -79,7 +80,7 @@ fi
 # exponential schedule, x0 prediction, three distillation losses with weight 1); what is ours is
 # the latent space (space_to_depth, lossless) and the network's size (models/default_x4).
 common=(--data "$data" --max-side 512 --codec space_to_depth --codec-config "{\"factor\": $factor}" --codec-weights none
-        --backbone-config "$bcfg" --threads "$threads" --seed "$seed" --device "$device"
+        --backbone-config "$bcfg" --threads "$threads" --seed "$seed" --device "$device" --workers "$workers"
         --degradation "$degradation" --gt-size "$gt_size")
 val=()
 [ -n "$val_lr" ] && val=(--val-lr "$val_lr" --val-hr "$val_hr" --val-every 500)
