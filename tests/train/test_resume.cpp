@@ -78,6 +78,28 @@ TEST(Training, ATimeBudgetPausesWithACheckpointAndResumeFinishes) {
     EXPECT_TRUE(sinsr_test::all_close(wa[i].second, wb[i].second, 1e-7)) << wa[i].first;
 }
 
+// Validation scores the network the way it runs: a regression network through the `direct`
+// sampler (it used to go unvalidated), a diffusion network through its sampler; both land in the
+// log as `eval` would score them.
+TEST(Training, ValidationScoresRegressionAndDiffusionRuns) {
+  const std::string lr = sinsr_test::data_dir() + "/set5/lr_x4", hr = sinsr_test::data_dir() + "/set5/hr";
+  if (!fs::exists(lr) || !fs::exists(hr)) GTEST_SKIP();
+  for (const std::string objective : {"regress", "diffusion"}) {
+    std::string out = tmp("val_" + objective);
+    Result r = train(out, "--max-steps 2 --save-every 2 --lr 1e-3 --objective " + objective + " --val-lr " + lr +
+                              " --val-hr " + hr + " --val-every 2 --val-limit 1 --sampler-config '{\"steps\": 2}'");
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("validation at step 2: "), std::string::npos) << objective << "\n" << r.output;
+    std::ifstream log(out + "/train_log.jsonl");
+    bool scored = false;
+    for (std::string line; std::getline(log, line);) {
+      auto j = nlohmann::json::parse(line);
+      if (j.contains("val")) scored = j["val"].contains("psnr") && j["val"]["psnr"].get<double>() > 5;
+    }
+    EXPECT_TRUE(scored) << objective;
+  }
+}
+
 TEST(Training, DivergenceStopsAndKeepsTheLastCheckpoint) {
   if (!fs::exists(sinsr_test::data_dir() + "/set5/hr")) GTEST_SKIP();
   std::string d = tmp("nan");

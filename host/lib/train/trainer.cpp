@@ -186,6 +186,15 @@ Trainer::Trainer(host::Runtime& rt, TrainerOptions options) : impl_(new Impl) {
                                            "' cannot distil (it has no distillation_example call, ABI 1.5)");
   // The distilled student samples in one step: the sampler respaced to one network call.
   if (o.mode == TrainerOptions::Mode::Distill) im.one_step = std::make_unique<SamplerHandle>(sc, o.sampler.config, 1);
+  // A regression network runs as the `direct` sampler runs it (one call at t = 0): validation
+  // scores it so, where that plugin is loaded.
+  if (o.mode == TrainerOptions::Mode::Regress) {
+    try {
+      im.one_step = std::make_unique<SamplerHandle>(rt.find(SINSR_KIND_SAMPLER, "direct"), json::object());
+    } catch (const Error&) {
+      host::log(SINSR_LOG_WARNING, "train", "no 'direct' sampler loaded: this regression run is not validated");
+    }
+  }
   if (o.mode != TrainerOptions::Mode::Distill) {
     im.l_x0 = im.make_loss(rt, o.x0);
   } else {
@@ -221,6 +230,9 @@ host::BackboneHandle& Trainer::model() { return *impl_->model; }
 host::CodecHandle* Trainer::codec() { return impl_->codec.get(); }
 host::SamplerHandle& Trainer::sampler() { return *impl_->sampler; }
 host::SamplerHandle& Trainer::inference_sampler() { return impl_->one_step ? *impl_->one_step : *impl_->sampler; }
+bool Trainer::can_validate() const {
+  return impl_->o.mode != TrainerOptions::Mode::Regress || impl_->one_step != nullptr;
+}
 void Trainer::set_gradient_hook(std::function<void(const std::vector<at::Tensor>&)> hook) {
   impl_->grad_hook = std::move(hook);
 }

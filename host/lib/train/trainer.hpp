@@ -101,8 +101,10 @@ class Trainer {
   host::BackboneHandle& model();
   host::CodecHandle* codec();
   host::SamplerHandle& sampler();
-  // What validation samples with: one step at T-1 for a distilled student, else the sampler.
+  // What validation samples with: one step at T-1 for a distilled student, the `direct` sampler
+  // for a regression network, else the sampler.
   host::SamplerHandle& inference_sampler();
+  bool can_validate() const;  // false for a regression run without the `direct` plugin
   // Latent shape for a batch of LR images: [B, C, h*scale/downscale, ...].
   std::vector<int64_t> latent_shape(const at::Tensor& lq) const;
 

@@ -132,7 +132,6 @@ TrainingReport run_training(host::Runtime& runtime, TrainerOptions options, Loop
   if (dist->world_size() > 1 && options.device.rfind("cuda", 0) == 0 && options.device == "cuda")
     options.device = "cuda:" + std::to_string(dist->local_rank());
   // Validation samples through the sampler; a regression run has no chain to sample.
-  const bool can_validate = options.mode != TrainerOptions::Mode::Regress;
 
   std::error_code ec;
   if (main_rank && loop.resume.empty()) {
@@ -230,7 +229,8 @@ TrainingReport run_training(host::Runtime& runtime, TrainerOptions options, Loop
       json j = {{"step", step}, {"lr", r.lr}, {"it_per_s", its}, {"losses", r.losses}};
       log << j.dump() << "\n" << std::flush;
     }
-    if (main_rank && can_validate && loop.val_every > 0 && step % loop.val_every == 0 && !loop.val_lr.empty()) {
+    if (main_rank && trainer.can_validate() && loop.val_every > 0 && step % loop.val_every == 0 &&
+        !loop.val_lr.empty()) {
       auto v = validate(trainer, options, loop.val_lr, loop.val_hr, loop.val_limit);
       std::cerr << "validation at step " << step << ": " << v.summary << "\n";
       log << json{{"step", step}, {"val", v.metrics}}.dump() << "\n" << std::flush;
