@@ -18,27 +18,6 @@ namespace po = boost::program_options;
 namespace sinsr {
 namespace cli {
 
-namespace {
-
-// ESRGAN's network interpolation: two trainings of one network (one a fine-tune of the other)
-// blend in weight space. Integer buffers (index tables) are IN's.
-void interpolate(ckpt::StateDict& state, const ckpt::StateDict& other, double alpha, const std::string& in,
-                 const std::string& path) {
-  std::map<std::string, at::Tensor> theirs(other.begin(), other.end());
-  sdk::require(state.size() == theirs.size(), SINSR_ERR_FORMAT,
-               path + " holds " + std::to_string(theirs.size()) + " tensors, " + in + " " +
-                   std::to_string(state.size()) + ": not the same network");
-  for (auto& [name, t] : state) {
-    auto it = theirs.find(name);
-    sdk::require(it != theirs.end() && it->second.sizes() == t.sizes(), SINSR_ERR_FORMAT,
-                 path + " differs from " + in + " at '" + name + "' (not the same network)");
-    if (t.is_floating_point())
-      t = t.to(at::kFloat).mul(alpha).add(it->second.to(at::kFloat), 1.0 - alpha).to(t.scalar_type());
-  }
-}
-
-}  // namespace
-
 int cmd_export(const Args& args) {
   std::string in, out, key, dtype, other;
   double alpha = 1.0;
@@ -78,7 +57,7 @@ int cmd_export(const Args& args) {
   }
   try {
     ckpt::StateDict state = ckpt::read_state_dict(in, key);
-    if (!other.empty()) interpolate(state, ckpt::read_state_dict(other, key), alpha, in, other);
+    if (!other.empty()) host::blend_weights(state, ckpt::read_state_dict(other, key), alpha, in, other);
     size_t cast = 0;
     for (auto& [name, t] : state)
       if (t.is_floating_point() && t.scalar_type() != target) {

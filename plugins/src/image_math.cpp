@@ -24,8 +24,8 @@ std::vector<double> gaussian_taps(double sigma, int radius) {
   return g;
 }
 
-at::Tensor ssim_map(const at::Tensor& a, const at::Tensor& b, const std::function<at::Tensor(const at::Tensor&)>& filter,
-                    bool relu_cs) {
+at::Tensor ssim_map(const at::Tensor& a, const at::Tensor& b,
+                    const std::function<at::Tensor(const at::Tensor&)>& filter, bool relu_cs) {
   const double C1 = std::pow(0.01 * 255, 2), C2 = std::pow(0.03 * 255, 2);
   at::Tensor mu1 = filter(a), mu2 = filter(b);
   at::Tensor mu1_sq = mu1 * mu1, mu2_sq = mu2 * mu2, mu12 = mu1 * mu2;

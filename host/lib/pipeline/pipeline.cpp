@@ -399,14 +399,12 @@ void blend_with_partner(Runtime& runtime, const PipelineOptions& o, const Compon
   require(!file.empty(), SINSR_ERR_NOT_FOUND, who + ": its partner '" + o.blend_with + "' has no weights");
   BackboneHandle partner(pc, json::object(), true);
   partner.load_weights(file);
-  auto mine = net.state(), theirs = partner.state();
-  require(mine.size() == theirs.size(), SINSR_ERR_FORMAT, who + ": '" + o.blend_with + "' holds other tensors");
-  at::NoGradGuard no_grad;
-  for (size_t k = 0; k < mine.size(); ++k) {
-    require(mine[k].name == theirs[k].name && mine[k].value.sizes() == theirs[k].value.sizes(), SINSR_ERR_FORMAT,
-            who + ": '" + o.blend_with + "' differs at " + mine[k].name);
-    if (mine[k].value.is_floating_point()) mine[k].value.mul_(o.strength).add_(theirs[k].value, 1.0 - o.strength);
-  }
+  auto pairs = [](const std::vector<NamedTensor>& state) {
+    ckpt::StateDict out;
+    for (const auto& s : state) out.emplace_back(s.name, s.value);  // views of the parameters
+    return out;
+  };
+  blend_weights(pairs(net.state()), pairs(partner.state()), o.strength, who, "its partner '" + o.blend_with + "'");
 }
 }  // namespace
 

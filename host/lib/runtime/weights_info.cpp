@@ -3,6 +3,7 @@
 #include <sinsr/checkpoint.hpp>
 
 #include <algorithm>
+#include <map>
 
 namespace sinsr {
 namespace host {
@@ -241,6 +242,25 @@ void save_weights(const std::string& path, const ckpt::StateDict& state, const j
   root.insert("state_dict", sd);
   root.insert(kComponentsKey, components.dump());
   ckpt::save_file(path, root);
+}
+
+void blend_weights(const ckpt::StateDict& mine, const ckpt::StateDict& theirs, double alpha,
+                   const std::string& mine_name, const std::string& theirs_name) {
+  std::map<std::string, at::Tensor> by_name(theirs.begin(), theirs.end());
+  sdk::require(mine.size() == by_name.size(), SINSR_ERR_FORMAT,
+               theirs_name + " holds " + std::to_string(by_name.size()) + " tensors, " + mine_name + " " +
+                   std::to_string(mine.size()) + ": not the same network");
+  at::NoGradGuard no_grad;  // `mine` may be a network's parameters
+  for (const auto& [name, t] : mine) {
+    auto it = by_name.find(name);
+    sdk::require(it != by_name.end() && it->second.sizes() == t.sizes(), SINSR_ERR_FORMAT,
+                 theirs_name + " differs from " + mine_name + " at '" + name + "' (not the same network)");
+    if (t.is_floating_point()) {
+      at::Tensor other = it->second.to(t.device(), at::kFloat);
+      at::Tensor blend = t.to(at::kFloat).mul(alpha).add(other, 1.0 - alpha);
+      t.copy_(blend);
+    }
+  }
 }
 
 }  // namespace host

@@ -60,5 +60,13 @@ json stored_component(const Runtime& runtime, int32_t kind, const std::string& n
 // `components` is null. Atomic, as sinsr::ckpt writes.
 void save_weights(const std::string& path, const ckpt::StateDict& state, const json& components);
 
+// ESRGAN's network interpolation, in place: each floating tensor of `mine` becomes alpha * mine
+// + (1 - alpha) * the tensor of the same name in `theirs` (in float32, stored in mine's dtype);
+// integer buffers stay mine's. Two trainings of one network (one a fine-tune of the other) blend
+// so; other networks are refused (SINSR_ERR_FORMAT, "<theirs_name> differs from <mine_name> at
+// 'key' (not the same network)"). `export --interpolate` and the pipeline's `strength` use it.
+void blend_weights(const ckpt::StateDict& mine, const ckpt::StateDict& theirs, double alpha,
+                   const std::string& mine_name, const std::string& theirs_name);
+
 }  // namespace host
 }  // namespace sinsr

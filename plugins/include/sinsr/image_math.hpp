@@ -24,8 +24,8 @@ std::vector<double> gaussian_taps(double sigma, int radius);
 // The SSIM map of a and b (any shape `filter` takes) on the 0..255 scale: C1 = (0.01 * 255)^2,
 // C2 = (0.03 * 255)^2; `filter` applies the 11x11 Gaussian window (sigma 1.5) over the 'valid'
 // region. relu_cs: the contrast-structure term through ReLU (pyiqa's variant).
-at::Tensor ssim_map(const at::Tensor& a, const at::Tensor& b, const std::function<at::Tensor(const at::Tensor&)>& filter,
-                    bool relu_cs = false);
+at::Tensor ssim_map(const at::Tensor& a, const at::Tensor& b,
+                    const std::function<at::Tensor(const at::Tensor&)>& filter, bool relu_cs = false);
 
 }  // namespace sdk
 }  // namespace sinsr
