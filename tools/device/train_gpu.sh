@@ -5,7 +5,9 @@
 # the carried photos and validation pairs to netpbm with PIL, trains on CUDA within what is left
 # of MINUTES, and puts into $OUT (8 files at most come back): the build log, the command's
 # output, and each run's EMA weights in fp16 with its log (a checkpoint with its optimiser state
-# is too large to bring back).
+# is too large to bring back). Before training, a short check of the CUDA path: the clean sample
+# upscaled by student_bicubic on CUDA (fp32, fp16) beside the CPU's bytes, with the seconds of
+# each run (SINSR_GPU_CHECK=0 leaves it out, =1 runs it on the CPU too, for a rehearsal).
 # Usage (there): bash tools/device/train_gpu.sh MINUTES [train_model.sh options...]
 #                bash tools/device/train_gpu.sh MINUTES 'COMMAND'
 #   The first runs tools/train_model.sh on the carried photos (data, validation, --device cuda,
@@ -45,7 +47,7 @@ build=$work/build
 if ! {
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSINSR_WITH_IMAGE_IO=OFF -DSINSR_BUILD_TESTS=OFF \
     -DCMAKE_PREFIX_PATH="$torch_prefix;$prefix/usr" &&
-    ninja -C "$build" sinsr-host unet_swin space_to_depth resshift direct pointwise image
+    ninja -C "$build" sinsr-host unet_swin space_to_depth resshift direct pointwise image student_bicubic
 } >"$out/build.log" 2>&1; then
   tail -40 "$out/build.log"
   say "build failed (build.log comes back)"
@@ -64,6 +66,37 @@ for sub in ("photos", "val_lr", "val_hr"):
         Image.open(f).convert("RGB").save(os.path.join(dst, sub, stem + ".ppm"))
 PY
 say "data: $(ls "$work/data/photos" | wc -l) photos, $(ls "$work/data/val_lr" | wc -l) validation pairs"
+
+check=${SINSR_GPU_CHECK:-auto}
+if [ "$check" = 1 ] || { [ "$check" = auto ] && [ "$device" != cpu ]; }; then
+  host=$build/bin/sinsr-host
+  python3 -c 'import sys; from PIL import Image; Image.open(sys.argv[1]).convert("RGB").save(sys.argv[2])' \
+    samples/lr_x4/autumn.png "$work/autumn.ppm"
+  "$host" infer -q -n student_bicubic -i "$work/autumn.ppm" -o "$work/cpu.ppm" --device cpu
+  for precision in fp32 fp16; do
+    s0=$(date +%s.%N)
+    if "$host" infer -q -n student_bicubic -i "$work/autumn.ppm" -o "$work/cuda_$precision.ppm" --device "$device" \
+      --precision "$precision"; then
+      say "$device $precision: $(awk -v a="$s0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s (start-up included)"
+    else
+      say "$device $precision: infer failed"
+    fi
+  done
+  python3 - "$work/cpu.ppm" "$work/cuda_fp32.ppm" "$work/cuda_fp16.ppm" <<'PY' || true
+import sys
+import numpy as np
+from PIL import Image
+ref = np.asarray(Image.open(sys.argv[1]), dtype=np.float64)
+for path in sys.argv[2:]:
+    try:
+        out = np.asarray(Image.open(path), dtype=np.float64)
+    except OSError:
+        continue
+    mse = ((out - ref) ** 2).mean()
+    psnr = float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+    print("train_gpu: %s against the CPU: max difference %d levels, PSNR %.1f dB" % (path.split("/")[-1], np.abs(out - ref).max(), psnr))
+PY
+fi
 
 left=$(awk -v m="$minutes" -v s="$(($(date +%s) - t0))" 'BEGIN { printf "%.2f", m - s / 60 }')
 run=$work/run
