@@ -65,7 +65,9 @@ Image read(const ReadContext& ctx) {
   const int64_t w = r.number("width"), h = r.number("height");
   const int64_t maxval = bitmap ? 1 : r.number("maximum value");
   if (w <= 0 || h <= 0) r.fail("empty image (" + std::to_string(w) + "x" + std::to_string(h) + ")");
-  if (w > ctx.limit / h) throw Error(SINSR_ERR_FORMAT, size_refusal(ctx.path, w, h, 0, ctx.limit, ctx.hint));
+  // Whatever limit a user sets, sizes stay far from 64-bit overflow (2^40 pixels: 6 TB as 16-bit RGB).
+  const int64_t limit = std::min<int64_t>(ctx.limit, int64_t(1) << 40);
+  if (w > limit / h) throw Error(SINSR_ERR_FORMAT, size_refusal(ctx.path, w, h, 0, limit, ctx.hint));
   if (maxval < 1 || maxval > 65535) r.fail("a netpbm maximum value of " + std::to_string(maxval) + " (1 to 65535)");
   const int64_t n = w * h * channels;
   if (!plain) {
