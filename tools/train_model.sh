@@ -12,18 +12,21 @@
 # as many weights); without --backbone-config the network's channels follow F. --device cuda
 # trains on a GPU; --max-minutes M bounds this call's wall time: the stage running when it is
 # used up is saved and paused, and the same line again continues (a job limit, a lent machine).
+# --teacher-weights W / --student-weights W start from a teacher / distilled student made
+# before: the stages they stand for are skipped (a fidelity stage alone: both, --fidelity-steps).
 # Usage: tools/train_model.sh --data DIR --name NAME [--out DIR] [--degradation realesrgan|bicubic]
 #          [--teacher-steps N] [--student-steps M] [--threads T] [--init WEIGHTS] [--fp16]
 #          [--val-lr DIR --val-hr DIR] [--gt-size S] [--batch B] [--seed N] [--student-ema R]
 #          [--backbone-config FILE] [--weight-gt W] [--fidelity-steps K] [--fidelity-weight W]
 #          [--codec-factor F] [--device cpu|cuda|cuda:N] [--max-minutes M] [--workers W]
+#          [--teacher-weights W] [--student-weights W]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 data="" name="" out="" degradation=realesrgan teacher_steps=3000 student_steps=2000 threads=1 init=""
 val_lr="" val_hr="" gt_size=128 seed=20261204 student_ema=0.995 dtype=fp32 batch=8
-bcfg="" weight_gt=1 fidelity_steps=0 fidelity_weight=1 factor=4 device=cpu max_minutes=0 workers=2
+bcfg="" weight_gt=1 fidelity_steps=0 fidelity_weight=1 factor=4 device=cpu max_minutes=0 workers=2 teacher_w="" student_w=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --data) data=$2; shift 2 ;;
@@ -49,6 +52,8 @@ while [ $# -gt 0 ]; do
     --device) device=$2; shift 2 ;;
     --max-minutes) max_minutes=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;;
+    --teacher-weights) teacher_w=$2; shift 2 ;;
+    --student-weights) student_w=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "train_model: unknown option $1" >&2; usage ;;
   esac
@@ -56,6 +61,10 @@ done
 [ -n "$data" ] && [ -n "$name" ] || { echo "train_model: --data and --name are required" >&2; usage; }
 [ -d "$data" ] || { echo "train_model: $data: no such folder" >&2; exit 1; }
 case "$factor" in 1|2|4) ;; *) echo "train_model: --codec-factor must be 1, 2 or 4" >&2; exit 2 ;; esac
+for w in "$teacher_w" "$student_w"; do
+  [ -z "$w" ] || [ -f "$w" ] || { echo "train_model: $w: no such weights file" >&2; exit 1; }
+done
+[ -z "$student_w" ] || [ -n "$teacher_w" ] || { echo "train_model: --student-weights needs --teacher-weights (the fidelity and later stages read the teacher)" >&2; exit 2; }
 [[ "$max_minutes" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "train_model: --max-minutes must be a number of minutes" >&2; exit 2; }
 started=$(date +%s)
 out=${out:-runs/$name}
@@ -99,7 +108,9 @@ paused_in() {
   exit 0
 }
 
-if ! done_at "$out/teacher" "$teacher_steps"; then
+teacher_ema=${teacher_w:-$out/teacher/ema.pth}
+student_ema_w=${student_w:-$out/student/ema.pth}
+if [ -z "$teacher_w" ] && ! done_at "$out/teacher" "$teacher_steps"; then
   init_flag=()
   [ -n "$init" ] && init_flag=(--backbone-weights "$init")
   "$host" train "${common[@]}" "${val[@]}" "${init_flag[@]}" --out "$out/teacher" $(resume_flag "$out/teacher") \
@@ -108,19 +119,20 @@ if ! done_at "$out/teacher" "$teacher_steps"; then
   paused_in "$out/teacher" "$teacher_steps"
 fi
 
-if ! done_at "$out/student" "$student_steps"; then
+if [ -z "$student_w" ] && ! done_at "$out/student" "$student_steps"; then
   "$host" distill "${common[@]}" "${val[@]}" --out "$out/student" $(resume_flag "$out/student") \
-    --teacher-weights "$out/teacher/ema.pth" --batch $(( (batch + 1) / 2 )) --lr 1e-4 --warmup 0 --ema "$student_ema" --weight-gt "$weight_gt" \
+    --teacher-weights "$teacher_ema" --batch $(( (batch + 1) / 2 )) --lr 1e-4 --warmup 0 --ema "$student_ema" --weight-gt "$weight_gt" \
     --max-steps "$student_steps" --save-every 100 --log-every 20 --max-minutes "$(budget)"
   paused_in "$out/student" "$student_steps"
 fi
-final=$out/student
+final_w=$student_ema_w
 if [ "$fidelity_steps" -gt 0 ]; then
   final=$out/fidelity
+  final_w=$final/ema.pth
   if ! done_at "$final" "$fidelity_steps"; then
     # Texture from the teacher (distill term, high-pass only), the rest from the GT (direct term).
     "$host" distill "${common[@]}" "${val[@]}" --out "$final" $(resume_flag "$final") \
-      --teacher-weights "$out/teacher/ema.pth" --backbone-weights "$out/student/ema.pth" \
+      --teacher-weights "$teacher_ema" --backbone-weights "$student_ema_w" \
       --batch $(( (batch + 1) / 2 )) --lr 1e-4 --warmup 0 --ema "$student_ema" --no-inverse --no-gt \
       --loss-distill highpass --loss-distill-config "{\"block\": $factor, \"sigma\": 3}" --weight-distill "$fidelity_weight" \
       --loss-direct mse --weight-direct 1 --max-steps "$fidelity_steps" --save-every 100 --log-every 20 \
@@ -128,7 +140,7 @@ if [ "$fidelity_steps" -gt 0 ]; then
     paused_in "$final" "$fidelity_steps"
   fi
 fi
-"$host" export -w "$final/ema.pth" -o "$out/$name.pth" --dtype "$dtype"
+"$host" export -w "$final_w" -o "$out/$name.pth" --dtype "$dtype"
 # The manifest: a model without code, found on the plugin path like a built model plugin.
 cp "$bcfg" "$out/$name.backbone.json"
 if [ "$degradation" = realesrgan ]; then input=real-world; else input=bicubic; fi

@@ -58,6 +58,18 @@ grep -q "train_model: paused in $work/timed/teacher" "$work/log3" || { echo "no 
   { echo "the pause left no step-1 checkpoint, or a model"; ls -R "$work/timed"; exit 1; }
 SINSR_HOST=$host bash "$src/tools/train_model.sh" "${budget[@]}" > "$work/log4" 2>&1 || { cat "$work/log4"; exit 1; }
 grep -q "resumed" "$work/log4" && [ -f "$work/timed/timed.pth" ] || { echo "not resumed to a model"; cat "$work/log4"; exit 1; }
+# --teacher-weights / --student-weights: a fidelity stage alone from a teacher and a student made
+# before (the first run's); no teacher or student folder is made.
+SINSR_HOST=$host bash "$src/tools/train_model.sh" --data "$work/photos" --name fid --out "$work/fid" --degradation bicubic \
+  --teacher-weights "$work/run/teacher/ema.pth" --student-weights "$work/run/student/ema.pth" --fidelity-steps 1 \
+  --gt-size 64 --batch 2 --threads 1 > "$work/log5" 2>&1 || { cat "$work/log5"; exit 1; }
+[ -f "$work/fid/fid.pth" ] && [ -d "$work/fid/fidelity" ] && [ ! -e "$work/fid/teacher" ] && [ ! -e "$work/fid/student" ] ||
+  { echo "the fidelity-only run made other stages or no model"; ls -R "$work/fid"; cat "$work/log5"; exit 1; }
+if SINSR_HOST=$host bash "$src/tools/train_model.sh" --data "$work/photos" --name bad2 --out "$work/bad2" \
+  --student-weights "$work/run/student/ema.pth" 2> "$work/err2"; then
+  echo "--student-weights without --teacher-weights was accepted"; exit 1
+fi
+grep -q "needs --teacher-weights" "$work/err2" || { cat "$work/err2"; exit 1; }
 after=$(cd "$src" && git status --porcelain models 2>/dev/null || true)
 [ "$before" = "$after" ] || { echo "models/ changed"; exit 1; }
 echo "train_model: manifest model and -w give the same bytes; listed by models --json; a time budget pauses and resumes"
