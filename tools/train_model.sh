@@ -108,8 +108,8 @@ paused_in() {
   exit 0
 }
 
-teacher_ema=${teacher_w:-$out/teacher/ema.pth}
-student_ema_w=${student_w:-$out/student/ema.pth}
+teacher_weights=${teacher_w:-$out/teacher/ema.pth}
+student_weights=${student_w:-$out/student/ema.pth}
 if [ -z "$teacher_w" ] && ! done_at "$out/teacher" "$teacher_steps"; then
   init_flag=()
   [ -n "$init" ] && init_flag=(--backbone-weights "$init")
@@ -121,18 +121,18 @@ fi
 
 if [ -z "$student_w" ] && ! done_at "$out/student" "$student_steps"; then
   "$host" distill "${common[@]}" "${val[@]}" --out "$out/student" $(resume_flag "$out/student") \
-    --teacher-weights "$teacher_ema" --batch $(( (batch + 1) / 2 )) --lr 1e-4 --warmup 0 --ema "$student_ema" --weight-gt "$weight_gt" \
+    --teacher-weights "$teacher_weights" --batch $(( (batch + 1) / 2 )) --lr 1e-4 --warmup 0 --ema "$student_ema" --weight-gt "$weight_gt" \
     --max-steps "$student_steps" --save-every 100 --log-every 20 --max-minutes "$(budget)"
   paused_in "$out/student" "$student_steps"
 fi
-final_w=$student_ema_w
+final_weights=$student_weights
 if [ "$fidelity_steps" -gt 0 ]; then
   final=$out/fidelity
-  final_w=$final/ema.pth
+  final_weights=$final/ema.pth
   if ! done_at "$final" "$fidelity_steps"; then
     # Texture from the teacher (distill term, high-pass only), the rest from the GT (direct term).
     "$host" distill "${common[@]}" "${val[@]}" --out "$final" $(resume_flag "$final") \
-      --teacher-weights "$teacher_ema" --backbone-weights "$student_ema_w" \
+      --teacher-weights "$teacher_weights" --backbone-weights "$student_weights" \
       --batch $(( (batch + 1) / 2 )) --lr 1e-4 --warmup 0 --ema "$student_ema" --no-inverse --no-gt \
       --loss-distill highpass --loss-distill-config "{\"block\": $factor, \"sigma\": 3}" --weight-distill "$fidelity_weight" \
       --loss-direct mse --weight-direct 1 --max-steps "$fidelity_steps" --save-every 100 --log-every 20 \
@@ -140,7 +140,7 @@ if [ "$fidelity_steps" -gt 0 ]; then
     paused_in "$final" "$fidelity_steps"
   fi
 fi
-"$host" export -w "$final_w" -o "$out/$name.pth" --dtype "$dtype"
+"$host" export -w "$final_weights" -o "$out/$name.pth" --dtype "$dtype"
 # The manifest: a model without code, found on the plugin path like a built model plugin.
 cp "$bcfg" "$out/$name.backbone.json"
 if [ "$degradation" = realesrgan ]; then input=real-world; else input=bicubic; fi
