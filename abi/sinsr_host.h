@@ -154,7 +154,7 @@ SINSR_API sinsr_status* sinsr_pipeline_run_with(sinsr_pipeline* pipeline, DLMana
    code: the same bytes for the same pipeline): the header checked against max_pixels before
    decoding, the upscale, an optional final bicubic factor, written at the input's depth with its
    metadata (EXIF, ICC profile), whole or not at all. The output format follows its extension.
-   SINSR_ERR_UNSUPPORTED in a build without image I/O. */
+   Formats as sinsr_image_formats() says. */
 typedef struct sinsr_file_options {
   size_t struct_size;
   int64_t max_pixels; /* inputs with more pixels are refused from their header: SINSR_ERR_FORMAT,
@@ -170,8 +170,10 @@ SINSR_API sinsr_status* sinsr_pipeline_upscale_file(sinsr_pipeline* pipeline, co
                                                     const sinsr_file_options* options, const sinsr_run_options* run);
 
 /*
- * Image files, read and written as `sinsr-host infer` does (OpenImageIO: PNG, JPEG, TIFF, EXR,
- * WebP, BMP, ...); SINSR_ERR_UNSUPPORTED in a build without image I/O. Thread-safe.
+ * Image files, read and written as `sinsr-host infer` does: PNG, JPEG, TIFF, EXR, WebP, BMP through
+ * OpenImageIO, and netpbm (.ppm, .pgm) by the host's own code in every build; a build without
+ * OpenImageIO (SINSR_WITH_IMAGE_IO off) answers the other formats with SINSR_ERR_UNSUPPORTED.
+ * Thread-safe.
  * read: *out is float32 [H,W,C] in [0, 1] (C = 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA; float files
  * unclamped), the EXIF orientation applied; the caller owns it (call its deleter). *bits (may be
  * NULL) is the file's sample depth, 8, 16 or 32 (float): the depth the CLI writes its upscale with.
@@ -186,6 +188,10 @@ SINSR_API sinsr_status* sinsr_image_read_samples(const char* path, DLManagedTens
    samples' own depth, float as 32). The format follows the extension; the file appears whole
    (written aside, then renamed). */
 SINSR_API sinsr_status* sinsr_image_write(const char* path, DLManagedTensor* image, int32_t bits);
+/* The extensions this build writes, space-separated, the default first: "png jpg tif exr webp bmp
+   ppm pgm", or "ppm pgm" without OpenImageIO. It reads these and .jpeg, .tiff, .pnm, .pbm. Static
+   storage; never NULL. */
+SINSR_API const char* sinsr_image_formats(void);
 
 #ifdef __cplusplus
 } /* extern "C" */

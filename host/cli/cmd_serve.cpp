@@ -288,7 +288,8 @@ std::string content_type_of(const std::string& format) {
                                                            {"tif", "image/tiff"},
                                                            {"bmp", "image/bmp"},
                                                            {"exr", "image/x-exr"},
-                                                           {"ppm", "image/x-portable-pixmap"}};
+                                                           {"ppm", "image/x-portable-pixmap"},
+                                                           {"pgm", "image/x-portable-graymap"}};
   auto it = types.find(format);
   return it == types.end() ? "" : it->second;
 }
@@ -327,15 +328,13 @@ Reply upscale(Service& service, const std::string& target, const std::string& bo
                          "self_ensemble is off on this server (it costs 8x the work; start it with "
                          "--allow-self-ensemble)");
   }
-#if SINSR_WITH_IMAGE_IO
-  std::string format = q.count("format") ? q["format"] : "png";
-#else
-  std::string format = q.count("format") ? q["format"] : "ppm";  // netpbm is all this build writes
-#endif
+  // What this build writes (netpbm only without OpenImageIO), its default first.
+  static const std::string formats = sinsr_image_formats();
+  std::string format = q.count("format") ? q["format"] : formats.substr(0, formats.find(' '));
   if (format == "jpeg") format = "jpg";
   if (format == "tiff") format = "tif";
-  if (content_type_of(format).empty())
-    return error_reply(http::status::bad_request, "format '" + format + "': png, jpg, webp, tif, bmp, exr or ppm");
+  if (content_type_of(format).empty() || (" " + formats + " ").find(" " + format + " ") == std::string::npos)
+    return error_reply(http::status::bad_request, "format '" + format + "': this server writes " + formats);
   std::optional<uint64_t> seed;  // absent: the model's default
   double strength = 1, outscale = 0;
   try {

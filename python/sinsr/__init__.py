@@ -25,7 +25,7 @@ from ._capi import Code, Error
 Code.__module__ = Error.__module__ = __name__  # tracebacks say sinsr.Error
 
 __all__ = ["Upscaler", "Component", "components", "Error", "Code", "library_path", "library_version",
-           "abi_version", "read_image", "write_image"]
+           "abi_version", "image_formats", "read_image", "write_image"]
 __version__ = "0.1.0"
 
 Component = collections.namedtuple("Component", "kind name version file plugin summary")
@@ -306,6 +306,12 @@ def read_image(path):
     for float files (EXR, float TIFF); gray as HxW. Errors (missing file, not an image) are sinsr.Error naming it."""
     out = _read_samples(path)
     return out[:, :, 0] if out.shape[2] == 1 else out
+
+
+def image_formats():
+    """The file extensions this build writes, its default first: ['png', 'jpg', ..., 'ppm', 'pgm'],
+    or ['ppm', 'pgm'] in a build without OpenImageIO."""
+    return _capi.library().sinsr_image_formats().decode().split()
 
 
 def write_image(path, image):

@@ -130,6 +130,7 @@ def _declare(lib):
         "sinsr_image_read": ([C.c_char_p, C.POINTER(PDLM), C.POINTER(C.c_int32)], S),
         "sinsr_image_read_samples": ([C.c_char_p, C.POINTER(PDLM), C.POINTER(C.c_int32)], S),
         "sinsr_image_write": ([C.c_char_p, PDLM, C.c_int32], S),
+        "sinsr_image_formats": ([], C.c_char_p),
     }
     for name, (args, res) in sigs.items():
         fn = getattr(lib, name)

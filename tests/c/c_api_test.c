@@ -280,6 +280,49 @@ int main(int argc, char** argv) {
     sinsr_status_release(st);
   }
 
+  /* every format the build says it writes round-trips: lossless ones exactly, EXR to half
+     precision, JPEG and WebP in shape */
+  {
+    const char* formats = sinsr_image_formats();
+    const char* at = formats;
+    float pixels[18];
+    int k, listed = 0;
+    for (k = 0; k < 18; ++k) pixels[k] = (float)(k * 14) / 255.0f;
+    CHECK(formats != NULL && strncmp(formats, "png ", 4) == 0 && strstr(formats, "ppm") != NULL);
+    while (at && *at) {
+      char ext[16], path[64];
+      DLManagedTensor* read = NULL;
+      size_t n = strcspn(at, " ");
+      CHECK(n > 0 && n < sizeof ext);
+      if (n == 0 || n >= sizeof ext) break;
+      memcpy(ext, at, n);
+      ext[n] = '\0';
+      snprintf(path, sizeof path, "c_api_test_format.%s", ext);
+      st = sinsr_image_write(path, wrap_hwc(pixels, 2, 3, 3), 8);
+      CHECK(st == NULL);
+      if (st) fprintf(stderr, "%s: %s\n", ext, sinsr_status_message(st));
+      sinsr_status_release(st);
+      st = sinsr_image_read(path, &read, NULL);
+      CHECK(st == NULL && read != NULL);
+      sinsr_status_release(st);
+      if (read) {
+        const int lossy = strcmp(ext, "jpg") == 0 || strcmp(ext, "webp") == 0;
+        const double tolerance = strcmp(ext, "exr") == 0 ? 1e-3 : 1e-6; /* EXR holds 8-bit input as half */
+        const float* got = (const float*)read->dl_tensor.data;
+        CHECK(read->dl_tensor.ndim == 3 && read->dl_tensor.shape[0] == 2 && read->dl_tensor.shape[1] == 3 &&
+              read->dl_tensor.shape[2] == 3);
+        if (!lossy && read->dl_tensor.shape[2] == 3)
+          for (k = 0; k < 18; ++k) CHECK(fabs(got[k] - pixels[k]) < tolerance);
+        read->deleter(read);
+      }
+      remove(path);
+      ++listed;
+      at += n;
+      while (*at == ' ') ++at;
+    }
+    CHECK(listed >= 6);
+  }
+
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }

@@ -325,9 +325,17 @@ class Package(unittest.TestCase):
         out = os.path.join(self.tmp, "written.png")
         sinsr.write_image(out, self.sr)
         np.testing.assert_array_equal(read_png(out), self.sr)
+        # Each format the build lists holds the 16-bit gray below (netpbm, PNG, TIFF exactly).
+        formats = sinsr.image_formats()
+        self.assertEqual(formats[0], "png")
+        self.assertTrue({"jpg", "tif", "ppm", "pgm"} <= set(formats), formats)
         wide = (np.arange(6 * 5, dtype=np.uint16) * 2000).reshape(6, 5)
         sinsr.write_image(os.path.join(self.tmp, "gray16.png"), wide)
         np.testing.assert_array_equal(sinsr.read_image(os.path.join(self.tmp, "gray16.png")), wide)
+        for ext in ("pgm", "tif"):
+            path = os.path.join(self.tmp, "gray16." + ext)
+            sinsr.write_image(path, wide)
+            np.testing.assert_array_equal(sinsr.read_image(path), wide, ext)
         try:
             from PIL import Image
         except ImportError:

@@ -70,6 +70,8 @@ sinsr_status* read_file(const char* where, const char* path, DLManagedTensor** o
 
 extern "C" {
 
+SINSR_API const char* sinsr_image_formats(void) { return sinsr::io::formats(); }
+
 SINSR_API sinsr_status* sinsr_image_read(const char* path, DLManagedTensor** out, int32_t* bits) {
   return read_file("sinsr_image_read", path, out, bits, false);
 }

@@ -134,12 +134,20 @@ void write_file(const std::string& file, const std::vector<unsigned char>& bytes
   }
 }
 
-const char* default_format() {
+const char* formats() {
 #if SINSR_WITH_IMAGE_IO
-  return "png";
+  return "png jpg tif exr webp bmp ppm pgm";
 #else
-  return "ppm";
+  return "ppm pgm";
 #endif
+}
+
+const char* default_format() {
+  static const std::string first = [] {
+    const std::string all = formats();
+    return all.substr(0, all.find(' '));
+  }();
+  return first.c_str();
 }
 
 bool has_image_extension(const std::string& path) {

@@ -47,7 +47,11 @@ void write_image(const std::string& path, const at::Tensor& chw01, int bits = 8)
 // EXIF and ICC; the pixel size and the orientation are those of the new image).
 void write_image(const std::string& path, const at::Tensor& chw01, int bits, const Image& source);
 
-// What a command writes where no format is named: "png", or "ppm" in a build without OpenImageIO.
+// The extensions this build writes, space-separated, the default first (what a command writes
+// where no format is named): "png jpg tif exr webp bmp ppm pgm", or "ppm pgm" in a build
+// without OpenImageIO.
+const char* formats();
+// The first of formats(): "png", or "ppm" without OpenImageIO.
 const char* default_format();
 
 // png jpg jpeg tif tiff exr bmp webp, and the netpbm ppm pgm pnm pbm (any case).

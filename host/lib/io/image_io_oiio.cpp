@@ -302,7 +302,9 @@ Image read(const ReadContext& ctx, const char* format) {
   if (w * h > limit || c > 64) throw Error(SINSR_ERR_FORMAT, size_refusal(path, w, h, c, limit, hint));
   // The reader allocates one tile whatever the image size: a 16x16 TIFF declaring 16384^2 tiles
   // took 4 GB. Tiles may exceed a small image (they come in multiples of 16), not by this much.
-  const int64_t tile_area = int64_t(std::max(spec.tile_width, 1)) * std::max(spec.tile_height, 1);
+  // A TIFF's tile depth counts too, even in a flat image (a tile is width x height x depth).
+  const int64_t tile_depth = spec.tile_width > 0 ? std::max(spec.tile_depth, 1) : 1;
+  const int64_t tile_area = int64_t(std::max(spec.tile_width, 1)) * std::max(spec.tile_height, 1) * tile_depth;
   if (tile_area > std::max<int64_t>(4 * w * h, 1024 * 1024))
     throw Error(SINSR_ERR_FORMAT, path + ": declares tiles of " + std::to_string(spec.tile_width) + "x" +
                                       std::to_string(spec.tile_height) + " for a " + std::to_string(w) + "x" +
@@ -312,8 +314,8 @@ Image read(const ReadContext& ctx, const char* format) {
   // 4096^2 image in one strip.
   const int64_t rows = spec.tile_width > 0 ? spec.tile_height : spec.get_int_attribute("tiff:RowsPerStrip", int(h));
   const int64_t cols = spec.tile_width > 0 ? spec.tile_width : w;
-  const int64_t chunk =
-      std::min<int64_t>(std::max<int64_t>(rows, 1), std::max<int64_t>(h, 1)) * cols * c * int64_t(spec.format.size());
+  const int64_t chunk = std::min<int64_t>(std::max<int64_t>(rows, 1), std::max<int64_t>(h, 1)) * cols * tile_depth * c *
+                        int64_t(spec.format.size());
   if (chunk > (int64_t(256) << 20))
     throw Error(SINSR_ERR_FORMAT, path + ": decodes " + std::to_string(chunk >> 20) + " MB at a time (" +
                                       std::to_string(rows) + " rows of " + std::to_string(cols) + " pixels x " +
@@ -324,6 +326,20 @@ Image read(const ReadContext& ctx, const char* format) {
   int64_t keep = std::min<int64_t>(c, 4);
   if (c >= 4 && spec.alpha_channel != 3) keep = 3;
   if (c == 2 && spec.alpha_channel != 1) keep = 1;
+  // A converted read is buffered by OpenImageIO in whole strips, as many rows as the file declares
+  // per strip even past the image's height (a fuzz input: 50208 rows per strip for 8 rows, 2 GB):
+  // its buffer is computed here as its read_scanlines does (about 64 MB of rows, at least 256,
+  // rounded up to whole strips).
+  if (spec.tile_width <= 0) {
+    const int64_t sample = int64_t(spec.format.size()), rps = spec.get_int_attribute("tiff:RowsPerStrip", 64);
+    int64_t rows_read = std::max<int64_t>((int64_t(1) << 26) / std::max<int64_t>(w * c * sample, 1), 256);
+    if (rps > 0) rows_read = (rows_read + rps - 1) / rps * rps;
+    const int64_t buffer = rows_read * w * keep * sample;
+    if (buffer > (int64_t(256) << 20))
+      throw Error(SINSR_ERR_FORMAT, path + ": declares " + std::to_string(rps) + " rows per strip for " +
+                                        std::to_string(h) + " rows, which the reader would buffer whole (" +
+                                        std::to_string(buffer >> 20) + " MB, over the 256 MB allowed)");
+  }
   at::Tensor hwc = at::empty({h, w, keep}, at::kFloat);
   if (!in->read_image(0, 0, 0, int(keep), OIIO::TypeDesc::FLOAT, hwc.data_ptr<float>())) {
     std::string err = in->geterror();
