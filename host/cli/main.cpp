@@ -140,7 +140,8 @@ extern "C" __attribute__((visibility("default"))) int sinsr_cli_main(int argc, c
   }
   if (first == "--version" || first == "-V") {
     std::cout << "sinsr-host " << sinsr_version() << " (plugin ABI " << SINSR_ABI_VERSION_MAJOR << "."
-              << SINSR_ABI_VERSION_MINOR << ")\n";
+              << SINSR_ABI_VERSION_MINOR << ")\n"
+              << "image formats: " << sinsr_image_formats() << " (written; the first when none is named)\n";
     return 0;
   }
   sinsr::cli::Args globals;

@@ -237,6 +237,14 @@ TEST(Cli, UsageErrorsAreOneLine) {
   }
 }
 
+// --version names the build's image formats (netpbm only without OpenImageIO), the default first.
+TEST(Cli, VersionNamesTheImageFormats) {
+  HostRun v = run_host("--version");
+  EXPECT_EQ(v.code, 0) << v.output;
+  EXPECT_TRUE(contains(v.output, "(plugin ABI ")) << v.output;
+  EXPECT_TRUE(contains(v.output, std::string("image formats: ") + sinsr::io::formats() + " (written")) << v.output;
+}
+
 // The thread pools wait passively unless the user's environment says otherwise: libgomp reads
 // it when it loads, so the launcher sets it before loading the program. OMP_DISPLAY_ENV=verbose
 // shows what libgomp made of it: no spinning at all, or its default 300000 rounds.

@@ -448,6 +448,15 @@ TEST(ImageIO, TruncatedJpegsScanBombsAndTextChunkBombsAreRefused) {
   for (int k = 0; k < 300; ++k) bomb += jpg.substr(sos, eoi - sos);
   put(d / "scans.jpg", bomb + "\xFF\xD9");
   EXPECT_NE(read_error(d / "scans.jpg").find("more than 200 JPEG scans"), std::string::npos);
+  // libjpeg allocates the whole image's buffers when the file is opened: the frame header's size
+  // is checked first (a fuzz input declaring 65k x 3k asked for 1 GB).
+  const size_t sof = jpg.find("\xFF\xC0");
+  ASSERT_NE(sof, std::string::npos);
+  std::string wide = jpg;
+  wide.replace(sof + 5, 4, std::string("\x0F\xA0\xFD\xE8", 4));  // 4000 rows of 65000
+  put(d / "wide.jpg", wide);
+  EXPECT_NE(read_error(d / "wide.jpg").find("wide.jpg: the header declares 65000x4000"), std::string::npos)
+      << read_error(d / "wide.jpg");
 
   write_image((d / "good.png").string(), at::rand({3, 8, 8}));
   const std::string png = bytes_of(d / "good.png");

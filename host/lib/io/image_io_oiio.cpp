@@ -202,7 +202,8 @@ void check_png_chunks(std::istream& in, int64_t file_size, const std::string& pa
 // after its scans) decoded to grey rows with no error, and a progressive file repeating one scan
 // 15,000 times took a minute to decode. Entropy-coded data never holds 0xFF followed by anything
 // but 0x00 or a restart marker, so the walk needs no decoding.
-void check_jpeg_markers(std::istream& in, int64_t file_size, const std::string& path) {
+void check_jpeg_markers(std::istream& in, int64_t file_size, const std::string& path, int64_t limit,
+                        const std::string& hint) {
   in.clear();
   in.seekg(0);
   std::vector<unsigned char> b(size_t(std::max<int64_t>(file_size, 0)));
@@ -210,7 +211,10 @@ void check_jpeg_markers(std::istream& in, int64_t file_size, const std::string& 
   const size_t n = size_t(in.gcount());
   size_t i = 2, scans = 0;  // after SOI
   while (i + 1 < n) {
-    if (b[i] != 0xFF) return;  // not a marker where one must be: libjpeg reports it
+    if (b[i] != 0xFF) {  // bytes where a marker must be: libjpeg warns and skips to the next 0xFF, so do we
+      ++i;
+      continue;
+    }
     const unsigned char m = b[i + 1];
     if (m == 0xFF) {
       ++i;
@@ -223,6 +227,13 @@ void check_jpeg_markers(std::istream& in, int64_t file_size, const std::string& 
     }
     if (i + 3 >= n) break;
     const size_t len = size_t(sdk::read_uint(&b[i + 2], 2, /*big=*/true));
+    // A frame header (SOF0..15 but DHT, JPG, DAC): libjpeg allocates the whole image's buffers as
+    // it opens the file (a 600-byte fuzz input declaring 65k x 3k asked for 1 GB).
+    const bool frame = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
+    if (frame && i + 8 < n) {
+      const int64_t h = int64_t(sdk::read_uint(&b[i + 5], 2, true)), w = int64_t(sdk::read_uint(&b[i + 7], 2, true));
+      if (w * h > limit) throw Error(SINSR_ERR_FORMAT, size_refusal(path, w, h, 0, limit, hint));
+    }
     i += 2 + len;
     if (m == 0xDA) {  // SOS: skip the entropy-coded data to the next marker
       if (++scans > kMaxJpegScans)
@@ -272,7 +283,7 @@ Image read(const ReadContext& ctx, const char* format) {
   const std::string& hint = ctx.hint;
   if (std::strcmp(format, "openexr") == 0) check_exr_header(file, file_size, path, limit, hint);
   if (std::strcmp(format, "png") == 0) check_png_chunks(file, file_size, path);
-  if (std::strcmp(format, "jpeg") == 0) check_jpeg_markers(file, file_size, path);
+  if (std::strcmp(format, "jpeg") == 0) check_jpeg_markers(file, file_size, path, limit, hint);
   if (std::strcmp(format, "bmp") == 0) check_bmp_header(file, path);
   if (std::strcmp(format, "tiff") == 0)
     if (std::optional<at::Tensor> bilevel = read_bilevel_tiff(file, file_size, path, limit, hint)) {
