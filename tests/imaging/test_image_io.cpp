@@ -448,6 +448,31 @@ TEST(ImageIO, TruncatedJpegsScanBombsAndTextChunkBombsAreRefused) {
   for (int k = 0; k < 300; ++k) bomb += jpg.substr(sos, eoi - sos);
   put(d / "scans.jpg", bomb + "\xFF\xD9");
   EXPECT_NE(read_error(d / "scans.jpg").find("more than 200 JPEG scans"), std::string::npos);
+  // A Photoshop APP13 segment's IPTC block and records are read by the sizes they declare (a heap
+  // over-read under the fuzz target): they must fit the segment. A well-formed one is read.
+  auto with_app13 = [&](const std::string& block, uint16_t declared) {
+    std::string seg = std::string(
+        "Photoshop 3.0\0"
+        "8BIM\x04\x04\0\0\0\0",
+        24);
+    seg += char(declared >> 8);
+    seg += char(declared & 0xFF);
+    seg += block;
+    const size_t len = seg.size() + 2;
+    return jpg.substr(0, 2) + "\xFF\xED" + char(len >> 8) + char(len & 0xFF) + seg + jpg.substr(2);
+  };
+  const std::string caption = std::string("\x1C\x02\x78\x00\x05", 5) + "hello";
+  put(d / "iptc.jpg", with_app13(caption, uint16_t(caption.size())));
+  EXPECT_EQ(read_image((d / "iptc.jpg").string()).pixels.size(1), 64);
+  put(d / "iptc_block.jpg", with_app13(caption, 1000));
+  EXPECT_NE(read_error(d / "iptc_block.jpg").find("iptc_block.jpg: a Photoshop (APP13) segment declares an IPTC block"),
+            std::string::npos)
+      << read_error(d / "iptc_block.jpg");
+  const std::string long_record = std::string("\x1C\x02\x78\x01\xF4", 5) + "hello";  // declares 500 bytes
+  put(d / "iptc_record.jpg", with_app13(long_record, uint16_t(long_record.size())));
+  EXPECT_NE(read_error(d / "iptc_record.jpg").find("holds an IPTC record of 500 bytes where 5 remain"),
+            std::string::npos)
+      << read_error(d / "iptc_record.jpg");
   // libjpeg allocates the whole image's buffers when the file is opened: the frame header's size
   // is checked first (a fuzz input declaring 65k x 3k asked for 1 GB).
   const size_t sof = jpg.find("\xFF\xC0");

@@ -198,6 +198,31 @@ void check_png_chunks(std::istream& in, int64_t file_size, const std::string& pa
   }
 }
 
+// OpenImageIO 2.4 reads a Photoshop APP13 segment's IPTC block, and each record in it, by the
+// sizes they declare, past the segment (a heap over-read under the JPEG fuzz target). Its walk is
+// repeated here on the segment's bytes: wherever it would read beyond them, the file is refused.
+void check_photoshop_iptc(const unsigned char* d, size_t n, const std::string& path) {
+  static const unsigned char kHead[] = "Photoshop 3.0\0008BIM";  // then the type, 4 bytes, the size
+  auto refuse = [&](const std::string& what) {
+    throw Error(SINSR_ERR_FORMAT, path + ": a Photoshop (APP13) segment " + what);
+  };
+  const size_t head = std::min<size_t>(n, 18);
+  if (std::memcmp(d, kHead, head) != 0) return;  // not one: the reader stops at the first difference
+  if (n < 26) refuse("cut short (" + std::to_string(n) + " bytes)");
+  if ((d[18] << 8 | d[19]) != 1028) return;  // not an IPTC block
+  const size_t size = size_t(d[24] << 8 | d[25]);
+  if (26 + size > n)
+    refuse("declares an IPTC block of " + std::to_string(size) + " bytes in " + std::to_string(n - 26));
+  size_t at = 26, left = size;
+  while (left >= 5 && d[at] == 0x1C && (d[at + 1] == 1 || d[at + 1] == 2)) {
+    const size_t record = size_t(d[at + 3] << 8 | d[at + 4]);
+    at += 5, left -= 5;
+    if (record > left)
+      refuse("holds an IPTC record of " + std::to_string(record) + " bytes where " + std::to_string(left) + " remain");
+    at += record, left -= record;
+  }
+}
+
 // A JPEG's markers, walked before libjpeg sees the file: a file cut short (no end-of-image marker
 // after its scans) decoded to grey rows with no error, and a progressive file repeating one scan
 // 15,000 times took a minute to decode. Entropy-coded data never holds 0xFF followed by anything
@@ -229,6 +254,7 @@ void check_jpeg_markers(std::istream& in, int64_t file_size, const std::string& 
     const size_t len = size_t(sdk::read_uint(&b[i + 2], 2, /*big=*/true));
     // A frame header (SOF0..15 but DHT, JPG, DAC): libjpeg allocates the whole image's buffers as
     // it opens the file (a 600-byte fuzz input declaring 65k x 3k asked for 1 GB).
+    if (m == 0xED && len >= 2 && i + 2 + len <= n) check_photoshop_iptc(&b[i + 4], len - 2, path);
     const bool frame = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
     if (frame && i + 8 < n) {
       const int64_t h = int64_t(sdk::read_uint(&b[i + 5], 2, true)), w = int64_t(sdk::read_uint(&b[i + 7], 2, true));
