@@ -156,6 +156,33 @@ class Tensor {
   DLManagedTensor* m_ = nullptr;
 };
 
+namespace detail {
+
+/* A C object owned here: destroyed once, by its C API destructor (which takes NULL). */
+template <class T, void (*Destroy)(T*)>
+class Handle {
+ public:
+  Handle() = default;
+  Handle(Handle&& other) noexcept : p_(std::exchange(other.p_, nullptr)) {}
+  Handle& operator=(Handle&& other) noexcept {
+    if (this != &other) {
+      Destroy(p_);
+      p_ = std::exchange(other.p_, nullptr);
+    }
+    return *this;
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  ~Handle() { Destroy(p_); }
+  T* get() const noexcept { return p_; }
+  T** out() noexcept { return &p_; }
+
+ private:
+  T* p_ = nullptr;
+};
+
+}  // namespace detail
+
 /* One component the runtime loaded (sinsr_component_info), its strings copied. */
 struct Component {
   int32_t kind = 0;
@@ -176,32 +203,21 @@ class Runtime {
     sinsr_runtime_options o = sinsr_runtime_default_options();
     o.num_threads = options.threads;
     o.load_default_paths = options.default_paths ? 1 : 0;
-    check(sinsr_runtime_create(&o, &r_));
+    check(sinsr_runtime_create(&o, r_.out()));
   }
-  Runtime(Runtime&& other) noexcept : r_(std::exchange(other.r_, nullptr)) {}
-  Runtime& operator=(Runtime&& other) noexcept {
-    if (this != &other) {
-      sinsr_runtime_destroy(r_);
-      r_ = std::exchange(other.r_, nullptr);
-    }
-    return *this;
-  }
-  Runtime(const Runtime&) = delete;
-  Runtime& operator=(const Runtime&) = delete;
-  /* After every pipeline made from it. */
-  ~Runtime() { sinsr_runtime_destroy(r_); }
+  /* Destroyed (or moved from) after every pipeline made from it. */
 
   /* A plugin library, a model manifest, a defaults.json, or a folder of them. */
-  void load(const std::string& path) { check(sinsr_runtime_load(r_, path.c_str())); }
+  void load(const std::string& path) { check(sinsr_runtime_load(r_.get(), path.c_str())); }
 
   std::vector<Component> components() const {
     size_t count = 0;
-    check(sinsr_runtime_component_count(r_, &count));
+    check(sinsr_runtime_component_count(r_.get(), &count));
     std::vector<Component> out;
     for (size_t i = 0; i < count; ++i) {
       sinsr_component_info info{};
       info.struct_size = sizeof info;
-      check(sinsr_runtime_component_info(r_, i, &info));
+      check(sinsr_runtime_component_info(r_.get(), i, &info));
       auto text = [](const char* s) { return std::string(s ? s : ""); };
       Component c;
       c.kind = info.kind;
@@ -219,10 +235,10 @@ class Runtime {
     return out;
   }
 
-  sinsr_runtime* get() const noexcept { return r_; }
+  sinsr_runtime* get() const noexcept { return r_.get(); }
 
  private:
-  sinsr_runtime* r_ = nullptr;
+  detail::Handle<sinsr_runtime, sinsr_runtime_destroy> r_;
 };
 
 namespace detail {
@@ -255,19 +271,8 @@ class Pipeline {
   /* spec_json as sinsr_pipeline_create takes it; "{}" is the default model. The runtime must
      outlive the pipeline. */
   explicit Pipeline(Runtime& runtime, const std::string& spec_json = "{}") {
-    check(sinsr_pipeline_create(runtime.get(), spec_json.c_str(), &p_));
+    check(sinsr_pipeline_create(runtime.get(), spec_json.c_str(), p_.out()));
   }
-  Pipeline(Pipeline&& other) noexcept : p_(std::exchange(other.p_, nullptr)) {}
-  Pipeline& operator=(Pipeline&& other) noexcept {
-    if (this != &other) {
-      sinsr_pipeline_destroy(p_);
-      p_ = std::exchange(other.p_, nullptr);
-    }
-    return *this;
-  }
-  Pipeline(const Pipeline&) = delete;
-  Pipeline& operator=(const Pipeline&) = delete;
-  ~Pipeline() { sinsr_pipeline_destroy(p_); }
 
   /* image (consumed): [H,W,C] or [N,C,H,W], as sinsr_pipeline_run takes it. */
   Tensor run(Tensor image, const Progress& progress = Progress()) {
@@ -277,7 +282,7 @@ class Pipeline {
     options.progress = progress ? &detail::progress_trampoline : nullptr;
     options.user = &call;
     DLManagedTensor* out = nullptr;
-    sinsr_status* status = sinsr_pipeline_run_with(p_, image.release(), &options, &out);
+    sinsr_status* status = sinsr_pipeline_run_with(p_.get(), image.release(), &options, &out);
     return finish(status, call, out);
   }
 
@@ -290,18 +295,18 @@ class Pipeline {
     run.struct_size = sizeof run;
     run.progress = progress ? &detail::progress_trampoline : nullptr;
     run.user = &call;
-    sinsr_status* status = sinsr_pipeline_upscale_file(p_, input.c_str(), output.c_str(), &options, &run);
+    sinsr_status* status = sinsr_pipeline_upscale_file(p_.get(), input.c_str(), output.c_str(), &options, &run);
     finish(status, call, nullptr);
   }
 
   /* What the pipeline resolved, as JSON (sinsr_pipeline_settings). */
   std::string settings() const {
     const char* json = nullptr;
-    check(sinsr_pipeline_settings(p_, &json));
+    check(sinsr_pipeline_settings(p_.get(), &json));
     return json ? json : "";
   }
 
-  sinsr_pipeline* get() const noexcept { return p_; }
+  sinsr_pipeline* get() const noexcept { return p_.get(); }
 
  private:
   static Tensor finish(sinsr_status* status, detail::ProgressCall& call, DLManagedTensor* out) {
@@ -313,7 +318,7 @@ class Pipeline {
     check(status);
     return result;
   }
-  sinsr_pipeline* p_ = nullptr;
+  detail::Handle<sinsr_pipeline, sinsr_pipeline_destroy> p_;
 };
 
 /* Image files as `sinsr-host infer` reads and writes them. read: float32 [H,W,C] in [0, 1];
