@@ -188,9 +188,9 @@ SINSR_API sinsr_status* sinsr_image_read_samples(const char* path, DLManagedTens
    samples' own depth, float as 32). The format follows the extension; the file appears whole
    (written aside, then renamed). */
 SINSR_API sinsr_status* sinsr_image_write(const char* path, DLManagedTensor* image, int32_t bits);
-/* The extensions this build writes, space-separated, the default first: "png jpg tif exr webp bmp
-   ppm pgm", or "ppm pgm" without OpenImageIO. It reads these and .jpeg, .tiff, .pnm, .pbm. Static
-   storage; never NULL. */
+/* The extensions this build writes any image to, space-separated, the default first: "png jpg tif
+   exr webp bmp ppm", or "ppm" without OpenImageIO (.pgm takes gray images). It reads these and
+   .jpeg, .tiff, .pgm, .pnm, .pbm. Static storage; never NULL. */
 SINSR_API const char* sinsr_image_formats(void);
 
 #ifdef __cplusplus

@@ -28,6 +28,9 @@ for build in build "$b"; do
 done
 cmp "$work/sr_build.ppm" "$work/sr_$b.ppm"
 cmp "$work/lr_build/hr.ppm" "$work/lr_$b/hr.ppm"
+# --version lists what this build writes: netpbm (ppm) only.
+"$b/bin/sinsr-host" --version | grep -q "^image formats: ppm (" ||
+  { echo "test_without_oiio: --version says: $("$b/bin/sinsr-host" --version)"; exit 1; }
 # A folder run with no format named writes netpbm in this build; a PNG is refused naming the file.
 mkdir "$work/in" && cp "$work/lr.ppm" "$work/in/"
 "$b/bin/sinsr-host" infer -q -j 2 -i "$work/in" -o "$work/out"

@@ -288,8 +288,7 @@ std::string content_type_of(const std::string& format) {
                                                            {"tif", "image/tiff"},
                                                            {"bmp", "image/bmp"},
                                                            {"exr", "image/x-exr"},
-                                                           {"ppm", "image/x-portable-pixmap"},
-                                                           {"pgm", "image/x-portable-graymap"}};
+                                                           {"ppm", "image/x-portable-pixmap"}};
   auto it = types.find(format);
   return it == types.end() ? "" : it->second;
 }

@@ -309,8 +309,8 @@ def read_image(path):
 
 
 def image_formats():
-    """The file extensions this build writes, its default first: ['png', 'jpg', ..., 'ppm', 'pgm'],
-    or ['ppm', 'pgm'] in a build without OpenImageIO."""
+    """The file extensions this build writes any image to, its default first: ['png', 'jpg', ...,
+    'ppm'], or ['ppm'] in a build without OpenImageIO (.pgm takes gray images too)."""
     return _capi.library().sinsr_image_formats().decode().split()
 
 

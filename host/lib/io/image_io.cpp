@@ -136,9 +136,9 @@ void write_file(const std::string& file, const std::vector<unsigned char>& bytes
 
 const char* formats() {
 #if SINSR_WITH_IMAGE_IO
-  return "png jpg tif exr webp bmp ppm pgm";
+  return "png jpg tif exr webp bmp ppm";
 #else
-  return "ppm pgm";
+  return "ppm";
 #endif
 }
 

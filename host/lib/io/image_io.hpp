@@ -48,8 +48,8 @@ void write_image(const std::string& path, const at::Tensor& chw01, int bits = 8)
 void write_image(const std::string& path, const at::Tensor& chw01, int bits, const Image& source);
 
 // The extensions this build writes, space-separated, the default first (what a command writes
-// where no format is named): "png jpg tif exr webp bmp ppm pgm", or "ppm pgm" in a build
-// without OpenImageIO.
+// where no format is named): "png jpg tif exr webp bmp ppm", or "ppm" in a build without
+// OpenImageIO. (.pgm is written as well, but holds gray only: the writer writes colour as P6.)
 const char* formats();
 // The first of formats(): "png", or "ppm" without OpenImageIO.
 const char* default_format();

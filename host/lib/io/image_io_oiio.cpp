@@ -65,18 +65,37 @@ void check_exr_header(std::istream& in, int64_t file_size, const std::string& pa
       if (size < 0 || size > file_size - at)
         throw Error(SINSR_ERR_FORMAT, path + ": the OpenEXR attribute '" + name + "' declares " + std::to_string(size) +
                                           " bytes, beyond the end of the file");
-      if (name == "dataWindow" && type == "box2i" && size == 16) {
+      // OpenEXR reads a value of a type it knows by the type, whatever size the attribute
+      // declares, and goes on from there: so does this walk (fuzz inputs hid a lying attribute
+      // behind a channel list longer than declared and behind a box2i declaring 0 or 272 bytes).
+      static const std::map<std::string, int> kFixed = {{"box2i", 16},      {"box2f", 16},   {"chromaticities", 32},
+                                                        {"compression", 1}, {"double", 8},   {"envmap", 1},
+                                                        {"float", 4},       {"int", 4},      {"keycode", 28},
+                                                        {"lineOrder", 1},   {"m33f", 36},    {"m33d", 72},
+                                                        {"m44f", 64},       {"m44d", 128},   {"rational", 8},
+                                                        {"tiledesc", 9},    {"timecode", 8}, {"v2i", 8},
+                                                        {"v2f", 8},         {"v2d", 16},     {"v3i", 12},
+                                                        {"v3f", 12},        {"v3d", 24},     {"deepImageState", 1}};
+      if (type == "box2i") {
         unsigned char b[16];
         if (!in.read(reinterpret_cast<char*>(b), 16)) throw truncated();
-        check_window(b);
+        if (name == "dataWindow") check_window(b);
+      } else if (auto fixed = kFixed.find(type); fixed != kFixed.end()) {
+        in.seekg(fixed->second, std::ios::cur);
       } else if (type == "chlist") {
-        // OpenEXR reads a channel list entry by entry up to an empty name, whatever size it
-        // declares, and goes on from there: so does this walk (a fuzz input hid its data window
-        // behind a channel list longer than declared).
         while (!read_name().empty()) in.seekg(16, std::ios::cur);
+      } else if (type == "preview") {  // width, height, then 4 bytes a pixel: allocated as declared
+        unsigned char wh[8];
+        if (!in.read(reinterpret_cast<char*>(wh), 8)) throw truncated();
+        const int64_t pixels = int64_t(le_bits(wh, 4)) * int64_t(le_bits(wh + 4, 4));
+        if (pixels > (file_size - at) / 4)
+          throw Error(SINSR_ERR_FORMAT, path + ": the OpenEXR preview '" + name + "' declares " +
+                                            std::to_string(pixels) + " pixels, beyond the end of the file");
+        in.seekg(pixels * 4, std::ios::cur);
       } else {
         in.seekg(size, std::ios::cur);
       }
+      if (!in) throw truncated();
     }
   }
   // Whatever a reader makes of a malformed header, every data window written in its first MiB
