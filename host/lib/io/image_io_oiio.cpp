@@ -87,11 +87,11 @@ void check_exr_header(std::istream& in, int64_t file_size, const std::string& pa
       } else if (type == "preview") {  // width, height, then 4 bytes a pixel: allocated as declared
         unsigned char wh[8];
         if (!in.read(reinterpret_cast<char*>(wh), 8)) throw truncated();
-        const int64_t pixels = int64_t(le_bits(wh, 4)) * int64_t(le_bits(wh + 4, 4));
-        if (pixels > (file_size - at) / 4)
-          throw Error(SINSR_ERR_FORMAT, path + ": the OpenEXR preview '" + name + "' declares " +
-                                            std::to_string(pixels) + " pixels, beyond the end of the file");
-        in.seekg(pixels * 4, std::ios::cur);
+        const int64_t w = int64_t(le_bits(wh, 4)), h = int64_t(le_bits(wh + 4, 4));
+        if (w > 0 && h > (file_size - at) / 4 / w)  // no product: both may be 2^32 - 1
+          throw Error(SINSR_ERR_FORMAT, path + ": the OpenEXR preview '" + name + "' declares " + std::to_string(w) +
+                                            "x" + std::to_string(h) + " pixels, beyond the end of the file");
+        in.seekg(w * h * 4, std::ios::cur);
       } else {
         in.seekg(size, std::ios::cur);
       }
