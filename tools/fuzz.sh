@@ -10,6 +10,10 @@
 #     --procs N      N fuzzing processes per target on one corpus (default 1; --runs is split)
 #     --smoke        CI: the regression inputs, 30 s per target, and the checkpoint/config/image
 #                    test suites under the sanitizers
+#     --hunt         look for trouble before CI does: libFuzzer's fork mode (--procs workers)
+#                    going on past crashes, timeouts and allocations over --malloc-mb (default
+#                    300: any large allocation is a finding), --seconds per target
+#     --malloc-mb N  the allocation limit of --hunt
 #     --regress      only replay the seeds and regression inputs (no fuzzing)
 #     --build-only   configure and build, run nothing
 #     --build DIR    build folder (default build-fuzz)
@@ -26,6 +30,7 @@ build=build-fuzz
 seconds=60
 runs=""
 procs=1
+malloc_mb=300
 mode=fuzz
 targets=()
 while [ $# -gt 0 ]; do
@@ -34,10 +39,12 @@ while [ $# -gt 0 ]; do
     --runs) runs=$2; shift 2 ;;
     --procs) procs=$2; shift 2 ;;
     --smoke) mode=smoke; seconds=30; shift ;;
+    --hunt) mode=hunt; shift ;;
+    --malloc-mb) malloc_mb=$2; shift 2 ;;
     --regress) mode=regress; shift ;;
     --build-only) mode=build; shift ;;
     --build) build=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -171,25 +178,37 @@ for t in "${targets[@]}"; do
   if [ $rc -eq 0 ] && [ "$mode" != regress ]; then
     limit=(-max_total_time="$seconds")
     [ -z "$runs" ] || limit=(-runs="$(((runs + procs - 1) / procs))")
-    # Process k logs to $log (k = 1) or $log.k; each adds what it finds to the shared corpus.
-    pids=()
-    for k in $(seq 1 "$procs"); do
-      plog=$log
-      [ "$k" -eq 1 ] || plog=$log.$k
-      mkdir -p "$work/$k"
-      TMPDIR=$work/$k ASAN_OPTIONS=$asan nice "$bin" "${common[@]}" "${limit[@]}" "$corpus" >"$plog" 2>&1 &
-      pids+=($!)
-    done
-    for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
-    logs=("$log")
-    for k in $(seq 2 "$procs"); do logs+=("$log.$k"); done
-    execs=0 cov=0
-    for plog in "${logs[@]}"; do
-      n=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$plog" | tail -1 | grep -o '[0-9]*$' || echo 0)
-      c=$(grep -o 'cov: [0-9]*' "$plog" | tail -1 | grep -o '[0-9]*' || echo 0)
-      execs=$((execs + ${n:-0}))
-      [ "${c:-0}" -le "$cov" ] || cov=$c
-    done
+    if [ "$mode" = hunt ]; then
+      # Fork mode: one supervisor, --procs workers; each finding is saved and the hunt goes on.
+      mkdir -p "$work/1"
+      hunt=("${common[@]/-malloc_limit_mb=4096/-malloc_limit_mb=$malloc_mb}")
+      TMPDIR=$work/1 ASAN_OPTIONS=$asan nice "$bin" "${hunt[@]}" -fork="$procs" -ignore_ooms=1 -ignore_crashes=1 \
+        -ignore_timeouts=1 -max_total_time="$seconds" "$corpus" >"$log" 2>&1 || rc=$?
+      execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#' || true)
+      execs=${execs:-0}
+      cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo 0)
+      logs=("$log")
+    else
+      # Process k logs to $log (k = 1) or $log.k; each adds what it finds to the shared corpus.
+      pids=()
+      for k in $(seq 1 "$procs"); do
+        plog=$log
+        [ "$k" -eq 1 ] || plog=$log.$k
+        mkdir -p "$work/$k"
+        TMPDIR=$work/$k ASAN_OPTIONS=$asan nice "$bin" "${common[@]}" "${limit[@]}" "$corpus" >"$plog" 2>&1 &
+        pids+=($!)
+      done
+      for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
+      logs=("$log")
+      for k in $(seq 2 "$procs"); do logs+=("$log.$k"); done
+      execs=0 cov=0
+      for plog in "${logs[@]}"; do
+        n=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$plog" | tail -1 | grep -o '[0-9]*$' || echo 0)
+        c=$(grep -o 'cov: [0-9]*' "$plog" | tail -1 | grep -o '[0-9]*' || echo 0)
+        execs=$((execs + ${n:-0}))
+        [ "${c:-0}" -le "$cov" ] || cov=$c
+      done
+    fi
     [ $rc -eq 0 ] || { echo "fuzz.sh: $t: finding (exit $rc), see $log*" >&2; grep -m5 -E 'ERROR|runtime error|foreign|SUMMARY' "${logs[@]}" >&2 || true; }
   fi
   nfind=$(find "$findings" -type f -newer "$stamp" | wc -l)
