@@ -482,6 +482,11 @@ TEST(ImageIO, TruncatedJpegsScanBombsAndTextChunkBombsAreRefused) {
   put(d / "wide.jpg", wide);
   EXPECT_NE(read_error(d / "wide.jpg").find("wide.jpg: the header declares 65000x4000"), std::string::npos)
       << read_error(d / "wide.jpg");
+  // 0xFF 0x00 is no marker: libjpeg discards the pair and reads on to the frame header, and so
+  // must the walk (which took it for a segment and skipped the frame: fuzz input).
+  put(d / "stuffed.jpg", wide.substr(0, 2) + std::string("\xFF\x00", 2) + wide.substr(2));
+  EXPECT_NE(read_error(d / "stuffed.jpg").find("stuffed.jpg: the header declares 65000x4000"), std::string::npos)
+      << read_error(d / "stuffed.jpg");
 
   write_image((d / "good.png").string(), at::rand({3, 8, 8}));
   const std::string png = bytes_of(d / "good.png");
