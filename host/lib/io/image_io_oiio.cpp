@@ -68,14 +68,18 @@ void check_exr_header(std::istream& in, int64_t file_size, const std::string& pa
       // OpenEXR reads a value of a type it knows by the type, whatever size the attribute
       // declares, and goes on from there: so does this walk (fuzz inputs hid a lying attribute
       // behind a channel list longer than declared and behind a box2i declaring 0 or 272 bytes).
-      static const std::map<std::string, int> kFixed = {{"box2i", 16},      {"box2f", 16},   {"chromaticities", 32},
-                                                        {"compression", 1}, {"double", 8},   {"envmap", 1},
-                                                        {"float", 4},       {"int", 4},      {"keycode", 28},
-                                                        {"lineOrder", 1},   {"m33f", 36},    {"m33d", 72},
-                                                        {"m44f", 64},       {"m44d", 128},   {"rational", 8},
-                                                        {"tiledesc", 9},    {"timecode", 8}, {"v2i", 8},
-                                                        {"v2f", 8},         {"v2d", 16},     {"v3i", 12},
-                                                        {"v3f", 12},        {"v3d", 24},     {"deepImageState", 1}};
+      static const std::map<std::string, int> kFixed = {{"box2f", 16},        {"chromaticities", 32},
+                                                        {"compression", 1},   {"double", 8},
+                                                        {"envmap", 1},        {"float", 4},
+                                                        {"int", 4},           {"keycode", 28},
+                                                        {"lineOrder", 1},     {"m33f", 36},
+                                                        {"m33d", 72},         {"m44f", 64},
+                                                        {"m44d", 128},        {"rational", 8},
+                                                        {"tiledesc", 9},      {"timecode", 8},
+                                                        {"v2i", 8},           {"v2f", 8},
+                                                        {"v2d", 16},          {"v3i", 12},
+                                                        {"v3f", 12},          {"v3d", 24},
+                                                        {"deepImageState", 1}};
       if (type == "box2i") {
         unsigned char b[16];
         if (!in.read(reinterpret_cast<char*>(b), 16)) throw truncated();
@@ -274,9 +278,9 @@ void check_jpeg_markers(std::istream& in, int64_t file_size, const std::string& 
     }
     if (i + 3 >= n) break;
     const size_t len = size_t(sdk::read_uint(&b[i + 2], 2, /*big=*/true));
-    // A frame header (SOF0..15 but DHT, JPG, DAC): libjpeg allocates the whole image's buffers as
-    // it opens the file (a 600-byte fuzz input declaring 65k x 3k asked for 1 GB).
     if (m == 0xED && len >= 2 && i + 2 + len <= n) check_photoshop_iptc(&b[i + 4], len - 2, path);
+    // A frame header (SOF0..15 but DHT, JPG, DAC): libjpeg allocates the whole image's buffers as
+    // it opens the file (a 342-byte progressive fuzz input declaring 60160x9488 asked for 1 GB).
     const bool frame = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
     if (frame && i + 8 < n) {
       const int64_t h = int64_t(sdk::read_uint(&b[i + 5], 2, true)), w = int64_t(sdk::read_uint(&b[i + 7], 2, true));
